@@ -1,0 +1,142 @@
+/* segmap: agent <-> controller messages (DESIGN §4, seed 002).
+ *
+ * The agent talks to the controller only through these messages, in
+ * process and (later) over TCP alike, so every message is encoded into
+ * a self-contained binary frame even in process.  A frame is
+ *
+ *   magic "SGMP" (4) | version (1) | type (1) | reserved, 0 (2) |
+ *   body length (4) | body
+ *
+ * all integers big-endian.  The body carries the fields that the type's
+ * row in the codec's layout table names, in a fixed order (see msg.c).
+ * Decoding is pure and total: any byte string either decodes into a
+ * well-formed struct msg or is rejected with -1 (never a crash, never an
+ * allocation larger than the frame justifies).
+ *
+ * Requests carry an id chosen by the sender; every answer echoes it.
+ *
+ *   agent -> controller         answer (controller -> agent)
+ *   REGISTER name,version       REPLY status
+ *   HEARTBEAT                   REPLY status
+ *   MAP_FAULT vdisk,first,      RETRY entries | FAIL status |
+ *     count,op,blocks             DO_WRITE alt | DO_SPLIT_READ alt,blocks |
+ *                                 COMPLETE_TO_HOST
+ *   FLUSH vdisk                 REPLY status
+ *
+ *   controller -> agent         answer (agent -> controller)
+ *   NEW_TABLE vdisk,size,       REPLY status
+ *     seg_shift,name
+ *   DELETE_TABLE vdisk          REPLY status
+ *   GET_ENTRY vdisk,first,count REPLY status,entries
+ *   GET_STATUS vdisk,first,count REPLY status,entries (flags only)
+ *   SET_ENTRY vdisk,first,      REPLY status   (entries: 1 = same entry
+ *     entries,blocking                           for the whole range)
+ *   SET_STATUS vdisk,first,     REPLY status
+ *     count,bits,on|off,blocking
+ *   QUIESCE vdisks,timeout      REPLY status
+ *   ACTIVATE vdisks             REPLY status
+ */
+#ifndef SEGMAP_MSG_H
+#define SEGMAP_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/entry.h"
+
+#define MSG_MAGIC 0x53474d50u   /* "SGMP" */
+#define MSG_VERSION 1
+#define MSG_HEADER_SIZE 12
+#define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
+#define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
+#define MSG_MAX_BITMAP (1u << 14)    /* bitmap bytes: 64 MiB / 512 / 8 */
+#define MSG_MAX_NAME 255
+#define MSG_MAX_VDISKS 4096          /* quiesce/activate list */
+
+enum msg_type {
+  MSG_REGISTER = 1,
+  MSG_HEARTBEAT = 2,
+  MSG_MAP_FAULT = 3,
+  MSG_FLUSH = 4,
+  MSG_RETRY = 5,
+  MSG_FAIL = 6,
+  MSG_DO_WRITE = 7,
+  MSG_DO_SPLIT_READ = 8,
+  MSG_COMPLETE_TO_HOST = 9,
+  MSG_NEW_TABLE = 10,
+  MSG_DELETE_TABLE = 11,
+  MSG_GET_ENTRY = 12,
+  MSG_GET_STATUS = 13,
+  MSG_SET_ENTRY = 14,
+  MSG_SET_STATUS = 15,
+  MSG_QUIESCE = 16,
+  MSG_ACTIVATE = 17,
+  MSG_REPLY = 18,
+};
+#define MSG_TYPE_MAX MSG_REPLY
+
+/* What the faulting I/O was doing. */
+enum fault_op {
+  FAULT_READ = 1,
+  FAULT_WRITE = 2,
+  FAULT_TRIM = 3,       /* whole segments: back to zero, free them */
+  FAULT_ZERO = 4,       /* whole segments: same effect as trim */
+};
+#define FAULT_OP_MAX FAULT_ZERO
+
+/* msg.flags */
+#define MSG_F_BLOCKING 0x01     /* set_entry/set_status: drain before answer */
+#define MSG_F_ON       0x02     /* set_status: set (else clear) the bits */
+#define MSG_F_KNOWN    (MSG_F_BLOCKING | MSG_F_ON)
+
+/* A decoded message.  Fields a type does not use are zero / NULL.
+ * entries, blocks, vdisks and name are owned by the struct after
+ * msg_decode (free with msg_clear); msg_encode only reads them.
+ */
+struct msg {
+  uint8_t type;             /* enum msg_type */
+  uint8_t op;               /* MAP_FAULT: enum fault_op */
+  uint8_t flags;            /* MSG_F_* */
+  uint64_t id;              /* request id, echoed by the answer */
+  uint32_t vdisk;           /* vdisk id */
+  uint64_t first;           /* first segment of the range */
+  uint32_t count;           /* segments in the range */
+  uint32_t status;          /* FAIL, REPLY: 0 or a positive errno */
+  uint64_t arg;             /* NEW_TABLE: size in bytes; SET_STATUS: bits;
+                               QUIESCE: timeout in ms; REGISTER: version;
+                               HEARTBEAT: lease in ms; MAP_FAULT: byte
+                               offset of the I/O in the first segment */
+  uint32_t arg2;            /* NEW_TABLE: segment shift; MAP_FAULT: I/O
+                               length in bytes (capped to the range) */
+  sm_entry alt;             /* DO_WRITE, DO_SPLIT_READ: alternate location */
+  uint32_t n_entries;
+  sm_entry *entries;        /* RETRY, SET_ENTRY, REPLY to GET_* */
+  uint32_t n_blocks;        /* bytes in blocks */
+  uint8_t *blocks;          /* MAP_FAULT: blocks touched; DO_SPLIT_READ:
+                               1 = read the block from alt */
+  uint32_t n_vdisks;
+  uint32_t *vdisks;         /* QUIESCE, ACTIVATE */
+  char *name;               /* REGISTER: agent name; NEW_TABLE: vdisk name */
+};
+
+/* Encode M into a newly allocated frame (*FRAME, *LEN).  Returns 0, or -1
+ * (with sm_error) if M is not a valid message of its type. */
+int msg_encode (const struct msg *m, uint8_t **frame, size_t *len);
+
+/* Decode one whole frame.  Returns 0 and fills *M (caller calls
+ * msg_clear), or -1 with sm_error saying what is malformed, leaving *M
+ * cleared. */
+int msg_decode (const uint8_t *frame, size_t len, struct msg *m);
+
+/* Peek at a header: 0 and the total frame length, or -1 if the header
+ * is malformed (bad magic/version/type, body too long).  LEN must be at
+ * least MSG_HEADER_SIZE.  For stream transports. */
+int msg_frame_length (const uint8_t *hdr, size_t len, size_t *frame_len);
+
+/* Free what M owns and zero it. */
+void msg_clear (struct msg *m);
+
+const char *msg_type_to_string (unsigned type);
+const char *fault_op_to_string (unsigned op);
+
+#endif /* SEGMAP_MSG_H */
