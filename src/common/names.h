@@ -1,0 +1,33 @@
+/* segmap: what a container, vdisk or host name may be.
+ *
+ * Names appear in NBD export names, iSCSI IQNs (<prefix>:<vdisk>), file
+ * names and SQL rows, so they are kept to a safe alphabet: 1 to 64
+ * characters from [A-Za-z0-9._-], starting with a letter or digit.
+ * '@' is reserved for snapshots (VDISK@SNAPSHOT), '/' and ".." can
+ * never appear.
+ */
+#ifndef SEGMAP_NAMES_H
+#define SEGMAP_NAMES_H
+
+#include <stdbool.h>
+#include <string.h>
+
+#define SM_NAME_MAX 64
+
+static inline bool
+sm_valid_name (const char *name)
+{
+  size_t len = strlen (name);
+
+  if (len == 0 || len > SM_NAME_MAX)
+    return false;
+  if (strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+              "0123456789._-") != len)
+    return false;
+  return name[0] != '.' && name[0] != '-' && name[0] != '_';
+}
+
+#define SM_NAME_RULE "1-64 characters from A-Z a-z 0-9 . _ -, " \
+  "starting with a letter or digit"
+
+#endif /* SEGMAP_NAMES_H */
