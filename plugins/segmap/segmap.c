@@ -1,9 +1,323 @@
-/* placeholder replaced by the real plugin */
+/* segmap: the nbdkit plugin — glue between nbdkit and libsegmap.
+ *
+ * Life of the process:
+ *   config / config_complete  parse parameters and the configuration
+ *                             file (nothing opened yet)
+ *   after_fork                start the agent, the controller thread
+ *                             (which opens the database and containers)
+ *                             and the control socket — threads must be
+ *                             started after nbdkit forks into the
+ *                             background
+ *   open ... close            one handle per connection: a reference to
+ *                             the vdisk's table in the agent
+ *   cleanup                   stop the control socket, stop the
+ *                             controller (commit, mark clean), free
+ *
+ * Every data callback hands straight to the agent (src/agent/agent.h);
+ * errors come back as -1 with errno, which nbdkit forwards to the client
+ * (.errno_is_preserved).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
+
+#include "agent/agent.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/size.h"
+#include "config/config.h"
+#include "controller/controller.h"
+#include "ctl/ctl-server.h"
+#include "proto/transport.h"
+
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
-static void *segmap_open (int ro) { return NBDKIT_HANDLE_NOT_NEEDED; }
-static int64_t segmap_get_size (void *h) { return 0; }
-static int segmap_pread (void *h, void *b, uint32_t c, uint64_t o, uint32_t f) { return 0; }
-static struct nbdkit_plugin plugin = { .name = "segmap", .open = segmap_open, .get_size = segmap_get_size, .pread = segmap_pread };
+
+static char *config_file;       /* config= */
+static char *state_dir;         /* state-dir= */
+static uint64_t memory_limit;   /* memory-limit=, 0: from the config */
+static struct segmap_config *cfg;
+
+static struct agent *agent;
+static struct controller *controller;
+static struct transport transport;
+static struct ctl_server *ctl;
+
+static void
+segmap_load (void)
+{
+  sm_set_log_sinks (nbdkit_verror, nbdkit_vdebug);
+  sm_set_debug (true);          /* nbdkit -v decides what is shown */
+}
+
+static void
+segmap_unload (void)
+{
+  cfg_free (cfg);
+  free (config_file);
+  free (state_dir);
+}
+
+static int
+replace_string (char **where, const char *value)
+{
+  free (*where);
+  *where = strdup (value);
+  if (*where == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+segmap_config (const char *key, const char *value)
+{
+  if (strcmp (key, "config") == 0)
+    return replace_string (&config_file, value);
+  if (strcmp (key, "state-dir") == 0)
+    return replace_string (&state_dir, value);
+  if (strcmp (key, "memory-limit") == 0)
+    return sm_parse_size (value, &memory_limit);
+  if (strcmp (key, "iscsi") == 0) {
+    if (strcmp (value, "off") != 0)
+      nbdkit_debug ("iscsi=%s: the iSCSI front-end is not part of this "
+                    "build yet; ignored", value);
+    return 0;
+  }
+  nbdkit_error ("unknown parameter '%s' (see nbdkit-segmap-plugin(1))", key);
+  return -1;
+}
+
+static int
+segmap_config_complete (void)
+{
+  cfg = config_file ? cfg_load (config_file) : cfg_new_empty ();
+  if (cfg == NULL)
+    return -1;
+  if (memory_limit)
+    cfg->memory_limit = memory_limit;
+  return cfg_finish (cfg, state_dir);
+}
+
+#define segmap_config_help \
+  "config=FILE             Configuration file (segmap.conf(5)).\n" \
+  "state-dir=DIR           State directory (default ./segmap-state).\n" \
+  "memory-limit=SIZE       Bound on the agent's mapping tables.\n" \
+  "iscsi=ADDR:PORT|off     iSCSI portals (front-end not in this build)."
+
+static int
+segmap_after_fork (void)
+{
+  agent = agent_new (cfg->agent_name ? cfg->agent_name : "local",
+                     cfg->memory_limit);
+  if (agent == NULL)
+    return -1;
+  controller = controller_new (cfg, agent, &transport);
+  if (controller == NULL)
+    return -1;
+  transport_local_init (&transport, agent, controller);
+  agent_set_transport (agent, &transport);
+  if (controller_start (controller) == -1)
+    return -1;
+  ctl = ctl_server_start (cfg->socket, controller_admin, controller);
+  if (ctl == NULL)
+    return -1;
+  nbdkit_debug ("segmap: serving from %s", cfg->state_dir);
+  return 0;
+}
+
+static void
+segmap_cleanup (void)
+{
+  ctl_server_stop (ctl);
+  ctl = NULL;
+  controller_stop (controller);
+  controller_free (controller);
+  controller = NULL;
+  agent_free (agent);
+  agent = NULL;
+}
+
+/* Exports ------------------------------------------------------------------ */
+
+static int
+add_export (void *opaque, const struct table *t)
+{
+  return nbdkit_add_export (opaque, t->name, NULL);
+}
+
+static int
+segmap_list_exports (int readonly, int is_tls, struct nbdkit_exports *exports)
+{
+  return agent_foreach_vdisk (agent, add_export, exports);
+}
+
+static int
+first_name (void *opaque, const struct table *t)
+{
+  const char **name = opaque;
+
+  if (*name == NULL || strcmp (t->name, SM_DEFAULT_VDISK) == 0)
+    *name = t->name;
+  return 0;
+}
+
+static const char *
+segmap_default_export (int readonly, int is_tls)
+{
+  const char *name = NULL;
+
+  agent_foreach_vdisk (agent, first_name, &name);
+  return name ? nbdkit_strdup_intern (name) : "";
+}
+
+static void *
+segmap_open (int readonly)
+{
+  const char *name = nbdkit_export_name ();
+  struct table *t;
+
+  if (name == NULL || *name == '\0')
+    name = segmap_default_export (readonly, 0);
+  t = agent_open_vdisk (agent, name);
+  if (t == NULL) {
+    nbdkit_error ("no vdisk '%s' (segmapctl vdisk list shows them)", name);
+    return NULL;
+  }
+  return t;
+}
+
+static void
+segmap_close (void *handle)
+{
+  agent_close_vdisk (agent, handle);
+}
+
+static int64_t
+segmap_get_size (void *handle)
+{
+  struct table *t = handle;
+
+  return t->size;
+}
+
+static int
+segmap_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+                   uint32_t *maximum)
+{
+  *minimum = 1;
+  *preferred = SM_BLOCK_SIZE;
+  *maximum = 0xffffffff;
+  return 0;
+}
+
+static int segmap_true (void *handle) { return 1; }
+
+static int
+segmap_can_fua (void *handle)
+{
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+segmap_can_cache (void *handle)
+{
+  return NBDKIT_CACHE_NONE;
+}
+
+/* Data ---------------------------------------------------------------------- */
+
+static int
+segmap_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+              uint32_t flags)
+{
+  return agent_pread (agent, handle, buf, count, offset);
+}
+
+static int
+segmap_pwrite (void *handle, const void *buf, uint32_t count,
+               uint64_t offset, uint32_t flags)
+{
+  return agent_pwrite (agent, handle, buf, count, offset,
+                       flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+segmap_flush (void *handle, uint32_t flags)
+{
+  return agent_flush (agent, handle);
+}
+
+static int
+segmap_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return agent_trim (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
+}
+
+/* Zeroing is always fast here (metadata for whole segments, a punched
+ * hole for partial ones), so NBDKIT_FLAG_FAST_ZERO needs no special
+ * case. */
+static int
+segmap_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return agent_zero (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
+}
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t len, bool zero)
+{
+  return nbdkit_add_extent (opaque, offset, len,
+                            zero ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO
+                            : 0);
+}
+
+static int
+segmap_extents (void *handle, uint32_t count, uint64_t offset,
+                uint32_t flags, struct nbdkit_extents *extents)
+{
+  return agent_extents (agent, handle, count, offset, add_extent, extents);
+}
+
+static struct nbdkit_plugin plugin = {
+  .name = "segmap",
+  .longname = "segmap storage-virtualization target",
+  .version = PACKAGE_VERSION,
+  .load = segmap_load,
+  .unload = segmap_unload,
+  .config = segmap_config,
+  .config_complete = segmap_config_complete,
+  .config_help = segmap_config_help,
+  .after_fork = segmap_after_fork,
+  .cleanup = segmap_cleanup,
+  .list_exports = segmap_list_exports,
+  .default_export = segmap_default_export,
+  .open = segmap_open,
+  .close = segmap_close,
+  .get_size = segmap_get_size,
+  .block_size = segmap_block_size,
+  .can_write = segmap_true,
+  .can_flush = segmap_true,
+  .can_fua = segmap_can_fua,
+  .can_trim = segmap_true,
+  .can_zero = segmap_true,
+  .can_fast_zero = segmap_true,
+  .can_extents = segmap_true,
+  .can_multi_conn = segmap_true,
+  .can_cache = segmap_can_cache,
+  .pread = segmap_pread,
+  .pwrite = segmap_pwrite,
+  .flush = segmap_flush,
+  .trim = segmap_trim,
+  .zero = segmap_zero,
+  .extents = segmap_extents,
+  .errno_is_preserved = 1,
+};
+
 NBDKIT_REGISTER_PLUGIN (plugin)

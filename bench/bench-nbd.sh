@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# segmap NBD benchmark: segmap against nbdkit's file plugin, as ratios,
+# measured in the same run on the same filesystem.  Not part of make check.
+#
+#   bench/bench-nbd.sh [-t SECONDS] [-r REPEATS] [-s SIZE] [-d WORKDIR]
+#                      [-b BUILDDIR]
+#
+#   -t SECONDS  length of each fio run (default 10)
+#   -r REPEATS  runs of each (workload, server) pair; medians are reported
+#               (default 3)
+#   -s SIZE     size of the benchmark disk, fio/truncate syntax (default 4G)
+#   -d WORKDIR  where the raw file and segmap's state go (default: a new
+#               bench-tmp-XXXX in the current directory; removed at exit)
+#   -b BUILDDIR the segmap build tree (default: SEGMAP_PLUGIN/SEGMAPCTL from
+#               the environment, else the current directory)
+#
+# Servers, both `nbdkit -f -U SOCKET` with nbdkit's default thread count:
+#   (a) nbdkit-file   `nbdkit file RAW` on a fully written raw file
+#   (b) segmap        a fully allocated vdisk on a container file, both in
+#                     WORKDIR (same filesystem as RAW)
+# Workloads (fio, ioengine=nbd), interleaved: for each repeat, for each
+# workload, (a) then (b):
+#   4k randread QD32, 4k randwrite QD32, 1M seqread QD8, 1M seqwrite QD8
+# plus (c) first writes: 4 KiB random writes, QD32, each to a segment never
+# written before (blockalign=1M on a fresh 8 TiB thin vdisk, created for
+# each repeat and deleted after), against segmap's 4k randwrite rate on
+# the allocated vdisk.
+#
+# Output: a markdown table on stdout (workload | nbdkit-file | segmap |
+# ratio segmap/nbdkit-file); raw fio JSON stays in WORKDIR with -d.
+
+set -e
+
+secs=10
+repeats=3
+size=4G
+workdir=
+builddir=
+
+usage () { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit "$1"; }
+
+while getopts "t:r:s:d:b:h" opt; do
+  case $opt in
+    t) secs=$OPTARG ;;
+    r) repeats=$OPTARG ;;
+    s) size=$OPTARG ;;
+    d) workdir=$OPTARG ;;
+    b) builddir=$OPTARG ;;
+    h) usage 0 ;;
+    *) usage 2 >&2 ;;
+  esac
+done
+
+if [ -n "$builddir" ]; then
+  SEGMAP_PLUGIN=$builddir/plugins/segmap/.libs/nbdkit-segmap-plugin.so
+  SEGMAPCTL=$builddir/src/segmapctl
+fi
+: "${SEGMAP_PLUGIN:=$PWD/plugins/segmap/.libs/nbdkit-segmap-plugin.so}"
+: "${SEGMAPCTL:=$PWD/src/segmapctl}"
+
+die () { echo "bench-nbd: $*" >&2; exit 1; }
+
+for c in nbdkit fio nbdcopy python3 truncate; do
+  command -v $c >/dev/null || die "missing $c"
+done
+fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
+[ -f "$SEGMAP_PLUGIN" ] || die "no segmap plugin at $SEGMAP_PLUGIN (use -b)"
+[ -x "$SEGMAPCTL" ] || die "no segmapctl at $SEGMAPCTL (use -b)"
+
+bytes=$(python3 -c '
+import sys
+s = sys.argv[1].upper().rstrip("B").rstrip("I")
+m = {"K": 10, "M": 20, "G": 30, "T": 40}
+print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))
+' "$size")
+[ $((bytes % (1 << 20))) = 0 ] || die "size must be a multiple of 1M"
+
+keep=1
+if [ -z "$workdir" ]; then
+  workdir=$(mktemp -d "$PWD/bench-tmp-XXXX")
+  keep=0
+fi
+mkdir -p "$workdir"
+workdir=$(cd "$workdir" && pwd)
+
+pids=()
+cleanup ()
+{
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ $keep = 1 ] || rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME ARGS...: nbdkit -f -U WORKDIR/NAME.sock ARGS, waiting
+# for its pidfile (and for segmap, its control socket).
+start_server ()
+{
+  local name=$1 i; shift
+  rm -f "$workdir/$name-nbd.sock" "$workdir/$name.pid"
+  nbdkit -f -U "$workdir/$name-nbd.sock" -P "$workdir/$name.pid" "$@" \
+    >"$workdir/$name.log" 2>&1 &
+  pids+=($!)
+  for (( i = 0; i < 600; i++ )); do
+    if [ -s "$workdir/$name.pid" ] &&
+       { [ "$name" != segmap ] || [ -S "$workdir/state/segmap.sock" ]; }; then
+      return 0
+    fi
+    kill -0 "${pids[-1]}" 2>/dev/null ||
+      die "$name server failed to start: $(cat "$workdir/$name.log")"
+    sleep 0.1
+  done
+  die "$name server did not start"
+}
+
+ctl () { "$SEGMAPCTL" -s "$workdir/state/segmap.sock" "$@"; }
+
+echo "bench-nbd: preparing $size raw file and segmap vdisk in $workdir" >&2
+head -c "$bytes" /dev/urandom >"$workdir/raw.img"
+start_server file file "$workdir/raw.img"
+start_server segmap "$SEGMAP_PLUGIN" "state-dir=$workdir/state"
+ctl vdisk create bench "$bytes" >/dev/null || die "vdisk create bench failed"
+file_uri="nbd+unix:///?socket=$workdir/file-nbd.sock"
+seg_uri="nbd+unix:///bench?socket=$workdir/segmap-nbd.sock"
+# Allocate every segment of the segmap vdisk (and give it real data).
+nbdcopy --flush "$workdir/raw.img" "$seg_uri" || die "filling the vdisk failed"
+
+# fio_run OUT URI FIO-ARGS...: one time-based fio run, JSON into OUT.
+fio_run ()
+{
+  local out=$1 uri=$2; shift 2
+  fio --name=bench --ioengine=nbd "--uri=$uri" --time_based \
+    "--runtime=$secs" --ramp_time=1 --output-format=json "--output=$out" \
+    "$@" >/dev/null || die "fio failed: $* (see $out)"
+}
+
+workloads=(randread4k randwrite4k seqread1m seqwrite1m)
+declare -A args=(
+  [randread4k]="--rw=randread --bs=4k --iodepth=32"
+  [randwrite4k]="--rw=randwrite --bs=4k --iodepth=32"
+  [seqread1m]="--rw=read --bs=1m --iodepth=8"
+  [seqwrite1m]="--rw=write --bs=1m --iodepth=8"
+)
+
+for (( r = 1; r <= repeats; r++ )); do
+  for w in "${workloads[@]}"; do
+    for t in file segmap; do
+      echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
+      if [ $t = file ]; then uri=$file_uri; else uri=$seg_uri; fi
+      # shellcheck disable=SC2086 # the fio arguments are meant to split
+      fio_run "$workdir/$w-$t-$r.json" "$uri" ${args[$w]}
+    done
+  done
+  # (c) first writes: a fresh thin vdisk, every write to a new segment.
+  echo "bench-nbd: repeat $r/$repeats: first-write on segmap" >&2
+  # blockalign turns fio's random map off, so a write may hit a segment
+  # written before; over 8 TiB (8 Mi segments) that is well under 1% of
+  # the writes fio can issue in a few seconds.
+  ctl vdisk create "first$r" 8T >/dev/null || die "vdisk create first$r failed"
+  fio_run "$workdir/firstwrite-segmap-$r.json" \
+    "nbd+unix:///first$r?socket=$workdir/segmap-nbd.sock" \
+    --rw=randwrite --bs=4k --iodepth=32 --blockalign=1m --randrepeat=0
+  ctl vdisk delete "first$r" >/dev/null || die "vdisk delete first$r failed"
+done
+
+python3 - "$workdir" "$repeats" "${workloads[@]}" <<'EOF'
+import json, statistics, sys
+workdir, repeats, workloads = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+
+def result(name, target, r):
+    text = open("%s/%s-%s-%d.json" % (workdir, name, target, r)).read()
+    j = json.loads(text[text.index("{"):])     # fio may print notes first
+    job = j["jobs"][0]
+    d = job["read"] if job["read"]["io_bytes"] else job["write"]
+    bw = d.get("bw_bytes", d["bw"] * 1024)
+    return d["iops"], bw
+
+def median(name, target):
+    rs = [result(name, target, r) for r in range(1, repeats + 1)]
+    return (statistics.median(x[0] for x in rs),
+            statistics.median(x[1] for x in rs))
+
+labels = {"randread4k": "4k randread QD32", "randwrite4k": "4k randwrite QD32",
+          "seqread1m": "1M seqread QD8", "seqwrite1m": "1M seqwrite QD8"}
+
+def fmt(name, iops, bw):
+    if name.endswith("4k"):
+        return "%.0f IOPS" % iops
+    return "%.0f MB/s" % (bw / 1e6)
+
+print("| workload | nbdkit-file | segmap | ratio |")
+print("|---|---|---|---|")
+for w in workloads:
+    fi, fb = median(w, "file")
+    si, sb = median(w, "segmap")
+    ratio = si / fi if w.endswith("4k") else sb / fb
+    print("| %s | %s | %s | %.2f |" % (labels[w], fmt(w, fi, fb),
+                                        fmt(w, si, sb), ratio))
+pi, _ = median("randwrite4k", "segmap")
+xi, _ = median("firstwrite", "segmap")
+print()
+print("| first write (segmap) | pre-allocated 4k randwrite QD32 | "
+      "first-write 4k randwrite QD32 | ratio |")
+print("|---|---|---|---|")
+print("| 4k, one new segment per write | %.0f IOPS | %.0f IOPS | %.2f |"
+      % (pi, xi, xi / pi))
+print()
+print("medians of %d runs each" % repeats)
+EOF

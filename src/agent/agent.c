@@ -1,0 +1,476 @@
+/* segmap: the mapping agent's control side: tables, faults, commands.
+ *
+ * Faults: the I/O thread registers a `struct agent_pending` (id, its own
+ * condition variable), sends MAP_FAULT and sleeps.  agent_receive(),
+ * called by the transport in the controller's order, applies the
+ * answer's entries to the table first and only then wakes the thread,
+ * which retries its lookup.  Applying before waking (and before the
+ * controller's next request) is what makes a later set_entry win.
+ *
+ * Commands from the controller are answered with a REPLY frame.  A
+ * blocking SET_ENTRY / SET_STATUS changes the table and then drains it
+ * (table_drain), so its REPLY means "no I/O that could have used the
+ * old entries is still running".
+ *
+ * Table lifetime: the agent holds one reference to each live table and
+ * every open handle one more; DELETE_TABLE marks the table dead, forgets
+ * its entries (draining), drops the agent's reference and removes it
+ * from the list; the last agent_close_vdisk frees it.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/cleanup.h"
+#include "common/errors.h"
+
+struct agent_pending {
+  struct agent_pending *next;
+  uint64_t id;
+  bool done;
+  struct msg answer;
+  pthread_cond_t cond;
+};
+
+struct agent *
+agent_new (const char *name, uint64_t memory_limit)
+{
+  struct agent *a = calloc (1, sizeof *a);
+
+  if (a == NULL)
+    goto nomem;
+  a->name = strdup (name);
+  a->containers = calloc (ENTRY_MAX_CONTAINER + 1, sizeof a->containers[0]);
+  if (a->name == NULL || a->containers == NULL)
+    goto nomem;
+  a->mem.limit = memory_limit;
+  a->next_id = 1;
+  pthread_mutex_init (&a->tables_lock, NULL);
+  pthread_mutex_init (&a->pending_lock, NULL);
+  pthread_mutex_init (&a->evict_lock, NULL);
+  return a;
+
+ nomem:
+  sm_error ("cannot allocate the mapping agent: %m");
+  if (a) {
+    free (a->name);
+    free (a->containers);
+  }
+  free (a);
+  return NULL;
+}
+
+static void
+table_unref (struct table *t)
+{
+  if (atomic_fetch_sub (&t->refs, 1) == 1)
+    table_free (t);
+}
+
+void
+agent_free (struct agent *a)
+{
+  if (a == NULL)
+    return;
+  for (size_t i = 0; i < a->n_tables; i++)
+    table_unref (a->tables[i]);
+  free (a->tables);
+  free (a->containers);
+  free (a->name);
+  pthread_mutex_destroy (&a->tables_lock);
+  pthread_mutex_destroy (&a->pending_lock);
+  pthread_mutex_destroy (&a->evict_lock);
+  free (a);
+}
+
+void
+agent_set_transport (struct agent *a, struct transport *tr)
+{
+  a->transport = tr;
+}
+
+void
+agent_set_container (struct agent *a, uint32_t id, struct container *c)
+{
+  atomic_store (&a->containers[id & ENTRY_MAX_CONTAINER], c);
+  if (c && id > atomic_load (&a->max_container))
+    atomic_store (&a->max_container, id);
+}
+
+struct container *
+agent_container (struct agent *a, uint32_t id)
+{
+  return atomic_load (&a->containers[id & ENTRY_MAX_CONTAINER]);
+}
+
+void
+agent_set_degraded (struct agent *a)
+{
+  if (!atomic_exchange (&a->degraded, true))
+    sm_error ("a container failed to sync: every vdisk is now read-only "
+              "until 'segmapctl check' passes after a restart");
+}
+
+/* Tables -------------------------------------------------------------- */
+
+/* The live table of vdisk ID, or NULL.  Caller holds tables_lock. */
+static struct table *
+find_table_locked (struct agent *a, uint32_t id, size_t *index)
+{
+  for (size_t i = 0; i < a->n_tables; i++)
+    if (a->tables[i]->vdisk == id) {
+      if (index)
+        *index = i;
+      return a->tables[i];
+    }
+  return NULL;
+}
+
+struct table *
+agent_open_vdisk (struct agent *a, const char *name)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+
+  for (size_t i = 0; i < a->n_tables; i++)
+    if (strcmp (a->tables[i]->name, name) == 0) {
+      atomic_fetch_add (&a->tables[i]->refs, 1);
+      return a->tables[i];
+    }
+  errno = ENOENT;
+  return NULL;
+}
+
+void
+agent_close_vdisk (struct agent *a, struct table *t)
+{
+  if (t)
+    table_unref (t);
+}
+
+int
+agent_foreach_vdisk (struct agent *a,
+                     int (*fn) (void *opaque, const struct table *t),
+                     void *opaque)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+
+  for (size_t i = 0; i < a->n_tables; i++) {
+    int r = fn (opaque, a->tables[i]);
+    if (r)
+      return r;
+  }
+  return 0;
+}
+
+void
+agent_get_stats (struct agent *a, struct agent_stats *st)
+{
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+    st->tables = a->n_tables;
+  }
+  st->faults = atomic_load (&a->faults);
+  st->memory = atomic_load (&a->mem.bytes);
+  st->memory_limit = a->mem.limit;
+  st->evicted_leaves = atomic_load (&a->mem.evicted_leaves);
+}
+
+/* Keep table memory under the bound: evict until under 90% of it. */
+static void
+enforce_memory_limit (struct agent *a)
+{
+  uint64_t limit = a->mem.limit;
+
+  if (limit == 0 || atomic_load (&a->mem.bytes) <= limit)
+    return;
+  if (pthread_mutex_trylock (&a->evict_lock) != 0)
+    return;
+  for (unsigned pass = 0; pass < 3; pass++) {
+    uint64_t bytes = atomic_load (&a->mem.bytes);
+    uint64_t target = limit / 10 * 9;
+    if (bytes <= target)
+      break;
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+    for (size_t i = 0; i < a->n_tables && bytes > target; i++) {
+      table_evict (a->tables[i], bytes - target);
+      bytes = atomic_load (&a->mem.bytes);
+    }
+  }
+  pthread_mutex_unlock (&a->evict_lock);
+}
+
+/* Faults -------------------------------------------------------------- */
+
+static void
+pending_remove (struct agent *a, struct agent_pending *p)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
+  for (struct agent_pending **pp = &a->pending; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+}
+
+int
+agent_fault (struct agent *a, struct table *t, uint8_t op,
+             uint64_t first, uint32_t count, struct msg *answer)
+{
+  struct msg m = { .type = MSG_MAP_FAULT, .op = op, .vdisk = t->vdisk,
+                   .first = first, .count = count };
+
+  atomic_fetch_add (&a->faults, 1);
+  return agent_request (a, &m, answer);
+}
+
+int
+agent_request (struct agent *a, struct msg *req, struct msg *answer)
+{
+  struct agent_pending p = { .done = false };
+  uint8_t *frame;
+  size_t len;
+
+  pthread_cond_init (&p.cond, NULL);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
+    p.id = req->id = a->next_id++;
+    p.next = a->pending;
+    a->pending = &p;
+  }
+  if (msg_encode (req, &frame, &len) == -1
+      || a->transport->to_controller (a->transport, frame, len) == -1) {
+    pending_remove (a, &p);
+    pthread_cond_destroy (&p.cond);
+    errno = EIO;
+    return -1;
+  }
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
+    while (!p.done)
+      pthread_cond_wait (&p.cond, &a->pending_lock);
+  }
+  pthread_cond_destroy (&p.cond);
+  *answer = p.answer;
+  return 0;
+}
+
+/* An answer to a fault or flush: apply, then wake the waiting thread. */
+static int
+receive_answer (struct agent *a, struct msg *m)
+{
+  if (m->type == MSG_RETRY && m->n_entries > 0) {
+    struct table *t;
+    {
+      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+      t = find_table_locked (a, m->vdisk, NULL);
+      if (t)
+        atomic_fetch_add (&t->refs, 1);
+    }
+    if (t) {
+      int r = table_store (t, m->first, m->count, m->entries, m->n_entries);
+      table_unref (t);
+      if (r == -1)
+        m->type = MSG_FAIL, m->status = ENOMEM;
+      enforce_memory_limit (a);
+    }
+  }
+
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
+  for (struct agent_pending **pp = &a->pending; *pp; pp = &(*pp)->next) {
+    struct agent_pending *p = *pp;
+    if (p->id == m->id) {
+      *pp = p->next;
+      p->answer = *m;
+      memset (m, 0, sizeof *m);   /* ownership moved to the waiter */
+      p->done = true;
+      pthread_cond_signal (&p->cond);
+      return 0;
+    }
+  }
+  sm_error ("agent: answer %s for unknown request %" PRIu64,
+            msg_type_to_string (m->type), m->id);
+  return -1;
+}
+
+/* Commands ------------------------------------------------------------ */
+
+static int
+cmd_new_table (struct agent *a, struct msg *m, struct msg *reply)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+  struct table *t = find_table_locked (a, m->vdisk, NULL), **tables;
+
+  if (t) {
+    if (t->seg_shift != m->arg2 || strcmp (t->name, m->name) != 0)
+      return EINVAL;
+    return table_grow (t, m->arg) == 0 ? 0 : ENOMEM;
+  }
+  t = table_new (m->vdisk, m->name, m->arg, m->arg2, &a->mem);
+  if (t == NULL)
+    return ENOMEM;
+  tables = realloc (a->tables, (a->n_tables + 1) * sizeof *tables);
+  if (tables == NULL) {
+    table_free (t);
+    return ENOMEM;
+  }
+  atomic_store (&t->refs, 1);
+  a->tables = tables;
+  a->tables[a->n_tables++] = t;
+  return 0;
+}
+
+static int
+cmd_delete_table (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct table *t;
+  size_t i;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+    t = find_table_locked (a, m->vdisk, &i);
+    if (t == NULL)
+      return ENOENT;
+    a->tables[i] = a->tables[--a->n_tables];
+  }
+  atomic_store (&t->dead, true);
+  table_forget_all (t);         /* drains: no I/O uses its segments */
+  table_unref (t);
+  return 0;
+}
+
+/* Look up the live table of M->vdisk with a reference, or NULL. */
+static struct table *
+table_of (struct agent *a, const struct msg *m)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+  struct table *t = find_table_locked (a, m->vdisk, NULL);
+
+  if (t)
+    atomic_fetch_add (&t->refs, 1);
+  return t;
+}
+
+static int
+cmd_get_entry (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct table *t = table_of (a, m);
+  uint64_t e;
+
+  if (t == NULL)
+    return ENOENT;
+  reply->entries = calloc (m->count, sizeof reply->entries[0]);
+  if (reply->entries == NULL) {
+    table_unref (t);
+    return ENOMEM;
+  }
+  reply->n_entries = m->count;
+  e = table_enter (t);
+  for (uint32_t i = 0; i < m->count; i++) {
+    sm_entry x = m->first + i < t->n_segments
+      ? table_lookup (t, m->first + i) : ENTRY_INVALID;
+    reply->entries[i] = m->type == MSG_GET_STATUS ? entry_flags (x) : x;
+  }
+  table_exit (t, e);
+  table_unref (t);
+  return 0;
+}
+
+static int
+cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct table *t = table_of (a, m);
+  int r = 0;
+
+  if (t == NULL)
+    return ENOENT;
+  if (m->type == MSG_SET_ENTRY) {
+    if (table_store (t, m->first, m->count, m->entries, m->n_entries) == -1)
+      r = ENOMEM;
+  }
+  else
+    table_set_bits (t, m->first, m->count, m->arg, m->flags & MSG_F_ON);
+  if (m->flags & MSG_F_BLOCKING)
+    table_drain (t);
+  table_unref (t);
+  return r;
+}
+
+/* Apply FN to each vdisk named in M (quiesce/activate). */
+static int
+cmd_quiesce (struct agent *a, struct msg *m, struct msg *reply)
+{
+  int r = 0;
+
+  for (uint32_t i = 0; i < m->n_vdisks; i++) {
+    struct msg one = { .vdisk = m->vdisks[i] };
+    struct table *t = table_of (a, &one);
+    if (t == NULL) {
+      r = ENOENT;
+      continue;
+    }
+    if (m->type == MSG_ACTIVATE)
+      table_activate (t);
+    else if (table_quiesce (t, m->arg) == -1)
+      r = ETIMEDOUT;
+    table_unref (t);
+  }
+  return r;
+}
+
+typedef int (*command_fn) (struct agent *a, struct msg *m, struct msg *reply);
+
+static const command_fn commands[MSG_TYPE_MAX + 1] = {
+  [MSG_NEW_TABLE] = cmd_new_table,
+  [MSG_DELETE_TABLE] = cmd_delete_table,
+  [MSG_GET_ENTRY] = cmd_get_entry,
+  [MSG_GET_STATUS] = cmd_get_entry,
+  [MSG_SET_ENTRY] = cmd_set_entry,
+  [MSG_SET_STATUS] = cmd_set_entry,
+  [MSG_QUIESCE] = cmd_quiesce,
+  [MSG_ACTIVATE] = cmd_quiesce,
+};
+
+static int
+receive_command (struct agent *a, struct msg *m,
+                 uint8_t **reply_frame, size_t *reply_len)
+{
+  struct msg reply = { .type = MSG_REPLY, .id = m->id };
+  int r;
+
+  reply.status = commands[m->type] (a, m, &reply);
+  r = msg_encode (&reply, reply_frame, reply_len);
+  msg_clear (&reply);
+  return r;
+}
+
+int
+agent_receive (struct agent *a, const uint8_t *frame, size_t len,
+               uint8_t **reply, size_t *reply_len)
+{
+  struct msg m;
+  int r;
+
+  *reply = NULL;
+  *reply_len = 0;
+  if (msg_decode (frame, len, &m) == -1)
+    return -1;
+  switch (m.type) {
+  case MSG_RETRY: case MSG_FAIL: case MSG_COMPLETE_TO_HOST: case MSG_REPLY:
+    r = receive_answer (a, &m);
+    break;
+  default:
+    if (m.type <= MSG_TYPE_MAX && commands[m.type])
+      r = receive_command (a, &m, reply, reply_len);
+    else {
+      sm_error ("agent: unexpected %s from the controller",
+                msg_type_to_string (m.type));
+      r = -1;
+    }
+  }
+  msg_clear (&m);
+  return r;
+}

@@ -1,0 +1,391 @@
+/* segmap: the agent's I/O path.
+ *
+ * Every host request is cut at segment boundaries; each piece runs
+ *
+ *   enter epoch -> look up entry -> fast path? -> container I/O -> exit
+ *                                      | no
+ *                                      v
+ *                exit epoch -> MAP_FAULT -> answer applied -> try again
+ *
+ * The fast path takes no lock and sends nothing to the controller: one
+ * atomic load of the entry (table_lookup).  A piece faults when its
+ * entry is INVALID (not loaded: the fault loads a run of entries around
+ * it), ZERO on a write (the controller allocates), NOWRITE on a write or
+ * ALT (data movement; the controller decides).  ERROR fails at once.
+ *
+ * Trim and zero of whole segments are metadata operations done by the
+ * controller (FAULT_TRIM / FAULT_ZERO: the entries go back to ZERO and
+ * the segments are freed); a partial segment is zeroed in place in the
+ * container (punching a hole where the container supports it).
+ *
+ * Durability: agent_flush() syncs every container first (data), then
+ * asks the controller to commit the map (metadata) — never the other
+ * order (dm-thin 694cfe7f31db).  A failed sync is never retried into a
+ * false success: the agent becomes degraded and every later write,
+ * trim, zero and flush fails.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "store/container.h"
+
+#define LOAD_AHEAD 64           /* entries loaded by one invalid fault */
+#define MAX_RETRIES 1000        /* faults for one piece before giving up */
+
+enum piece_op { PIECE_READ, PIECE_WRITE, PIECE_ZERO };
+
+struct piece {
+  enum piece_op op;
+  void *buf;                    /* READ: destination; WRITE: source */
+  uint32_t len;
+  uint64_t seg;
+  uint64_t off;                 /* offset inside the segment */
+};
+
+/* Do the piece on the fast path if ENTRY allows it.  Returns 1 if done
+ * (result in *R), 0 if it must fault. */
+static int
+try_fast_path (struct agent *a, struct piece *p, sm_entry entry, int *r)
+{
+  struct container *c;
+
+  if (entry & ENTRY_ERROR && entry & ENTRY_VALID) {
+    errno = EIO;
+    *r = -1;
+    return 1;
+  }
+  if (p->op == PIECE_READ && entry_readable (entry)) {
+    if (entry & ENTRY_ZERO) {
+      memset (p->buf, 0, p->len);
+      *r = 0;
+      return 1;
+    }
+  }
+  else if (p->op == PIECE_ZERO && entry_readable (entry)
+           && (entry & ENTRY_ZERO)) {
+    *r = 0;                     /* already reads as zeros */
+    return 1;
+  }
+  else if (!(p->op != PIECE_READ && entry_writable (entry)))
+    return 0;
+
+  c = agent_container (a, entry_container (entry));
+  if (c == NULL) {
+    sm_error ("entry points at unknown container %u", entry_container (entry));
+    errno = EIO;
+    *r = -1;
+    return 1;
+  }
+  switch (p->op) {
+  case PIECE_READ:
+    *r = container_pread (c, p->buf, p->len, entry_offset (entry) + p->off);
+    break;
+  case PIECE_WRITE:
+    *r = container_pwrite (c, p->buf, p->len, entry_offset (entry) + p->off);
+    break;
+  case PIECE_ZERO:
+    *r = container_zero (c, entry_offset (entry) + p->off, p->len);
+    break;
+  }
+  return 1;
+}
+
+/* Turn a fault answer into "retry" (0), done (1) or an error (-1). */
+static int
+handle_answer (struct msg *answer)
+{
+  int r;
+
+  switch (answer->type) {
+  case MSG_RETRY:
+    r = 0;
+    break;
+  case MSG_COMPLETE_TO_HOST:
+    r = 1;
+    break;
+  case MSG_FAIL:
+    errno = answer->status ? (int) answer->status : EIO;
+    r = -1;
+    break;
+  default:
+    sm_error ("agent: unexpected answer %s to a fault",
+              msg_type_to_string (answer->type));
+    errno = EIO;
+    r = -1;
+  }
+  msg_clear (answer);
+  return r;
+}
+
+/* Ask the controller about SEG for OP (what kind of fault depends on
+ * what the entry was).  Returns as handle_answer. */
+static int
+fault_piece (struct agent *a, struct table *t, struct piece *p,
+             sm_entry entry)
+{
+  struct msg answer;
+  uint8_t op = p->op == PIECE_READ ? FAULT_READ : FAULT_WRITE;
+  uint64_t first = p->seg;
+  uint32_t count = 1;
+
+  if (entry == ENTRY_INVALID) {
+    /* Load a run of entries in one message, aligned so that runs
+     * tile the table. */
+    first = p->seg - p->seg % LOAD_AHEAD;
+    count = LOAD_AHEAD;
+    if (first + count > t->n_segments)
+      count = t->n_segments - first;
+    if (p->op != PIECE_READ && entry == ENTRY_INVALID)
+      op = FAULT_READ;          /* load first; a write fault follows */
+  }
+  if (agent_fault (a, t, op, first, count, &answer) == -1)
+    return -1;
+  return handle_answer (&answer);
+}
+
+static int
+do_piece (struct agent *a, struct table *t, struct piece *p)
+{
+  for (unsigned tries = 0; tries < MAX_RETRIES; tries++) {
+    uint64_t epoch = table_enter (t);
+    sm_entry entry = table_lookup (t, p->seg);
+    int r = 0;
+
+    if (try_fast_path (a, p, entry, &r)) {
+      table_exit (t, epoch);
+      return r;
+    }
+    table_exit (t, epoch);
+    if (atomic_load (&t->dead)) {
+      errno = ENXIO;
+      return -1;
+    }
+    r = fault_piece (a, t, p, entry);
+    if (r != 0)
+      return r == 1 ? 0 : -1;
+  }
+  sm_error ("vdisk %s: segment %" PRIu64 " still not mapped after %d faults",
+            t->name, p->seg, MAX_RETRIES);
+  errno = EIO;
+  return -1;
+}
+
+static int
+check_range (struct table *t, uint64_t count, uint64_t offset)
+{
+  if (offset > t->size || count > t->size - offset) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+static int
+check_writable (struct agent *a, struct table *t)
+{
+  if (atomic_load (&a->degraded)) {
+    errno = EIO;
+    return -1;
+  }
+  if (atomic_load (&t->read_only)) {
+    errno = EROFS;
+    return -1;
+  }
+  return 0;
+}
+
+/* Run OP over [offset, offset+count), one piece per segment. */
+static int
+for_each_piece (struct agent *a, struct table *t, enum piece_op op,
+                void *buf, uint32_t count, uint64_t offset)
+{
+  uint64_t seg_size = UINT64_C(1) << t->seg_shift;
+
+  while (count > 0) {
+    uint64_t off = offset & (seg_size - 1);
+    struct piece p = {
+      .op = op, .buf = buf, .seg = offset >> t->seg_shift, .off = off,
+      .len = seg_size - off < count ? seg_size - off : count,
+    };
+    if (do_piece (a, t, &p) == -1)
+      return -1;
+    if (buf)
+      buf = (char *) buf + p.len;
+    count -= p.len;
+    offset += p.len;
+  }
+  return 0;
+}
+
+int
+agent_pread (struct agent *a, struct table *t, void *buf,
+             uint32_t count, uint64_t offset)
+{
+  if (check_range (t, count, offset) == -1)
+    return -1;
+  return for_each_piece (a, t, PIECE_READ, buf, count, offset);
+}
+
+int
+agent_pwrite (struct agent *a, struct table *t, const void *buf,
+              uint32_t count, uint64_t offset, bool fua)
+{
+  if (check_range (t, count, offset) == -1 || check_writable (a, t) == -1)
+    return -1;
+  if (for_each_piece (a, t, PIECE_WRITE, (void *) buf, count, offset) == -1)
+    return -1;
+  return fua ? agent_flush (a, t) : 0;
+}
+
+/* Sync every container (data), then have the controller commit. */
+int
+agent_flush (struct agent *a, struct table *t)
+{
+  struct msg answer;
+
+  if (atomic_load (&a->degraded)) {
+    errno = EIO;
+    return -1;
+  }
+  uint32_t max = atomic_load (&a->max_container);
+
+  for (uint32_t id = 1; id <= max; id++) {
+    struct container *c = agent_container (a, id);
+    if (c && container_sync (c) == -1) {
+      agent_set_degraded (a);
+      errno = EIO;
+      return -1;
+    }
+  }
+  struct msg m = { .type = MSG_FLUSH, .vdisk = t->vdisk };
+  if (agent_request (a, &m, &answer) == -1)
+    return -1;
+  if (answer.type != MSG_REPLY || answer.status != 0) {
+    errno = answer.status ? (int) answer.status : EIO;
+    msg_clear (&answer);
+    return -1;
+  }
+  msg_clear (&answer);
+  return 0;
+}
+
+/* Trim or zero: whole segments through the controller, edges in place. */
+static int
+discard (struct agent *a, struct table *t, uint8_t op, uint32_t count,
+         uint64_t offset, bool fua)
+{
+  uint64_t seg_size = UINT64_C(1) << t->seg_shift;
+  uint64_t end = offset + count;
+  uint64_t whole_start = (offset + seg_size - 1) & ~(seg_size - 1);
+  uint64_t whole_end = end & ~(seg_size - 1);
+
+  if (check_range (t, count, offset) == -1 || check_writable (a, t) == -1)
+    return -1;
+  if (end == t->size)
+    whole_end = end;            /* the last segment may be short */
+  if (whole_start >= whole_end)
+    return for_each_piece (a, t, PIECE_ZERO, NULL, count, offset) == -1
+      ? -1 : (fua ? agent_flush (a, t) : 0);
+
+  if (whole_start > offset
+      && for_each_piece (a, t, PIECE_ZERO, NULL,
+                         whole_start - offset, offset) == -1)
+    return -1;
+  if (whole_end < end
+      && for_each_piece (a, t, PIECE_ZERO, NULL,
+                         end - whole_end, whole_end) == -1)
+    return -1;
+
+  uint64_t first = whole_start >> t->seg_shift;
+  uint64_t last = (whole_end + seg_size - 1) >> t->seg_shift;
+  while (first < last) {
+    uint32_t n = last - first > UINT32_MAX ? UINT32_MAX : last - first;
+    struct msg answer;
+    if (agent_fault (a, t, op, first, n, &answer) == -1
+        || handle_answer (&answer) == -1)
+      return -1;
+    first += n;
+  }
+  return fua ? agent_flush (a, t) : 0;
+}
+
+int
+agent_trim (struct agent *a, struct table *t, uint32_t count,
+            uint64_t offset, bool fua)
+{
+  return discard (a, t, FAULT_TRIM, count, offset, fua);
+}
+
+int
+agent_zero (struct agent *a, struct table *t, uint32_t count,
+            uint64_t offset, bool fua)
+{
+  return discard (a, t, FAULT_ZERO, count, offset, fua);
+}
+
+/* The loaded entry of SEG, faulting it in if needed.  -1 on error. */
+static int
+entry_for_extents (struct agent *a, struct table *t, uint64_t seg,
+                   sm_entry *out)
+{
+  for (unsigned tries = 0; tries < MAX_RETRIES; tries++) {
+    uint64_t epoch = table_enter (t);
+    sm_entry e = table_lookup (t, seg);
+    table_exit (t, epoch);
+
+    if (e != ENTRY_INVALID) {
+      *out = e;
+      return 0;
+    }
+    if (atomic_load (&t->dead)) {
+      errno = ENXIO;
+      return -1;
+    }
+    struct piece p = { .op = PIECE_READ, .seg = seg };
+    if (fault_piece (a, t, &p, e) == -1)
+      return -1;
+  }
+  errno = EIO;
+  return -1;
+}
+
+#define EXTENTS_MAX_SEGMENTS 65536  /* bound the work of one request */
+
+int
+agent_extents (struct agent *a, struct table *t, uint32_t count,
+               uint64_t offset,
+               int (*fn) (void *opaque, uint64_t offset, uint64_t len,
+                          bool zero),
+               void *opaque)
+{
+  uint64_t seg_size = UINT64_C(1) << t->seg_shift;
+  uint64_t end = offset + count, run_start = offset;
+  bool run_zero = false;
+
+  if (check_range (t, count, offset) == -1)
+    return -1;
+  for (unsigned n = 0; offset < end && n < EXTENTS_MAX_SEGMENTS; n++) {
+    uint64_t seg = offset >> t->seg_shift;
+    uint64_t next = (seg + 1) * seg_size;
+    sm_entry e;
+    bool zero;
+
+    if (entry_for_extents (a, t, seg, &e) == -1)
+      return -1;
+    zero = (e & ENTRY_ZERO) != 0;
+    if (offset != run_start && zero != run_zero) {
+      if (fn (opaque, run_start, offset - run_start, run_zero) == -1)
+        return -1;
+      run_start = offset;
+    }
+    run_zero = zero;
+    offset = next < end ? next : end;
+  }
+  return fn (opaque, run_start, offset - run_start, run_zero);
+}

@@ -1,0 +1,176 @@
+/* segmap: one vdisk's volatile mapping table in the agent.
+ *
+ * A table maps every segment of a vdisk to an sm_entry (proto/entry.h).
+ * It is a cache of the controller's authoritative map: every entry
+ * starts INVALID and is filled in by the controller's answers; the agent
+ * may forget (evict) any part of it at any time to stay under its
+ * memory bound, and the next access simply faults again.
+ *
+ * Shape: a two-level radix tree, allocated on demand, so a 1 PiB vdisk
+ * costs almost nothing until it is touched:
+ *
+ *   top[]  --->  mid block (512 pointers)  --->  leaf (512 entries)
+ *
+ * Readers (the I/O fast path) never lock: they load the top, mid and leaf
+ * pointers and the entry with atomic loads, inside an *epoch* section.
+ *
+ * Epochs give both the blocking flag of set_entry/set_status (DESIGN §4)
+ * and safe memory reclamation:
+ *   - An I/O calls table_enter() before it looks anything up and
+ *     table_exit() when its storage I/O has finished.  enter() counts the
+ *     I/O in the current epoch's in-flight counter (two counters, by
+ *     epoch parity).
+ *   - table_drain() bumps the epoch and waits until the previous epoch's
+ *     counter is zero: every I/O that started before the drain has
+ *     finished, and no I/O can still hold a pointer it loaded before.
+ *   - A blocking set_entry stores the new entries, then drains.  An
+ *     eviction unpublishes leaves, drains, then frees them.
+ * An I/O that faults leaves its epoch while it waits for the controller
+ * (it has issued nothing to storage), so a drain never waits on a fault
+ * and the controller can drain while faults are queued behind it.
+ *
+ * Quiesce: while table->quiesced is set, table_enter() waits (DESIGN §4
+ * quiesce/activate).
+ *
+ * Thread safety: lookups and stores of entries are lock-free; creating
+ * leaves uses compare-and-swap; eviction, drains and grow are serialised
+ * by table->lock.
+ */
+#ifndef SEGMAP_TABLE_H
+#define SEGMAP_TABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/entry.h"
+
+#define TABLE_LEAF_SHIFT 9
+#define TABLE_LEAF_ENTRIES (1u << TABLE_LEAF_SHIFT)
+#define TABLE_MID_SHIFT 9
+#define TABLE_MID_ENTRIES (1u << TABLE_MID_SHIFT)
+
+struct table_leaf {
+  _Atomic sm_entry e[TABLE_LEAF_ENTRIES];
+  _Atomic uint8_t referenced;     /* clock bit for eviction */
+  struct table_leaf *next_free;   /* chain of unpublished leaves */
+};
+
+struct table_mid {
+  _Atomic (struct table_leaf *) leaf[TABLE_MID_ENTRIES];
+  unsigned n_leaves;              /* protected by table lock */
+  struct table_mid *next_free;    /* chain of unpublished mids */
+};
+
+struct table_top {
+  uint64_t n;                     /* number of mid slots */
+  _Atomic (struct table_mid *) mid[];
+};
+
+/* Global accounting of table memory, shared by all tables of an agent. */
+struct table_memory {
+  _Atomic uint64_t bytes;          /* leaves + mids + tops */
+  _Atomic uint64_t evicted_leaves; /* statistics */
+  uint64_t limit;                  /* 0: no bound */
+};
+
+struct table {
+  uint32_t vdisk;                 /* vdisk id */
+  char *name;
+  _Atomic uint64_t size;          /* bytes */
+  unsigned seg_shift;
+  _Atomic uint64_t n_segments;
+  _Atomic (struct table_top *) top;
+  struct table_memory *mem;
+
+  /* Epochs (see above). */
+  _Atomic uint64_t epoch;
+  _Atomic uint64_t inflight[2];
+  _Atomic unsigned drain_waiters;
+  _Atomic bool quiesced;
+  pthread_mutex_t drain_lock;     /* serialises drains; protects waits */
+  pthread_cond_t drained;         /* signalled when a counter hits 0 */
+  pthread_cond_t activated;       /* signalled when quiesce ends */
+
+  pthread_mutex_t lock;           /* eviction, grow, leaf freeing */
+  uint64_t clock_hand;            /* eviction position (segment index) */
+
+  /* Owned by the agent (agent.c): */
+  _Atomic unsigned refs;          /* the agent's own + one per open handle */
+  _Atomic bool dead;              /* deleted: every access fails */
+  _Atomic bool read_only;         /* writes fail with EROFS */
+};
+
+/* Create an empty table (every entry INVALID).  NULL + sm_error. */
+struct table *table_new (uint32_t vdisk, const char *name, uint64_t size,
+                         unsigned seg_shift, struct table_memory *mem);
+/* Free the table.  No I/O may be using it. */
+void table_free (struct table *t);
+/* Grow the table to SIZE bytes (never shrinks).  0 or -1. */
+int table_grow (struct table *t, uint64_t size);
+
+/* Epoch section around every lookup + storage I/O. */
+uint64_t table_enter (struct table *t);
+void table_exit (struct table *t, uint64_t epoch);
+/* Wait until every I/O that entered before this call has exited. */
+void table_drain (struct table *t);
+
+/* Fast path: the entry of SEG, or ENTRY_INVALID if not loaded.  Must be
+ * called inside an epoch section. */
+static inline sm_entry
+table_lookup (struct table *t, uint64_t seg)
+{
+  struct table_top *top = atomic_load_explicit (&t->top, memory_order_acquire);
+  uint64_t m = seg >> (TABLE_LEAF_SHIFT + TABLE_MID_SHIFT);
+  struct table_mid *mid;
+  struct table_leaf *leaf;
+
+  if (m >= top->n)
+    return ENTRY_INVALID;
+  mid = atomic_load_explicit (&top->mid[m], memory_order_acquire);
+  if (mid == NULL)
+    return ENTRY_INVALID;
+  leaf = atomic_load_explicit (&mid->leaf[(seg >> TABLE_LEAF_SHIFT)
+                                          & (TABLE_MID_ENTRIES - 1)],
+                               memory_order_acquire);
+  if (leaf == NULL)
+    return ENTRY_INVALID;
+  if (!atomic_load_explicit (&leaf->referenced, memory_order_relaxed))
+    atomic_store_explicit (&leaf->referenced, 1, memory_order_relaxed);
+  return atomic_load_explicit (&leaf->e[seg & (TABLE_LEAF_ENTRIES - 1)],
+                               memory_order_acquire);
+}
+
+/* Store entries for [FIRST, FIRST+COUNT): ENTRIES has COUNT entries, or 1
+ * entry used for the whole range.  Creates leaves as needed; storing
+ * INVALID never creates a leaf.  Returns 0, or -1 on ENOMEM. */
+int table_store (struct table *t, uint64_t first, uint64_t count,
+                 const sm_entry *entries, uint32_t n_entries);
+
+/* Set (ON) or clear the flag BITS on the loaded, valid entries of the
+ * range.  Entries not loaded stay INVALID. */
+void table_set_bits (struct table *t, uint64_t first, uint64_t count,
+                     uint64_t bits, bool on);
+
+/* Forget every entry (all INVALID), freeing the leaves.  Drains. */
+void table_forget_all (struct table *t);
+
+/* Evict up to WANT bytes of leaves that were not referenced since the
+ * clock hand last passed.  Drains once if anything was unpublished.
+ * Returns the number of bytes freed. */
+uint64_t table_evict (struct table *t, uint64_t want);
+
+/* Quiesce: new I/O waits in table_enter; returns after draining or
+ * after TIMEOUT_MS (then returns -1 with errno ETIMEDOUT, still
+ * quiesced).  table_activate releases waiting I/O. */
+int table_quiesce (struct table *t, uint64_t timeout_ms);
+void table_activate (struct table *t);
+
+static inline uint64_t
+table_segment_of (const struct table *t, uint64_t offset)
+{
+  return offset >> t->seg_shift;
+}
+
+#endif /* SEGMAP_TABLE_H */

@@ -1,0 +1,467 @@
+/* segmap: administration commands, run on the controller thread.
+ *
+ * The control socket (src/ctl) hands each request here through the
+ * controller's queue; the command table below maps a command name to its
+ * handler.  A handler returns a json-c object, or NULL with *error set
+ * (malloc'd, one human sentence).  Commands that change anything commit
+ * before they answer, so a successful answer is durable.
+ *
+ * The JSON shapes are documented in src/ctl/ctl-proto.h and segmapctl(8).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/names.h"
+#include "common/size.h"
+#include "config/config.h"
+#include "controller/controller-internal.h"
+#include "store/container.h"
+
+static json_object *
+fail (char **error, const char *fmt, ...)
+{
+  va_list args;
+
+  va_start (args, fmt);
+  if (vasprintf (error, fmt, args) == -1)
+    *error = NULL;
+  va_end (args);
+  return NULL;
+}
+
+/* Arguments ---------------------------------------------------------------- */
+
+static const char *
+arg_string (json_object *args, const char *key)
+{
+  json_object *v;
+
+  if (!json_object_object_get_ex (args, key, &v)
+      || !json_object_is_type (v, json_type_string))
+    return NULL;
+  return json_object_get_string (v);
+}
+
+/* 1: present and valid; 0: absent; -1: present but not a non-negative
+ * integer. */
+static int
+arg_u64 (json_object *args, const char *key, uint64_t *out)
+{
+  json_object *v;
+  int64_t i;
+
+  if (!json_object_object_get_ex (args, key, &v) || json_object_is_type (v, json_type_null))
+    return 0;
+  if (!json_object_is_type (v, json_type_int))
+    return -1;
+  i = json_object_get_int64 (v);
+  if (i < 0)
+    return -1;
+  *out = i;
+  return 1;
+}
+
+/* The name argument, checked; NULL with *error set. */
+static const char *
+arg_name (json_object *args, const char *key, char **error)
+{
+  const char *name = arg_string (args, key);
+
+  if (name == NULL)
+    fail (error, "missing argument '%s'", key);
+  else if (!sm_valid_name (name))
+    fail (error, "invalid name '%s': names are %s", name, SM_NAME_RULE);
+  else
+    return name;
+  return NULL;
+}
+
+static void
+add_u64 (json_object *o, const char *key, uint64_t v)
+{
+  json_object_object_add (o, key, json_object_new_int64 ((int64_t) v));
+}
+
+/* Containers ----------------------------------------------------------------- */
+
+static struct ctrl_container *
+container_by_name (struct controller *c, const char *name)
+{
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+    if (c->containers[id] && strcmp (c->containers[id]->c->name, name) == 0)
+      return c->containers[id];
+  return NULL;
+}
+
+static json_object *
+container_row (struct ctrl_container *cc)
+{
+  json_object *o = json_object_new_object ();
+  uint64_t allocated = 0;
+
+  container_allocated_bytes (cc->c, &allocated);
+  json_object_object_add (o, "name", json_object_new_string (cc->c->name));
+  json_object_object_add (o, "path", json_object_new_string (cc->c->path));
+  json_object_object_add (o, "kind", json_object_new_string
+                          (container_kind_to_string (cc->c->kind)));
+  add_u64 (o, "size", cc->c->size);
+  add_u64 (o, "used", alloc_used_units (cc->alloc) * SM_UNIT_SIZE);
+  add_u64 (o, "allocated", allocated);
+  add_u64 (o, "segments", cc->n_segments);
+  return o;
+}
+
+static json_object *
+cmd_container_list (struct controller *c, json_object *args, char **error)
+{
+  json_object *list = json_object_new_array ();
+
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+    if (c->containers[id])
+      json_object_array_add (list, container_row (c->containers[id]));
+  return list;
+}
+
+static json_object *
+cmd_container_add (struct controller *c, json_object *args, char **error)
+{
+  const char *name = arg_name (args, "name", error);
+  const char *path = arg_string (args, "path");
+  struct sm_container_info ci = { 0 };
+  uint64_t size = 0;
+
+  if (name == NULL)
+    return NULL;
+  if (path == NULL || *path == '\0')
+    return fail (error, "missing argument 'path'");
+  if (arg_u64 (args, "size", &size) == -1)
+    return fail (error, "'size' must be a number of bytes");
+  if (size % SM_UNIT_SIZE)
+    return fail (error, "container size must be a multiple of 64K");
+  if (container_by_name (c, name))
+    return fail (error, "container '%s' already exists", name);
+  if (ctrl_change (c) == -1
+      || store_container_add (c->store, name, path, size, &ci.id) == -1)
+    return fail (error, "cannot record container '%s'", name);
+  ci.name = (char *) name;
+  ci.path = (char *) path;
+  ci.size = size;
+  if (ctrl_open_container (c, &ci) == -1) {
+    store_container_remove (c->store, ci.id);
+    return fail (error, "cannot open container '%s' at %s (see the server "
+                 "log for the reason)", name, path);
+  }
+  if (store_container_set_size (c->store, ci.id,
+                                c->containers[ci.id]->c->size) == -1
+      || ctrl_commit (c, false) == -1)
+    return fail (error, "cannot commit container '%s'", name);
+  return container_row (c->containers[ci.id]);
+}
+
+static json_object *
+cmd_container_remove (struct controller *c, json_object *args, char **error)
+{
+  const char *name = arg_name (args, "name", error);
+  struct ctrl_container *cc;
+  uint32_t id;
+
+  if (name == NULL)
+    return NULL;
+  if ((cc = container_by_name (c, name)) == NULL)
+    return fail (error, "no container '%s'", name);
+  id = cc->c->id;
+  for (size_t i = 0; i < c->n_vdisks; i++)
+    if (c->vdisks[i].container_id == id)
+      return fail (error, "container '%s' is used by vdisk '%s'", name,
+                   c->vdisks[i].name);
+  if (cc->n_segments > 0)
+    return fail (error, "container '%s' still holds %" PRIu64 " segments",
+                 name, cc->n_segments);
+  if (ctrl_change (c) == -1 || store_container_remove (c->store, id) == -1
+      || ctrl_commit (c, false) == -1)
+    return fail (error, "cannot remove container '%s'", name);
+  agent_set_container (c->agent, id, NULL);
+  container_close (cc->c);
+  alloc_free (cc->alloc);
+  free (cc);
+  c->containers[id] = NULL;
+  return json_object_new_object ();
+}
+
+/* Vdisks ----------------------------------------------------------------------- */
+
+static json_object *
+vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
+{
+  json_object *o = json_object_new_object ();
+  struct ctrl_container *cc = c->containers[v->container_id];
+  uint64_t mapped = 0;
+
+  store_map_count (c->store, v->id, &mapped);
+  json_object_object_add (o, "name", json_object_new_string (v->name));
+  add_u64 (o, "size", v->size);
+  add_u64 (o, "segment_size", UINT64_C(1) << v->seg_shift);
+  json_object_object_add (o, "container",
+                          json_object_new_string (cc ? cc->c->name : "?"));
+  add_u64 (o, "mapped_segments", mapped);
+  add_u64 (o, "mapped", mapped << v->seg_shift);
+  json_object_object_add (o, "read_only",
+                          json_object_new_boolean (v->read_only || c->degraded));
+  return o;
+}
+
+static json_object *
+cmd_vdisk_list (struct controller *c, json_object *args, char **error)
+{
+  json_object *list = json_object_new_array ();
+
+  for (size_t i = 0; i < c->n_vdisks; i++)
+    json_object_array_add (list, vdisk_row (c, &c->vdisks[i]));
+  return list;
+}
+
+static const struct sm_vdisk_info *
+vdisk_arg (struct controller *c, json_object *args, char **error)
+{
+  const char *name = arg_name (args, "name", error);
+  const struct sm_vdisk_info *v;
+
+  if (name == NULL)
+    return NULL;
+  if ((v = ctrl_find_vdisk_by_name (c, name)) == NULL)
+    fail (error, "no vdisk '%s'", name);
+  return v;
+}
+
+/* Check a vdisk size; NULL if fine, else the reason. */
+static const char *
+bad_vdisk_size (uint64_t size)
+{
+  if (size == 0)
+    return "a vdisk size must be greater than 0";
+  if (size % SM_SECTOR_SIZE)
+    return "a vdisk size must be a multiple of 512 bytes";
+  if (size > SM_VDISK_SIZE_MAX)
+    return "a vdisk can be at most 8P";
+  return NULL;
+}
+
+/* The container a new vdisk goes on: named, or the first one. */
+static uint32_t
+pick_container (struct controller *c, json_object *args, char **error)
+{
+  const char *name = arg_string (args, "container");
+  struct ctrl_container *cc;
+
+  if (name) {
+    if ((cc = container_by_name (c, name)) == NULL) {
+      fail (error, "no container '%s'", name);
+      return 0;
+    }
+    return cc->c->id;
+  }
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+    if (c->containers[id])
+      return id;
+  fail (error, "there is no container to put the vdisk on "
+        "(add one with 'segmapctl container add')");
+  return 0;
+}
+
+static json_object *
+cmd_vdisk_create (struct controller *c, json_object *args, char **error)
+{
+  const char *name = arg_name (args, "name", error);
+  uint64_t size = 0, seg_size = SM_SEGMENT_SIZE_DEFAULT;
+  const struct sm_vdisk_info *v;
+  const char *why;
+  uint32_t cid, id;
+
+  if (name == NULL)
+    return NULL;
+  if (arg_u64 (args, "size", &size) != 1)
+    return fail (error, "missing or invalid argument 'size' (bytes)");
+  if ((why = bad_vdisk_size (size)) != NULL)
+    return fail (error, "%s", why);
+  if (arg_u64 (args, "segment_size", &seg_size) == -1
+      || !sm_is_power_of_2 (seg_size) || seg_size < SM_SEGMENT_SIZE_MIN
+      || seg_size > SM_SEGMENT_SIZE_MAX)
+    return fail (error, "the segment size must be a power of two from 64K "
+                 "to 64M");
+  if (ctrl_find_vdisk_by_name (c, name))
+    return fail (error, "vdisk '%s' already exists", name);
+  if ((cid = pick_container (c, args, error)) == 0)
+    return NULL;
+  if (ctrl_change (c) == -1
+      || store_vdisk_create (c->store, name, size, sm_log2 (seg_size), cid,
+                             &id) == -1
+      || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)
+    return fail (error, "cannot record vdisk '%s'", name);
+  v = ctrl_find_vdisk (c, id);
+  if (ctrl_announce_vdisk (c, v) == -1)
+    return fail (error, "vdisk '%s' was recorded but could not be served",
+                 name);
+  return vdisk_row (c, v);
+}
+
+static json_object *
+cmd_vdisk_info (struct controller *c, json_object *args, char **error)
+{
+  const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
+  json_object *o;
+
+  if (v == NULL)
+    return NULL;
+  o = vdisk_row (c, v);
+  add_u64 (o, "created", v->created);
+  add_u64 (o, "segments",
+           (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift);
+  return o;
+}
+
+static json_object *
+cmd_vdisk_resize (struct controller *c, json_object *args, char **error)
+{
+  const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
+  char name[SM_NAME_MAX + 1];
+  uint64_t size;
+  uint32_t id;
+  const char *why;
+
+  if (v == NULL)
+    return NULL;
+  snprintf (name, sizeof name, "%s", v->name);
+  if (arg_u64 (args, "size", &size) != 1)
+    return fail (error, "missing or invalid argument 'size' (bytes)");
+  if ((why = bad_vdisk_size (size)) != NULL)
+    return fail (error, "%s", why);
+  if (size < v->size)
+    return fail (error, "vdisk '%s' is %" PRIu64 " bytes: vdisks only grow",
+                 v->name, v->size);
+  id = v->id;
+  if (ctrl_change (c) == -1
+      || store_vdisk_resize (c->store, id, size) == -1
+      || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1
+      || ctrl_announce_vdisk (c, ctrl_find_vdisk (c, id)) == -1)
+    return fail (error, "cannot resize vdisk '%s'", name);
+  return vdisk_row (c, ctrl_find_vdisk (c, id));
+}
+
+static json_object *
+cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
+{
+  const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
+  struct msg m = { .type = MSG_DELETE_TABLE };
+
+  if (v == NULL)
+    return NULL;
+  m.vdisk = v->id;
+  /* The agent first: it stops serving and drains, so nothing writes the
+   * segments we are about to free. */
+  if (ctrl_send (c, &m, NULL) == -1 && errno != ENOENT)
+    return fail (error, "cannot stop serving vdisk '%s'", v->name);
+  if (ctrl_free_vdisk_range (c, v, 0, UINT64_MAX) == -1
+      || store_vdisk_delete (c->store, v->id) == -1
+      || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)
+    return fail (error, "cannot delete vdisk '%s'", v->name);
+  return json_object_new_object ();
+}
+
+/* Status and check ------------------------------------------------------------- */
+
+static json_object *
+cmd_status (struct controller *c, json_object *args, char **error)
+{
+  json_object *o = json_object_new_object ();
+  json_object *agent = json_object_new_object ();
+  json_object *ctrl = json_object_new_object ();
+  struct agent_stats st;
+  unsigned n_containers = 0;
+
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+    n_containers += c->containers[id] != NULL;
+  agent_get_stats (c->agent, &st);
+  json_object_object_add (o, "version", json_object_new_string (PACKAGE_VERSION));
+  add_u64 (o, "uptime", time (NULL) - c->started);
+  json_object_object_add (o, "state_dir", json_object_new_string (c->cfg->state_dir));
+  json_object_object_add (o, "database", json_object_new_string (c->cfg->database));
+  json_object_object_add (o, "socket", json_object_new_string (c->cfg->socket));
+  json_object_object_add (o, "read_only", json_object_new_boolean (c->degraded));
+  json_object_object_add (o, "needs_check", json_object_new_boolean (c->degraded));
+  add_u64 (o, "vdisks", c->n_vdisks);
+  add_u64 (o, "containers", n_containers);
+  add_u64 (agent, "entries", st.memory / 8);
+  add_u64 (agent, "memory", st.memory);
+  add_u64 (agent, "memory_limit", st.memory_limit);
+  add_u64 (agent, "faults", st.faults);
+  add_u64 (agent, "forgotten", st.evicted_leaves);
+  add_u64 (ctrl, "commits", atomic_load (&c->commits));
+  add_u64 (ctrl, "allocations", atomic_load (&c->allocations));
+  add_u64 (ctrl, "pending", c->n_frees);
+  json_object_object_add (o, "agent", agent);
+  json_object_object_add (o, "controller", ctrl);
+  return o;
+}
+
+static json_object *
+cmd_check (struct controller *c, json_object *args, char **error)
+{
+  json_object *o = json_object_new_object ();
+  json_object *problems = json_object_new_array ();
+  json_object *checked = json_object_new_object ();
+  int n = ctrl_check (c, problems, checked);
+
+  if (n < 0) {
+    json_object_put (o);
+    json_object_put (problems);
+    json_object_put (checked);
+    return fail (error, "the check itself failed (see the server log)");
+  }
+  json_object_object_add (o, "ok", json_object_new_boolean (n == 0));
+  json_object_object_add (o, "problems", problems);
+  json_object_object_add (o, "checked", checked);
+  return o;
+}
+
+typedef json_object *(*admin_fn) (struct controller *c, json_object *args,
+                                  char **error);
+
+static const struct {
+  const char *name;
+  admin_fn fn;
+} commands[] = {
+  { "status", cmd_status },
+  { "check", cmd_check },
+  { "container.list", cmd_container_list },
+  { "container.add", cmd_container_add },
+  { "container.remove", cmd_container_remove },
+  { "vdisk.list", cmd_vdisk_list },
+  { "vdisk.create", cmd_vdisk_create },
+  { "vdisk.info", cmd_vdisk_info },
+  { "vdisk.resize", cmd_vdisk_resize },
+  { "vdisk.delete", cmd_vdisk_delete },
+};
+
+json_object *
+ctrl_admin (struct controller *c, const char *cmd, json_object *args,
+            char **error)
+{
+  *error = NULL;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (commands[i].name, cmd) == 0) {
+      json_object *r = commands[i].fn (c, args, error);
+      if (r == NULL && *error == NULL)
+        *error = strdup ("internal error");
+      return r;
+    }
+  return fail (error, "unknown command '%s'", cmd);
+}

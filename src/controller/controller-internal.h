@@ -1,0 +1,128 @@
+/* segmap: the controller's private state, shared by its files.
+ *
+ *   controller.c  thread, queue, group commit, lifecycle
+ *   startup.c     open, reconcile config, containers, recovery
+ *   faults.c      MAP_FAULT and FLUSH from agents
+ *   admin.c       control-socket commands
+ *   check.c       the consistency checker
+ *
+ * Everything here is touched only by the controller thread, except the
+ * queue (protected by queue_lock) and the statistics marked atomic.
+ */
+#ifndef SEGMAP_CONTROLLER_INTERNAL_H
+#define SEGMAP_CONTROLLER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <json.h>
+
+#include "controller/alloc.h"
+#include "controller/controller.h"
+#include "controller/store.h"
+#include "proto/msg.h"
+
+struct container;
+
+/* A container as the controller sees it: the open file and its
+ * free-space map. */
+struct ctrl_container {
+  struct container *c;
+  struct alloc *alloc;
+  uint64_t n_segments;          /* physical segments allocated */
+};
+
+/* A freed physical segment: zeroed at once, but given back to the
+ * allocator only after the commit that frees it (so an uncommitted free
+ * can never be handed to another vdisk). */
+struct pending_free {
+  uint32_t container;
+  uint64_t unit;
+  uint32_t units;
+};
+
+enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_STOP };
+
+struct creq {
+  struct creq *next;
+  enum creq_kind kind;
+  uint8_t *frame;               /* CREQ_FRAME */
+  size_t len;
+  const char *cmd;              /* CREQ_ADMIN */
+  json_object *args;
+  json_object *result;
+  char *error;
+  bool done;                    /* protected by queue_lock */
+  pthread_cond_t cond;
+};
+
+struct controller {
+  const struct segmap_config *cfg;
+  struct agent *agent;          /* in-process agent (containers) */
+  struct transport *transport;
+  struct store *store;
+
+  pthread_t thread;
+  bool thread_started;
+  pthread_mutex_t queue_lock;   /* protects queue_*, start_* */
+  pthread_cond_t queue_cond;
+  struct creq *queue_head, *queue_tail;
+  bool stopping;
+  int start_status;             /* 1 starting, 0 ok, -1 failed */
+  pthread_cond_t start_cond;
+
+  struct ctrl_container *containers[ENTRY_MAX_CONTAINER + 1];
+  struct sm_vdisk_info *vdisks; /* cache of the vdisk table */
+  size_t n_vdisks;
+
+  bool dirty;                   /* an open transaction has changes */
+  bool frees_unsynced;          /* zeroing not yet synced */
+  struct pending_free *frees;
+  size_t n_frees, cap_frees;
+  struct timespec dirty_since;
+
+  uint64_t *flushers;           /* ids of FLUSH waiting for the commit */
+  size_t n_flushers, cap_flushers;
+
+  bool degraded;                /* sync or commit failed: no writes */
+  time_t started;
+
+  _Atomic uint64_t commits, allocations, faults, frees_total;
+};
+
+/* controller.c */
+int ctrl_change (struct controller *c);
+int ctrl_commit (struct controller *c, bool sync_data);
+int ctrl_send (struct controller *c, struct msg *m, struct msg *reply);
+void ctrl_set_degraded (struct controller *c, const char *why);
+int ctrl_sync_containers (struct controller *c);
+
+/* startup.c */
+int ctrl_startup (struct controller *c);
+int ctrl_reload_vdisks (struct controller *c);
+int ctrl_open_container (struct controller *c, const struct sm_container_info *ci);
+void ctrl_close_containers (struct controller *c);
+struct sm_vdisk_info *ctrl_find_vdisk (struct controller *c, uint32_t id);
+struct sm_vdisk_info *ctrl_find_vdisk_by_name (struct controller *c,
+                                               const char *name);
+int ctrl_announce_vdisk (struct controller *c, const struct sm_vdisk_info *v);
+
+/* faults.c */
+void ctrl_handle_frame (struct controller *c, const uint8_t *frame,
+                        size_t len);
+int ctrl_free_vdisk_range (struct controller *c,
+                           const struct sm_vdisk_info *v,
+                           uint64_t first, uint64_t count);
+
+/* admin.c */
+json_object *ctrl_admin (struct controller *c, const char *cmd,
+                         json_object *args, char **error);
+
+/* check.c */
+int ctrl_check (struct controller *c, json_object *problems,
+                json_object *checked);
+
+#endif /* SEGMAP_CONTROLLER_INTERNAL_H */

@@ -1,0 +1,413 @@
+/* segmap: the controller thread, its queue and group commit.
+ *
+ * Loop:
+ *
+ *   wait for requests (or the commit deadline) -> take the whole queue
+ *   -> handle each in order (faults are answered at once; FLUSH ids are
+ *   collected; admin commands run and commit) -> if any FLUSH came, or
+ *   changes are older than COMMIT_INTERVAL, commit -> answer the FLUSHes
+ *
+ * Group commit: changes (allocations, frees) accumulate in one open
+ * SQLite transaction.  A commit is durable when it returns (WAL,
+ * synchronous=FULL).  Before a commit, the containers are synced if any
+ * segment was zeroed since the last sync: a segment's zeroing must be
+ * durable before a commit can hand it to another vdisk.  A FLUSH is
+ * answered only after (1) the agent synced the containers (data) and
+ * (2) the commit covering every earlier allocation returned (metadata).
+ *
+ * Failure: a failed container sync or commit puts the controller in the
+ * degraded state (no more allocations, flushes fail) and records
+ * needs_check in the database when it still can.  Nothing is retried
+ * into a false success.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "controller/controller-internal.h"
+#include "proto/transport.h"
+#include "store/container.h"
+
+#define COMMIT_INTERVAL_MS 1000
+
+struct controller *
+controller_new (const struct segmap_config *cfg, struct agent *agent,
+                struct transport *transport)
+{
+  struct controller *c = calloc (1, sizeof *c);
+
+  if (c == NULL) {
+    sm_error ("cannot allocate the controller: %m");
+    return NULL;
+  }
+  c->cfg = cfg;
+  c->agent = agent;
+  c->transport = transport;
+  c->start_status = 1;
+  pthread_mutex_init (&c->queue_lock, NULL);
+  pthread_cond_init (&c->queue_cond, NULL);
+  pthread_cond_init (&c->start_cond, NULL);
+  return c;
+}
+
+void
+controller_free (struct controller *c)
+{
+  if (c == NULL)
+    return;
+  ctrl_close_containers (c);
+  sm_vdisk_info_free (c->vdisks, c->n_vdisks);
+  free (c->frees);
+  free (c->flushers);
+  pthread_mutex_destroy (&c->queue_lock);
+  pthread_cond_destroy (&c->queue_cond);
+  pthread_cond_destroy (&c->start_cond);
+  free (c);
+}
+
+/* Transactions --------------------------------------------------------- */
+
+/* About to change the store: open the transaction if needed. */
+int
+ctrl_change (struct controller *c)
+{
+  if (!store_in_transaction (c->store)) {
+    if (store_begin (c->store) == -1)
+      return -1;
+    clock_gettime (CLOCK_MONOTONIC, &c->dirty_since);
+  }
+  c->dirty = true;
+  return 0;
+}
+
+int
+ctrl_sync_containers (struct controller *c)
+{
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+    struct ctrl_container *cc = c->containers[id];
+    if (cc && container_sync (cc->c) == -1) {
+      agent_set_degraded (c->agent);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void
+ctrl_set_degraded (struct controller *c, const char *why)
+{
+  if (c->degraded)
+    return;
+  c->degraded = true;
+  agent_set_degraded (c->agent);
+  sm_error ("controller: %s: refusing writes until 'segmapctl check' "
+            "passes after a restart", why);
+  /* Record it if the database still takes writes. */
+  if (store_in_transaction (c->store))
+    store_rollback (c->store);
+  if (store_begin (c->store) == 0
+      && (store_meta_set (c->store, "needs_check", "1") == -1
+          || store_commit (c->store) == -1))
+    store_rollback (c->store);
+}
+
+/* Give the segments freed by the committed transaction back. */
+static void
+release_pending_frees (struct controller *c)
+{
+  for (size_t i = 0; i < c->n_frees; i++) {
+    struct pending_free *f = &c->frees[i];
+    struct ctrl_container *cc = c->containers[f->container];
+    if (cc)
+      alloc_put (cc->alloc, f->unit, f->units);
+  }
+  c->n_frees = 0;
+}
+
+/* Commit the open transaction.  SYNC_DATA: sync the containers first
+ * even if nothing was zeroed (the caller needs data durability).
+ * 0 or -1 (degraded). */
+int
+ctrl_commit (struct controller *c, bool sync_data)
+{
+  if ((sync_data || c->frees_unsynced) && ctrl_sync_containers (c) == -1) {
+    ctrl_set_degraded (c, "a container sync failed");
+    return -1;
+  }
+  c->frees_unsynced = false;
+  if (!c->dirty)
+    return 0;
+  if (store_commit (c->store) == -1) {
+    store_rollback (c->store);
+    ctrl_set_degraded (c, "the map commit failed");
+    return -1;
+  }
+  c->dirty = false;
+  release_pending_frees (c);
+  atomic_fetch_add (&c->commits, 1);
+  return 0;
+}
+
+/* Messages to the agent ------------------------------------------------- */
+
+/* Send M to the agent.  For a command, REPLY (if not NULL) gets the
+ * decoded REPLY and its status is returned as -1/errno. */
+int
+ctrl_send (struct controller *c, struct msg *m, struct msg *reply)
+{
+  CLEANUP_FREE uint8_t *frame = NULL;
+  CLEANUP_FREE uint8_t *answer = NULL;
+  size_t len, answer_len;
+  struct msg r;
+
+  if (msg_encode (m, &frame, &len) == -1
+      || c->transport->to_agent (c->transport, frame, len,
+                                 &answer, &answer_len) == -1)
+    return -1;
+  if (answer == NULL)
+    return 0;
+  if (msg_decode (answer, answer_len, &r) == -1)
+    return -1;
+  if (r.status != 0) {
+    errno = r.status;
+    msg_clear (&r);
+    return -1;
+  }
+  if (reply)
+    *reply = r;
+  else
+    msg_clear (&r);
+  return 0;
+}
+
+/* The queue -------------------------------------------------------------- */
+
+static void
+enqueue (struct controller *c, struct creq *r)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+  r->next = NULL;
+  if (c->queue_tail)
+    c->queue_tail->next = r;
+  else
+    c->queue_head = r;
+  c->queue_tail = r;
+  pthread_cond_signal (&c->queue_cond);
+}
+
+int
+controller_submit_frame (struct controller *c, uint8_t *frame, size_t len)
+{
+  struct creq *r = calloc (1, sizeof *r);
+
+  if (r == NULL) {
+    free (frame);
+    sm_error ("controller: cannot queue a request: %m");
+    return -1;
+  }
+  r->kind = CREQ_FRAME;
+  r->frame = frame;
+  r->len = len;
+  enqueue (c, r);
+  return 0;
+}
+
+json_object *
+controller_admin (void *opaque, const char *cmd, json_object *args,
+                  char **error)
+{
+  struct controller *c = opaque;
+  struct creq r = { .kind = CREQ_ADMIN, .cmd = cmd, .args = args };
+
+  pthread_cond_init (&r.cond, NULL);
+  enqueue (c, &r);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+    while (!r.done)
+      pthread_cond_wait (&r.cond, &c->queue_lock);
+  }
+  pthread_cond_destroy (&r.cond);
+  *error = r.error;
+  return r.result;
+}
+
+static void
+answer_flushers (struct controller *c, int status)
+{
+  for (size_t i = 0; i < c->n_flushers; i++) {
+    struct msg m = { .type = MSG_REPLY, .id = c->flushers[i],
+                     .status = status };
+    ctrl_send (c, &m, NULL);
+  }
+  c->n_flushers = 0;
+}
+
+/* Handle one request.  Returns true if it was STOP. */
+static bool
+handle_request (struct controller *c, struct creq *r)
+{
+  switch (r->kind) {
+  case CREQ_FRAME:
+    ctrl_handle_frame (c, r->frame, r->len);
+    free (r->frame);
+    free (r);
+    return false;
+  case CREQ_ADMIN:
+    r->result = ctrl_admin (c, r->cmd, r->args, &r->error);
+    {
+      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+      r->done = true;
+      pthread_cond_signal (&r->cond);
+    }
+    return false;
+  case CREQ_STOP:
+    free (r);
+    return true;
+  }
+  return false;
+}
+
+static bool
+commit_due (struct controller *c)
+{
+  struct timespec now;
+  int64_t ms;
+
+  if (!c->dirty)
+    return false;
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  ms = (now.tv_sec - c->dirty_since.tv_sec) * 1000
+    + (now.tv_nsec - c->dirty_since.tv_nsec) / 1000000;
+  return ms >= COMMIT_INTERVAL_MS;
+}
+
+/* Wait for work: the whole queue, FIFO, or NULL on timeout. */
+static struct creq *
+take_queue (struct controller *c)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+  struct creq *list;
+
+  if (c->queue_head == NULL) {
+    if (c->dirty) {
+      struct timespec deadline;
+      clock_gettime (CLOCK_REALTIME, &deadline);
+      deadline.tv_nsec += 100 * 1000000;
+      if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait (&c->queue_cond, &c->queue_lock, &deadline);
+    }
+    else
+      pthread_cond_wait (&c->queue_cond, &c->queue_lock);
+  }
+  list = c->queue_head;
+  c->queue_head = c->queue_tail = NULL;
+  return list;
+}
+
+static void
+run_loop (struct controller *c)
+{
+  bool stop = false;
+
+  while (!stop) {
+    struct creq *list = take_queue (c);
+
+    while (list) {
+      struct creq *next = list->next;
+      stop |= handle_request (c, list);
+      list = next;
+    }
+    if (c->n_flushers > 0) {
+      /* The agent synced the data; commit the map (and sync again only
+       * if segments were zeroed since). */
+      int r = c->degraded ? -1 : ctrl_commit (c, false);
+      answer_flushers (c, r == 0 ? 0 : EIO);
+    }
+    else if (commit_due (c))
+      ctrl_commit (c, false);
+  }
+}
+
+/* Clean shutdown: commit, sync, mark clean. */
+static void
+shutdown_store (struct controller *c)
+{
+  if (!c->degraded && ctrl_commit (c, true) == 0
+      && ctrl_change (c) == 0
+      && store_meta_set (c->store, "clean", "1") == 0)
+    ctrl_commit (c, false);
+  if (store_in_transaction (c->store))
+    store_rollback (c->store);
+  store_close (c->store);
+  c->store = NULL;
+}
+
+static void *
+controller_thread (void *arg)
+{
+  struct controller *c = arg;
+  int r = ctrl_startup (c);
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+    c->start_status = r;
+    pthread_cond_broadcast (&c->start_cond);
+  }
+  if (r == -1) {
+    if (c->store) {
+      store_close (c->store);
+      c->store = NULL;
+    }
+    return NULL;
+  }
+  run_loop (c);
+  shutdown_store (c);
+  return NULL;
+}
+
+int
+controller_start (struct controller *c)
+{
+  int err = pthread_create (&c->thread, NULL, controller_thread, c);
+
+  if (err) {
+    errno = err;
+    sm_error ("cannot start the controller thread: %m");
+    return -1;
+  }
+  c->thread_started = true;
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+  while (c->start_status == 1)
+    pthread_cond_wait (&c->start_cond, &c->queue_lock);
+  if (c->start_status == -1) {
+    pthread_join (c->thread, NULL);
+    c->thread_started = false;
+    return -1;
+  }
+  return 0;
+}
+
+void
+controller_stop (struct controller *c)
+{
+  struct creq *r;
+
+  if (c == NULL || !c->thread_started)
+    return;
+  r = calloc (1, sizeof *r);
+  if (r == NULL)
+    abort ();                   /* cannot stop cleanly without memory */
+  r->kind = CREQ_STOP;
+  enqueue (c, r);
+  pthread_join (c->thread, NULL);
+  c->thread_started = false;
+}

@@ -1,0 +1,301 @@
+/* segmap: the controller's answers to agents.
+ *
+ *   MAP_FAULT READ/WRITE  load the entries of the range from the store;
+ *                         a WRITE on a ZERO entry allocates a segment
+ *                         first (thin provisioning) -> RETRY(entries)
+ *   MAP_FAULT TRIM/ZERO   whole segments back to ZERO: the agent forgets
+ *                         the range (blocking: in-flight I/O drains), the
+ *                         map rows go, unreferenced segments are zeroed
+ *                         and freed after the commit -> COMPLETE_TO_HOST
+ *   FLUSH                 answered after the next commit (controller.c)
+ *   REGISTER, HEARTBEAT   REPLY (one in-process agent for now)
+ *
+ * A newly allocated segment needs no zeroing: free space always reads
+ * zeros (zeroed when freed; re-zeroed after an unclean shutdown).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "controller/controller-internal.h"
+#include "store/container.h"
+
+static void
+answer (struct controller *c, struct msg *m)
+{
+  if (ctrl_send (c, m, NULL) == -1)
+    sm_error ("controller: cannot answer the agent");
+}
+
+static void
+answer_fail (struct controller *c, const struct msg *req, int err)
+{
+  struct msg m = { .type = MSG_FAIL, .id = req->id, .status = err };
+  answer (c, &m);
+}
+
+/* Allocate a physical segment for SEG of V; *E gets its entry. */
+static int
+allocate_segment (struct controller *c, const struct sm_vdisk_info *v,
+                  uint64_t seg, sm_entry *e)
+{
+  struct ctrl_container *cc = c->containers[v->container_id];
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  uint64_t unit;
+
+  if (cc == NULL) {
+    sm_error ("vdisk %s: its container (id %u) is not open", v->name,
+              v->container_id);
+    return EIO;
+  }
+  if (alloc_get (cc->alloc, units, &unit) == -1) {
+    sm_error ("container %s is full: cannot allocate a segment for "
+              "vdisk %s", cc->c->name, v->name);
+    return ENOSPC;
+  }
+  *e = entry_make (v->container_id, unit, ENTRY_VALID);
+  if (ctrl_change (c) == -1
+      || store_segment_insert (c->store, v->container_id, unit, units) == -1
+      || store_map_set (c->store, v->id, seg, *e) == -1) {
+    alloc_put (cc->alloc, unit, units);
+    ctrl_set_degraded (c, "the map could not be updated");
+    return EIO;
+  }
+  cc->n_segments++;
+  atomic_fetch_add (&c->allocations, 1);
+  return 0;
+}
+
+static void
+fault_load (struct controller *c, struct msg *req,
+            const struct sm_vdisk_info *v, uint64_t n_segs)
+{
+  struct msg m = { .type = MSG_RETRY, .id = req->id, .vdisk = req->vdisk,
+                   .first = req->first, .count = req->count };
+  CLEANUP_FREE sm_entry *entries = NULL;
+  int err;
+
+  if (req->first + req->count > n_segs)
+    m.count = n_segs - req->first;
+  entries = malloc (m.count * sizeof *entries);
+  if (entries == NULL) {
+    answer_fail (c, req, ENOMEM);
+    return;
+  }
+  if (store_map_get (c->store, v->id, m.first, m.count, entries) == -1) {
+    answer_fail (c, req, EIO);
+    return;
+  }
+  if (req->op == FAULT_WRITE && (entries[0] & ENTRY_ZERO)) {
+    if (c->degraded)
+      err = EIO;
+    else if (v->read_only)
+      err = EROFS;
+    else
+      err = allocate_segment (c, v, req->first, &entries[0]);
+    if (err) {
+      answer_fail (c, req, err);
+      return;
+    }
+  }
+  m.entries = entries;
+  m.n_entries = m.count;
+  answer (c, &m);
+}
+
+/* Collect the mapped rows of a range, in batches. */
+struct row { uint64_t vseg; sm_entry e; };
+struct rows { struct row *v; size_t n, cap; uint64_t end; };
+
+#define FREE_BATCH 4096
+
+static int
+collect_row (void *opaque, uint64_t vseg, sm_entry e)
+{
+  struct rows *rows = opaque;
+
+  if (vseg >= rows->end)
+    return 1;
+  if (rows->n == rows->cap) {
+    size_t cap = rows->cap ? rows->cap * 2 : 64;
+    struct row *v = realloc (rows->v, cap * sizeof *v);
+    if (v == NULL)
+      return -1;
+    rows->v = v;
+    rows->cap = cap;
+  }
+  rows->v[rows->n++] = (struct row) { vseg, e };
+  return rows->n == FREE_BATCH ? 1 : 0;
+}
+
+/* Drop one reference to the segment of E; zero and queue it for the
+ * allocator when it was the last. */
+static int
+unref_segment (struct controller *c, sm_entry e, uint32_t units)
+{
+  uint32_t cid = entry_container (e), refs;
+  struct ctrl_container *cc = c->containers[cid];
+
+  if (store_segment_ref (c->store, cid, entry_unit (e), -1, &refs) == -1)
+    return -1;
+  if (refs > 0)
+    return 0;
+  if (cc == NULL)
+    return 0;
+  if (container_zero (cc->c, entry_offset (e),
+                      (uint64_t) units * SM_UNIT_SIZE) == -1)
+    return -1;
+  if (c->n_frees == c->cap_frees) {
+    size_t cap = c->cap_frees ? c->cap_frees * 2 : 64;
+    struct pending_free *f = realloc (c->frees, cap * sizeof *f);
+    if (f == NULL)
+      return -1;
+    c->frees = f;
+    c->cap_frees = cap;
+  }
+  c->frees[c->n_frees++] = (struct pending_free) { cid, entry_unit (e), units };
+  c->frees_unsynced = true;
+  cc->n_segments--;
+  atomic_fetch_add (&c->frees_total, 1);
+  return 0;
+}
+
+/* Return [FIRST, FIRST+COUNT) of V to the zero state in the store and
+ * free the segments.  The agent must already have forgotten the range. */
+int
+ctrl_free_vdisk_range (struct controller *c, const struct sm_vdisk_info *v,
+                       uint64_t first, uint64_t count)
+{
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  struct rows rows = { .end = first + count };
+  int r = 0;
+
+  if (ctrl_change (c) == -1)
+    return -1;
+  for (;;) {
+    rows.n = 0;
+    r = store_map_foreach (c->store, v->id, first, collect_row, &rows);
+    if (r < 0 || rows.n == 0)
+      break;
+    for (size_t i = 0; i < rows.n && r >= 0; i++)
+      if (store_map_set (c->store, v->id, rows.v[i].vseg,
+                         ENTRY_ZERO_SEGMENT) == -1
+          || unref_segment (c, rows.v[i].e, units) == -1)
+        r = -1;
+    if (r < 0)
+      break;
+    first = rows.v[rows.n - 1].vseg + 1;
+  }
+  free (rows.v);
+  return r < 0 ? -1 : 0;
+}
+
+static void
+fault_discard (struct controller *c, struct msg *req,
+               const struct sm_vdisk_info *v, uint64_t n_segs)
+{
+  struct msg forget = { .type = MSG_SET_ENTRY, .vdisk = v->id,
+                        .first = req->first, .count = req->count,
+                        .flags = MSG_F_BLOCKING };
+  sm_entry invalid = ENTRY_INVALID;
+  struct msg done = { .type = MSG_COMPLETE_TO_HOST, .id = req->id };
+
+  if (c->degraded || v->read_only) {
+    answer_fail (c, req, c->degraded ? EIO : EROFS);
+    return;
+  }
+  if (forget.first + forget.count > n_segs)
+    forget.count = n_segs - forget.first;
+  forget.entries = &invalid;
+  forget.n_entries = 1;
+  if (ctrl_send (c, &forget, NULL) == -1
+      || ctrl_free_vdisk_range (c, v, forget.first, forget.count) == -1) {
+    ctrl_set_degraded (c, "a trim could not be recorded");
+    answer_fail (c, req, EIO);
+    return;
+  }
+  answer (c, &done);
+}
+
+static void
+handle_map_fault (struct controller *c, struct msg *req)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
+  uint64_t n_segs;
+
+  atomic_fetch_add (&c->faults, 1);
+  if (v == NULL) {
+    answer_fail (c, req, ENXIO);
+    return;
+  }
+  n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
+  if (req->first >= n_segs) {
+    answer_fail (c, req, EINVAL);
+    return;
+  }
+  switch (req->op) {
+  case FAULT_READ:
+  case FAULT_WRITE:
+    fault_load (c, req, v, n_segs);
+    break;
+  case FAULT_TRIM:
+  case FAULT_ZERO:
+    fault_discard (c, req, v, n_segs);
+    break;
+  default:
+    answer_fail (c, req, EINVAL);
+  }
+}
+
+static void
+queue_flusher (struct controller *c, struct msg *req)
+{
+  if (c->n_flushers == c->cap_flushers) {
+    size_t cap = c->cap_flushers ? c->cap_flushers * 2 : 16;
+    uint64_t *f = realloc (c->flushers, cap * sizeof *f);
+    if (f == NULL) {
+      struct msg m = { .type = MSG_REPLY, .id = req->id, .status = ENOMEM };
+      answer (c, &m);
+      return;
+    }
+    c->flushers = f;
+    c->cap_flushers = cap;
+  }
+  c->flushers[c->n_flushers++] = req->id;
+}
+
+void
+ctrl_handle_frame (struct controller *c, const uint8_t *frame, size_t len)
+{
+  struct msg req;
+
+  if (msg_decode (frame, len, &req) == -1) {
+    sm_error ("controller: dropping a malformed frame from the agent");
+    return;
+  }
+  switch (req.type) {
+  case MSG_MAP_FAULT:
+    handle_map_fault (c, &req);
+    break;
+  case MSG_FLUSH:
+    queue_flusher (c, &req);
+    break;
+  case MSG_REGISTER:
+  case MSG_HEARTBEAT: {
+    struct msg m = { .type = MSG_REPLY, .id = req.id };
+    answer (c, &m);
+    break;
+  }
+  default:
+    sm_error ("controller: unexpected %s from the agent",
+              msg_type_to_string (req.type));
+    answer_fail (c, &req, EPROTO);
+  }
+  msg_clear (&req);
+}

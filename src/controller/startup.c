@@ -1,0 +1,323 @@
+/* segmap: controller start-up.
+ *
+ * Order matters:
+ *   1. open (or create) the database; note whether the last shutdown was
+ *      clean and mark it unclean for this run;
+ *   2. reconcile the configuration: declared containers and vdisks that
+ *      the database does not know are created; known ones must agree;
+ *   3. open every container and rebuild its allocator from the durable
+ *      segment table (free space = complement of used space);
+ *   4. after an unclean shutdown, zero every free range: a segment that
+ *      was allocated (or freed) in a transaction that never committed may
+ *      hold data, and must read zeros before it is handed out again;
+ *   5. announce every vdisk to the agent (NEW_TABLE).
+ * Any failure stops start-up with a message naming the problem.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent/agent.h"
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/size.h"
+#include "config/config.h"
+#include "controller/controller-internal.h"
+#include "store/container.h"
+
+static int
+make_state_dir (const char *dir)
+{
+  if (mkdir (dir, 0700) == -1 && errno != EEXIST) {
+    sm_error ("cannot create state directory %s: %m", dir);
+    return -1;
+  }
+  return 0;
+}
+
+struct sm_vdisk_info *
+ctrl_find_vdisk (struct controller *c, uint32_t id)
+{
+  for (size_t i = 0; i < c->n_vdisks; i++)
+    if (c->vdisks[i].id == id)
+      return &c->vdisks[i];
+  return NULL;
+}
+
+struct sm_vdisk_info *
+ctrl_find_vdisk_by_name (struct controller *c, const char *name)
+{
+  for (size_t i = 0; i < c->n_vdisks; i++)
+    if (strcmp (c->vdisks[i].name, name) == 0)
+      return &c->vdisks[i];
+  return NULL;
+}
+
+int
+ctrl_reload_vdisks (struct controller *c)
+{
+  struct sm_vdisk_info *v;
+  size_t n;
+
+  if (store_vdisk_list (c->store, &v, &n) == -1)
+    return -1;
+  sm_vdisk_info_free (c->vdisks, c->n_vdisks);
+  c->vdisks = v;
+  c->n_vdisks = n;
+  return 0;
+}
+
+/* Containers ------------------------------------------------------------ */
+
+static int
+mark_segment_used (void *opaque, uint32_t container, uint64_t unit,
+                   uint32_t units, uint32_t refcount)
+{
+  struct ctrl_container *cc = opaque;
+
+  if (alloc_mark_used (cc->alloc, unit, units) == -1) {
+    sm_error ("container %s: segment at unit %" PRIu64 " is corrupt "
+              "(overlapping or out of range); run 'segmapctl check'",
+              cc->c->name, unit);
+    return -1;
+  }
+  cc->n_segments++;
+  return 0;
+}
+
+int
+ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
+{
+  struct ctrl_container *cc = calloc (1, sizeof *cc);
+
+  if (cc == NULL) {
+    sm_error ("cannot allocate container: %m");
+    return -1;
+  }
+  cc->c = container_open (ci->id, ci->name, ci->path, ci->size);
+  if (cc->c == NULL)
+    goto fail;
+  cc->alloc = alloc_new (cc->c->size / SM_UNIT_SIZE);
+  if (cc->alloc == NULL)
+    goto fail;
+  if (store_segment_foreach (c->store, ci->id, mark_segment_used, cc) != 0)
+    goto fail;
+  c->containers[ci->id] = cc;
+  agent_set_container (c->agent, ci->id, cc->c);
+  return 0;
+
+ fail:
+  if (cc->c)
+    container_close (cc->c);
+  alloc_free (cc->alloc);
+  free (cc);
+  return -1;
+}
+
+void
+ctrl_close_containers (struct controller *c)
+{
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+    struct ctrl_container *cc = c->containers[id];
+    if (cc == NULL)
+      continue;
+    agent_set_container (c->agent, id, NULL);
+    container_close (cc->c);
+    alloc_free (cc->alloc);
+    free (cc);
+    c->containers[id] = NULL;
+  }
+}
+
+/* Find a declared container in the store, adding it if new. */
+static int
+reconcile_container (struct controller *c, const struct cfg_container *cc,
+                     struct sm_container_info *known, size_t n_known)
+{
+  uint32_t id;
+
+  if (cc->uri) {
+    sm_error ("%s:%u: container %s: iSCSI containers (uri=) are not "
+              "supported by this build yet", c->cfg->file, cc->line,
+              cc->name);
+    return -1;
+  }
+  for (size_t i = 0; i < n_known; i++) {
+    if (strcmp (known[i].name, cc->name) != 0)
+      continue;
+    if (strcmp (known[i].path, cc->path) != 0) {
+      sm_error ("container %s is recorded with path %s, but the "
+                "configuration says %s", cc->name, known[i].path, cc->path);
+      return -1;
+    }
+    if (cc->size > known[i].size)
+      return store_container_set_size (c->store, known[i].id, cc->size);
+    return 0;
+  }
+  return store_container_add (c->store, cc->name, cc->path, cc->size, &id);
+}
+
+static int
+open_containers (struct controller *c)
+{
+  struct sm_container_info *ci;
+  size_t n;
+  int r = 0;
+
+  if (store_container_list (c->store, &ci, &n) == -1)
+    return -1;
+  for (size_t i = 0; i < c->cfg->n_containers && r == 0; i++)
+    r = reconcile_container (c, &c->cfg->containers[i], ci, n);
+  sm_container_info_free (ci, n);
+  if (r == -1 || store_container_list (c->store, &ci, &n) == -1)
+    return -1;
+  for (size_t i = 0; i < n && r == 0; i++) {
+    r = ctrl_open_container (c, &ci[i]);
+    /* A new container learns its real size from the file. */
+    if (r == 0 && c->containers[ci[i].id]->c->size != ci[i].size)
+      r = store_container_set_size (c->store, ci[i].id,
+                                    c->containers[ci[i].id]->c->size);
+  }
+  sm_container_info_free (ci, n);
+  return r;
+}
+
+/* Vdisks ------------------------------------------------------------------ */
+
+static uint32_t
+container_id_by_name (struct controller *c, const char *name)
+{
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+    if (c->containers[id] && strcmp (c->containers[id]->c->name, name) == 0)
+      return id;
+  return 0;
+}
+
+static int
+reconcile_vdisk (struct controller *c, const struct cfg_vdisk *cv)
+{
+  struct sm_vdisk_info *v = ctrl_find_vdisk_by_name (c, cv->name);
+  unsigned shift = sm_log2 (cv->segment_size ? cv->segment_size
+                            : SM_SEGMENT_SIZE_DEFAULT);
+  uint32_t cid = container_id_by_name (c, cv->container);
+  uint32_t id;
+
+  if (cid == 0) {
+    sm_error ("%s:%u: vdisk %s: no container %s", c->cfg->file ? c->cfg->file
+              : "(defaults)", cv->line, cv->name, cv->container);
+    return -1;
+  }
+  if (v == NULL)
+    return store_vdisk_create (c->store, cv->name, cv->size, shift, cid, &id);
+  if (v->seg_shift != shift) {
+    sm_error ("vdisk %s exists with segment size %" PRIu64 ", but the "
+              "configuration says %" PRIu64, cv->name,
+              UINT64_C(1) << v->seg_shift, UINT64_C(1) << shift);
+    return -1;
+  }
+  if (cv->size < v->size) {
+    sm_error ("vdisk %s is %" PRIu64 " bytes; the configuration's %" PRIu64
+              " would shrink it (vdisks only grow)", cv->name, v->size,
+              cv->size);
+    return -1;
+  }
+  if (cv->size > v->size)
+    return store_vdisk_resize (c->store, v->id, cv->size);
+  return 0;
+}
+
+int
+ctrl_announce_vdisk (struct controller *c, const struct sm_vdisk_info *v)
+{
+  struct msg m = { .type = MSG_NEW_TABLE, .vdisk = v->id, .arg = v->size,
+                   .arg2 = v->seg_shift, .name = v->name };
+
+  if (ctrl_send (c, &m, NULL) == -1) {
+    sm_error ("cannot create the agent's table for vdisk %s: %m", v->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Recovery ---------------------------------------------------------------- */
+
+static int
+zero_free_run (void *opaque, uint64_t unit, uint64_t units)
+{
+  struct ctrl_container *cc = opaque;
+
+  return container_zero (cc->c, unit * SM_UNIT_SIZE, units * SM_UNIT_SIZE);
+}
+
+static int
+zero_free_space (struct controller *c)
+{
+  unsigned n = 0;
+
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+    struct ctrl_container *cc = c->containers[id];
+    if (cc == NULL)
+      continue;
+    if (alloc_foreach_free (cc->alloc, zero_free_run, cc) != 0)
+      return -1;
+    n++;
+  }
+  if (ctrl_sync_containers (c) == -1)
+    return -1;
+  sm_debug ("unclean shutdown: zeroed the free space of %u containers", n);
+  return 0;
+}
+
+/* Steps 1 and 4 of start-up: the clean flag and needs_check. */
+static int
+read_flags (struct controller *c, bool *was_clean)
+{
+  CLEANUP_FREE char *clean = NULL;
+  CLEANUP_FREE char *needs_check = NULL;
+
+  if (store_meta_get (c->store, "clean", &clean) == -1
+      || store_meta_get (c->store, "needs_check", &needs_check) == -1)
+    return -1;
+  /* A brand-new database has no flag and nothing to recover. */
+  *was_clean = clean == NULL || strcmp (clean, "1") == 0;
+  if (needs_check && strcmp (needs_check, "1") == 0) {
+    c->degraded = true;
+    agent_set_degraded (c->agent);
+  }
+  if (ctrl_change (c) == -1
+      || store_meta_set (c->store, "clean", "0") == -1)
+    return -1;
+  return 0;
+}
+
+int
+ctrl_startup (struct controller *c)
+{
+  bool was_clean;
+
+  c->started = time (NULL);
+  if (make_state_dir (c->cfg->state_dir) == -1
+      || store_open (c->cfg->database, &c->store) == -1
+      || read_flags (c, &was_clean) == -1
+      || open_containers (c) == -1
+      || ctrl_reload_vdisks (c) == -1)
+    return -1;
+  for (size_t i = 0; i < c->cfg->n_vdisks; i++)
+    if (reconcile_vdisk (c, &c->cfg->vdisks[i]) == -1)
+      return -1;
+  if (ctrl_reload_vdisks (c) == -1)
+    return -1;
+  if (!was_clean && zero_free_space (c) == -1)
+    return -1;
+  if (ctrl_commit (c, false) == -1)
+    return -1;
+  for (size_t i = 0; i < c->n_vdisks; i++)
+    if (ctrl_announce_vdisk (c, &c->vdisks[i]) == -1)
+      return -1;
+  return 0;
+}

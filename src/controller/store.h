@@ -1,0 +1,189 @@
+/* segmap: the controller's SQLite store.
+ *
+ * The durable, authoritative copy of containers, vdisks, the segment map
+ * and the reference counts of physical segments (schema: sql/NNN-*.sql).
+ * Only the controller thread uses a store: one connection, one thread,
+ * no locking here.
+ *
+ * Every function follows the libsegmap convention: 0 (or the documented
+ * value) on success; -1 with sm_error() and errno set on failure.  errno
+ * is EEXIST for a duplicate name, ENOENT for a missing object, EBUSY for
+ * an object still in use, EINVAL for a value outside the schema's rules,
+ * and otherwise what the SQLite failure maps to (EIO, ENOSPC, ENOMEM...).
+ *
+ * Outside store_begin/store_commit each call is its own durable
+ * transaction; the controller groups many changes in one transaction
+ * instead, which is much faster (one fsync per commit).
+ */
+#ifndef SEGMAP_STORE_H
+#define SEGMAP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/entry.h"
+
+struct store;
+
+/* One schema migration: the SQL bringing user_version to VERSION. */
+struct sm_migration {
+  int version;
+  const char *sql;
+};
+
+/* The migrations built into the binary (schema.c, generated from
+ * sql/NNN-*.sql), versions 1, 2, ... in order. */
+extern const struct sm_migration sm_migrations[];
+extern const size_t sm_n_migrations;
+
+/* Open (creating if missing) the database at PATH, check it (quick_check),
+ * bring its schema up to date and prepare the statements.  Refuses a
+ * database whose schema is newer than this binary knows. */
+int store_open (const char *path, struct store **st);
+
+/* Apply migrations M[0..N-1] (versions 1..N) that the database at PATH
+ * does not have yet, each in its own transaction, then close it.  What
+ * store_open does with sm_migrations; exposed for tools and tests. */
+int store_migrate_file (const char *path,
+                        const struct sm_migration *m, size_t n);
+
+/* Finalize everything and close.  An open transaction is rolled back. */
+void store_close (struct store *st);
+
+/* The database's schema version (PRAGMA user_version), or -1. */
+int store_schema_version (struct store *st);
+
+/* The file name the store was opened with. */
+const char *store_path (struct store *st);
+
+/* Transactions.  store_begin starts a write transaction (BEGIN
+ * IMMEDIATE) and fails (EINVAL) if one is open.  store_commit returns 0
+ * once the changes are durable; on failure the transaction is rolled
+ * back, so no transaction is open after store_commit either way.
+ * store_rollback discards the open transaction, if any (none: 0). */
+int store_begin (struct store *st);
+int store_commit (struct store *st);
+int store_rollback (struct store *st);
+bool store_in_transaction (struct store *st);
+
+/* Meta facts.  *VALUE is a new string (caller frees), NULL if KEY is
+ * absent.  Setting a NULL value removes the key. */
+int store_meta_get (struct store *st, const char *key, char **value);
+int store_meta_set (struct store *st, const char *key, const char *value);
+
+/* Containers. */
+struct sm_container_info {
+  uint32_t id;
+  char *name;
+  char *path;
+  uint64_t size;                /* bytes, multiple of SM_UNIT_SIZE */
+  int64_t created;              /* seconds since the epoch */
+};
+
+/* Add a container with the lowest free id (1..65535) into *ID.  A
+ * duplicate name fails with EEXIST, no free id with ENOSPC. */
+int store_container_add (struct store *st, const char *name, const char *path,
+                         uint64_t size, uint32_t *id);
+
+/* Remove a container: ENOENT if absent, EBUSY while segments or vdisks
+ * reference it. */
+int store_container_remove (struct store *st, uint32_t id);
+
+/* Change the size: EBUSY if a segment would end past the new size. */
+int store_container_set_size (struct store *st, uint32_t id, uint64_t size);
+
+/* All containers ordered by id, into a new array (*N elements). */
+int store_container_list (struct store *st,
+                          struct sm_container_info **out, size_t *n);
+void sm_container_info_free (struct sm_container_info *v, size_t n);
+
+/* Vdisks. */
+struct sm_vdisk_info {
+  uint32_t id;
+  char *name;
+  uint64_t size;                /* bytes, multiple of SM_SECTOR_SIZE */
+  unsigned seg_shift;           /* segment size = 1 << seg_shift */
+  uint32_t container_id;        /* where new segments go; 0 = none */
+  int64_t created;              /* seconds since the epoch */
+  bool read_only;
+};
+
+/* Create a vdisk (CONTAINER_ID 0: none) with a new, never reused id.
+ * A duplicate name fails with EEXIST, a missing container with ENOENT. */
+int store_vdisk_create (struct store *st, const char *name, uint64_t size,
+                        unsigned seg_shift, uint32_t container_id,
+                        uint32_t *id);
+
+/* Delete the vdisk and all its map rows, atomically.  Segments are not
+ * touched: the controller drops their references first. */
+int store_vdisk_delete (struct store *st, uint32_t id);
+
+/* Resize: EBUSY when shrinking would leave map rows past the new end. */
+int store_vdisk_resize (struct store *st, uint32_t id, uint64_t size);
+
+int store_vdisk_set_read_only (struct store *st, uint32_t id, bool ro);
+
+/* All vdisks ordered by name, into a new array (*N elements). */
+int store_vdisk_list (struct store *st, struct sm_vdisk_info **out, size_t *n);
+void sm_vdisk_info_free (struct sm_vdisk_info *v, size_t n);
+
+/* The map.  store_map_get fills OUT[0..COUNT-1] with the entries of
+ * segments FIRST.. of VDISK: stored rows as entry_make (container, unit,
+ * flags), absent rows as ENTRY_ZERO_SEGMENT. */
+int store_map_get (struct store *st, uint32_t vdisk, uint64_t first,
+                   uint32_t count, sm_entry *out);
+
+/* Set one entry: ENTRY_ZERO_SEGMENT deletes the row; any other
+ * well-formed valid entry without the ZERO flag is stored.  EINVAL for
+ * another entry, a missing vdisk, or a location that is not the start
+ * of a segment (only an ERROR entry may have no location). */
+int store_map_set (struct store *st, uint32_t vdisk, uint64_t vseg,
+                   sm_entry e);
+
+/* Call FN for each stored entry of VDISK with vseg >= FIRST, in vseg
+ * order.  FN returning non-zero stops the walk, and that value is
+ * returned.  FN may call other store functions, but not this walk again
+ * (EBUSY); whether the walk sees map rows FN changes is unspecified. */
+int store_map_foreach (struct store *st, uint32_t vdisk, uint64_t first,
+                       int (*fn) (void *opaque, uint64_t vseg, sm_entry e),
+                       void *opaque);
+
+/* Number of stored (non-zero) entries of VDISK. */
+int store_map_count (struct store *st, uint32_t vdisk, uint64_t *n);
+
+/* Physical segments.  store_segment_insert records a new segment of
+ * UNITS (1..1024) units with refcount 1: EEXIST if it overlaps another
+ * segment, EINVAL if it ends past its container, ENOENT if there is no
+ * such container. */
+int store_segment_insert (struct store *st, uint32_t container,
+                          uint64_t unit, uint32_t units);
+
+/* Add DELTA to the refcount; *REFCOUNT (may be NULL) gets the new value.
+ * At 0 the row is deleted, which fails (EINVAL) while a map row still
+ * references it: set the map entries first.  Below 0 fails with EINVAL,
+ * changing nothing.  ENOENT if there is no such segment. */
+int store_segment_ref (struct store *st, uint32_t container, uint64_t unit,
+                       int delta, uint32_t *refcount);
+
+/* Call FN for each segment of CONTAINER (0: all), ordered by container
+ * then unit.  FN returning non-zero stops the walk and is returned.  FN
+ * may call other store functions, but not this walk again (EBUSY). */
+int store_segment_foreach (struct store *st, uint32_t container,
+                           int (*fn) (void *opaque, uint32_t container,
+                                      uint64_t unit, uint32_t units,
+                                      uint32_t refcount),
+                           void *opaque);
+
+/* Consistency check: SQLite integrity and foreign keys; map rows whose
+ * segment is missing or of the wrong size; refcounts that differ from
+ * the number of referencing map rows; overlapping segments or segments
+ * past their container's end; leaked (unreferenced) segments; map rows
+ * past their vdisk's end; malformed flags.  REPORT (may be NULL) gets
+ * one sentence per problem.  Returns the number of problems, or -1 if
+ * the check itself failed. */
+int store_check (struct store *st,
+                 void (*report) (void *opaque, const char *problem),
+                 void *opaque);
+
+#endif /* SEGMAP_STORE_H */

@@ -1,0 +1,736 @@
+/* segmapctl: the commands.
+ *
+ * Each command checks its arguments first (names with sm_valid_name,
+ * sizes with sm_parse_size: a bad one is a usage error and nothing is
+ * sent), builds the JSON arguments of exactly one request, sends it and
+ * prints the result: pretty JSON with --json, otherwise a table or a
+ * "key: value" block.  The JSON shapes are the contract with the
+ * controller's handlers; they are listed in segmapctl(8).
+ *
+ * Printing is tolerant: a member missing from a result is shown as "-"
+ * rather than failing, so an older or newer server stays usable.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "common/names.h"
+#include "common/size.h"
+#include "ctl/ctl-proto.h"
+#include "tools/format.h"
+#include "tools/segmapctl.h"
+
+/* ---- talking to the server ---- */
+
+/* Send one request.  Returns 0 with *RESULT, or the exit status after
+ * printing why (the server's error, or a connection problem). */
+static int
+call (struct session *s, const char *cmd, json_object *args,
+      json_object **result)
+{
+  CLEANUP_FREE char *error = NULL;
+  int r;
+
+  if (s->client == NULL) {
+    s->client = ctl_client_connect (s->socket);
+    if (s->client == NULL) {
+      json_object_put (args);
+      return EXIT_CONNECT;
+    }
+  }
+  r = ctl_client_call (s->client, cmd, args, result, &error);
+  if (r == -1)
+    return EXIT_CONNECT;
+  if (r == 1) {
+    fprintf (stderr, "segmapctl: %s\n", error);
+    return EXIT_SERVER_ERROR;
+  }
+  return 0;
+}
+
+/* Pretty JSON for --json (json-c would print an empty object on two
+ * lines). */
+static void
+print_json (json_object *result)
+{
+  const char *str;
+
+  if (json_object_is_type (result, json_type_object) &&
+      json_object_object_length (result) == 0)
+    str = "{}";
+  else if (json_object_is_type (result, json_type_array) &&
+           json_object_array_length (result) == 0)
+    str = "[]";
+  else
+    str = json_object_to_json_string_ext
+      (result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+       JSON_C_TO_STRING_NOSLASHESCAPE);
+  printf ("%s\n", str ? str : "null");
+}
+
+/* ---- reading results ---- */
+
+static const char *
+jstr (json_object *o, const char *key)
+{
+  json_object *v;
+
+  if (!json_object_object_get_ex (o, key, &v) ||
+      !json_object_is_type (v, json_type_string))
+    return NULL;
+  return json_object_get_string (v);
+}
+
+static bool
+jint (json_object *o, const char *key, int64_t *out)
+{
+  json_object *v;
+
+  if (!json_object_object_get_ex (o, key, &v) ||
+      !json_object_is_type (v, json_type_int))
+    return false;
+  *out = json_object_get_int64 (v);
+  return true;
+}
+
+/* "yes", "no" or "-" for a boolean member. */
+static const char *
+jyesno (json_object *o, const char *key)
+{
+  json_object *v;
+
+  if (!json_object_object_get_ex (o, key, &v) ||
+      !json_object_is_type (v, json_type_boolean))
+    return "-";
+  return json_object_get_boolean (v) ? "yes" : "no";
+}
+
+/* A size member formatted for humans into BUF, "-" if missing. */
+static const char *
+jsize (json_object *o, const char *key, char *buf)
+{
+  int64_t v;
+
+  if (!jint (o, key, &v) || v < 0)
+    return "-";
+  fmt_size (v, buf, FMT_SIZE_LEN);
+  return buf;
+}
+
+/* An integer member in decimal into BUF, "-" if missing. */
+static const char *
+jnum (json_object *o, const char *key, char *buf)
+{
+  int64_t v;
+
+  if (!jint (o, key, &v))
+    return "-";
+  snprintf (buf, FMT_SIZE_LEN, "%" PRId64, v);
+  return buf;
+}
+
+/* Percentage of PART in WHOLE with one decimal, "-" if unknown. */
+static const char *
+percent (json_object *o, const char *part, const char *whole, char *buf)
+{
+  int64_t p, w;
+
+  if (!jint (o, part, &p) || !jint (o, whole, &w) || w <= 0 || p < 0)
+    return "-";
+  snprintf (buf, FMT_SIZE_LEN, "%.1f%%", 100.0 * (double) p / (double) w);
+  return buf;
+}
+
+static void
+kv (const char *key, const char *fmt, ...)
+{
+  va_list args;
+
+  printf ("%-14s", key);
+  va_start (args, fmt);
+  vprintf (fmt, args);
+  va_end (args);
+  putchar ('\n');
+}
+
+/* ---- building arguments (usage errors return EXIT_USAGE) ---- */
+
+static int
+check_name (const struct command *cmd, const char *what, const char *name)
+{
+  if (sm_valid_name (name))
+    return 0;
+  return usage_error (cmd, "invalid %s name '%s': %s", what, name,
+                      SM_NAME_RULE);
+}
+
+/* Parse a size argument of CMD (a usage error when it is not one). */
+static int
+parse_size (const struct command *cmd, const char *str, int64_t *size)
+{
+  uint64_t v;
+
+  if (sm_parse_size (str, &v) == -1) {
+    usage_hint (cmd);
+    return EXIT_USAGE;
+  }
+  *size = v;
+  return 0;
+}
+
+static int
+check_segment_size (const struct command *cmd, const char *str, int64_t *size)
+{
+  if (parse_size (cmd, str, size) != 0)
+    return EXIT_USAGE;
+  if (!sm_is_power_of_2 (*size) || (uint64_t) *size < SM_SEGMENT_SIZE_MIN ||
+      (uint64_t) *size > SM_SEGMENT_SIZE_MAX)
+    return usage_error (cmd, "invalid segment size '%s': a power of two "
+                        "from 64K to 64M", str);
+  return 0;
+}
+
+/* {"name": NAME} */
+static json_object *
+name_args (const char *name)
+{
+  json_object *args = json_object_new_object ();
+
+  json_object_object_add (args, "name", json_object_new_string (name));
+  return args;
+}
+
+/* PATH made absolute against our working directory: the server
+ * resolves paths from its own, which is not ours. */
+static char *
+absolute_path (const char *path)
+{
+  CLEANUP_FREE char *cwd = NULL;
+  char *abs;
+
+  if (path[0] == '/')
+    return strdup (path);
+  cwd = getcwd (NULL, 0);
+  if (cwd == NULL) {
+    sm_error ("getcwd: %m");
+    return NULL;
+  }
+  if (asprintf (&abs, "%s/%s", cwd, path) == -1)
+    return NULL;
+  return abs;
+}
+
+/* ---- status ---- */
+
+static void
+print_status (json_object *r)
+{
+  json_object *agent = NULL, *ctl = NULL;
+  char b[5][FMT_SIZE_LEN];
+  int64_t uptime;
+  bool check = strcmp (jyesno (r, "needs_check"), "yes") == 0;
+
+  json_object_object_get_ex (r, "agent", &agent);
+  json_object_object_get_ex (r, "controller", &ctl);
+  strcpy (b[0], "-");
+  if (jint (r, "uptime", &uptime) && uptime >= 0)
+    fmt_duration (uptime, b[0], sizeof b[0]);
+  kv ("Version:", "%s", jstr (r, "version") ?: "-");
+  kv ("Uptime:", "%s", b[0]);
+  kv ("State dir:", "%s", jstr (r, "state_dir") ?: "-");
+  kv ("Database:", "%s", jstr (r, "database") ?: "-");
+  kv ("Socket:", "%s", jstr (r, "socket") ?: "-");
+  kv ("Read-only:", "%s", jyesno (r, "read_only"));
+  kv ("Needs check:", "%s%s", jyesno (r, "needs_check"),
+      check ? " (run 'segmapctl check')" : "");
+  kv ("Vdisks:", "%s", jnum (r, "vdisks", b[0]));
+  kv ("Containers:", "%s", jnum (r, "containers", b[0]));
+  kv ("Agent:", "%s entries, %s memory of %s limit, %s faults, %s forgotten",
+      jnum (agent, "entries", b[0]), jsize (agent, "memory", b[1]),
+      jsize (agent, "memory_limit", b[2]), jnum (agent, "faults", b[3]),
+      jnum (agent, "forgotten", b[4]));
+  kv ("Controller:", "%s commits, %s allocations, %s pending",
+      jnum (ctl, "commits", b[0]), jnum (ctl, "allocations", b[1]),
+      jnum (ctl, "pending", b[2]));
+}
+
+static int
+run_status (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = call (s, "status", NULL, &r);
+
+  if (rc == 0)
+    s->json ? print_json (r) : print_status (r);
+  return rc;
+}
+
+/* ---- containers ---- */
+
+static const char *const container_headers[] = {
+  "NAME", "KIND", "SIZE", "USED", "USE%", "ALLOCATED", "SEGMENTS", "PATH"
+};
+
+/* Right-aligned (numeric) columns of the container table. */
+#define CONTAINER_RIGHT 0x7c
+
+static int
+add_container_row (struct table *t, json_object *c)
+{
+  char b[5][FMT_SIZE_LEN];
+  const char *cells[] = {
+    jstr (c, "name"), jstr (c, "kind"), jsize (c, "size", b[0]),
+    jsize (c, "used", b[1]), percent (c, "used", "size", b[2]),
+    jsize (c, "allocated", b[3]), jnum (c, "segments", b[4]),
+    jstr (c, "path"),
+  };
+
+  return table_add_row (t, cells);
+}
+
+/* Print ROWS (an array of objects, or one object) with ADD_ROW. */
+static int
+print_table (json_object *rows, unsigned ncols, const char *const *headers,
+             unsigned right, int (*add_row) (struct table *, json_object *))
+{
+  struct table *t = table_new (ncols, headers, right);
+  size_t i, n;
+  int r = 0;
+
+  if (t == NULL)
+    goto oom;
+  if (json_object_is_type (rows, json_type_array)) {
+    n = json_object_array_length (rows);
+    for (i = 0; i < n && r == 0; i++)
+      r = add_row (t, json_object_array_get_idx (rows, i));
+  }
+  else
+    r = add_row (t, rows);
+  if (r == -1)
+    goto oom;
+  table_print (t, stdout);
+  table_free (t);
+  return 0;
+ oom:
+  table_free (t);
+  fprintf (stderr, "segmapctl: out of memory\n");
+  return EXIT_SERVER_ERROR;
+}
+
+static int
+run_container_list (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = call (s, "container.list", NULL, &r);
+
+  if (rc != 0)
+    return rc;
+  if (s->json) {
+    print_json (r);
+    return 0;
+  }
+  return print_table (r, ARRAY_SIZE (container_headers), container_headers,
+                      CONTAINER_RIGHT, add_container_row);
+}
+
+/* Arguments of container add: NAME PATH [SIZE]. */
+static int
+container_add_args (const struct command *cmd, int argc, char **argv,
+                    json_object **out)
+{
+  CLEANUP_FREE char *path = NULL;
+  int64_t size = 0;
+
+  if (check_name (cmd, "container", argv[0]) != 0)
+    return EXIT_USAGE;
+  if (argv[1][0] == '\0')
+    return usage_error (cmd, "empty container path");
+  if (argc > 2 && parse_size (cmd, argv[2], &size) != 0)
+    return EXIT_USAGE;
+  path = absolute_path (argv[1]);
+  if (path == NULL)
+    return EXIT_USAGE;
+  *out = name_args (argv[0]);
+  json_object_object_add (*out, "path", json_object_new_string (path));
+  if (argc > 2)
+    json_object_object_add (*out, "size", json_object_new_int64 (size));
+  return 0;
+}
+
+static int
+run_container_add (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args = NULL;
+  char b[FMT_SIZE_LEN];
+  int rc = container_add_args (cmd, argc, argv, &args);
+
+  if (rc == 0)
+    rc = call (s, "container.add", args, &r);
+  if (rc != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("container %s added: %s %s, %s\n", jstr (r, "name") ?: argv[0],
+            jstr (r, "kind") ?: "-", jstr (r, "path") ?: "-",
+            jsize (r, "size", b));
+  return 0;
+}
+
+static int
+run_container_remove (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = check_name (cmd, "container", argv[0]);
+
+  if (rc == 0)
+    rc = call (s, "container.remove", name_args (argv[0]), &r);
+  if (rc != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("container %s removed\n", argv[0]);
+  return 0;
+}
+
+/* ---- vdisks ---- */
+
+static const char *const vdisk_headers[] = {
+  "NAME", "SIZE", "MAPPED", "USE%", "SEGMENT", "CONTAINER", "MODE"
+};
+
+#define VDISK_RIGHT 0x1e
+
+static int
+add_vdisk_row (struct table *t, json_object *v)
+{
+  char b[4][FMT_SIZE_LEN];
+  const char *ro = jyesno (v, "read_only");
+  const char *cells[] = {
+    jstr (v, "name"), jsize (v, "size", b[0]), jsize (v, "mapped", b[1]),
+    percent (v, "mapped", "size", b[2]), jsize (v, "segment_size", b[3]),
+    jstr (v, "container"),
+    strcmp (ro, "yes") == 0 ? "ro" : strcmp (ro, "no") == 0 ? "rw" : "-",
+  };
+
+  return table_add_row (t, cells);
+}
+
+static int
+run_vdisk_list (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = call (s, "vdisk.list", NULL, &r);
+
+  if (rc != 0)
+    return rc;
+  if (s->json) {
+    print_json (r);
+    return 0;
+  }
+  return print_table (r, ARRAY_SIZE (vdisk_headers), vdisk_headers,
+                      VDISK_RIGHT, add_vdisk_row);
+}
+
+/* Arguments of vdisk create: NAME SIZE [--container] [--segment-size]. */
+static int
+vdisk_create_args (struct session *s, const struct command *cmd, char **argv,
+                   json_object **out)
+{
+  int64_t size, seg = 0;
+
+  if (check_name (cmd, "vdisk", argv[0]) != 0 ||
+      parse_size (cmd, argv[1], &size) != 0 ||
+      (s->container && check_name (cmd, "container", s->container) != 0) ||
+      (s->segment_size && check_segment_size (cmd, s->segment_size, &seg) != 0))
+    return EXIT_USAGE;
+  *out = name_args (argv[0]);
+  json_object_object_add (*out, "size", json_object_new_int64 (size));
+  if (s->container)
+    json_object_object_add (*out, "container",
+                            json_object_new_string (s->container));
+  if (s->segment_size)
+    json_object_object_add (*out, "segment_size", json_object_new_int64 (seg));
+  return 0;
+}
+
+static int
+run_vdisk_create (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args = NULL;
+  char b[2][FMT_SIZE_LEN];
+  int rc = vdisk_create_args (s, cmd, argv, &args);
+
+  if (rc == 0)
+    rc = call (s, "vdisk.create", args, &r);
+  if (rc != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("vdisk %s created: %s, segment size %s, container %s\n",
+            jstr (r, "name") ?: argv[0], jsize (r, "size", b[0]),
+            jsize (r, "segment_size", b[1]), jstr (r, "container") ?: "-");
+  return 0;
+}
+
+/* "2024-05-01 12:00:00 +0000" in local time, "-" if missing. */
+static const char *
+jtime (json_object *o, const char *key, char *buf, size_t len)
+{
+  int64_t v;
+  time_t t;
+  struct tm tm;
+
+  if (!jint (o, key, &v))
+    return "-";
+  t = v;
+  if (localtime_r (&t, &tm) == NULL ||
+      strftime (buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+    snprintf (buf, len, "%" PRId64, v);
+  return buf;
+}
+
+static void
+print_vdisk_info (json_object *r)
+{
+  char b[3][FMT_SIZE_LEN];
+  char when[64];
+
+  kv ("Name:", "%s", jstr (r, "name") ?: "-");
+  kv ("Size:", "%s (%s bytes)", jsize (r, "size", b[0]),
+      jnum (r, "size", b[1]));
+  kv ("Segment size:", "%s", jsize (r, "segment_size", b[0]));
+  kv ("Segments:", "%s total, %s mapped", jnum (r, "segments", b[0]),
+      jnum (r, "mapped_segments", b[1]));
+  kv ("Mapped:", "%s (%s)", jsize (r, "mapped", b[0]),
+      percent (r, "mapped", "size", b[2]));
+  kv ("Container:", "%s", jstr (r, "container") ?: "-");
+  kv ("Read-only:", "%s", jyesno (r, "read_only"));
+  kv ("Created:", "%s", jtime (r, "created", when, sizeof when));
+}
+
+static int
+run_vdisk_info (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = check_name (cmd, "vdisk", argv[0]);
+
+  if (rc == 0)
+    rc = call (s, "vdisk.info", name_args (argv[0]), &r);
+  if (rc == 0)
+    s->json ? print_json (r) : print_vdisk_info (r);
+  return rc;
+}
+
+static int
+run_vdisk_resize (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args;
+  char b[FMT_SIZE_LEN];
+  int64_t size;
+  int rc;
+
+  if (check_name (cmd, "vdisk", argv[0]) != 0 ||
+      parse_size (cmd, argv[1], &size) != 0)
+    return EXIT_USAGE;
+  args = name_args (argv[0]);
+  json_object_object_add (args, "size", json_object_new_int64 (size));
+  if ((rc = call (s, "vdisk.resize", args, &r)) != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("vdisk %s resized to %s\n", argv[0], jsize (r, "size", b));
+  return 0;
+}
+
+static int
+run_vdisk_delete (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = check_name (cmd, "vdisk", argv[0]);
+
+  if (rc == 0)
+    rc = call (s, "vdisk.delete", name_args (argv[0]), &r);
+  if (rc != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("vdisk %s deleted\n", argv[0]);
+  return 0;
+}
+
+/* ---- check ---- */
+
+static void
+print_check (json_object *r, bool ok)
+{
+  json_object *problems = NULL, *checked = NULL;
+  char b[3][FMT_SIZE_LEN];
+  size_t i, n = 0;
+
+  json_object_object_get_ex (r, "checked", &checked);
+  if (json_object_object_get_ex (r, "problems", &problems) &&
+      json_object_is_type (problems, json_type_array))
+    n = json_object_array_length (problems);
+  for (i = 0; i < n; i++)
+    printf ("%s\n", json_object_get_string
+            (json_object_array_get_idx (problems, i)));
+  if (ok)
+    printf ("consistent");
+  else
+    printf ("%zu problem%s", n, n == 1 ? "" : "s");
+  printf (" (checked %s vdisks, %s segments, %s containers)\n",
+          jnum (checked, "vdisks", b[0]), jnum (checked, "segments", b[1]),
+          jnum (checked, "containers", b[2]));
+}
+
+static int
+run_check (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *ok;
+  bool consistent;
+  int rc = call (s, "check", NULL, &r);
+
+  if (rc != 0)
+    return rc;
+  consistent = json_object_object_get_ex (r, "ok", &ok) &&
+    json_object_is_type (ok, json_type_boolean) &&
+    json_object_get_boolean (ok);
+  s->json ? print_json (r) : print_check (r, consistent);
+  return consistent ? 0 : EXIT_SERVER_ERROR;
+}
+
+/* ---- the table ---- */
+
+#define NAME_RULE_HELP \
+  "Names are 1 to 64 characters from A-Z a-z 0-9 . _ - and start with a\n" \
+  "letter or a digit.\n"
+#define SIZE_HELP \
+  "Sizes take an optional K, M, G, T or P suffix (powers of 1024).\n"
+
+/* In the order --help lists them. */
+const struct command commands[] = {
+  {
+    .name = "status", .args = "",
+    .summary = "show the state of the running segmap",
+    .details =
+    "Shows the version, uptime, paths, counts of vdisks and containers,\n"
+    "and the mapping agent's and the controller's counters.\n",
+    .run = run_status,
+  },
+  {
+    .name = "check", .args = "",
+    .summary = "check the map and allocator for consistency",
+    .details =
+    "Prints each problem found, then \"consistent\" or \"N problems\".\n"
+    "Exits with status 1 if the map is not consistent.\n",
+    .run = run_check,
+  },
+  {
+    .group = "container", .name = "list", .args = "",
+    .summary = "list containers",
+    .details =
+    "Columns: NAME, KIND (file or block), SIZE, USED (taken by allocated\n"
+    "segments), USE%, ALLOCATED (space the file system has given the\n"
+    "file), SEGMENTS (allocated segments), PATH.\n",
+    .run = run_container_list,
+  },
+  {
+    .group = "container", .name = "add", .args = "NAME PATH [SIZE]",
+    .summary = "add a container (a file or a block device)",
+    .details =
+    "PATH is a regular file on the segmap host (created sparse if it is\n"
+    "missing, grown sparse to SIZE if it is smaller, never shrunk) or a\n"
+    "block device (SIZE, if given, must not exceed it).  A new file needs\n"
+    "SIZE.  A relative PATH is made absolute against the current directory\n"
+    "before it is sent.\n\n" NAME_RULE_HELP SIZE_HELP,
+    .min_args = 2, .max_args = 3,
+    .run = run_container_add,
+  },
+  {
+    .group = "container", .name = "remove", .args = "NAME",
+    .summary = "remove a container no vdisk uses",
+    .details =
+    "The file or device itself is left alone.  The server refuses to\n"
+    "remove a container that still holds segments.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_container_remove,
+  },
+  {
+    .group = "vdisk", .name = "list", .args = "",
+    .summary = "list virtual disks",
+    .details =
+    "Columns: NAME, SIZE, MAPPED (space backed by segments), USE%,\n"
+    "SEGMENT (segment size), CONTAINER (where new segments come from),\n"
+    "MODE (rw or ro).\n",
+    .run = run_vdisk_list,
+  },
+  {
+    .group = "vdisk", .name = "create",
+    .args = "NAME SIZE [--container NAME] [--segment-size SIZE]",
+    .summary = "create a thin-provisioned virtual disk",
+    .details =
+    "Options:\n"
+    "  --container NAME     allocate its segments from container NAME\n"
+    "                       (default: the server's default container)\n"
+    "  --segment-size SIZE  a power of two from 64K to 64M (default 1M)\n"
+    "\n" NAME_RULE_HELP SIZE_HELP,
+    .min_args = 2, .max_args = 2, .opts = OPT_CONTAINER | OPT_SEGMENT_SIZE,
+    .run = run_vdisk_create,
+  },
+  {
+    .group = "vdisk", .name = "info", .args = "NAME",
+    .summary = "show one virtual disk in detail",
+    .details =
+    "Shows the size, segment size, total and mapped segments, mapped\n"
+    "space, container, mode and creation time.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_vdisk_info,
+  },
+  {
+    .group = "vdisk", .name = "resize", .args = "NAME SIZE",
+    .summary = "grow a virtual disk to SIZE",
+    .details =
+    "Virtual disks can only grow; the server refuses a smaller SIZE.\n"
+    SIZE_HELP,
+    .min_args = 2, .max_args = 2,
+    .run = run_vdisk_resize,
+  },
+  {
+    .group = "vdisk", .name = "delete", .args = "NAME",
+    .summary = "delete a virtual disk and free its segments",
+    .details =
+    "The data is gone: freed segments read as zeros before any reuse.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_vdisk_delete,
+  },
+};
+const unsigned nr_commands = ARRAY_SIZE (commands);
