@@ -118,19 +118,28 @@ start_server ()
 ctl () { "$SEGMAPCTL" -s "$workdir/state/segmap.sock" "$@"; }
 
 echo "bench-nbd: preparing $size raw file and segmap vdisk in $workdir" >&2
-head -c "$bytes" /dev/urandom >"$workdir/raw.img"
+# Both disks are filled the same way (nbdcopy through their own server
+# from the same random source), so the kernel's page cache holds them in
+# the same shape; the caches are dropped before measuring when we can.
+head -c "$bytes" /dev/urandom >"$workdir/source.img"
+truncate -s "$bytes" "$workdir/raw.img"
 start_server file file "$workdir/raw.img"
 start_server segmap "$SEGMAP_PLUGIN" "state-dir=$workdir/state"
 ctl vdisk create bench "$bytes" >/dev/null || die "vdisk create bench failed"
 file_uri="nbd+unix:///?socket=$workdir/file-nbd.sock"
 seg_uri="nbd+unix:///bench?socket=$workdir/segmap-nbd.sock"
 # Allocate every segment of the segmap vdisk (and give it real data).
-nbdcopy --flush "$workdir/raw.img" "$seg_uri" || die "filling the vdisk failed"
+nbdcopy --flush "$workdir/source.img" "$file_uri" || die "filling the raw file failed"
+nbdcopy --flush "$workdir/source.img" "$seg_uri" || die "filling the vdisk failed"
+rm -f "$workdir/source.img"
+sync
+if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
 
 # fio_run OUT URI FIO-ARGS...: one time-based fio run, JSON into OUT.
 fio_run ()
 {
   local out=$1 uri=$2; shift 2
+  sync                  # the previous run's writeback must not land here
   fio --name=bench --ioengine=nbd "--uri=$uri" --time_based \
     "--runtime=$secs" --ramp_time=1 --output-format=json "--output=$out" \
     "$@" >/dev/null || die "fio failed: $* (see $out)"
@@ -145,8 +154,11 @@ declare -A args=(
 )
 
 for (( r = 1; r <= repeats; r++ )); do
+  # Alternate which server goes first, so neither always gets the colder
+  # cache or the other's writeback.
+  if (( r % 2 )); then order="file segmap"; else order="segmap file"; fi
   for w in "${workloads[@]}"; do
-    for t in file segmap; do
+    for t in $order; do
       echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
       if [ $t = file ]; then uri=$file_uri; else uri=$seg_uri; fi
       # shellcheck disable=SC2086 # the fio arguments are meant to split
@@ -163,6 +175,9 @@ for (( r = 1; r <= repeats; r++ )); do
     "nbd+unix:///first$r?socket=$workdir/segmap-nbd.sock" \
     --rw=randwrite --bs=4k --iodepth=32 --blockalign=1m --randrepeat=0
   ctl vdisk delete "first$r" >/dev/null || die "vdisk delete first$r failed"
+  # ... and the pre-allocated rate right after it, in the same conditions.
+  fio_run "$workdir/prewrite-segmap-$r.json" "$seg_uri" \
+    --rw=randwrite --bs=4k --iodepth=32
 done
 
 python3 - "$workdir" "$repeats" "${workloads[@]}" <<'EOF'
@@ -198,7 +213,7 @@ for w in workloads:
     ratio = si / fi if w.endswith("4k") else sb / fb
     print("| %s | %s | %s | %.2f |" % (labels[w], fmt(w, fi, fb),
                                         fmt(w, si, sb), ratio))
-pi, _ = median("randwrite4k", "segmap")
+pi, _ = median("prewrite", "segmap")
 xi, _ = median("firstwrite", "segmap")
 print()
 print("| first write (segmap) | pre-allocated 4k randwrite QD32 | "

@@ -370,22 +370,23 @@ expect_start_failure ()
 
 # segctl DIR ARGS...: segmapctl on DIR's control socket (under valgrind
 # when SEGMAP_VALGRIND=1; valgrind's report is shown if it found errors).
+# A segmapctl that does not answer within 2 * sm_timeout seconds is killed
+# (status 124), so a wedged server fails the test instead of hanging it.
 segctl ()
 {
   local dir=$1 log st=0; shift
   local -a vg=()
-  if [ "$SEGMAP_VALGRIND" != 1 ]; then
-    "$SEGMAPCTL" -s "$dir/segmap.sock" "$@"
-    return
+  if [ "$SEGMAP_VALGRIND" = 1 ]; then
+    log=$(mktemp "$sm_tmpdir/valgrind-ctl.XXXXXX")
+    read -r -a vg <<<"$(_sm_valgrind_cmd "$log")"
   fi
-  log=$(mktemp "$sm_tmpdir/valgrind-ctl.XXXXXX")
-  read -r -a vg <<<"$(_sm_valgrind_cmd "$log")"
-  "${vg[@]}" "$SEGMAPCTL" -s "$dir/segmap.sock" "$@" || st=$?
-  if [ $st = 119 ]; then
-    echo "valgrind found errors in: segmapctl $*" >&2
-    cat "$log" >&2
-  fi
-  rm -f "$log"
+  timeout -k 10 $((2 * sm_timeout)) \
+    "${vg[@]}" "$SEGMAPCTL" -s "$dir/segmap.sock" "$@" || st=$?
+  case $st in
+    124|137) echo "segmapctl $*: no answer within $((2 * sm_timeout)) s" >&2 ;;
+    119) echo "valgrind found errors in: segmapctl $*" >&2; cat "$log" >&2 ;;
+  esac
+  [ -z "$log" ] || rm -f "$log"
   return $st
 }
 

@@ -130,19 +130,21 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
              sm_entry entry)
 {
   struct msg answer;
-  uint8_t op = p->op == PIECE_READ ? FAULT_READ : FAULT_WRITE;
+  /* Zeroing part of a segment never allocates: it only needs the entry
+   * (a zero segment is already zeros). */
+  uint8_t op = p->op == PIECE_WRITE ? FAULT_WRITE : FAULT_READ;
   uint64_t first = p->seg;
   uint32_t count = 1;
 
   if (entry == ENTRY_INVALID) {
-    /* Load a run of entries in one message, aligned so that runs
-     * tile the table. */
-    first = p->seg - p->seg % LOAD_AHEAD;
+    /* Load a run of entries in one message.  A read loads an aligned
+     * run (runs tile the table); a write starts the run at its own
+     * segment, which the controller allocates in the same round trip
+     * if it is zero. */
+    first = op == FAULT_READ ? p->seg - p->seg % LOAD_AHEAD : p->seg;
     count = LOAD_AHEAD;
     if (first + count > t->n_segments)
       count = t->n_segments - first;
-    if (p->op != PIECE_READ && entry == ENTRY_INVALID)
-      op = FAULT_READ;          /* load first; a write fault follows */
   }
   if (agent_fault (a, t, op, first, count, &answer) == -1)
     return -1;
@@ -247,26 +249,23 @@ agent_pwrite (struct agent *a, struct table *t, const void *buf,
 int
 agent_flush (struct agent *a, struct table *t)
 {
-  struct msg answer;
-
-  if (atomic_load (&a->degraded)) {
-    errno = EIO;
-    return -1;
-  }
   uint32_t max = atomic_load (&a->max_container);
+  struct msg m = { .type = MSG_FLUSH, .vdisk = t->vdisk };
+  struct msg answer;
+  bool synced = !atomic_load (&a->degraded);
 
-  for (uint32_t id = 1; id <= max; id++) {
+  for (uint32_t id = 1; id <= max && synced; id++) {
     struct container *c = agent_container (a, id);
     if (c && container_sync (c) == -1) {
       agent_set_degraded (a);
-      errno = EIO;
-      return -1;
+      synced = false;
     }
   }
-  struct msg m = { .type = MSG_FLUSH, .vdisk = t->vdisk };
+  /* Even after a failed sync the controller hears of the flush: it
+   * records that the map needs a check. */
   if (agent_request (a, &m, &answer) == -1)
     return -1;
-  if (answer.type != MSG_REPLY || answer.status != 0) {
+  if (!synced || answer.type != MSG_REPLY || answer.status != 0) {
     errno = answer.status ? (int) answer.status : EIO;
     msg_clear (&answer);
     return -1;

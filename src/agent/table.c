@@ -1,7 +1,7 @@
 /* segmap: the agent's volatile mapping table (design note in table.h).
  *
- * Memory: a leaf is 512 entries (4 KiB + a byte); a mid block 512
- * pointers; the top array one pointer per 2^18 segments.  All are
+ * Memory: a leaf is 64 entries (512 bytes + a few); a mid block 512
+ * pointers; the top array one pointer per 2^15 segments.  All are
  * counted in table_memory.bytes.  Leaves are the unit of eviction; a mid
  * block is freed with its last leaf.  Frees happen only after a drain, so
  * a reader that loaded a pointer before it was unpublished has finished

@@ -9,7 +9,7 @@
  * Shape: a two-level radix tree, allocated on demand, so a 1 PiB vdisk
  * costs almost nothing until it is touched:
  *
- *   top[]  --->  mid block (512 pointers)  --->  leaf (512 entries)
+ *   top[]  --->  mid block (512 pointers)  --->  leaf (64 entries)
  *
  * Readers (the I/O fast path) never lock: they load the top, mid and leaf
  * pointers and the entry with atomic loads, inside an *epoch* section.
@@ -46,7 +46,7 @@
 
 #include "proto/entry.h"
 
-#define TABLE_LEAF_SHIFT 9
+#define TABLE_LEAF_SHIFT 6
 #define TABLE_LEAF_ENTRIES (1u << TABLE_LEAF_SHIFT)
 #define TABLE_MID_SHIFT 9
 #define TABLE_MID_ENTRIES (1u << TABLE_MID_SHIFT)

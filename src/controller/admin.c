@@ -215,7 +215,8 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   add_u64 (o, "mapped_segments", mapped);
   add_u64 (o, "mapped", mapped << v->seg_shift);
   json_object_object_add (o, "read_only",
-                          json_object_new_boolean (v->read_only || c->degraded));
+                          json_object_new_boolean (v->read_only || c->degraded
+                                                   || atomic_load (&c->agent->degraded)));
   return o;
 }
 

@@ -326,6 +326,8 @@ run_loop (struct controller *c)
       stop |= handle_request (c, list);
       list = next;
     }
+    if (atomic_load (&c->agent->degraded) && !c->degraded)
+      ctrl_set_degraded (c, "a container sync failed");
     if (c->n_flushers > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */

@@ -26,11 +26,18 @@
 #include "controller/controller-internal.h"
 #include "store/container.h"
 
+/* Answer a request; if the answer cannot be delivered, fail the request
+ * instead, so the waiting I/O never hangs. */
 static void
 answer (struct controller *c, struct msg *m)
 {
-  if (ctrl_send (c, m, NULL) == -1)
-    sm_error ("controller: cannot answer the agent");
+  struct msg failed = { .type = MSG_FAIL, .id = m->id, .status = EIO };
+
+  if (ctrl_send (c, m, NULL) == 0)
+    return;
+  sm_error ("controller: cannot answer the agent's request %" PRIu64, m->id);
+  if (m->type != MSG_FAIL)
+    ctrl_send (c, &failed, NULL);
 }
 
 static void

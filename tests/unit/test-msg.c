@@ -183,7 +183,10 @@ sample_body (struct msg *m, unsigned variant)
     m->vdisk = edge ? UINT32_MAX : 7;
     break;
   case MSG_RETRY:
-    m->n_entries = huge ? MSG_MAX_ENTRIES : edge ? 1 : 4;
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->count = huge ? MSG_MAX_ENTRIES : edge ? 1 : 4;
+    m->first = edge ? (UINT64_C(1) << 37) - m->count : 100;
+    m->n_entries = m->count;
     m->entries = huge ? huge_entries : sample_entries;
     break;
   case MSG_FAIL:
@@ -324,7 +327,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_HEARTBEAT] = "ia",
   [MSG_MAP_FAULT] = "iovFcabB",
   [MSG_FLUSH] = "iv",
-  [MSG_RETRY] = "iE",
+  [MSG_RETRY] = "ivFcE",
   [MSG_FAIL] = "is",
   [MSG_DO_WRITE] = "iA",
   [MSG_DO_SPLIT_READ] = "iAB",
@@ -714,22 +717,33 @@ check_lying_count (unsigned type, const uint8_t *body, size_t blen,
   ck_assert_error_has (why);
 }
 
+/* Store the big-endian u32 V at P. */
+static void
+put_u32 (uint8_t *p, uint32_t v)
+{
+  p[0] = v >> 24;
+  p[1] = v >> 16;
+  p[2] = v >> 8;
+  p[3] = v;
+}
+
 START_TEST (test_oversize_counts)
 {
-  /* id, then a count, then 8 bytes of "data". */
+  /* Retry: id, vdisk, first, count (1: a valid range), then the
+   * entries count, then 8 bytes of "data". */
+  uint8_t retry[8 + 4 + 8 + 4 + 4 + 8] = { 0 };
+  /* Activate: id, then the vdisks count, then 8 bytes of "data". */
   uint8_t body[8 + 4 + 8] = { 0 };
   static const uint32_t counts[] = { 0xffffffff, MSG_MAX_ENTRIES,
                                      MSG_MAX_ENTRIES + 1, 3 };
 
+  put_u32 (retry + 20, 1);
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-    body[8] = counts[i] >> 24;
-    body[9] = counts[i] >> 16;
-    body[10] = counts[i] >> 8;
-    body[11] = counts[i];
-    check_lying_count (MSG_RETRY, body, sizeof body,
+    put_u32 (retry + 24, counts[i]);
+    check_lying_count (MSG_RETRY, retry, sizeof retry,
                        counts[i] > MSG_MAX_ENTRIES ? "exceed the limit"
                        : "truncated");
-    /* Activate: vdisks, 4 bytes each. */
+    put_u32 (body + 8, counts[i]);
     check_lying_count (MSG_ACTIVATE, body, sizeof body,
                        counts[i] > MSG_MAX_VDISKS ? "exceed the limit"
                        : "truncated");
@@ -780,6 +794,7 @@ static void range_wraps (struct msg *m) { m->first = UINT64_MAX; }
 static void offset_64m (struct msg *m) { m->arg = SM_SEGMENT_SIZE_MAX; }
 static void flags_on_fault (struct msg *m) { m->flags = MSG_F_BLOCKING; }
 static void two_entries (struct msg *m) { m->n_entries = 2; }
+static void three_entries (struct msg *m) { m->n_entries = 3; }
 static void flag_on (struct msg *m) { m->flags = MSG_F_ON; }
 static void flag_unknown (struct msg *m) { m->flags = 0x80 | MSG_F_BLOCKING; }
 static void flag_4 (struct msg *m) { m->flags = 0x04; }
@@ -823,6 +838,7 @@ zero_with_location (struct msg *m)
   bad_entries[0] = entry_make (1, 5, ENTRY_VALID | ENTRY_ZERO);
   m->entries = bad_entries;
   m->n_entries = 1;
+  m->count = 1;                 /* retry: the only defect is the entry */
 }
 static void
 bits_without_valid (struct msg *m)
@@ -890,7 +906,10 @@ static const struct bad_case bad_cases[] = {
   { "reply status 4096", MSG_REPLY, status_4096, "status 4096", false },
   { "reply error+entries", MSG_REPLY, error_with_entries, "carries no entries",
     false },
-  { "retry no entries", MSG_RETRY, no_entries, "no entries", false },
+  { "retry no entries", MSG_RETRY, no_entries, "0 entries for 4", false },
+  { "retry 3 for 4", MSG_RETRY, three_entries, "3 entries for 4", false },
+  { "retry count 0", MSG_RETRY, count_0, "count 0", false },
+  { "retry range past end", MSG_RETRY, range_past_end, "ends past", false },
   { "retry NULL entries", MSG_RETRY, null_entries, "NULL", true },
   { "do_write alt zero", MSG_DO_WRITE, alt_zero, "not a location", false },
   { "do_write alt invalid", MSG_DO_WRITE, alt_invalid, "not a location",
