@@ -22,8 +22,13 @@
 #   SEGMAP_PLUGIN     the built nbdkit-segmap-plugin.so
 #   SEGMAPCTL         the built segmapctl
 #   SEGMAP_VALGRIND=1 run every server and segmapctl under valgrind
+#   SEGMAP_SANITIZERS=1 the build has ASan+UBSan (make check-sanitizers):
+#                     preload SEGMAP_SANITIZER_PRELOAD (the runtime
+#                     libraries) into nbdkit, which is not instrumented
 #   SEGMAP_KEEP_TMP=1 keep the temporary directory (for debugging)
 #   SEGMAP_NBDKIT_FLAGS extra nbdkit options (e.g. "-v"), word-split
+#   SEGMAP_TEST_TIMEOUT seconds before a test is failed as hung (default
+#                     1200, ten times that under valgrind)
 
 set -e
 
@@ -113,6 +118,7 @@ _sm_on_exit ()
   local status=$?
   set +e
   trap - EXIT INT TERM
+  _sm_stop_watchdog
   _sm_run_cleanups
   if [ "$_sm_teardown_failed" != 0 ] && [ "$status" = 0 ]; then
     status=1
@@ -126,6 +132,36 @@ _sm_on_exit ()
     rm -rf "$sm_tmpdir"
   fi
   exit "$status"
+}
+
+# A watchdog fails a hung test: it signals the test shell and then every
+# child of the test shell that is not a server (a hung client would keep
+# bash from running its traps), so the teardown still runs.
+_sm_watchdog ()
+{
+  local p servers
+  sleep "$1" &
+  wait $!
+  echo "FAIL: $sm_test_name: timed out after $1 s" >&2
+  kill -TERM $$ 2>/dev/null
+  sleep 1
+  servers=$(cat "$sm_tmpdir"/*/pid 2>/dev/null)
+  for p in $(ps -o pid= --ppid $$); do
+    [ "$p" != "$BASHPID" ] || continue
+    grep -qx "$p" <<<"$servers" || kill -TERM "$p" 2>/dev/null
+  done
+}
+
+_sm_stop_watchdog ()
+{
+  [ -n "$_sm_watchdog_pid" ] || return 0
+  local kids
+  kids=$(ps -o pid= --ppid "$_sm_watchdog_pid")
+  kill "$_sm_watchdog_pid" 2>/dev/null
+  # shellcheck disable=SC2086 # a list of pids
+  [ -z "$kids" ] || kill $kids 2>/dev/null
+  wait "$_sm_watchdog_pid" 2>/dev/null
+  _sm_watchdog_pid=
 }
 
 # --- python with the libnbd bindings -------------------------------------
@@ -174,6 +210,24 @@ _sm_valgrind_cmd ()
     "--log-file=$log"
 }
 
+# _sm_server_wrapper WHAT DIR: set the array _sm_wrapper to the prefix of
+# the nbdkit command line: valgrind (report in DIR/valgrind-WHAT.PID.log),
+# or in a sanitizer build env preloading the ASan/UBSan runtime, which the
+# instrumented plugin needs loaded first (reports in
+# DIR/sanitizer-WHAT.PID); empty otherwise.
+_sm_server_wrapper ()
+{
+  local what=$1 dir=$2
+  _sm_wrapper=()
+  if [ "$SEGMAP_VALGRIND" = 1 ]; then
+    read -r -a _sm_wrapper <<<"$(_sm_valgrind_cmd "$dir/valgrind-$what.%p.log")"
+  elif [ "$SEGMAP_SANITIZERS" = 1 ]; then
+    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_SANITIZER_PRELOAD"
+      "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$dir/sanitizer-$what"
+      "UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/sanitizer-$what")
+  fi
+}
+
 # start_segmap DIR [PLUGIN-ARGS...]: start nbdkit + segmap with state-dir=DIR
 # in the background (environment variables such as SEGMAP_INJECT set on
 # the call are passed to it), wait until the pidfile and the control
@@ -181,7 +235,7 @@ _sm_valgrind_cmd ()
 start_segmap ()
 {
   local dir=$1; shift
-  local -a cmd vg
+  local -a cmd
   local pid i
 
   [ -z "${_sm_pid[$dir]}" ] || fail "start_segmap: $dir already running"
@@ -194,10 +248,8 @@ start_segmap ()
   # shellcheck disable=SC2206 # SEGMAP_NBDKIT_FLAGS is meant to be split
   cmd=(nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid" $SEGMAP_NBDKIT_FLAGS
        "$SEGMAP_PLUGIN" "state-dir=$dir" "$@")
-  if [ "$SEGMAP_VALGRIND" = 1 ]; then
-    read -r -a vg <<<"$(_sm_valgrind_cmd "$dir/valgrind-server.%p.log")"
-    cmd=("${vg[@]}" "${cmd[@]}")
-  fi
+  _sm_server_wrapper server "$dir"
+  cmd=("${_sm_wrapper[@]}" "${cmd[@]}")
   echo "== $(date +%T) start: ${cmd[*]}" >>"$dir/server.log"
   "${cmd[@]}" >>"$dir/server.log" 2>&1 </dev/null &
   pid=$!
@@ -293,9 +345,8 @@ _sm_stop ()
   if [ "$_sm_status" != 0 ]; then
     echo "server in $dir exited with status $_sm_status" \
          "$([ "$_sm_status" = 119 ] && echo '(valgrind errors)')" >&2
-    if [ "$SEGMAP_VALGRIND" = 1 ]; then
-      cat "$dir"/valgrind-server.*.log >&2 2>/dev/null || true
-    fi
+    cat "$dir"/valgrind-server.*.log "$dir"/sanitizer-server.* >&2 \
+      2>/dev/null || true
     return 1
   fi
   return 0
@@ -332,7 +383,7 @@ kill_segmap ()
 expect_start_failure ()
 {
   local dir=$1 re=$2; shift 2
-  local -a cmd vg
+  local -a cmd
   local pid i st=0 log
 
   mkdir -p "$dir"
@@ -340,10 +391,8 @@ expect_start_failure ()
   log=$dir/start-failure.log
   cmd=(nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid"
        "$SEGMAP_PLUGIN" "state-dir=$dir" "$@")
-  if [ "$SEGMAP_VALGRIND" = 1 ]; then
-    read -r -a vg <<<"$(_sm_valgrind_cmd "$dir/valgrind-fail.%p.log")"
-    cmd=("${vg[@]}" "${cmd[@]}")
-  fi
+  _sm_server_wrapper fail "$dir"
+  cmd=("${_sm_wrapper[@]}" "${cmd[@]}")
   "${cmd[@]}" >"$log" 2>&1 </dev/null &
   pid=$!
   for (( i = 0; i < sm_timeout * 10; i++ )); do
@@ -362,6 +411,9 @@ expect_start_failure ()
   [ $st != 0 ] || fail "nbdkit exited 0 on bad input (args: $*)"
   [ $st != 119 ] ||
     fail "valgrind found errors on the start-up error path (args: $*): $(cat "$dir"/valgrind-fail.*.log)"
+  if compgen -G "$dir/sanitizer-fail.*" >/dev/null; then
+    fail "sanitizer report on the start-up error path (args: $*): $(cat "$dir"/sanitizer-fail.*)"
+  fi
   if ! grep -Eq -- "$re" "$log"; then
     echo "--- nbdkit output ---" >&2; cat "$log" >&2
     fail "nbdkit's error output does not match /$re/ (args: $*)"
@@ -469,6 +521,13 @@ fi
 trap _sm_on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+if [ "$SEGMAP_VALGRIND" = 1 ]; then
+  : "${SEGMAP_TEST_TIMEOUT:=12000}"
+else
+  : "${SEGMAP_TEST_TIMEOUT:=1200}"
+fi
+_sm_watchdog "$SEGMAP_TEST_TIMEOUT" &
+_sm_watchdog_pid=$!
 
 PYTHON=$(_sm_find_python) || PYTHON=
 if [ -n "$PYTHON" ] && [ "$PYTHON" != "$(command -v python3)" ]; then
@@ -482,4 +541,11 @@ requires nbdkit
 [ -x "$SEGMAPCTL" ] || fail "segmapctl not built: $SEGMAPCTL"
 if [ "$SEGMAP_VALGRIND" = 1 ]; then
   requires valgrind
+fi
+if [ "$SEGMAP_SANITIZERS" = 1 ]; then
+  [ -n "$SEGMAP_SANITIZER_PRELOAD" ] ||
+    fail "SEGMAP_SANITIZERS=1 needs SEGMAP_SANITIZER_PRELOAD (the runtimes)"
+  for _sm_f in $SEGMAP_SANITIZER_PRELOAD; do
+    [ -f "$_sm_f" ] || fail "sanitizer runtime not found: $_sm_f"
+  done
 fi

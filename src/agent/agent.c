@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,12 +29,14 @@
 #include "common/cleanup.h"
 #include "common/errors.h"
 
+/* A request waiting for its answer.  The answering thread unlinks it
+ * under pending_lock, fills in the answer and posts the semaphore; the
+ * waiter then owns everything again without touching the lock. */
 struct agent_pending {
   struct agent_pending *next;
   uint64_t id;
-  bool done;
   struct msg answer;
-  pthread_cond_t cond;
+  sem_t done;
 };
 
 struct agent *
@@ -230,11 +233,11 @@ agent_fault (struct agent *a, struct table *t, uint8_t op,
 int
 agent_request (struct agent *a, struct msg *req, struct msg *answer)
 {
-  struct agent_pending p = { .done = false };
+  struct agent_pending p = { .next = NULL };
   uint8_t *frame;
   size_t len;
 
-  pthread_cond_init (&p.cond, NULL);
+  sem_init (&p.done, 0, 0);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
     p.id = req->id = a->next_id++;
@@ -244,16 +247,13 @@ agent_request (struct agent *a, struct msg *req, struct msg *answer)
   if (msg_encode (req, &frame, &len) == -1
       || a->transport->to_controller (a->transport, frame, len) == -1) {
     pending_remove (a, &p);
-    pthread_cond_destroy (&p.cond);
+    sem_destroy (&p.done);
     errno = EIO;
     return -1;
   }
-  {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
-    while (!p.done)
-      pthread_cond_wait (&p.cond, &a->pending_lock);
-  }
-  pthread_cond_destroy (&p.cond);
+  while (sem_wait (&p.done) == -1)
+    ;                           /* EINTR */
+  sem_destroy (&p.done);
   *answer = p.answer;
   return 0;
 }
@@ -279,17 +279,21 @@ receive_answer (struct agent *a, struct msg *m)
     }
   }
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
-  for (struct agent_pending **pp = &a->pending; *pp; pp = &(*pp)->next) {
-    struct agent_pending *p = *pp;
-    if (p->id == m->id) {
-      *pp = p->next;
-      p->answer = *m;
-      memset (m, 0, sizeof *m);   /* ownership moved to the waiter */
-      p->done = true;
-      pthread_cond_signal (&p->cond);
-      return 0;
-    }
+  struct agent_pending *p = NULL;
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
+    for (struct agent_pending **pp = &a->pending; *pp; pp = &(*pp)->next)
+      if ((*pp)->id == m->id) {
+        p = *pp;
+        *pp = p->next;
+        break;
+      }
+  }
+  if (p) {
+    p->answer = *m;
+    memset (m, 0, sizeof *m);     /* ownership moved to the waiter */
+    sem_post (&p->done);
+    return 0;
   }
   sm_error ("agent: answer %s for unknown request %" PRIu64,
             msg_type_to_string (m->type), m->id);

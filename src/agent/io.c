@@ -136,12 +136,12 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
   uint64_t first = p->seg;
   uint32_t count = 1;
 
-  if (entry == ENTRY_INVALID) {
-    /* Load a run of entries in one message.  A read loads an aligned
-     * run (runs tile the table); a write starts the run at its own
-     * segment, which the controller allocates in the same round trip
-     * if it is zero. */
-    first = op == FAULT_READ ? p->seg - p->seg % LOAD_AHEAD : p->seg;
+  if (entry == ENTRY_INVALID && op == FAULT_READ) {
+    /* Load an aligned run of entries in one message (runs tile the
+     * table).  A write asks only for its own segment, which the
+     * controller allocates in the same round trip if it is zero: the
+     * neighbours of a first write are rarely read next. */
+    first = p->seg - p->seg % LOAD_AHEAD;
     count = LOAD_AHEAD;
     if (first + count > t->n_segments)
       count = t->n_segments - first;

@@ -1,0 +1,898 @@
+/* segmap: unit tests of the agent's volatile mapping table
+ * (src/agent/table.h, src/agent/table.c).
+ *
+ * What is checked and how:
+ *  - Entries: a new table reads INVALID everywhere; table_store with one
+ *    entry for a whole range and with one entry per segment, across leaf
+ *    (64) and mid (32768) boundaries, at the last (short) segment and
+ *    past the end (ignored, nothing allocated); storing INVALID never
+ *    allocates; table_set_bits touches only loaded, valid entries.
+ *  - Memory: the accounting in table_memory.bytes is checked exactly
+ *    against the sizes of the structures (top array, mid blocks,
+ *    leaves): a 1 PiB table costs its top array only, random stores
+ *    cost one leaf per touched leaf and one mid per touched mid, and
+ *    forget_all / evict / free give everything back.
+ *  - Growth keeps entries, also when the top array is reallocated.
+ *  - Eviction follows the clock: a leaf referenced since the last pass
+ *    survives, an unreferenced one goes and its entries read INVALID.
+ *  - Epochs: a drain waits for an I/O that entered before it (200 ms)
+ *    but not for one that entered after it started; quiesce times out
+ *    with ETIMEDOUT while an I/O is in flight and holds new I/O in
+ *    table_enter until table_activate.
+ *  - A 2 s stress: 4 readers look up random segments while a writer
+ *    stores (and grows the table, and sets bits) and an evictor evicts
+ *    and forgets; a reader may only ever see INVALID or the value stored
+ *    for that very segment (entry_make (1, seg, VALID), maybe with
+ *    NOWRITE).  Run it under valgrind (CK_FORK=no) and ASan as well.
+ *
+ * Hot loops use EXPECT (libcheck is called only on failure); worker
+ * threads never call libcheck (its failure path is not thread-safe
+ * without fork) but record failures for the main thread to assert.
+ * SEGMAP_TEST_SEED=N reproduces the random tests.
+ */
+#include <config.h>
+
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/table.h"
+#include "common/errors.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define PiB (UINT64_C(1) << 50)
+#define SEG_SHIFT 20
+#define MID_SEGMENTS ((uint64_t) TABLE_LEAF_ENTRIES * TABLE_MID_ENTRIES)
+#define LEAF_BYTES (sizeof (struct table_leaf))
+#define MID_BYTES (sizeof (struct table_mid))
+
+/* Only calls into libcheck when COND fails (for hot loops). */
+#define EXPECT(cond)                                                    \
+  do {                                                                  \
+    if (!(cond))                                                        \
+      ck_abort_msg ("%s:%d: expected %s", __FILE__, __LINE__, #cond);   \
+  } while (0)
+
+/*----------------------------------------------------------------------
+ * Helpers.
+ */
+
+static struct table_memory mem;
+static uint64_t seed;
+
+static void
+quiet_sink (const char *fmt, va_list args)
+{
+  (void) fmt;
+  (void) args;
+}
+
+static void
+setup (void)
+{
+  const char *s = getenv ("SEGMAP_TEST_SEED");
+
+  memset (&mem, 0, sizeof mem);
+  sm_set_log_sinks (quiet_sink, NULL);
+  seed = s ? strtoull (s, NULL, 10) : (uint64_t) time (NULL);
+  if (seed == 0)
+    seed = 1;
+}
+
+static void
+teardown (void)
+{
+  sm_set_log_sinks (NULL, NULL);
+}
+
+static uint64_t
+rnd (uint64_t *state)
+{
+  uint64_t x = *state;
+
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *state = x;
+}
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * UINT64_C(1000) + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms (unsigned ms)
+{
+  struct timespec ts = { .tv_sec = ms / 1000,
+                         .tv_nsec = (ms % 1000) * 1000000L };
+
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+}
+
+/* The value every test stores for SEG: verifiable from SEG alone. */
+static sm_entry
+mapped (uint64_t seg)
+{
+  return entry_make (1, seg, ENTRY_VALID);
+}
+
+/* Bytes of the top array of a table of N_SEGMENTS segments. */
+static uint64_t
+top_bytes (uint64_t n_segments)
+{
+  uint64_t slots = (n_segments + MID_SEGMENTS - 1) / MID_SEGMENTS;
+
+  return sizeof (struct table_top) + slots * sizeof (void *);
+}
+
+static sm_entry
+get (struct table *t, uint64_t seg)
+{
+  uint64_t e = table_enter (t);
+  sm_entry v = table_lookup (t, seg);
+
+  table_exit (t, e);
+  return v;
+}
+
+static struct table *
+new_table (uint64_t n_segments, unsigned seg_shift)
+{
+  struct table *t = table_new (7, "vd", n_segments << seg_shift, seg_shift,
+                               &mem);
+
+  ck_assert_ptr_nonnull (t);
+  return t;
+}
+
+/* Store mapped (seg) for every seg of [FIRST, FIRST+COUNT). */
+static void
+store_mapped (struct table *t, uint64_t first, uint64_t count)
+{
+  sm_entry *v = malloc (count * sizeof *v);
+
+  ck_assert_ptr_nonnull (v);
+  for (uint64_t i = 0; i < count; i++)
+    v[i] = mapped (first + i);
+  ck_assert_int_eq (table_store (t, first, count, v, count), 0);
+  free (v);
+}
+
+static int
+cmp_u64 (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Distinct values of V[0..N) after shifting each right by SHIFT. */
+static uint64_t
+distinct_shifted (const uint64_t *v, size_t n, unsigned shift)
+{
+  uint64_t *w = malloc (n * sizeof *w), count = 0;
+
+  ck_assert_ptr_nonnull (w);
+  for (size_t i = 0; i < n; i++)
+    w[i] = v[i] >> shift;
+  qsort (w, n, sizeof *w, cmp_u64);
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || w[i] != w[i - 1])
+      count++;
+  free (w);
+  return count;
+}
+
+/*----------------------------------------------------------------------
+ * Entries.
+ */
+
+START_TEST (test_new_all_invalid)
+{
+  uint64_t n = 3 * MID_SEGMENTS + 17;
+  struct table *t = new_table (n, SEG_SHIFT);
+
+  ck_assert_uint_eq (t->n_segments, n);
+  ck_assert_uint_eq (t->size, n << SEG_SHIFT);
+  ck_assert_uint_eq (t->seg_shift, SEG_SHIFT);
+  ck_assert_uint_eq (t->vdisk, 7);
+  ck_assert_str_eq (t->name, "vd");
+  ck_assert_uint_eq (mem.bytes, top_bytes (n));   /* no mid, no leaf yet */
+  for (uint64_t seg = 0; seg < n; seg++)
+    EXPECT (get (t, seg) == ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, n + 1000000), ENTRY_INVALID);
+  ck_assert_uint_eq (mem.bytes, top_bytes (n));   /* lookups allocate nothing */
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+START_TEST (test_store_one_entry_for_range)
+{
+  struct table *t = new_table (2 * MID_SEGMENTS + 100, SEG_SHIFT);
+  sm_entry z = ENTRY_ZERO_SEGMENT;
+  uint64_t first = MID_SEGMENTS - 70, count = 200;  /* 4 leaves, 2 mids */
+
+  ck_assert_int_eq (table_store (t, first, count, &z, 1), 0);
+  for (uint64_t seg = first - 70; seg < first + count + 70; seg++)
+    EXPECT (get (t, seg)
+            == (seg >= first && seg < first + count ? z : ENTRY_INVALID));
+  /* Segments 32698..32897: leaves 510-511 of mid 0, 0-2 of mid 1. */
+  uint64_t leaves = ((first + count - 1) / TABLE_LEAF_ENTRIES)
+    - (first / TABLE_LEAF_ENTRIES) + 1;
+  ck_assert_uint_eq (mem.bytes, top_bytes (t->n_segments)
+                     + 2 * MID_BYTES + leaves * LEAF_BYTES);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+START_TEST (test_store_per_entry)
+{
+  struct table *t = new_table (3 * MID_SEGMENTS, 16);
+
+  /* Inside one leaf, across a leaf boundary, across a mid boundary. */
+  store_mapped (t, 3, 5);
+  store_mapped (t, TABLE_LEAF_ENTRIES - 2, 4);
+  store_mapped (t, 2 * MID_SEGMENTS - 3, 7);
+  for (uint64_t seg = 0; seg < 3 * MID_SEGMENTS; seg++) {
+    bool in = (seg >= 3 && seg < 8)
+      || (seg >= TABLE_LEAF_ENTRIES - 2 && seg < TABLE_LEAF_ENTRIES + 2)
+      || (seg >= 2 * MID_SEGMENTS - 3 && seg < 2 * MID_SEGMENTS + 4);
+    EXPECT (get (t, seg) == (in ? mapped (seg) : ENTRY_INVALID));
+  }
+  /* Overwrite part of a run with different states. */
+  sm_entry v[3] = { ENTRY_ZERO_SEGMENT, mapped (99) | ENTRY_NOWRITE,
+                    ENTRY_VALID | ENTRY_ERROR };
+  ck_assert_int_eq (table_store (t, 4, 3, v, 3), 0);
+  ck_assert_uint_eq (get (t, 3), mapped (3));
+  ck_assert_uint_eq (get (t, 4), v[0]);
+  ck_assert_uint_eq (get (t, 5), v[1]);
+  ck_assert_uint_eq (get (t, 6), v[2]);
+  ck_assert_uint_eq (get (t, 7), mapped (7));
+  table_free (t);
+}
+END_TEST
+
+/* One entry per segment where the first entry of a leaf that is not
+ * loaded is INVALID: the valid entries after it in the same leaf must
+ * still be stored ("Store entries for [FIRST, FIRST+COUNT)"). */
+START_TEST (test_store_invalid_then_valid)
+{
+  struct table *t = new_table (256, SEG_SHIFT);
+  sm_entry v[4] = { ENTRY_INVALID, mapped (1), ENTRY_INVALID, mapped (3) };
+
+  ck_assert_int_eq (table_store (t, 0, 4, v, 4), 0);
+  ck_assert_uint_eq (get (t, 0), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 2), ENTRY_INVALID);
+  ck_assert_msg (get (t, 1) == mapped (1) && get (t, 3) == mapped (3),
+                 "table_store skipped the rest of a leaf after an INVALID "
+                 "entry: seg 1 = 0x%" PRIx64 ", seg 3 = 0x%" PRIx64,
+                 get (t, 1), get (t, 3));
+  table_free (t);
+}
+END_TEST
+
+START_TEST (test_store_last_segment_and_past_end)
+{
+  /* 100 whole segments and a short 101st (512 bytes). */
+  struct table *t = table_new (1, "vd", 100 * MiB + 512, SEG_SHIFT, &mem);
+  sm_entry z = ENTRY_ZERO_SEGMENT;
+  uint64_t base;
+
+  ck_assert_ptr_nonnull (t);
+  ck_assert_uint_eq (t->n_segments, 101);
+  store_mapped (t, 100, 1);
+  ck_assert_uint_eq (get (t, 100), mapped (100));
+  ck_assert_uint_eq (get (t, 99), ENTRY_INVALID);
+
+  /* A range running past the end is cut at the end. */
+  ck_assert_int_eq (table_store (t, 98, 50, &z, 1), 0);
+  ck_assert_uint_eq (get (t, 97), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 98), z);
+  ck_assert_uint_eq (get (t, 100), z);
+  ck_assert_uint_eq (get (t, 101), ENTRY_INVALID);
+
+  /* Wholly past the end: ignored, nothing allocated. */
+  base = mem.bytes;
+  ck_assert_int_eq (table_store (t, 101, 1, &z, 1), 0);
+  ck_assert_int_eq (table_store (t, 128, 64, &z, 1), 0);
+  ck_assert_int_eq (table_store (t, 5 * MID_SEGMENTS, 10, &z, 1), 0);
+  ck_assert_int_eq (table_store (t, UINT64_MAX - 5, 3, &z, 1), 0);
+  ck_assert_uint_eq (mem.bytes, base);
+  ck_assert_uint_eq (get (t, 101), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 128), ENTRY_INVALID);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+START_TEST (test_store_invalid_never_allocates)
+{
+  uint64_t n = 4 * MID_SEGMENTS;
+  struct table *t = new_table (n, SEG_SHIFT);
+  sm_entry inv = ENTRY_INVALID, *v = calloc (1000, sizeof *v);
+  uint64_t base = mem.bytes;
+
+  ck_assert_ptr_nonnull (v);
+  ck_assert_int_eq (table_store (t, 0, n, &inv, 1), 0);
+  ck_assert_int_eq (table_store (t, MID_SEGMENTS - 500, 1000, v, 1000), 0);
+  ck_assert_int_eq (table_store (t, n - 1, 1, &inv, 1), 0);
+  ck_assert_uint_eq (mem.bytes, base);
+
+  /* INVALID over loaded entries forgets them (the leaf stays). */
+  store_mapped (t, 60, 8);
+  uint64_t loaded = mem.bytes;
+  ck_assert_uint_eq (loaded, base + MID_BYTES + 2 * LEAF_BYTES);
+  ck_assert_int_eq (table_store (t, 62, 3, &inv, 1), 0);
+  ck_assert_int_eq (table_store (t, 0, n, v, 1), 0);
+  ck_assert_uint_eq (mem.bytes, loaded);
+  for (uint64_t seg = 56; seg < 72; seg++)
+    ck_assert_uint_eq (get (t, seg), ENTRY_INVALID);
+  free (v);
+  table_free (t);
+}
+END_TEST
+
+START_TEST (test_set_bits)
+{
+  struct table *t = new_table (2 * MID_SEGMENTS, SEG_SHIFT);
+  sm_entry v[4] = { mapped (10), ENTRY_INVALID, ENTRY_ZERO_SEGMENT,
+                    mapped (13) | ENTRY_NOWRITE };
+  uint64_t loaded;
+
+  ck_assert_int_eq (table_store (t, 10, 4, v, 4), 0);
+  loaded = mem.bytes;
+
+  /* On: over the loaded leaf, unloaded leaves and an unloaded mid. */
+  table_set_bits (t, 0, 2 * MID_SEGMENTS, ENTRY_NOWRITE, true);
+  ck_assert_uint_eq (mem.bytes, loaded);        /* nothing created */
+  ck_assert_uint_eq (get (t, 9), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 10), mapped (10) | ENTRY_NOWRITE);
+  ck_assert_uint_eq (get (t, 11), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 12), ENTRY_ZERO_SEGMENT | ENTRY_NOWRITE);
+  ck_assert_uint_eq (get (t, 13), mapped (13) | ENTRY_NOWRITE);
+  ck_assert_uint_eq (get (t, 14), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 5), ENTRY_INVALID);
+
+  /* Off, on a sub-range only. */
+  table_set_bits (t, 11, 2, ENTRY_NOWRITE, false);
+  ck_assert_uint_eq (get (t, 10), mapped (10) | ENTRY_NOWRITE);
+  ck_assert_uint_eq (get (t, 11), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 12), ENTRY_ZERO_SEGMENT);
+  ck_assert_uint_eq (get (t, 13), mapped (13) | ENTRY_NOWRITE);
+
+  /* Two bits at once, and the range cut at the end of the table. */
+  table_set_bits (t, 13, UINT32_MAX, ENTRY_NOWRITE | ENTRY_ALT, false);
+  ck_assert_uint_eq (get (t, 13), mapped (13));
+  table_set_bits (t, 10, 1, ENTRY_ALT, true);
+  ck_assert_uint_eq (get (t, 10), mapped (10) | ENTRY_NOWRITE | ENTRY_ALT);
+  ck_assert_uint_eq (mem.bytes, loaded);
+  table_free (t);
+}
+END_TEST
+
+/*----------------------------------------------------------------------
+ * Growth and memory.
+ */
+
+START_TEST (test_grow)
+{
+  struct table *t = new_table (100, SEG_SHIFT);
+  struct table_top *old_top = t->top;
+  uint64_t n;
+
+  store_mapped (t, 0, 100);
+  ck_assert_uint_eq (get (t, 100), ENTRY_INVALID);
+
+  /* Inside the same top array. */
+  ck_assert_int_eq (table_grow (t, 200 * MiB), 0);
+  ck_assert_uint_eq (t->n_segments, 200);
+  ck_assert_uint_eq (t->size, 200 * MiB);
+  ck_assert_ptr_eq (t->top, old_top);
+  store_mapped (t, 199, 1);
+  ck_assert_uint_eq (get (t, 199), mapped (199));
+
+  /* Never shrinks. */
+  ck_assert_int_eq (table_grow (t, 50 * MiB), 0);
+  ck_assert_uint_eq (t->n_segments, 200);
+  ck_assert_uint_eq (t->size, 200 * MiB);
+
+  /* By more than 2^15 segments: a new top array. */
+  n = 200 + MID_SEGMENTS + 40000;
+  ck_assert_int_eq (table_grow (t, n * MiB + 4096), 0);
+  ck_assert_uint_eq (t->n_segments, n + 1);
+  ck_assert_uint_eq (t->top->n, (n + 1 + MID_SEGMENTS - 1) / MID_SEGMENTS);
+  /* Leaves 0-1 (segments 0..99) and 3 (199) of mid 0. */
+  ck_assert_uint_eq (mem.bytes, top_bytes (n + 1) + MID_BYTES
+                     + 3 * LEAF_BYTES);
+  for (uint64_t seg = 0; seg < 200; seg++)
+    EXPECT (get (t, seg) == (seg < 100 || seg == 199
+                             ? mapped (seg) : ENTRY_INVALID));
+  ck_assert_uint_eq (get (t, n), ENTRY_INVALID);
+  store_mapped (t, n - 3, 4);
+  store_mapped (t, MID_SEGMENTS - 1, 2);
+  ck_assert_uint_eq (get (t, n), mapped (n));
+  ck_assert_uint_eq (get (t, MID_SEGMENTS), mapped (MID_SEGMENTS));
+  ck_assert_uint_eq (get (t, n + 1), ENTRY_INVALID);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+START_TEST (test_huge_table_memory)
+{
+  struct table *t = table_new (3, "big", PiB, SEG_SHIFT, &mem);
+  const unsigned n = 10000;
+  uint64_t *segs = malloc (n * sizeof *segs), base, state = seed;
+  uint64_t leaves, mids;
+
+  ck_assert_ptr_nonnull (t);
+  ck_assert_ptr_nonnull (segs);
+  ck_assert_uint_eq (t->n_segments, PiB >> SEG_SHIFT);
+  base = mem.bytes;
+  /* The top array only: 2^15 pointers for 2^30 segments. */
+  ck_assert_uint_eq (base, top_bytes (PiB >> SEG_SHIFT));
+  ck_assert_uint_le (base, 256 * 1024 + 64);
+
+  for (unsigned i = 0; i < n; i++) {
+    /* Mostly spread over the whole PiB, sometimes clustered. */
+    segs[i] = i % 4 == 0 ? rnd (&state) % 5000
+      : rnd (&state) % t->n_segments;
+    sm_entry e = mapped (segs[i]);
+    EXPECT (table_store (t, segs[i], 1, &e, 1) == 0);
+  }
+  leaves = distinct_shifted (segs, n, TABLE_LEAF_SHIFT);
+  mids = distinct_shifted (segs, n, TABLE_LEAF_SHIFT + TABLE_MID_SHIFT);
+  ck_assert_uint_eq (mem.bytes,
+                     base + leaves * LEAF_BYTES + mids * MID_BYTES);
+  ck_assert_uint_le (mem.bytes - base, n * (LEAF_BYTES + MID_BYTES));
+  for (unsigned i = 0; i < n; i++)
+    EXPECT (get (t, segs[i]) == mapped (segs[i]));
+
+  table_forget_all (t);
+  ck_assert_uint_eq (mem.bytes, base);
+  for (unsigned i = 0; i < n; i++)
+    EXPECT (get (t, segs[i]) == ENTRY_INVALID);
+  free (segs);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+/*----------------------------------------------------------------------
+ * Eviction.
+ */
+
+/* White box: is the leaf holding SEG published?  (Reads the pointers
+ * only, so it does not set the referenced bit as a lookup does.) */
+static struct table_leaf *
+leaf_of (struct table *t, uint64_t seg)
+{
+  struct table_top *top = t->top;
+  uint64_t m = seg >> (TABLE_LEAF_SHIFT + TABLE_MID_SHIFT);
+  struct table_mid *mid = m < top->n ? top->mid[m] : NULL;
+
+  return mid ? mid->leaf[(seg >> TABLE_LEAF_SHIFT) % TABLE_MID_ENTRIES]
+    : NULL;
+}
+
+START_TEST (test_evict_clock)
+{
+  struct table *t = new_table (2 * MID_SEGMENTS, SEG_SHIFT);
+  /* Three leaves in mid 0, one in mid 1. */
+  const uint64_t first[4] = { 0, 64, 640, MID_SEGMENTS + 320 };
+  uint64_t base = mem.bytes, before, freed;
+  unsigned gone = 4, keep = 4, n_loaded = 0;
+
+  ck_assert_uint_eq (table_evict (t, UINT64_MAX), 0);  /* nothing yet */
+  for (unsigned i = 0; i < 4; i++)
+    store_mapped (t, first[i], TABLE_LEAF_ENTRIES);
+  ck_assert_uint_eq (mem.bytes, base + 2 * MID_BYTES + 4 * LEAF_BYTES);
+
+  /* New leaves are referenced: the clock's first pass only clears the
+   * bits, the second takes one leaf, which is all one byte needs. */
+  ck_assert_uint_eq (table_evict (t, 1), LEAF_BYTES);
+  ck_assert_uint_eq (mem.evicted_leaves, 1);
+  for (unsigned i = 0; i < 4; i++) {
+    struct table_leaf *leaf = leaf_of (t, first[i]);
+    if (leaf == NULL)
+      gone = i;
+    else {
+      n_loaded++;
+      ck_assert_uint_eq (leaf->referenced, 0);   /* cleared by the pass */
+      if (keep == 4)
+        keep = i;
+    }
+  }
+  ck_assert_uint_eq (n_loaded, 3);
+  for (uint64_t s = first[gone]; s < first[gone] + TABLE_LEAF_ENTRIES; s++)
+    EXPECT (get (t, s) == ENTRY_INVALID);
+
+  /* Reference KEEP only; asking for two leaves takes the two others. */
+  ck_assert_uint_eq (get (t, first[keep] + 1), mapped (first[keep] + 1));
+  before = mem.bytes;
+  freed = table_evict (t, 2 * LEAF_BYTES);
+  ck_assert_uint_eq (freed, before - mem.bytes);
+  ck_assert_uint_eq (mem.evicted_leaves, 3);
+  ck_assert_uint_eq (mem.bytes, base + MID_BYTES + LEAF_BYTES);
+  for (unsigned i = 0; i < 4; i++) {
+    ck_assert ((leaf_of (t, first[i]) != NULL) == (i == keep));
+    for (uint64_t s = first[i]; s < first[i] + TABLE_LEAF_ENTRIES; s++)
+      EXPECT (get (t, s) == (i == keep ? mapped (s) : ENTRY_INVALID));
+  }
+
+  /* Evicted leaves come back on the next store. */
+  store_mapped (t, first[gone] + 3, 1);
+  ck_assert_uint_eq (get (t, first[gone] + 3), mapped (first[gone] + 3));
+  ck_assert_uint_eq (get (t, first[gone] + 4), ENTRY_INVALID);
+
+  /* forget_all returns the accounting to where it was before any store. */
+  table_forget_all (t);
+  ck_assert_uint_eq (mem.bytes, base);
+  ck_assert_ptr_null (leaf_of (t, first[keep]));
+  ck_assert_uint_eq (get (t, first[keep] + 1), ENTRY_INVALID);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+/* "As much as possible": the hand passes twice, so even leaves
+ * referenced just before the call go, and their mids with them. */
+START_TEST (test_evict_everything)
+{
+  struct table *t = new_table (3 * MID_SEGMENTS, SEG_SHIFT);
+  uint64_t base = mem.bytes;
+
+  store_mapped (t, 100, 1000);
+  store_mapped (t, 2 * MID_SEGMENTS + 5, 3);
+  ck_assert_uint_eq (get (t, 100), mapped (100));
+  uint64_t leaves = (1099 / 64 - 100 / 64 + 1) + 1;
+  ck_assert_uint_eq (mem.bytes, base + 2 * MID_BYTES + leaves * LEAF_BYTES);
+  ck_assert_uint_eq (table_evict (t, UINT64_MAX),
+                     2 * MID_BYTES + leaves * LEAF_BYTES);
+  ck_assert_uint_eq (mem.bytes, base);
+  ck_assert_uint_eq (mem.evicted_leaves, leaves);
+  for (uint64_t s = 0; s < 3 * MID_SEGMENTS; s++)
+    EXPECT (get (t, s) == ENTRY_INVALID);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+/*----------------------------------------------------------------------
+ * Epochs: drain and quiesce.
+ */
+
+struct io_thread {
+  struct table *t;
+  unsigned hold_ms;             /* time inside the epoch */
+  bool wait_for_drain;          /* enter only once a drain has begun */
+  uint64_t epoch_before;
+  _Atomic bool entered, exited;
+  _Atomic uint64_t entered_at, exited_at;
+};
+
+static void *
+io_thread_run (void *arg)
+{
+  struct io_thread *io = arg;
+  uint64_t e;
+
+  if (io->wait_for_drain)
+    while (atomic_load (&io->t->epoch) == io->epoch_before)
+      sleep_ms (1);
+  e = table_enter (io->t);
+  io->entered_at = now_ms ();
+  io->entered = true;
+  sleep_ms (io->hold_ms);
+  io->exited_at = now_ms ();
+  io->exited = true;
+  table_exit (io->t, e);
+  return NULL;
+}
+
+static void
+io_start (pthread_t *th, struct io_thread *io)
+{
+  ck_assert_int_eq (pthread_create (th, NULL, io_thread_run, io), 0);
+}
+
+static void
+wait_entered (struct io_thread *io)
+{
+  while (!io->entered)
+    sleep_ms (1);
+}
+
+START_TEST (test_drain_waits_for_older_io)
+{
+  struct table *t = new_table (64, SEG_SHIFT);
+  struct io_thread io = { .t = t, .hold_ms = 200 };
+  pthread_t th;
+  uint64_t start, done;
+
+  /* Nothing in flight: immediate. */
+  start = now_ms ();
+  table_drain (t);
+  ck_assert_uint_lt (now_ms () - start, 100);
+
+  io_start (&th, &io);
+  wait_entered (&io);
+  table_drain (t);
+  done = now_ms ();
+  ck_assert (io.exited);
+  ck_assert_uint_ge (done - io.entered_at, 200);
+  ck_assert_uint_ge (done, io.exited_at);
+  pthread_join (th, NULL);
+  table_free (t);
+}
+END_TEST
+
+START_TEST (test_drain_ignores_newer_io)
+{
+  struct table *t = new_table (64, SEG_SHIFT);
+  struct io_thread old = { .t = t, .hold_ms = 200 };
+  struct io_thread young = { .t = t, .hold_ms = 2000,
+                             .wait_for_drain = true };
+  pthread_t th_old, th_young;
+  uint64_t start, took;
+
+  young.epoch_before = t->epoch;
+  io_start (&th_old, &old);
+  wait_entered (&old);
+  io_start (&th_young, &young);
+  start = now_ms ();
+  table_drain (t);
+  took = now_ms () - start;
+  ck_assert (old.exited);
+  ck_assert_msg (!young.exited, "the drain waited for an I/O that entered "
+                 "after it started (%" PRIu64 " ms)", took);
+  ck_assert_uint_lt (took, 1500);
+  ck_assert_uint_ge (took + 10, 150);
+  pthread_join (th_old, NULL);
+  pthread_join (th_young, NULL);
+  ck_assert (young.entered);
+  table_free (t);
+}
+END_TEST
+
+START_TEST (test_quiesce)
+{
+  struct table *t = new_table (64, SEG_SHIFT);
+  struct io_thread busy = { .t = t, .hold_ms = 600 };
+  struct io_thread late = { .t = t, .hold_ms = 0 };
+  pthread_t th_busy, th_late;
+  uint64_t start;
+
+  /* Nothing in flight: quiesce succeeds at once; activate undoes it. */
+  ck_assert_int_eq (table_quiesce (t, 1000), 0);
+  ck_assert (t->quiesced);
+  table_activate (t);
+  ck_assert (!t->quiesced);
+
+  io_start (&th_busy, &busy);
+  wait_entered (&busy);
+  start = now_ms ();
+  errno = 0;
+  ck_assert_int_eq (table_quiesce (t, 100), -1);
+  ck_assert_int_eq (errno, ETIMEDOUT);
+  ck_assert_uint_ge (now_ms () - start, 95);
+  ck_assert (!busy.exited);
+  ck_assert (t->quiesced);              /* still quiesced after timeout */
+
+  /* New I/O waits in table_enter, even after the busy one is gone. */
+  io_start (&th_late, &late);
+  pthread_join (th_busy, NULL);
+  sleep_ms (200);
+  ck_assert_msg (!late.entered, "table_enter returned while quiesced");
+  table_activate (t);
+  pthread_join (th_late, NULL);
+  ck_assert (late.entered);
+  ck_assert_uint_ge (late.entered_at, busy.exited_at);
+
+  /* With the old I/O drained, a new quiesce succeeds and a drain works
+   * while quiesced. */
+  ck_assert_int_eq (table_quiesce (t, 1000), 0);
+  table_drain (t);
+  table_activate (t);
+  table_free (t);
+}
+END_TEST
+
+/*----------------------------------------------------------------------
+ * Concurrency stress.
+ */
+
+#define STRESS_MS 2000
+#define STRESS_READERS 4
+#define STRESS_GROW_SEGMENTS (MID_SEGMENTS + 7000)  /* a new top array */
+
+struct stress {
+  struct table *t;
+  _Atomic bool stop;
+  _Atomic unsigned failures;
+  _Atomic uint64_t bad_seg, bad_value;
+  _Atomic uint64_t lookups, seen_valid, stores, evictions, grows;
+  uint64_t seed;
+};
+
+static void
+stress_fail (struct stress *st, uint64_t seg, sm_entry v)
+{
+  if (atomic_fetch_add (&st->failures, 1) == 0) {
+    st->bad_seg = seg;
+    st->bad_value = v;
+  }
+}
+
+static void *
+stress_reader (void *arg)
+{
+  struct stress *st = arg;
+  uint64_t state = st->seed ^ (uintptr_t) &state, lookups = 0, valid = 0;
+
+  while (!st->stop) {
+    uint64_t e = table_enter (st->t);
+    uint64_t n = st->t->n_segments;
+
+    for (unsigned k = 0; k < 16; k++) {
+      uint64_t seg = rnd (&state) % n;
+      sm_entry v = table_lookup (st->t, seg);
+
+      if (v != ENTRY_INVALID && v != mapped (seg)
+          && v != (mapped (seg) | ENTRY_NOWRITE))
+        stress_fail (st, seg, v);
+      valid += v != ENTRY_INVALID;
+    }
+    table_exit (st->t, e);
+    lookups += 16;
+  }
+  st->lookups += lookups;
+  st->seen_valid += valid;
+  return NULL;
+}
+
+/* Stores runs of correct entries; sets and clears NOWRITE; grows the
+ * table twice (each time reallocating the top array). */
+static void *
+stress_writer (void *arg)
+{
+  struct stress *st = arg;
+  uint64_t state = st->seed * 3 + 1, start = now_ms (), stores = 0;
+  sm_entry v[300];
+  unsigned grown = 0;
+
+  while (!st->stop) {
+    uint64_t n = st->t->n_segments;
+    uint64_t count = 1 + rnd (&state) % 300;
+    uint64_t first = rnd (&state) % n;
+
+    for (uint64_t i = 0; i < count; i++)
+      v[i] = mapped (first + i);
+    if (table_store (st->t, first, count, v, count) == -1)
+      stress_fail (st, first, 0);
+    if (stores % 7 == 0)
+      table_set_bits (st->t, rnd (&state) % n, 1 + rnd (&state) % 500,
+                      ENTRY_NOWRITE, rnd (&state) & 1);
+    stores++;
+    if (grown < 2 && now_ms () - start > (grown + 1) * STRESS_MS / 3) {
+      if (table_grow (st->t, (n + STRESS_GROW_SEGMENTS) << SEG_SHIFT) == -1)
+        stress_fail (st, n, 0);
+      grown++;
+    }
+  }
+  st->stores = stores;
+  st->grows = grown;
+  return NULL;
+}
+
+static void *
+stress_evictor (void *arg)
+{
+  struct stress *st = arg;
+  uint64_t state = st->seed * 5 + 3, rounds = 0;
+
+  while (!st->stop) {
+    if (rounds % 64 == 63)
+      table_forget_all (st->t);
+    else
+      table_evict (st->t, 1 + rnd (&state) % (64 * LEAF_BYTES));
+    rounds++;
+  }
+  st->evictions = rounds;
+  return NULL;
+}
+
+START_TEST (test_stress)
+{
+  uint64_t n0 = 2 * MID_SEGMENTS + 100;
+  struct stress st = { .t = new_table (n0, SEG_SHIFT), .seed = seed };
+  pthread_t readers[STRESS_READERS], writer, evictor;
+
+  for (unsigned i = 0; i < STRESS_READERS; i++)
+    ck_assert_int_eq (pthread_create (&readers[i], NULL, stress_reader,
+                                      &st), 0);
+  ck_assert_int_eq (pthread_create (&writer, NULL, stress_writer, &st), 0);
+  ck_assert_int_eq (pthread_create (&evictor, NULL, stress_evictor, &st), 0);
+  sleep_ms (STRESS_MS);
+  st.stop = true;
+  for (unsigned i = 0; i < STRESS_READERS; i++)
+    pthread_join (readers[i], NULL);
+  pthread_join (writer, NULL);
+  pthread_join (evictor, NULL);
+
+  ck_assert_msg (st.failures == 0,
+                 "%u bad lookups/stores (seed %" PRIu64 "), first: segment %"
+                 PRIu64 " read 0x%" PRIx64, st.failures, seed,
+                 st.bad_seg, st.bad_value);
+  ck_assert_uint_gt (st.lookups, 0);
+  ck_assert_uint_gt (st.seen_valid, 0);      /* the test saw real entries */
+  ck_assert_uint_gt (st.stores, 0);
+  ck_assert_uint_gt (st.evictions, 0);
+  ck_assert_uint_gt (mem.evicted_leaves, 0);
+  ck_assert_uint_eq (st.grows, 2);
+  ck_assert_uint_eq (st.t->n_segments, n0 + 2 * STRESS_GROW_SEGMENTS);
+
+  /* The accounting survived the races: forget_all leaves the top only. */
+  table_forget_all (st.t);
+  ck_assert_uint_eq (mem.bytes, top_bytes (st.t->n_segments));
+  table_free (st.t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+static Suite *
+table_suite (void)
+{
+  Suite *s = suite_create ("table");
+  TCase *tc = tcase_create ("table");
+
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_set_timeout (tc, 120);           /* valgrind */
+  tcase_add_test (tc, test_new_all_invalid);
+  tcase_add_test (tc, test_store_one_entry_for_range);
+  tcase_add_test (tc, test_store_per_entry);
+  tcase_add_test (tc, test_store_invalid_then_valid);
+  tcase_add_test (tc, test_store_last_segment_and_past_end);
+  tcase_add_test (tc, test_store_invalid_never_allocates);
+  tcase_add_test (tc, test_set_bits);
+  tcase_add_test (tc, test_grow);
+  tcase_add_test (tc, test_huge_table_memory);
+  tcase_add_test (tc, test_evict_clock);
+  tcase_add_test (tc, test_evict_everything);
+  tcase_add_test (tc, test_drain_waits_for_older_io);
+  tcase_add_test (tc, test_drain_ignores_newer_io);
+  tcase_add_test (tc, test_quiesce);
+  tcase_add_test (tc, test_stress);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+int
+main (void)
+{
+  SRunner *sr = srunner_create (table_suite ());
+  int failed;
+
+  srunner_run_all (sr, CK_ENV);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
