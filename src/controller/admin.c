@@ -407,7 +407,7 @@ cmd_status (struct controller *c, json_object *args, char **error)
   add_u64 (agent, "forgotten", st.evicted_leaves);
   add_u64 (ctrl, "commits", atomic_load (&c->commits));
   add_u64 (ctrl, "allocations", atomic_load (&c->allocations));
-  add_u64 (ctrl, "pending", c->n_frees);
+  add_u64 (ctrl, "pending", c->frees.len);
   json_object_object_add (o, "agent", agent);
   json_object_object_add (o, "controller", ctrl);
   return o;

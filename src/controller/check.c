@@ -90,9 +90,9 @@ check_allocators (struct check_ctx *x)
 
     if (cc == NULL)
       continue;
-    for (size_t i = 0; i < c->n_frees; i++)
-      if (c->frees[i].container == id)
-        expected += c->frees[i].units;
+    for (size_t i = 0; i < c->frees.len; i++)
+      if (c->frees.ptr[i].container == id)
+        expected += c->frees.ptr[i].units;
     if (alloc_used_units (cc->alloc) != expected)
       problem (x, "container %s: the allocator has %" PRIu64 " units in "
                "use but the map accounts for %" PRIu64 " (leak)",

@@ -23,6 +23,7 @@
 #include "controller/alloc.h"
 #include "controller/controller.h"
 #include "controller/store.h"
+#include "common/vector.h"
 #include "proto/msg.h"
 
 struct container;
@@ -43,6 +44,8 @@ struct pending_free {
   uint64_t unit;
   uint32_t units;
 };
+DEFINE_VECTOR_TYPE (pending_free_vector, struct pending_free);
+DEFINE_VECTOR_TYPE (id_vector, uint64_t);
 
 enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_STOP };
 
@@ -80,12 +83,10 @@ struct controller {
 
   bool dirty;                   /* an open transaction has changes */
   bool frees_unsynced;          /* zeroing not yet synced */
-  struct pending_free *frees;
-  size_t n_frees, cap_frees;
+  struct pending_free_vector frees;
   struct timespec dirty_since;
 
-  uint64_t *flushers;           /* ids of FLUSH waiting for the commit */
-  size_t n_flushers, cap_flushers;
+  struct id_vector flushers;    /* ids of FLUSH waiting for the commit */
 
   bool degraded;                /* sync or commit failed: no writes */
   time_t started;

@@ -63,8 +63,8 @@ controller_free (struct controller *c)
     return;
   ctrl_close_containers (c);
   sm_vdisk_info_free (c->vdisks, c->n_vdisks);
-  free (c->frees);
-  free (c->flushers);
+  free (c->frees.ptr);
+  free (c->flushers.ptr);
   pthread_mutex_destroy (&c->queue_lock);
   pthread_cond_destroy (&c->queue_cond);
   pthread_cond_destroy (&c->start_cond);
@@ -121,13 +121,13 @@ ctrl_set_degraded (struct controller *c, const char *why)
 static void
 release_pending_frees (struct controller *c)
 {
-  for (size_t i = 0; i < c->n_frees; i++) {
-    struct pending_free *f = &c->frees[i];
+  for (size_t i = 0; i < c->frees.len; i++) {
+    struct pending_free *f = &c->frees.ptr[i];
     struct ctrl_container *cc = c->containers[f->container];
     if (cc)
       alloc_put (cc->alloc, f->unit, f->units);
   }
-  c->n_frees = 0;
+  c->frees.len = 0;
 }
 
 /* Commit the open transaction.  SYNC_DATA: sync the containers first
@@ -240,12 +240,12 @@ controller_admin (void *opaque, const char *cmd, json_object *args,
 static void
 answer_flushers (struct controller *c, int status)
 {
-  for (size_t i = 0; i < c->n_flushers; i++) {
-    struct msg m = { .type = MSG_REPLY, .id = c->flushers[i],
+  for (size_t i = 0; i < c->flushers.len; i++) {
+    struct msg m = { .type = MSG_REPLY, .id = c->flushers.ptr[i],
                      .status = status };
     ctrl_send (c, &m, NULL);
   }
-  c->n_flushers = 0;
+  c->flushers.len = 0;
 }
 
 /* Handle one request.  Returns true if it was STOP. */
@@ -328,7 +328,7 @@ run_loop (struct controller *c)
     }
     if (atomic_load (&c->agent->degraded) && !c->degraded)
       ctrl_set_degraded (c, "a container sync failed");
-    if (c->n_flushers > 0) {
+    if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */
       int r = c->degraded ? -1 : ctrl_commit (c, false);

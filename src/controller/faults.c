@@ -118,7 +118,8 @@ fault_load (struct controller *c, struct msg *req,
 
 /* Collect the mapped rows of a range, in batches. */
 struct row { uint64_t vseg; sm_entry e; };
-struct rows { struct row *v; size_t n, cap; uint64_t end; };
+DEFINE_VECTOR_TYPE (row_vector, struct row);
+struct rows { struct row_vector v; uint64_t end; };
 
 #define FREE_BATCH 4096
 
@@ -129,16 +130,9 @@ collect_row (void *opaque, uint64_t vseg, sm_entry e)
 
   if (vseg >= rows->end)
     return 1;
-  if (rows->n == rows->cap) {
-    size_t cap = rows->cap ? rows->cap * 2 : 64;
-    struct row *v = realloc (rows->v, cap * sizeof *v);
-    if (v == NULL)
-      return -1;
-    rows->v = v;
-    rows->cap = cap;
-  }
-  rows->v[rows->n++] = (struct row) { vseg, e };
-  return rows->n == FREE_BATCH ? 1 : 0;
+  if (row_vector_append (&rows->v, (struct row) { vseg, e }) == -1)
+    return -1;
+  return rows->v.len == FREE_BATCH ? 1 : 0;
 }
 
 /* Drop one reference to the segment of E; zero and queue it for the
@@ -158,15 +152,9 @@ unref_segment (struct controller *c, sm_entry e, uint32_t units)
   if (container_zero (cc->c, entry_offset (e),
                       (uint64_t) units * SM_UNIT_SIZE) == -1)
     return -1;
-  if (c->n_frees == c->cap_frees) {
-    size_t cap = c->cap_frees ? c->cap_frees * 2 : 64;
-    struct pending_free *f = realloc (c->frees, cap * sizeof *f);
-    if (f == NULL)
-      return -1;
-    c->frees = f;
-    c->cap_frees = cap;
-  }
-  c->frees[c->n_frees++] = (struct pending_free) { cid, entry_unit (e), units };
+  if (pending_free_vector_append (&c->frees, (struct pending_free) {
+        cid, entry_unit (e), units }) == -1)
+    return -1;
   c->frees_unsynced = true;
   cc->n_segments--;
   atomic_fetch_add (&c->frees_total, 1);
@@ -186,20 +174,20 @@ ctrl_free_vdisk_range (struct controller *c, const struct sm_vdisk_info *v,
   if (ctrl_change (c) == -1)
     return -1;
   for (;;) {
-    rows.n = 0;
+    rows.v.len = 0;
     r = store_map_foreach (c->store, v->id, first, collect_row, &rows);
-    if (r < 0 || rows.n == 0)
+    if (r < 0 || rows.v.len == 0)
       break;
-    for (size_t i = 0; i < rows.n && r >= 0; i++)
-      if (store_map_set (c->store, v->id, rows.v[i].vseg,
+    for (size_t i = 0; i < rows.v.len && r >= 0; i++)
+      if (store_map_set (c->store, v->id, rows.v.ptr[i].vseg,
                          ENTRY_ZERO_SEGMENT) == -1
-          || unref_segment (c, rows.v[i].e, units) == -1)
+          || unref_segment (c, rows.v.ptr[i].e, units) == -1)
         r = -1;
     if (r < 0)
       break;
-    first = rows.v[rows.n - 1].vseg + 1;
+    first = rows.v.ptr[rows.v.len - 1].vseg + 1;
   }
-  free (rows.v);
+  free (rows.v.ptr);
   return r < 0 ? -1 : 0;
 }
 
@@ -263,18 +251,10 @@ handle_map_fault (struct controller *c, struct msg *req)
 static void
 queue_flusher (struct controller *c, struct msg *req)
 {
-  if (c->n_flushers == c->cap_flushers) {
-    size_t cap = c->cap_flushers ? c->cap_flushers * 2 : 16;
-    uint64_t *f = realloc (c->flushers, cap * sizeof *f);
-    if (f == NULL) {
-      struct msg m = { .type = MSG_REPLY, .id = req->id, .status = ENOMEM };
-      answer (c, &m);
-      return;
-    }
-    c->flushers = f;
-    c->cap_flushers = cap;
+  if (id_vector_append (&c->flushers, req->id) == -1) {
+    struct msg m = { .type = MSG_REPLY, .id = req->id, .status = ENOMEM };
+    answer (c, &m);
   }
-  c->flushers[c->n_flushers++] = req->id;
 }
 
 void
