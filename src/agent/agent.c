@@ -272,10 +272,15 @@ receive_answer (struct agent *a, struct msg *m)
     }
     if (t) {
       int r = table_store (t, m->first, m->count, m->entries, m->n_entries);
+      /* Keep under the bound, then store again: the sweep may have
+       * evicted the very entries the waiting I/O needs. */
+      if (r == 0) {
+        enforce_memory_limit (a);
+        r = table_store (t, m->first, m->count, m->entries, m->n_entries);
+      }
       table_unref (t);
       if (r == -1)
         m->type = MSG_FAIL, m->status = ENOMEM;
-      enforce_memory_limit (a);
     }
   }
 
@@ -342,6 +347,7 @@ cmd_delete_table (struct agent *a, struct msg *m, struct msg *reply)
   }
   atomic_store (&t->dead, true);
   table_forget_all (t);         /* drains: no I/O uses its segments */
+  table_activate (t);           /* I/O held by a quiesce now fails */
   table_unref (t);
   return 0;
 }
@@ -362,7 +368,6 @@ static int
 cmd_get_entry (struct agent *a, struct msg *m, struct msg *reply)
 {
   struct table *t = table_of (a, m);
-  uint64_t e;
 
   if (t == NULL)
     return ENOENT;
@@ -372,13 +377,17 @@ cmd_get_entry (struct agent *a, struct msg *m, struct msg *reply)
     return ENOMEM;
   }
   reply->n_entries = m->count;
-  e = table_enter (t);
-  for (uint32_t i = 0; i < m->count; i++) {
-    sm_entry x = m->first + i < t->n_segments
-      ? table_lookup (t, m->first + i) : ENTRY_INVALID;
-    reply->entries[i] = m->type == MSG_GET_STATUS ? entry_flags (x) : x;
+  /* Under the table lock, not in an epoch: an epoch would wait while
+   * the vdisk is quiesced, and the lock keeps eviction and grow from
+   * freeing what we read. */
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+    for (uint32_t i = 0; i < m->count; i++) {
+      sm_entry x = m->first + i < t->n_segments
+        ? table_lookup (t, m->first + i) : ENTRY_INVALID;
+      reply->entries[i] = m->type == MSG_GET_STATUS ? entry_flags (x) : x;
+    }
   }
-  table_exit (t, e);
   table_unref (t);
   return 0;
 }

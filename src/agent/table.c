@@ -69,6 +69,7 @@ table_new (uint32_t vdisk, const char *name, uint64_t size,
     free (t);
     return NULL;
   }
+  pthread_mutex_init (&t->drain_serial, NULL);
   pthread_mutex_init (&t->drain_lock, NULL);
   pthread_mutex_init (&t->lock, NULL);
   pthread_cond_init (&t->drained, NULL);
@@ -104,6 +105,7 @@ table_free (struct table *t)
     return;
   top_free_contents (t->mem, t->top);
   top_release (t->mem, t->top);
+  pthread_mutex_destroy (&t->drain_serial);
   pthread_mutex_destroy (&t->drain_lock);
   pthread_mutex_destroy (&t->lock);
   pthread_cond_destroy (&t->drained);
@@ -187,18 +189,27 @@ wait_for_epoch_locked (struct table *t, uint64_t old,
   return atomic_load (&t->inflight[old & 1]) == 0 ? 0 : ETIMEDOUT;
 }
 
+/* Drains are serialised by drain_serial, which (unlike drain_lock) is
+ * not released while waiting: with only two counters, a second drain
+ * bumping the epoch while the first waits would reuse the first one's
+ * counter.  For the same reason a drain first waits for the *other*
+ * counter (an earlier epoch that a timed-out quiesce left running). */
 void
 table_drain (struct table *t)
 {
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->drain_serial);
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->drain_lock);
-  uint64_t old = atomic_fetch_add (&t->epoch, 1);
+  uint64_t old;
 
+  wait_for_epoch_locked (t, atomic_load (&t->epoch) + 1, NULL);
+  old = atomic_fetch_add (&t->epoch, 1);
   wait_for_epoch_locked (t, old, NULL);
 }
 
 int
 table_quiesce (struct table *t, uint64_t timeout_ms)
 {
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->drain_serial);
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->drain_lock);
   struct timespec deadline;
   uint64_t old;
@@ -212,7 +223,8 @@ table_quiesce (struct table *t, uint64_t timeout_ms)
     deadline.tv_sec++;
     deadline.tv_nsec -= 1000000000;
   }
-  if (wait_for_epoch_locked (t, old, &deadline) != 0) {
+  if (wait_for_epoch_locked (t, old, &deadline) != 0
+      || wait_for_epoch_locked (t, old + 1, &deadline) != 0) {
     errno = ETIMEDOUT;
     return -1;
   }
@@ -277,8 +289,9 @@ table_store (struct table *t, uint64_t first, uint64_t count,
       break;
     leaf = leaf_for_locked (t, seg, e != ENTRY_INVALID);
     if (leaf == NULL) {
-      if (e == ENTRY_INVALID) {   /* nothing loaded here: skip the leaf */
-        i += TABLE_LEAF_ENTRIES - 1 - (seg & (TABLE_LEAF_ENTRIES - 1));
+      if (e == ENTRY_INVALID) {   /* nothing loaded here */
+        if (n_entries == 1)       /* ... and nothing to store: skip it */
+          i += TABLE_LEAF_ENTRIES - 1 - (seg & (TABLE_LEAF_ENTRIES - 1));
         continue;
       }
       sm_error ("cannot allocate mapping table leaf: %m");
@@ -383,8 +396,9 @@ clock_sweep_locked (struct table *t, uint64_t want,
       continue;
     if (atomic_exchange (&leaf->referenced, 0))
       continue;
+    bool last = mid->n_leaves == 1;
     unpublish_leaf (t, top, m, l, leaves, mids);
-    got += sizeof *leaf;
+    got += sizeof *leaf + (last ? sizeof *mid : 0);
   }
   return got;
 }
@@ -403,7 +417,8 @@ table_evict (struct table *t, uint64_t want)
   if (got == 0)
     return 0;
   table_drain (t);
-  atomic_fetch_add (&t->mem->evicted_leaves, got / sizeof (struct table_leaf));
+  for (struct table_leaf *l = leaves; l; l = l->next_free)
+    atomic_fetch_add (&t->mem->evicted_leaves, 1);
   return free_unpublished (t, leaves, mids);
 }
 

@@ -89,7 +89,8 @@ struct table {
   _Atomic uint64_t inflight[2];
   _Atomic unsigned drain_waiters;
   _Atomic bool quiesced;
-  pthread_mutex_t drain_lock;     /* serialises drains; protects waits */
+  pthread_mutex_t drain_serial;   /* held for a whole drain or quiesce */
+  pthread_mutex_t drain_lock;     /* protects the waits below */
   pthread_cond_t drained;         /* signalled when a counter hits 0 */
   pthread_cond_t activated;       /* signalled when quiesce ends */
 

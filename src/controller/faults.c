@@ -47,10 +47,11 @@ answer_fail (struct controller *c, const struct msg *req, int err)
   answer (c, &m);
 }
 
-/* Allocate a physical segment for SEG of V; *E gets its entry. */
+/* Reserve a physical segment for V in memory; *E gets its entry.
+ * 0 or an errno. */
 static int
-allocate_segment (struct controller *c, const struct sm_vdisk_info *v,
-                  uint64_t seg, sm_entry *e)
+reserve_segment (struct controller *c, const struct sm_vdisk_info *v,
+                 sm_entry *e)
 {
   struct ctrl_container *cc = c->containers[v->container_id];
   uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
@@ -67,16 +68,38 @@ allocate_segment (struct controller *c, const struct sm_vdisk_info *v,
     return ENOSPC;
   }
   *e = entry_make (v->container_id, unit, ENTRY_VALID);
-  if (ctrl_change (c) == -1
-      || store_segment_insert (c->store, v->container_id, unit, units) == -1
-      || store_map_set (c->store, v->id, seg, *e) == -1) {
-    alloc_put (cc->alloc, unit, units);
-    ctrl_set_degraded (c, "the map could not be updated");
-    return EIO;
-  }
-  cc->n_segments++;
-  atomic_fetch_add (&c->allocations, 1);
   return 0;
+}
+
+/* Record the reserved segment E as SEG of V in the open transaction.
+ * Runs after the answer went out (the writer proceeds meanwhile) but
+ * before the controller handles anything else, so every later request,
+ * flush and commit sees it.  If it cannot be recorded, the mapping is
+ * revoked from the agent (draining the write), the segment zeroed and
+ * released, and the controller degraded. */
+static void
+record_segment (struct controller *c, const struct sm_vdisk_info *v,
+                uint64_t seg, sm_entry e)
+{
+  struct ctrl_container *cc = c->containers[v->container_id];
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  sm_entry invalid = ENTRY_INVALID;
+  struct msg revoke = { .type = MSG_SET_ENTRY, .vdisk = v->id, .first = seg,
+                        .count = 1, .flags = MSG_F_BLOCKING,
+                        .entries = &invalid, .n_entries = 1 };
+
+  if (ctrl_change (c) == 0
+      && store_segment_insert (c->store, v->container_id, entry_unit (e),
+                               units) == 0
+      && store_map_set (c->store, v->id, seg, e) == 0) {
+    cc->n_segments++;
+    atomic_fetch_add (&c->allocations, 1);
+    return;
+  }
+  ctrl_send (c, &revoke, NULL);
+  container_zero (cc->c, entry_offset (e), (uint64_t) units * SM_UNIT_SIZE);
+  alloc_put (cc->alloc, entry_unit (e), units);
+  ctrl_set_degraded (c, "the map could not be updated");
 }
 
 static void
@@ -86,6 +109,7 @@ fault_load (struct controller *c, struct msg *req,
   struct msg m = { .type = MSG_RETRY, .id = req->id, .vdisk = req->vdisk,
                    .first = req->first, .count = req->count };
   CLEANUP_FREE sm_entry *entries = NULL;
+  bool allocated = false;
   int err;
 
   if (req->first + req->count > n_segs)
@@ -105,15 +129,18 @@ fault_load (struct controller *c, struct msg *req,
     else if (v->read_only)
       err = EROFS;
     else
-      err = allocate_segment (c, v, req->first, &entries[0]);
+      err = reserve_segment (c, v, &entries[0]);
     if (err) {
       answer_fail (c, req, err);
       return;
     }
+    allocated = true;
   }
   m.entries = entries;
   m.n_entries = m.count;
   answer (c, &m);
+  if (allocated)
+    record_segment (c, v, req->first, entries[0]);
 }
 
 /* Collect the mapped rows of a range, in batches. */

@@ -20,10 +20,12 @@
  *    with ETIMEDOUT while an I/O is in flight and holds new I/O in
  *    table_enter until table_activate.
  *  - A 2 s stress: 4 readers look up random segments while a writer
- *    stores (and grows the table, and sets bits) and an evictor evicts
- *    and forgets; a reader may only ever see INVALID or the value stored
+ *    stores (and grows the table, and sets bits), an evictor evicts and
+ *    forgets, and a setter stores-then-drains like a blocking
+ *    set_entry; a reader may only ever see INVALID or the value stored
  *    for that very segment (entry_make (1, seg, VALID), maybe with
- *    NOWRITE).  Run it under valgrind (CK_FORK=no) and ASan as well.
+ *    NOWRITE), and never outlives a drain that began after it entered.
+ *    Run it under valgrind (CK_FORK=no) and ASan as well.
  *
  * Hot loops use EXPECT (libcheck is called only on failure); worker
  * threads never call libcheck (its failure path is not thread-safe
@@ -227,7 +229,7 @@ START_TEST (test_store_one_entry_for_range)
 {
   struct table *t = new_table (2 * MID_SEGMENTS + 100, SEG_SHIFT);
   sm_entry z = ENTRY_ZERO_SEGMENT;
-  uint64_t first = MID_SEGMENTS - 70, count = 200;  /* 4 leaves, 2 mids */
+  uint64_t first = MID_SEGMENTS - 70, count = 200;  /* 5 leaves, 2 mids */
 
   ck_assert_int_eq (table_store (t, first, count, &z, 1), 0);
   for (uint64_t seg = first - 70; seg < first + count + 70; seg++)
@@ -281,11 +283,12 @@ START_TEST (test_store_invalid_then_valid)
   ck_assert_int_eq (table_store (t, 0, 4, v, 4), 0);
   ck_assert_uint_eq (get (t, 0), ENTRY_INVALID);
   ck_assert_uint_eq (get (t, 2), ENTRY_INVALID);
-  ck_assert_msg (get (t, 1) == mapped (1) && get (t, 3) == mapped (3),
+  sm_entry got1 = get (t, 1), got3 = get (t, 3);
+  table_free (t);
+  ck_assert_msg (got1 == mapped (1) && got3 == mapped (3),
                  "table_store skipped the rest of a leaf after an INVALID "
                  "entry: seg 1 = 0x%" PRIx64 ", seg 3 = 0x%" PRIx64,
-                 get (t, 1), get (t, 3));
-  table_free (t);
+                 got1, got3);
 }
 END_TEST
 
@@ -576,6 +579,33 @@ START_TEST (test_evict_everything)
 }
 END_TEST
 
+/* WANT is in bytes, and the bytes a leaf frees include its mid block
+ * when it was the mid's last leaf: asking for one leaf-and-mid must not
+ * free nine of them ("Evict up to WANT bytes"). */
+START_TEST (test_evict_want_counts_mids)
+{
+  struct table *t = new_table (32 * MID_SEGMENTS, SEG_SHIFT);
+  uint64_t base = mem.bytes, freed;
+  sm_entry z = ENTRY_ZERO_SEGMENT;
+
+  for (uint64_t m = 0; m < 20; m++)      /* one leaf in each of 20 mids */
+    ck_assert_int_eq (table_store (t, m * MID_SEGMENTS + 7, 1, &z, 1), 0);
+  ck_assert_uint_eq (mem.bytes, base + 20 * (LEAF_BYTES + MID_BYTES));
+  /* Clears every bit and takes one leaf, which takes its mid along. */
+  ck_assert_uint_eq (table_evict (t, 1), LEAF_BYTES + MID_BYTES);
+  freed = table_evict (t, LEAF_BYTES + MID_BYTES);
+  ck_assert_uint_eq (mem.bytes, base + (19 * (LEAF_BYTES + MID_BYTES))
+                     - freed);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+  ck_assert_msg (freed >= LEAF_BYTES + MID_BYTES
+                 && freed < 2 * (LEAF_BYTES + MID_BYTES),
+                 "table_evict (t, %zu) freed %" PRIu64 " bytes (%" PRIu64
+                 " leaves with their mids)", LEAF_BYTES + MID_BYTES, freed,
+                 freed / (LEAF_BYTES + MID_BYTES));
+}
+END_TEST
+
 /*----------------------------------------------------------------------
  * Epochs: drain and quiesce.
  */
@@ -716,20 +746,95 @@ START_TEST (test_quiesce)
 }
 END_TEST
 
+static void *
+drain_thread_run (void *arg)
+{
+  table_drain (arg);
+  return NULL;
+}
+
+/* Two drains at once (an eviction and a grow, or a blocking set_entry):
+ * the second must wait for every I/O that entered before it too, also
+ * for one that the first drain is still waiting for.  (If it only waits
+ * for the epoch it ends, table_grow frees the old top array, and
+ * table_evict leaves, under a reader's feet.) */
+START_TEST (test_overlapping_drains)
+{
+  struct table *t = new_table (64, SEG_SHIFT);
+  struct io_thread io = { .t = t, .hold_ms = 500 };
+  pthread_t th_io, th_drain;
+  uint64_t epoch;
+  bool exited;
+
+  io_start (&th_io, &io);
+  wait_entered (&io);
+  epoch = t->epoch;
+  ck_assert_int_eq (pthread_create (&th_drain, NULL, drain_thread_run, t),
+                    0);
+  while (t->epoch == epoch)               /* the first drain has begun */
+    sleep_ms (1);
+  sleep_ms (50);
+  table_drain (t);
+  exited = io.exited;
+  pthread_join (th_drain, NULL);
+  pthread_join (th_io, NULL);
+  table_free (t);
+  ck_assert_msg (exited, "a drain returned while an I/O that entered "
+                 "before it was still in flight (another drain was "
+                 "waiting for it)");
+}
+END_TEST
+
+/* A quiesce that timed out leaves its I/O in flight; a later drain
+ * (say a blocking set_entry after the activate) must still wait for it. */
+START_TEST (test_drain_after_quiesce_timeout)
+{
+  struct table *t = new_table (64, SEG_SHIFT);
+  struct io_thread io = { .t = t, .hold_ms = 500 };
+  pthread_t th_io;
+  bool exited;
+
+  io_start (&th_io, &io);
+  wait_entered (&io);
+  errno = 0;
+  ck_assert_int_eq (table_quiesce (t, 50), -1);
+  ck_assert_int_eq (errno, ETIMEDOUT);
+  table_activate (t);
+  table_drain (t);
+  exited = io.exited;
+  pthread_join (th_io, NULL);
+  table_free (t);
+  ck_assert_msg (exited, "a drain returned while an I/O that entered "
+                 "before it was still in flight (a quiesce had timed out "
+                 "waiting for it)");
+}
+END_TEST
+
 /*----------------------------------------------------------------------
  * Concurrency stress.
+ *
+ * Segment 0 belongs to a "blocking setter" that stores generation G
+ * there (entry_make (2, G, VALID)), drains, and only then publishes G
+ * in st->drained.  A reader that looked up generation g inside its
+ * epoch section, and still inside it sees st->drained > g, has caught a
+ * drain that returned while an I/O that had entered before it was in
+ * flight.  Readers sometimes stay in their section ~100 us, like an I/O
+ * doing its storage access.
  */
 
 #define STRESS_MS 2000
 #define STRESS_READERS 4
+#define STRESS_GROWS 8
 #define STRESS_GROW_SEGMENTS (MID_SEGMENTS + 7000)  /* a new top array */
+#define GEN_SEG 0
 
 struct stress {
   struct table *t;
   _Atomic bool stop;
-  _Atomic unsigned failures;
-  _Atomic uint64_t bad_seg, bad_value;
-  _Atomic uint64_t lookups, seen_valid, stores, evictions, grows;
+  _Atomic unsigned failures, drain_failures;
+  _Atomic uint64_t bad_seg, bad_value, bad_gen, bad_drained;
+  _Atomic uint64_t lookups, seen_valid, gen_checks, stores, evictions;
+  _Atomic uint64_t grows, drained;
   uint64_t seed;
 };
 
@@ -742,35 +847,61 @@ stress_fail (struct stress *st, uint64_t seg, sm_entry v)
   }
 }
 
+/* 16 random lookups (never GEN_SEG), each checked. */
+static void
+stress_lookups (struct stress *st, uint64_t *state, uint64_t *valid)
+{
+  uint64_t n = st->t->n_segments;
+
+  for (unsigned k = 0; k < 16; k++) {
+    uint64_t seg = 1 + rnd (state) % (n - 1);
+    sm_entry v = table_lookup (st->t, seg);
+
+    if (v != ENTRY_INVALID && v != mapped (seg)
+        && v != (mapped (seg) | ENTRY_NOWRITE))
+      stress_fail (st, seg, v);
+    *valid += v != ENTRY_INVALID;
+  }
+}
+
 static void *
 stress_reader (void *arg)
 {
   struct stress *st = arg;
-  uint64_t state = st->seed ^ (uintptr_t) &state, lookups = 0, valid = 0;
+  uint64_t state = st->seed ^ (uintptr_t) &state, valid = 0;
+  uint64_t sections = 0, gen_checks = 0;
 
   while (!st->stop) {
     uint64_t e = table_enter (st->t);
-    uint64_t n = st->t->n_segments;
+    sm_entry g = table_lookup (st->t, GEN_SEG);
 
-    for (unsigned k = 0; k < 16; k++) {
-      uint64_t seg = rnd (&state) % n;
-      sm_entry v = table_lookup (st->t, seg);
-
-      if (v != ENTRY_INVALID && v != mapped (seg)
-          && v != (mapped (seg) | ENTRY_NOWRITE))
-        stress_fail (st, seg, v);
-      valid += v != ENTRY_INVALID;
+    stress_lookups (st, &state, &valid);
+    if (sections % 8 == 0) {
+      struct timespec ts = { .tv_nsec = 100000 };
+      nanosleep (&ts, NULL);               /* "storage I/O" */
+      stress_lookups (st, &state, &valid);
+    }
+    if (g != ENTRY_INVALID) {
+      uint64_t drained = st->drained;
+      gen_checks++;
+      if (drained > entry_unit (g)
+          && atomic_fetch_add (&st->drain_failures, 1) == 0) {
+        st->bad_gen = entry_unit (g);
+        st->bad_drained = drained;
+      }
     }
     table_exit (st->t, e);
-    lookups += 16;
+    sections++;
   }
-  st->lookups += lookups;
+  st->lookups += sections * 16;
   st->seen_valid += valid;
+  st->gen_checks += gen_checks;
   return NULL;
 }
 
 /* Stores runs of correct entries; sets and clears NOWRITE; grows the
- * table twice (each time reallocating the top array). */
+ * table STRESS_GROWS times (each time reallocating the top array, which
+ * is freed after a drain while readers run). */
 static void *
 stress_writer (void *arg)
 {
@@ -782,17 +913,19 @@ stress_writer (void *arg)
   while (!st->stop) {
     uint64_t n = st->t->n_segments;
     uint64_t count = 1 + rnd (&state) % 300;
-    uint64_t first = rnd (&state) % n;
+    uint64_t first = 1 + rnd (&state) % (n - 1);
 
     for (uint64_t i = 0; i < count; i++)
       v[i] = mapped (first + i);
     if (table_store (st->t, first, count, v, count) == -1)
       stress_fail (st, first, 0);
     if (stores % 7 == 0)
-      table_set_bits (st->t, rnd (&state) % n, 1 + rnd (&state) % 500,
-                      ENTRY_NOWRITE, rnd (&state) & 1);
+      table_set_bits (st->t, 1 + rnd (&state) % (n - 1),
+                      1 + rnd (&state) % 500, ENTRY_NOWRITE,
+                      rnd (&state) & 1);
     stores++;
-    if (grown < 2 && now_ms () - start > (grown + 1) * STRESS_MS / 3) {
+    if (grown < STRESS_GROWS
+        && now_ms () - start > (grown + 1) * STRESS_MS / (STRESS_GROWS + 1)) {
       if (table_grow (st->t, (n + STRESS_GROW_SEGMENTS) << SEG_SHIFT) == -1)
         stress_fail (st, n, 0);
       grown++;
@@ -800,6 +933,23 @@ stress_writer (void *arg)
   }
   st->stores = stores;
   st->grows = grown;
+  return NULL;
+}
+
+/* A blocking set_entry, over and over, on GEN_SEG. */
+static void *
+stress_setter (void *arg)
+{
+  struct stress *st = arg;
+
+  for (uint64_t gen = 1; !st->stop; gen++) {
+    sm_entry e = entry_make (2, gen, ENTRY_VALID);
+
+    if (table_store (st->t, GEN_SEG, 1, &e, 1) == -1)
+      stress_fail (st, GEN_SEG, e);
+    table_drain (st->t);
+    st->drained = gen;
+  }
   return NULL;
 }
 
@@ -824,37 +974,46 @@ START_TEST (test_stress)
 {
   uint64_t n0 = 2 * MID_SEGMENTS + 100;
   struct stress st = { .t = new_table (n0, SEG_SHIFT), .seed = seed };
-  pthread_t readers[STRESS_READERS], writer, evictor;
+  void *(*const others[3]) (void *) = { stress_writer, stress_setter,
+                                        stress_evictor };
+  pthread_t threads[STRESS_READERS + 3];
 
-  for (unsigned i = 0; i < STRESS_READERS; i++)
-    ck_assert_int_eq (pthread_create (&readers[i], NULL, stress_reader,
-                                      &st), 0);
-  ck_assert_int_eq (pthread_create (&writer, NULL, stress_writer, &st), 0);
-  ck_assert_int_eq (pthread_create (&evictor, NULL, stress_evictor, &st), 0);
+  for (unsigned i = 0; i < STRESS_READERS + 3; i++)
+    ck_assert_int_eq (pthread_create (&threads[i], NULL,
+                                      i < STRESS_READERS ? stress_reader
+                                      : others[i - STRESS_READERS], &st),
+                      0);
   sleep_ms (STRESS_MS);
   st.stop = true;
-  for (unsigned i = 0; i < STRESS_READERS; i++)
-    pthread_join (readers[i], NULL);
-  pthread_join (writer, NULL);
-  pthread_join (evictor, NULL);
+  for (unsigned i = 0; i < STRESS_READERS + 3; i++)
+    pthread_join (threads[i], NULL);
+
+  /* The accounting survived the races: forget_all leaves the top only.
+   * (Checked and freed first, so that a failure below leaks nothing.) */
+  uint64_t n_segments = st.t->n_segments;
+  table_forget_all (st.t);
+  ck_assert_uint_eq (mem.bytes, top_bytes (n_segments));
+  table_free (st.t);
+  ck_assert_uint_eq (mem.bytes, 0);
 
   ck_assert_msg (st.failures == 0,
                  "%u bad lookups/stores (seed %" PRIu64 "), first: segment %"
                  PRIu64 " read 0x%" PRIx64, st.failures, seed,
                  st.bad_seg, st.bad_value);
+  ck_assert_msg (st.drain_failures == 0,
+                 "%u times a reader still held generation %" PRIu64
+                 " after the drain of generation %" PRIu64 " had returned "
+                 "(seed %" PRIu64 ")", st.drain_failures, st.bad_gen,
+                 st.bad_drained, seed);
   ck_assert_uint_gt (st.lookups, 0);
   ck_assert_uint_gt (st.seen_valid, 0);      /* the test saw real entries */
+  ck_assert_uint_gt (st.gen_checks, 0);
+  ck_assert_uint_gt (st.drained, 0);
   ck_assert_uint_gt (st.stores, 0);
   ck_assert_uint_gt (st.evictions, 0);
   ck_assert_uint_gt (mem.evicted_leaves, 0);
-  ck_assert_uint_eq (st.grows, 2);
-  ck_assert_uint_eq (st.t->n_segments, n0 + 2 * STRESS_GROW_SEGMENTS);
-
-  /* The accounting survived the races: forget_all leaves the top only. */
-  table_forget_all (st.t);
-  ck_assert_uint_eq (mem.bytes, top_bytes (st.t->n_segments));
-  table_free (st.t);
-  ck_assert_uint_eq (mem.bytes, 0);
+  ck_assert_uint_eq (st.grows, STRESS_GROWS);
+  ck_assert_uint_eq (n_segments, n0 + STRESS_GROWS * STRESS_GROW_SEGMENTS);
 }
 END_TEST
 
@@ -877,9 +1036,12 @@ table_suite (void)
   tcase_add_test (tc, test_huge_table_memory);
   tcase_add_test (tc, test_evict_clock);
   tcase_add_test (tc, test_evict_everything);
+  tcase_add_test (tc, test_evict_want_counts_mids);
   tcase_add_test (tc, test_drain_waits_for_older_io);
   tcase_add_test (tc, test_drain_ignores_newer_io);
   tcase_add_test (tc, test_quiesce);
+  tcase_add_test (tc, test_overlapping_drains);
+  tcase_add_test (tc, test_drain_after_quiesce_timeout);
   tcase_add_test (tc, test_stress);
   suite_add_tcase (s, tc);
   return s;
