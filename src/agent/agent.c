@@ -221,10 +221,12 @@ pending_remove (struct agent *a, struct agent_pending *p)
 
 int
 agent_fault (struct agent *a, struct table *t, uint8_t op,
-             uint64_t first, uint32_t count, struct msg *answer)
+             uint64_t first, uint32_t count, uint64_t offset, uint32_t len,
+             struct msg *answer)
 {
   struct msg m = { .type = MSG_MAP_FAULT, .op = op, .vdisk = t->vdisk,
-                   .first = first, .count = count };
+                   .first = first, .count = count, .arg = offset,
+                   .arg2 = len };
 
   atomic_fetch_add (&a->faults, 1);
   return agent_request (a, &m, answer);

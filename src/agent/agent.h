@@ -121,7 +121,10 @@ int agent_extents (struct agent *a, struct table *t, uint32_t count,
 /* Internal to the agent (agent.c, used by io.c): send a request to the
  * controller and wait for its answer (caller msg_clear()s it). */
 int agent_request (struct agent *a, struct msg *req, struct msg *answer);
+/* OFFSET and LEN: the bytes of the first segment the I/O touches (for
+ * the controller's fine-grained handling; 0, 0 for whole segments). */
 int agent_fault (struct agent *a, struct table *t, uint8_t op,
-                 uint64_t first, uint32_t count, struct msg *answer);
+                 uint64_t first, uint32_t count, uint64_t offset,
+                 uint32_t len, struct msg *answer);
 
 #endif /* SEGMAP_AGENT_H */

@@ -146,7 +146,9 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
     if (first + count > t->n_segments)
       count = t->n_segments - first;
   }
-  if (agent_fault (a, t, op, first, count, &answer) == -1)
+  if (agent_fault (a, t, op, first, count,
+                   first == p->seg ? p->off : 0,
+                   first == p->seg ? p->len : 0, &answer) == -1)
     return -1;
   return handle_answer (&answer);
 }
@@ -306,7 +308,7 @@ discard (struct agent *a, struct table *t, uint8_t op, uint32_t count,
   while (first < last) {
     uint32_t n = last - first > UINT32_MAX ? UINT32_MAX : last - first;
     struct msg answer;
-    if (agent_fault (a, t, op, first, n, &answer) == -1
+    if (agent_fault (a, t, op, first, n, 0, 0, &answer) == -1
         || handle_answer (&answer) == -1)
       return -1;
     first += n;
