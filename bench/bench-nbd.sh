@@ -19,12 +19,12 @@
 #   (b) segmap        a fully allocated vdisk on a container file, both in
 #                     WORKDIR (same filesystem as RAW)
 # Workloads (fio, ioengine=nbd), interleaved: for each repeat, for each
-# workload, (a) then (b):
+# workload, (a) then (b) on odd repeats, (b) then (a) on even ones:
 #   4k randread QD32, 4k randwrite QD32, 1M seqread QD8, 1M seqwrite QD8
 # plus (c) first writes: 4 KiB random writes, QD32, each to a segment never
 # written before (blockalign=1M on a fresh 8 TiB thin vdisk, created for
 # each repeat and deleted after), against segmap's 4k randwrite rate on
-# the allocated vdisk.
+# the allocated vdisk measured right after it ("prewrite").
 #
 # Output: a markdown table on stdout (workload | nbdkit-file | segmap |
 # ratio segmap/nbdkit-file); raw fio JSON stays in WORKDIR with -d.
@@ -160,7 +160,7 @@ for (( r = 1; r <= repeats; r++ )); do
   for w in "${workloads[@]}"; do
     for t in $order; do
       echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
-      if [ $t = file ]; then uri=$file_uri; else uri=$seg_uri; fi
+      if [ "$t" = file ]; then uri=$file_uri; else uri=$seg_uri; fi
       # shellcheck disable=SC2086 # the fio arguments are meant to split
       fio_run "$workdir/$w-$t-$r.json" "$uri" ${args[$w]}
     done

@@ -42,7 +42,6 @@ set -e
 # shellcheck disable=SC2034 # used by the tests that source this file
 MiB=$((1 << 20))
 # shellcheck disable=SC2034
-
 GiB=$((1 << 30))
 
 sm_test_name=$(basename "$0" .sh)
@@ -52,7 +51,10 @@ sm_test_name=${sm_test_name#test-}
 if [ "$SEGMAP_VALGRIND" = 1 ]; then sm_timeout=300; else sm_timeout=60; fi
 
 _sm_cleanups=()
-declare -A _sm_pid=()
+# _sm_pid[DIR]: the subshell waiting for DIR's server (what `wait' needs);
+# _sm_npid[DIR]: the server process itself (nbdkit's pidfile: what signals
+# and /proc need).
+declare -A _sm_pid=() _sm_npid=()
 _sm_teardown_failed=0
 
 # fail MESSAGE...: print a failure message naming the test and exit 1.
@@ -145,7 +147,7 @@ _sm_watchdog ()
   echo "FAIL: $sm_test_name: timed out after $1 s" >&2
   kill -TERM $$ 2>/dev/null
   sleep 1
-  servers=$(cat "$sm_tmpdir"/*/pid 2>/dev/null)
+  servers=$(cat "$sm_tmpdir"/*/pid "$sm_tmpdir"/*/wrapper.pid 2>/dev/null)
   for p in $(ps -o pid= --ppid $$); do
     [ "$p" != "$BASHPID" ] || continue
     grep -qx "$p" <<<"$servers" || kill -TERM "$p" 2>/dev/null
@@ -251,8 +253,11 @@ start_segmap ()
   _sm_server_wrapper server "$dir"
   cmd=("${_sm_wrapper[@]}" "${cmd[@]}")
   echo "== $(date +%T) start: ${cmd[*]}" >>"$dir/server.log"
-  "${cmd[@]}" >>"$dir/server.log" 2>&1 </dev/null &
+  # The server runs under a subshell whose own stderr also goes to the log:
+  # bash's "Killed" notice for kill_segmap lands there, not in the output.
+  ( "${cmd[@]}" </dev/null; exit $? ) >>"$dir/server.log" 2>&1 &
   pid=$!
+  echo "$pid" >"$dir/wrapper.pid"
   _sm_pid[$dir]=$pid
   cleanup_fn _sm_teardown "$dir"
 
@@ -265,6 +270,7 @@ start_segmap ()
       fail "server in $dir exited during start-up with status $st"
     fi
     if [ -s "$dir/pid" ] && _sm_sock_alive "$dir/segmap.sock"; then
+      _sm_npid[$dir]=$(cat "$dir/pid")
       return 0
     fi
     sleep 0.1
@@ -286,24 +292,41 @@ s.connect(sys.argv[1])
 # server_pid DIR: print the pid of the server running in DIR.
 server_pid ()
 {
-  [ -n "${_sm_pid[$1]}" ] || fail "server_pid: no server running in $1"
-  echo "${_sm_pid[$1]}"
+  [ -n "${_sm_npid[$1]}" ] || fail "server_pid: no server running in $1"
+  echo "${_sm_npid[$1]}"
+}
+
+# _sm_target DIR: the pid to signal for DIR's server: from its pidfile,
+# or, if it never wrote one, the child of its wrapper subshell.
+_sm_target ()
+{
+  local dir=$1
+  if [ -n "${_sm_npid[$dir]}" ]; then
+    echo "${_sm_npid[$dir]}"
+  elif [ -s "$dir/pid" ]; then
+    cat "$dir/pid"
+  else
+    ps -o pid= --ppid "${_sm_pid[$dir]}" | head -n 1
+  fi
 }
 
 # _sm_wait_exit DIR SECONDS: wait for the server to exit, SIGKILL it after
-# SECONDS; sets _sm_status to its exit status (137 if it had to be killed
-# and did not exit by itself).
+# SECONDS; sets _sm_status to its exit status (137 if it had to be killed).
 _sm_wait_exit ()
 {
-  local dir=$1 secs=$2 pid=${_sm_pid[$1]} dog
-  ( sleep "$secs"; kill -9 "$pid" 2>/dev/null ) &
-  dog=$!
+  local dir=$1 secs=$2 pid=${_sm_pid[$1]} i
+  for (( i = 0; i < secs * 10; i++ )); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "server in $dir still running after $secs s: SIGKILL" >&2
+    kill -9 "$(_sm_target "$dir")" "$pid" 2>/dev/null
+  fi
   _sm_status=0
   # (the braces keep bash's "Killed" job notice out of the test output)
   { wait "$pid"; } 2>/dev/null || _sm_status=$?
-  kill "$dog" 2>/dev/null || true
-  wait "$dog" 2>/dev/null || true
-  unset "_sm_pid[$dir]"
+  unset "_sm_pid[$dir]" "_sm_npid[$dir]"
 }
 
 # stop_segmap [--no-check] DIR: run `segmapctl check` (unless --no-check),
@@ -339,7 +362,7 @@ _sm_check ()
 _sm_stop ()
 {
   local dir=$1
-  kill -TERM "${_sm_pid[$dir]}" 2>/dev/null || true
+  kill -TERM "$(_sm_target "$dir")" 2>/dev/null || true
   _sm_wait_exit "$dir" "$sm_timeout"
   echo "== $(date +%T) exit status $_sm_status" >>"$dir/server.log"
   if [ "$_sm_status" != 0 ]; then
@@ -372,7 +395,7 @@ kill_segmap ()
 {
   local dir=$1
   [ -n "${_sm_pid[$dir]}" ] || fail "kill_segmap: no server running in $dir"
-  kill -9 "${_sm_pid[$dir]}" 2>/dev/null || true
+  kill -9 "$(_sm_target "$dir")" 2>/dev/null || true
   _sm_wait_exit "$dir" "$sm_timeout"
   echo "== $(date +%T) killed (status $_sm_status)" >>"$dir/server.log"
 }
@@ -397,7 +420,9 @@ expect_start_failure ()
   pid=$!
   for (( i = 0; i < sm_timeout * 10; i++ )); do
     kill -0 "$pid" 2>/dev/null || break
-    if [ -s "$dir/pid" ]; then
+    # (nbdkit writes its pidfile before the plugin's after_fork, where
+    # segmap may still fail: only an answering control socket is "up")
+    if [ -s "$dir/pid" ] && _sm_sock_alive "$dir/segmap.sock"; then
       kill -9 "$pid"; wait "$pid" || true
       fail "expected nbdkit to refuse to start (args: $*), but it started"
     fi
@@ -418,6 +443,7 @@ expect_start_failure ()
     echo "--- nbdkit output ---" >&2; cat "$log" >&2
     fail "nbdkit's error output does not match /$re/ (args: $*)"
   fi
+  echo "refused as expected: $(grep -E -- "$re" "$log" | head -n 1)"
 }
 
 # segctl DIR ARGS...: segmapctl on DIR's control socket (under valgrind

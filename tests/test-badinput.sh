@@ -24,7 +24,13 @@ source "$(dirname "$0")/functions.sh"
 requires nbdinfo
 requires_nbdsh
 
-begin_case () { echo "--- case: $*"; }
+# begin_case TEXT: announce a case (long arguments shortened).
+begin_case ()
+{
+  local t="$*"
+  [ ${#t} -le 120 ] || t="${t:0:100}... (${#t} characters)"
+  echo "--- case: $t"
+}
 
 # =====================================================================
 # Config file errors: nbdkit must refuse to start, naming FILE:LINE.
@@ -133,7 +139,7 @@ EOF
 
 bad_config 3 'NUL' < <(printf '[container c]\npath = c.img\nsize = 1\0G\n')
 
-bad_config 5 'duplicate key' <<'EOF'
+bad_config 6 'duplicate key' <<'EOF'
 [container c]
 path = c.img
 size = 1G
@@ -207,6 +213,8 @@ expect_ctl_fail ()
   [ $st != 119 ] || fail "valgrind errors in segmapctl $*"
   echo "$out" | grep -Eqi -- "$re" ||
     fail "segmapctl $*: message does not match /$re/: $out"
+  [ ${#out} -le 300 ] || out="${out:0:300}..."
+  echo "refused as expected: $out"
   alive "segmapctl $*"
 }
 
@@ -220,13 +228,13 @@ expect_ctl_fail 'name' vdisk create 'bad/name' 1G
 expect_ctl_fail 'name' vdisk create '../up' 1G
 expect_ctl_fail 'name' vdisk create "$(printf 'n%.0s' $(seq 10240))" 1G
 expect_ctl_fail 'name' vdisk create 'snap@shot' 1G
-expect_ctl_fail 'size' vdisk create zero-size 0
+expect_ctl_fail 'size|empty' vdisk create zero-size 0
 expect_ctl_fail 'size|512' vdisk create odd-size 1000
-expect_ctl_fail 'size' vdisk create huge 16P
+expect_ctl_fail 'size|at most' vdisk create huge 16P
 expect_ctl_fail 'size|option|invalid' vdisk create neg -1G
-expect_ctl_fail 'no such|not found|unknown|exist' vdisk delete no-such-vdisk
-expect_ctl_fail 'no such|not found|unknown|exist' vdisk info no-such-vdisk
-expect_ctl_fail 'container|no such|not found|unknown' \
+expect_ctl_fail 'no vdisk|no such|not found|unknown' vdisk delete no-such-vdisk
+expect_ctl_fail 'no vdisk|no such|not found|unknown' vdisk info no-such-vdisk
+expect_ctl_fail 'no container|no such|not found|unknown' \
   vdisk create on-nothing 1G --container no-such-container
 expect_ctl_fail '/proc/segmap-no-such-dir/c.img' \
   container add nodir /proc/segmap-no-such-dir/c.img 1G
@@ -266,11 +274,12 @@ if chattr +i "$ro_img" 2>/dev/null && ! (: >>"$ro_img") 2>/dev/null; then
   cleanup_fn chattr -i "$ro_img"
   begin_case "read-only (immutable) container"
   st=0
-  out=$(segctl "$s" container add rocont "$ro_img" 2>&1) || st=$?
+  out=$(segctl "$s" container add rocont "$ro_img" 64M 2>&1) || st=$?
   alive "container add of an immutable file"
   if [ $st != 0 ]; then
     echo "$out" | grep -Eqi 'read-only|permission|not permitted|ro.img' ||
       fail "container add of an immutable file: unclear message: $out"
+    echo "refused as expected: $out"
   else
     segctl "$s" vdisk create onro 16M --container rocont ||
       fail "vdisk create on the read-only container failed after add succeeded"

@@ -95,7 +95,7 @@ grep -E '^Vm(RSS|HWM)' "/proc/$pid/status"
 rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 if [ "$SEGMAP_VALGRIND" = 1 ]; then
   echo "(RSS bound not checked under valgrind)"
-elif grep -q __asan_init "$SEGMAP_PLUGIN"; then
+elif [ "${SEGMAP_SANITIZERS:-0}" = 1 ] || grep -q __asan_init "$SEGMAP_PLUGIN"; then
   echo "(RSS bound not checked: the plugin is built with AddressSanitizer)"
 elif [ "$rss_kb" -ge $((100 * 1024)) ]; then
   fail "server RSS is $rss_kb KiB after using $nsegs segments of a 1 PiB" \

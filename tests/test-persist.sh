@@ -3,8 +3,9 @@
 #
 # Data written to two vdisks (the default disk0 and one created with
 # segmapctl, with a non-default segment size), their extent maps, and the
-# `vdisk list` / `container list` output are identical after a restart;
-# then after overwriting, trimming and restarting again.
+# `vdisk list` / `container list` output (including a container added from
+# an existing file and a vdisk on it) are identical after a restart; then
+# after overwriting, trimming and restarting again.
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
@@ -15,6 +16,13 @@ s=$sm_tmpdir/s
 start_segmap "$s"
 segctl "$s" vdisk create v2 256M --segment-size 4M ||
   fail "segmapctl vdisk create v2 256M --segment-size 4M failed"
+# A second container from an existing file, without SIZE: the file's own
+# size is used (segmapctl(8)); it and a vdisk on it must persist too.
+truncate -s 64M "$sm_tmpdir/extra.img"
+segctl "$s" container add extra "$sm_tmpdir/extra.img" ||
+  fail "container add extra EXISTING-64M-FILE (no SIZE) failed"
+segctl "$s" vdisk create v3 16M --container extra ||
+  fail "vdisk create v3 on container extra failed"
 u0=$(nbd_uri "$s" disk0)
 u2=$(nbd_uri "$s" v2)
 

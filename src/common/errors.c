@@ -11,6 +11,13 @@
 static sm_log_sink error_sink;  /* NULL: stderr */
 static sm_log_sink debug_sink;  /* NULL: stderr */
 static int debug_state = -1;    /* -1: not decided yet, read $SEGMAP_DEBUG */
+static __thread char last_error[512];
+
+const char *
+sm_last_error (void)
+{
+  return last_error;
+}
 
 static void
 stderr_sink (const char *prefix, const char *fmt, va_list args)
@@ -48,6 +55,11 @@ sm_error (const char *fmt, ...)
 {
   int saved_errno = errno;
   va_list args;
+
+  va_start (args, fmt);
+  errno = saved_errno;
+  vsnprintf (last_error, sizeof last_error, fmt, args);
+  va_end (args);
 
   va_start (args, fmt);
   errno = saved_errno;          /* so that %m works in the sink */

@@ -25,6 +25,11 @@ void sm_error (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 /* Debug message, only when debugging is enabled.  Preserves errno. */
 void sm_debug (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
+/* The last message sm_error() formatted on this thread ("" if none), so
+ * a caller that answers a remote client (the control socket) can pass
+ * the reason on instead of "see the log". */
+const char *sm_last_error (void);
+
 /* Install the sinks (NULL restores the stderr default). */
 void sm_set_log_sinks (sm_log_sink error_sink, sm_log_sink debug_sink);
 

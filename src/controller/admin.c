@@ -137,6 +137,7 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
   const char *name = arg_name (args, "name", error);
   const char *path = arg_string (args, "path");
   struct sm_container_info ci = { 0 };
+  struct container *probe;
   uint64_t size = 0;
 
   if (name == NULL)
@@ -149,20 +150,24 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
     return fail (error, "container size must be a multiple of 64K");
   if (container_by_name (c, name))
     return fail (error, "container '%s' already exists", name);
+  /* Open it once to learn its real size (an existing file or a block
+   * device needs no SIZE) and to refuse what cannot be used. */
+  probe = container_open (0, name, path, size);
+  if (probe == NULL)
+    return fail (error, "%s", sm_last_error ());
+  ci.size = probe->size;
+  container_close (probe);
   if (ctrl_change (c) == -1
-      || store_container_add (c->store, name, path, size, &ci.id) == -1)
-    return fail (error, "cannot record container '%s'", name);
+      || store_container_add (c->store, name, path, ci.size, &ci.id) == -1)
+    return fail (error, "cannot record container '%s': %s", name,
+                 sm_last_error ());
   ci.name = (char *) name;
   ci.path = (char *) path;
-  ci.size = size;
   if (ctrl_open_container (c, &ci) == -1) {
     store_container_remove (c->store, ci.id);
-    return fail (error, "cannot open container '%s' at %s (see the server "
-                 "log for the reason)", name, path);
+    return fail (error, "%s", sm_last_error ());
   }
-  if (store_container_set_size (c->store, ci.id,
-                                c->containers[ci.id]->c->size) == -1
-      || ctrl_commit (c, false) == -1)
+  if (ctrl_commit (c, false) == -1)
     return fail (error, "cannot commit container '%s'", name);
   return container_row (c->containers[ci.id]);
 }
