@@ -3,6 +3,9 @@
  * Life of the process:
  *   config / config_complete  parse parameters and the configuration
  *                             file (nothing opened yet)
+ *   get_ready                 preflight: open the database and the
+ *                             containers once, so errors show before
+ *                             nbdkit detaches
  *   after_fork                start the agent, the controller thread
  *                             (which opens the database and containers)
  *                             and the control socket — threads must be
@@ -111,6 +114,14 @@ segmap_config_complete (void)
   "state-dir=DIR           State directory (default ./segmap-state).\n" \
   "memory-limit=SIZE       Bound on the agent's mapping tables.\n" \
   "iscsi=ADDR:PORT|off     iSCSI portals (front-end not in this build)."
+
+/* Before nbdkit forks: fail now, visibly, if the state, database or
+ * containers cannot be opened (threads must wait for after_fork). */
+static int
+segmap_get_ready (void)
+{
+  return controller_preflight (cfg);
+}
 
 static int
 segmap_after_fork (void)
@@ -294,6 +305,7 @@ static struct nbdkit_plugin plugin = {
   .config = segmap_config,
   .config_complete = segmap_config_complete,
   .config_help = segmap_config_help,
+  .get_ready = segmap_get_ready,
   .after_fork = segmap_after_fork,
   .cleanup = segmap_cleanup,
   .list_exports = segmap_list_exports,

@@ -31,6 +31,12 @@ struct controller *controller_new (const struct segmap_config *cfg,
                                    struct agent *agent,
                                    struct transport *transport);
 
+/* Before nbdkit forks into the background: create the state directory,
+ * open (creating or migrating) the database and open every container
+ * once, so that a bad configuration fails the start with its message
+ * instead of after nbdkit has detached.  Nothing stays open.  0 or -1. */
+int controller_preflight (const struct segmap_config *cfg);
+
 /* Start the thread and wait for its start-up.  0, or -1 with sm_error
  * saying why start-up failed (the thread has then exited). */
 int controller_start (struct controller *c);

@@ -321,3 +321,42 @@ ctrl_startup (struct controller *c)
       return -1;
   return 0;
 }
+
+/* Preflight -------------------------------------------------------------- */
+
+/* Open a container once and close it again; 0 or -1 (with sm_error). */
+static int
+probe_container (uint32_t id, const char *name, const char *path,
+                 uint64_t size)
+{
+  struct container *probe = container_open (id, name, path, size);
+
+  if (probe == NULL)
+    return -1;
+  container_close (probe);
+  return 0;
+}
+
+int
+controller_preflight (const struct segmap_config *cfg)
+{
+  struct sm_container_info *ci = NULL;
+  struct store *st;
+  size_t n = 0;
+  int r = 0;
+
+  if (make_state_dir (cfg->state_dir) == -1
+      || store_open (cfg->database, &st) == -1)
+    return -1;
+  if (store_container_list (st, &ci, &n) == -1)
+    r = -1;
+  for (size_t i = 0; i < n && r == 0; i++)
+    r = probe_container (ci[i].id, ci[i].name, ci[i].path, ci[i].size);
+  for (size_t i = 0; i < cfg->n_containers && r == 0; i++)
+    if (cfg->containers[i].path)
+      r = probe_container (0, cfg->containers[i].name,
+                           cfg->containers[i].path, cfg->containers[i].size);
+  sm_container_info_free (ci, n);
+  store_close (st);
+  return r;
+}
