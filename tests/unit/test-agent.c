@@ -25,6 +25,8 @@
 #include <config.h>
 
 #include <check.h>
+
+#include "test-util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -62,25 +64,6 @@
 /*----------------------------------------------------------------------
  * Time.
  */
-
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * UINT64_C(1000) + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms (unsigned ms)
-{
-  struct timespec ts = { .tv_sec = ms / 1000,
-                         .tv_nsec = (ms % 1000) * 1000000L };
-
-  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-    ;
-}
 
 /* Join TH if it ends within MS milliseconds: true, else false. */
 static bool
@@ -328,10 +311,10 @@ fake_log (unsigned i)
 static void
 wait_n_log (unsigned n)
 {
-  uint64_t start = now_ms ();
+  uint64_t start = sm_test_now_ms ();
 
-  while (fake_n_log () < n && now_ms () - start < 5000)
-    sleep_ms (1);
+  while (fake_n_log () < n && sm_test_now_ms () - start < 5000)
+    sm_test_sleep_ms (1);
   ck_assert_uint_ge (fake_n_log (), n);
 }
 
@@ -579,9 +562,9 @@ holder_run (void *arg)
   uint64_t e = table_enter (h->t);
 
   h->entered = true;
-  sleep_ms (h->hold_ms);
+  sm_test_sleep_ms (h->hold_ms);
   h->seen = table_lookup (h->t, h->seg);
-  h->exited_at = now_ms ();
+  h->exited_at = sm_test_now_ms ();
   h->exited = true;
   table_exit (h->t, e);
   return NULL;
@@ -592,7 +575,7 @@ holder_start (pthread_t *th, struct holder *h)
 {
   ck_assert_int_eq (pthread_create (th, NULL, holder_run, h), 0);
   while (!h->entered)
-    sleep_ms (1);
+    sm_test_sleep_ms (1);
 }
 
 /* A host read through the agent, in its own thread. */
@@ -887,18 +870,18 @@ START_TEST (test_set_entry_blocking)
 
   /* Not blocking: answered at once, in-flight I/O or not. */
   holder_start (&th, &h);
-  start = now_ms ();
+  start = sm_test_now_ms ();
   ck_assert_uint_eq (set_entries (a, 1, 3, 1, &e1, 1, false), 0);
-  ck_assert_uint_lt (now_ms () - start, 200);
+  ck_assert_uint_lt (sm_test_now_ms () - start, 200);
   ck_assert (!h.exited);
 
   /* Blocking: the table changes at once (the I/O sees the new entry
    * before it leaves), the answer waits for the I/O. */
   ck_assert_uint_eq (set_entries (a, 1, 3, 1, &e2, 1, true), 0);
-  took = now_ms () - start;
+  took = sm_test_now_ms () - start;
   ck_assert (h.exited);
   ck_assert_uint_eq (h.seen, e2);
-  ck_assert_uint_ge (now_ms (), h.exited_at);
+  ck_assert_uint_ge (sm_test_now_ms (), h.exited_at);
   ck_assert_uint_ge (took + 20, 400);
   pthread_join (th, NULL);
 
@@ -912,9 +895,9 @@ START_TEST (test_set_entry_blocking)
   pthread_join (th, NULL);
 
   /* Nothing in flight: blocking is immediate. */
-  start = now_ms ();
+  start = sm_test_now_ms ();
   ck_assert_uint_eq (set_entries (a, 1, 3, 1, &e1, 1, true), 0);
-  ck_assert_uint_lt (now_ms () - start, 200);
+  ck_assert_uint_lt (sm_test_now_ms () - start, 200);
 
   agent_close_vdisk (a, h.t);
   stop_agent (a);
@@ -938,9 +921,9 @@ START_TEST (test_set_entry_blocking_ignores_faults)
   ck_assert_int_eq (pthread_create (&th, NULL, reader_run, &rd), 0);
   wait_n_log (1);
   check_fault (0, 1, FAULT_READ, 64, 36);      /* clipped at the end */
-  start = now_ms ();
+  start = sm_test_now_ms ();
   ck_assert_uint_eq (set_entries (a, 1, 70, 1, &e, 1, true), 0);
-  ck_assert_uint_lt (now_ms () - start, 1000);
+  ck_assert_uint_lt (sm_test_now_ms () - start, 1000);
   ck_assert (!rd.done);
   fake_hold (false);
   ck_assert (join_within (th, 5000));
@@ -1123,7 +1106,7 @@ START_TEST (test_quiesce_activate)
   /* Nothing in flight: quiesced at once; new I/O waits. */
   ck_assert_uint_eq (vdisk_list (a, 1, false, 1000), 0);
   ck_assert_int_eq (pthread_create (&th, NULL, reader_run, &rd), 0);
-  sleep_ms (200);
+  sm_test_sleep_ms (200);
   ck_assert (!rd.done);
   ck_assert_uint_eq (fake_n_log (), 0);        /* not even a fault */
   ck_assert_uint_eq (vdisk_list (a, 1, true, 0), 0);
@@ -1133,14 +1116,14 @@ START_TEST (test_quiesce_activate)
 
   /* In-flight I/O past the timeout: ETIMEDOUT, still quiesced. */
   holder_start (&th_h, &h);
-  start = now_ms ();
+  start = sm_test_now_ms ();
   ck_assert_uint_eq (vdisk_list (a, 1, false, 100), ETIMEDOUT);
-  ck_assert_uint_ge (now_ms () - start, 95);
+  ck_assert_uint_ge (sm_test_now_ms () - start, 95);
   ck_assert (!h.exited);
   rd.done = false;
   ck_assert_int_eq (pthread_create (&th, NULL, reader_run, &rd), 0);
   pthread_join (th_h, NULL);
-  sleep_ms (100);
+  sm_test_sleep_ms (100);
   ck_assert (!rd.done);
   ck_assert_uint_eq (vdisk_list (a, 1, true, 0), 0);
   ck_assert (join_within (th, 5000));
@@ -1232,7 +1215,7 @@ START_TEST (test_delete_quiesced)
   rd.t = agent_open_vdisk (a, "vd1");
   ck_assert_uint_eq (vdisk_list (a, 1, false, 1000), 0);
   ck_assert_int_eq (pthread_create (&th, NULL, reader_run, &rd), 0);
-  sleep_ms (100);
+  sm_test_sleep_ms (100);
   ck_assert (!rd.done);
   ck_assert_uint_eq (delete_table (a, 1), 0);
   ck_assert_uint_eq (vdisk_list (a, 1, true, 0), ENOENT);
@@ -1371,11 +1354,5 @@ agent_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (agent_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_ENV);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sm_test_run (agent_suite ());
 }

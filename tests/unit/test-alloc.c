@@ -10,6 +10,8 @@
 #undef NDEBUG
 #include <assert.h>
 #include <check.h>
+
+#include "test-util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -517,11 +519,5 @@ alloc_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (alloc_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_ENV);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sm_test_run (alloc_suite ());
 }

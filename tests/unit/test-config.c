@@ -13,6 +13,8 @@
 #undef NDEBUG
 #include <assert.h>
 #include <check.h>
+
+#include "test-util.h"
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -927,11 +929,5 @@ config_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (config_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_ENV);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sm_test_run (config_suite ());
 }

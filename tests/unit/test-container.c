@@ -15,6 +15,8 @@
 #undef NDEBUG
 #include <assert.h>
 #include <check.h>
+
+#include "test-util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -610,11 +612,5 @@ container_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (container_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_ENV);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sm_test_run (container_suite ());
 }

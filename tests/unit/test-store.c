@@ -12,6 +12,8 @@
 #undef NDEBUG
 #include <assert.h>
 #include <check.h>
+
+#include "test-util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -1019,11 +1021,5 @@ store_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (store_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_ENV);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sm_test_run (store_suite ());
 }

@@ -35,6 +35,8 @@
 #include <config.h>
 
 #include <check.h>
+
+#include "test-util.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -106,25 +108,6 @@ rnd (uint64_t *state)
   x ^= x >> 7;
   x ^= x << 17;
   return *state = x;
-}
-
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * UINT64_C(1000) + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms (unsigned ms)
-{
-  struct timespec ts = { .tv_sec = ms / 1000,
-                         .tv_nsec = (ms % 1000) * 1000000L };
-
-  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
-    ;
 }
 
 /* The value every test stores for SEG: verifiable from SEG alone. */
@@ -627,12 +610,12 @@ io_thread_run (void *arg)
 
   if (io->wait_for_drain)
     while (atomic_load (&io->t->epoch) == io->epoch_before)
-      sleep_ms (1);
+      sm_test_sleep_ms (1);
   e = table_enter (io->t);
-  io->entered_at = now_ms ();
+  io->entered_at = sm_test_now_ms ();
   io->entered = true;
-  sleep_ms (io->hold_ms);
-  io->exited_at = now_ms ();
+  sm_test_sleep_ms (io->hold_ms);
+  io->exited_at = sm_test_now_ms ();
   io->exited = true;
   table_exit (io->t, e);
   return NULL;
@@ -648,7 +631,7 @@ static void
 wait_entered (struct io_thread *io)
 {
   while (!io->entered)
-    sleep_ms (1);
+    sm_test_sleep_ms (1);
 }
 
 START_TEST (test_drain_waits_for_older_io)
@@ -659,14 +642,14 @@ START_TEST (test_drain_waits_for_older_io)
   uint64_t start, done;
 
   /* Nothing in flight: immediate. */
-  start = now_ms ();
+  start = sm_test_now_ms ();
   table_drain (t);
-  ck_assert_uint_lt (now_ms () - start, 100);
+  ck_assert_uint_lt (sm_test_now_ms () - start, 100);
 
   io_start (&th, &io);
   wait_entered (&io);
   table_drain (t);
-  done = now_ms ();
+  done = sm_test_now_ms ();
   ck_assert (io.exited);
   ck_assert_uint_ge (done - io.entered_at, 200);
   ck_assert_uint_ge (done, io.exited_at);
@@ -688,9 +671,9 @@ START_TEST (test_drain_ignores_newer_io)
   io_start (&th_old, &old);
   wait_entered (&old);
   io_start (&th_young, &young);
-  start = now_ms ();
+  start = sm_test_now_ms ();
   table_drain (t);
-  took = now_ms () - start;
+  took = sm_test_now_ms () - start;
   ck_assert (old.exited);
   ck_assert_msg (!young.exited, "the drain waited for an I/O that entered "
                  "after it started (%" PRIu64 " ms)", took);
@@ -719,18 +702,18 @@ START_TEST (test_quiesce)
 
   io_start (&th_busy, &busy);
   wait_entered (&busy);
-  start = now_ms ();
+  start = sm_test_now_ms ();
   errno = 0;
   ck_assert_int_eq (table_quiesce (t, 100), -1);
   ck_assert_int_eq (errno, ETIMEDOUT);
-  ck_assert_uint_ge (now_ms () - start, 95);
+  ck_assert_uint_ge (sm_test_now_ms () - start, 95);
   ck_assert (!busy.exited);
   ck_assert (t->quiesced);              /* still quiesced after timeout */
 
   /* New I/O waits in table_enter, even after the busy one is gone. */
   io_start (&th_late, &late);
   pthread_join (th_busy, NULL);
-  sleep_ms (200);
+  sm_test_sleep_ms (200);
   ck_assert_msg (!late.entered, "table_enter returned while quiesced");
   table_activate (t);
   pthread_join (th_late, NULL);
@@ -772,8 +755,8 @@ START_TEST (test_overlapping_drains)
   ck_assert_int_eq (pthread_create (&th_drain, NULL, drain_thread_run, t),
                     0);
   while (t->epoch == epoch)               /* the first drain has begun */
-    sleep_ms (1);
-  sleep_ms (50);
+    sm_test_sleep_ms (1);
+  sm_test_sleep_ms (50);
   table_drain (t);
   exited = io.exited;
   pthread_join (th_drain, NULL);
@@ -906,7 +889,7 @@ static void *
 stress_writer (void *arg)
 {
   struct stress *st = arg;
-  uint64_t state = st->seed * 3 + 1, start = now_ms (), stores = 0;
+  uint64_t state = st->seed * 3 + 1, start = sm_test_now_ms (), stores = 0;
   sm_entry v[300];
   unsigned grown = 0;
 
@@ -925,7 +908,7 @@ stress_writer (void *arg)
                       rnd (&state) & 1);
     stores++;
     if (grown < STRESS_GROWS
-        && now_ms () - start > (grown + 1) * STRESS_MS / (STRESS_GROWS + 1)) {
+        && sm_test_now_ms () - start > (grown + 1) * STRESS_MS / (STRESS_GROWS + 1)) {
       if (table_grow (st->t, (n + STRESS_GROW_SEGMENTS) << SEG_SHIFT) == -1)
         stress_fail (st, n, 0);
       grown++;
@@ -983,7 +966,7 @@ START_TEST (test_stress)
                                       i < STRESS_READERS ? stress_reader
                                       : others[i - STRESS_READERS], &st),
                       0);
-  sleep_ms (STRESS_MS);
+  sm_test_sleep_ms (STRESS_MS);
   st.stop = true;
   for (unsigned i = 0; i < STRESS_READERS + 3; i++)
     pthread_join (threads[i], NULL);
@@ -1050,11 +1033,5 @@ table_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (table_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_ENV);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sm_test_run (table_suite ());
 }
