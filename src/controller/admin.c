@@ -96,7 +96,7 @@ add_u64 (json_object *o, const char *key, uint64_t v)
 static struct ctrl_container *
 container_by_name (struct controller *c, const char *name)
 {
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+  for (uint32_t id = 1; id <= c->max_container; id++)
     if (c->containers[id] && strcmp (c->containers[id]->c->name, name) == 0)
       return c->containers[id];
   return NULL;
@@ -125,7 +125,7 @@ cmd_container_list (struct controller *c, json_object *args, char **error)
 {
   json_object *list = json_object_new_array ();
 
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+  for (uint32_t id = 1; id <= c->max_container; id++)
     if (c->containers[id])
       json_object_array_add (list, container_row (c->containers[id]));
   return list;
@@ -275,7 +275,7 @@ pick_container (struct controller *c, json_object *args, char **error)
     }
     return cc->c->id;
   }
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+  for (uint32_t id = 1; id <= c->max_container; id++)
     if (c->containers[id])
       return id;
   fail (error, "there is no container to put the vdisk on "
@@ -393,7 +393,7 @@ cmd_status (struct controller *c, json_object *args, char **error)
   struct agent_stats st;
   unsigned n_containers = 0;
 
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+  for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
   agent_get_stats (c->agent, &st);
   json_object_object_add (o, "version", json_object_new_string (PACKAGE_VERSION));

@@ -84,7 +84,7 @@ check_allocators (struct check_ctx *x)
 {
   struct controller *c = x->c;
 
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+  for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
     uint64_t expected = x->used_units[id];
 
@@ -134,7 +134,7 @@ ctrl_check (struct controller *c, json_object *problems, json_object *checked)
     return -1;
   }
   check_allocators (x);
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+  for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
   json_object_object_add (checked, "vdisks", json_object_new_int64 (c->n_vdisks));
   json_object_object_add (checked, "segments", json_object_new_int64 (x->segments));

@@ -78,6 +78,7 @@ struct controller {
   pthread_cond_t start_cond;
 
   struct ctrl_container *containers[ENTRY_MAX_CONTAINER + 1];
+  uint32_t max_container;       /* highest id ever opened: loops stop there */
   struct sm_vdisk_info *vdisks; /* cache of the vdisk table */
   size_t n_vdisks;
 

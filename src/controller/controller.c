@@ -89,7 +89,7 @@ ctrl_change (struct controller *c)
 int
 ctrl_sync_containers (struct controller *c)
 {
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+  for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
     if (cc && container_sync (cc->c) == -1) {
       agent_set_degraded (c->agent);

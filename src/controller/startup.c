@@ -108,6 +108,8 @@ ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
   if (store_segment_foreach (c->store, ci->id, mark_segment_used, cc) != 0)
     goto fail;
   c->containers[ci->id] = cc;
+  if (ci->id > c->max_container)
+    c->max_container = ci->id;
   agent_set_container (c->agent, ci->id, cc->c);
   return 0;
 
@@ -122,7 +124,7 @@ ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
 void
 ctrl_close_containers (struct controller *c)
 {
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+  for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
     if (cc == NULL)
       continue;
@@ -192,7 +194,7 @@ open_containers (struct controller *c)
 static uint32_t
 container_id_by_name (struct controller *c, const char *name)
 {
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++)
+  for (uint32_t id = 1; id <= c->max_container; id++)
     if (c->containers[id] && strcmp (c->containers[id]->c->name, name) == 0)
       return id;
   return 0;
@@ -259,7 +261,7 @@ zero_free_space (struct controller *c)
 {
   unsigned n = 0;
 
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+  for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
     if (cc == NULL)
       continue;
