@@ -232,6 +232,7 @@ _sm_server_wrapper ()
 }
 
 # start_segmap DIR [PLUGIN-ARGS...]: start nbdkit + segmap with state-dir=DIR
+# (iSCSI off unless PLUGIN-ARGS give iscsi=ADDR:PORT: tests run in parallel)
 # in the background (environment variables such as SEGMAP_INJECT set on
 # the call are passed to it), wait until the pidfile and the control
 # socket exist, and register its teardown.  Fails the test if it dies.
@@ -250,7 +251,7 @@ start_segmap ()
   rm -f "$dir/pid" "$dir/nbd.sock"
   # shellcheck disable=SC2206 # SEGMAP_NBDKIT_FLAGS is meant to be split
   cmd=(nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid" $SEGMAP_NBDKIT_FLAGS
-       "$SEGMAP_PLUGIN" "state-dir=$dir" "$@")
+       "$SEGMAP_PLUGIN" "state-dir=$dir" iscsi=off "$@")
   _sm_server_wrapper server "$dir"
   cmd=("${_sm_wrapper[@]}" "${cmd[@]}")
   echo "== $(date +%T) start: ${cmd[*]}" >>"$dir/server.log"
@@ -414,7 +415,7 @@ expect_start_failure ()
   rm -f "$dir/pid" "$dir/nbd.sock"
   log=$dir/start-failure.log
   cmd=(nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid"
-       "$SEGMAP_PLUGIN" "state-dir=$dir" "$@")
+       "$SEGMAP_PLUGIN" "state-dir=$dir" iscsi=off "$@")
   _sm_server_wrapper fail "$dir"
   cmd=("${_sm_wrapper[@]}" "${cmd[@]}")
   "${cmd[@]}" >"$log" 2>&1 </dev/null &
@@ -536,6 +537,116 @@ for r in rows:
         sys.exit(0)
 sys.exit("no row with %s=%s" % (sys.argv[2], sys.argv[3]))
 ' "$@"
+}
+
+# --- iSCSI ----------------------------------------------------------------
+#
+# The iSCSI tests (tests/test-iscsi-*.sh) start segmap with iscsi=PORTALS
+# on loopback TCP ports chosen here (iSCSI has no unix-socket transport),
+# and drive it with libiscsi's tools, qemu's iscsi:// driver, the Linux
+# initiator in a guest and tests/iscsi-raw.py.  Targets are named
+# SM_ISCSI_PREFIX:VDISK, LUN 0.
+
+SM_ISCSI_PREFIX=iqn.2026-11.org.segmap
+# Initiator names the tests log in with (-i / -I of iscsi-test-cu, the
+# raw client), and one that no [host] section lists.
+# shellcheck disable=SC2034
+SM_ISCSI_INITIATOR=iqn.2026-11.org.segmap.test:initiator1
+# shellcheck disable=SC2034
+SM_ISCSI_INITIATOR2=iqn.2026-11.org.segmap.test:initiator2
+# shellcheck disable=SC2034
+SM_ISCSI_DENIED=iqn.2026-11.org.segmap.test:denied
+
+# free_tcp_ports N: print N distinct loopback TCP ports that are free now,
+# one per line (bound and released: another process may take one before
+# the server binds it, so start_segmap_iscsi retries on a bind failure).
+free_tcp_ports ()
+{
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+n, got = int(sys.argv[1]), []
+while len(got) < n:
+    p = random.randrange(20000, 60000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    if p not in got:
+        got.append(p)
+print("\n".join(map(str, got)))
+EOF
+}
+
+# wait_tcp_portal HOST:PORT SECONDS: true once HOST:PORT accepts a TCP
+# connection, false after SECONDS.
+wait_tcp_portal ()
+{
+  python3 - "$1" "$2" <<'EOF'
+import socket, sys, time
+host, _, port = sys.argv[1].rpartition(":")
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    try:
+        socket.create_connection((host, int(port)), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+
+# start_segmap_iscsi DIR NPORTALS [PLUGIN-ARGS...]: start_segmap with
+# iscsi= NPORTALS free loopback portals, wait until every portal accepts,
+# and set the array SM_ISCSI_PORTALS to the portals ("127.0.0.1:PORT").
+# (The ports are free when chosen, out of 40000: another process taking
+# one in the moment before the server binds it fails the start-up.)
+start_segmap_iscsi ()
+{
+  local dir=$1 n=$2; shift 2
+  local p list
+  SM_ISCSI_PORTALS=()
+  for p in $(free_tcp_ports "$n"); do SM_ISCSI_PORTALS+=("127.0.0.1:$p"); done
+  list=$(IFS=,; echo "${SM_ISCSI_PORTALS[*]}")
+  start_segmap "$dir" "iscsi=$list" "$@"
+  for p in "${SM_ISCSI_PORTALS[@]}"; do
+    wait_tcp_portal "$p" "$sm_timeout" ||
+      fail "segmap in $dir does not accept iSCSI connections on $p"
+  done
+}
+
+# iscsi_iqn VDISK: the target name of VDISK.
+iscsi_iqn ()
+{
+  echo "$SM_ISCSI_PREFIX:$1"
+}
+
+# iscsi_url PORTAL VDISK [USER%SECRET]: libiscsi / qemu URL of VDISK's LUN 0.
+iscsi_url ()
+{
+  echo "iscsi://${3:+$3@}$1/$(iscsi_iqn "$2")/0"
+}
+
+# requires_qemu_iscsi: skip unless qemu-img has the iscsi:// driver
+# (Debian: qemu-block-extra).
+requires_qemu_iscsi ()
+{
+  requires qemu-img qemu-io
+  qemu-img --help 2>/dev/null | grep -q '^Supported formats:.* iscsi' ||
+    skip "qemu-img has no iscsi driver (Debian package qemu-block-extra)"
+}
+
+# make_chap_secret FILE: write a random 24-character CHAP secret to FILE
+# (mode 0600) and print it.
+make_chap_secret ()
+{
+  local s
+  s=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 16)
+  s="secret-$s"
+  ( umask 077; printf '%s\n' "$s" >"$1" )
+  echo "$s"
 }
 
 # --- set-up ---------------------------------------------------------------

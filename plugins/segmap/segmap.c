@@ -39,11 +39,13 @@
 #include "controller/controller.h"
 #include "ctl/ctl-server.h"
 #include "proto/transport.h"
+#include "service/service.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
 static char *config_file;       /* config= */
 static char *state_dir;         /* state-dir= */
+static char *iscsi_portals;     /* iscsi= */
 static uint64_t memory_limit;   /* memory-limit=, 0: from the config */
 static struct segmap_config *cfg;
 
@@ -51,6 +53,7 @@ static struct agent *agent;
 static struct controller *controller;
 static struct transport transport;
 static struct ctl_server *ctl;
+static struct iscsi_service *iscsi;
 
 static void
 segmap_load (void)
@@ -65,6 +68,7 @@ segmap_unload (void)
   cfg_free (cfg);
   free (config_file);
   free (state_dir);
+  free (iscsi_portals);
 }
 
 static int
@@ -88,12 +92,8 @@ segmap_config (const char *key, const char *value)
     return replace_string (&state_dir, value);
   if (strcmp (key, "memory-limit") == 0)
     return sm_parse_size (value, &memory_limit);
-  if (strcmp (key, "iscsi") == 0) {
-    if (strcmp (value, "off") != 0)
-      nbdkit_debug ("iscsi=%s: the iSCSI front-end is not part of this "
-                    "build yet; ignored", value);
-    return 0;
-  }
+  if (strcmp (key, "iscsi") == 0)
+    return replace_string (&iscsi_portals, value);
   nbdkit_error ("unknown parameter '%s' (see nbdkit-segmap-plugin(1))", key);
   return -1;
 }
@@ -106,6 +106,8 @@ segmap_config_complete (void)
     return -1;
   if (memory_limit)
     cfg->memory_limit = memory_limit;
+  if (iscsi_portals && cfg_set_portals (cfg, iscsi_portals) == -1)
+    return -1;
   return cfg_finish (cfg, state_dir);
 }
 
@@ -113,7 +115,7 @@ segmap_config_complete (void)
   "config=FILE             Configuration file (segmap.conf(5)).\n" \
   "state-dir=DIR           State directory (default ./segmap-state).\n" \
   "memory-limit=SIZE       Bound on the agent's mapping tables.\n" \
-  "iscsi=ADDR:PORT|off     iSCSI portals (front-end not in this build)."
+  "iscsi=ADDR:PORT[,...]|off  iSCSI portals (default 127.0.0.1:3260)."
 
 /* Before nbdkit forks: fail now, visibly, if the state, database or
  * containers cannot be opened (threads must wait for after_fork). */
@@ -137,7 +139,10 @@ segmap_after_fork (void)
   agent_set_transport (agent, &transport);
   if (controller_start (controller) == -1)
     return -1;
-  ctl = ctl_server_start (cfg->socket, controller_admin, controller);
+  iscsi = iscsi_service_new (cfg, agent, controller);
+  if (iscsi == NULL || iscsi_service_start (iscsi) == -1)
+    return -1;
+  ctl = ctl_server_start (cfg->socket, iscsi_service_dispatch, iscsi);
   if (ctl == NULL)
     return -1;
   nbdkit_debug ("segmap: serving from %s", cfg->state_dir);
@@ -149,6 +154,8 @@ segmap_cleanup (void)
 {
   ctl_server_stop (ctl);
   ctl = NULL;
+  iscsi_service_free (iscsi);
+  iscsi = NULL;
   controller_stop (controller);
   controller_free (controller);
   controller = NULL;

@@ -175,7 +175,8 @@ static int
 finish_paths (struct segmap_config *cfg, const char *cwd)
 {
   char **paths[] = { &cfg->socket, &cfg->database, &cfg->psk_file,
-                     &cfg->agent_psk_file, &cfg->chap_secret_file };
+                     &cfg->agent_psk_file, &cfg->chap_secret_file,
+                     &cfg->mutual_chap_secret_file };
 
   if (default_path (&cfg->socket, cfg->state_dir, SM_SOCKET_NAME) == -1
       || default_path (&cfg->database, cfg->state_dir,
@@ -325,6 +326,8 @@ cfg_free (struct segmap_config *cfg)
   for (size_t i = 0; i < cfg->n_hosts; i++) {
     free (cfg->hosts[i].name);
     free (cfg->hosts[i].initiator);
+    free (cfg->hosts[i].chap_user);
+    free (cfg->hosts[i].chap_secret_file);
     free_strings (cfg->hosts[i].vdisks, cfg->hosts[i].n_vdisks);
     free (cfg->hosts[i].vdisk_lines);
   }
@@ -344,6 +347,8 @@ cfg_free (struct segmap_config *cfg)
   free (cfg->target_prefix);
   free (cfg->chap_user);
   free (cfg->chap_secret_file);
+  free (cfg->mutual_chap_user);
+  free (cfg->mutual_chap_secret_file);
   free (cfg);
 }
 

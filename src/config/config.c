@@ -398,16 +398,32 @@ close_agent (struct parser *p)
   return 0;
 }
 
+/* USER_KEY and SECRET_KEY come in pairs. */
+static int
+check_key_pair (struct parser *p, const char *user_key, const char *secret_key)
+{
+  unsigned user = key_line_of (p, user_key);
+  unsigned secret = key_line_of (p, secret_key);
+
+  if (user && !secret)
+    return parse_error (p, user, "%s needs %s", user_key, secret_key);
+  if (secret && !user)
+    return parse_error (p, secret, "%s needs %s", secret_key, user_key);
+  return 0;
+}
+
 static int
 close_iscsi (struct parser *p)
 {
-  unsigned user = key_line_of (p, "chap-user");
-  unsigned secret = key_line_of (p, "chap-secret-file");
-
-  if (user && !secret)
-    return parse_error (p, user, "chap-user needs chap-secret-file");
-  if (secret && !user)
-    return parse_error (p, secret, "chap-secret-file needs chap-user");
+  if (check_key_pair (p, "chap-user", "chap-secret-file") == -1
+      || check_key_pair (p, "mutual-chap-user",
+                         "mutual-chap-secret-file") == -1)
+    return -1;
+  if (key_line_of (p, "mutual-chap-user") && !key_line_of (p, "chap-user"))
+    return parse_error (p, key_line_of (p, "mutual-chap-user"),
+                        "mutual-chap-user needs chap-user: the target "
+                        "authenticates itself only to initiators that "
+                        "authenticate first");
   return 0;
 }
 
@@ -465,6 +481,9 @@ close_host (struct parser *p)
   const struct cfg_host *h = section_object (p);
   unsigned line = key_line_of (p, "initiator");
 
+  if (check_key_pair (p, "chap-user", "chap-secret-file") == -1)
+    return -1;
+
   if (!line)
     return parse_error (p, p->section_line, "[host %s] needs initiator "
                         "(its iSCSI initiator name)", h->name);
@@ -515,6 +534,9 @@ static const struct key_def iscsi_keys[] = {
     .check_str = cfg_check_target_prefix },
   { KEY ("chap-user", set_string, CFG (chap_user)) },
   { KEY ("chap-secret-file", set_path, CFG (chap_secret_file)) },
+  { KEY ("mutual-chap-user", set_string, CFG (mutual_chap_user)) },
+  { KEY ("mutual-chap-secret-file", set_path,
+         CFG (mutual_chap_secret_file)) },
 };
 
 static const struct key_def container_keys[] = {
@@ -538,6 +560,8 @@ static const struct key_def host_keys[] = {
   { KEY ("initiator", set_string, HOST (initiator)),
     .check_str = cfg_check_initiator },
   { KEY ("vdisk", add_host_vdisk, 0), .repeatable = true },
+  { KEY ("chap-user", set_string, HOST (chap_user)) },
+  { KEY ("chap-secret-file", set_path, HOST (chap_secret_file)) },
 };
 
 #define KEYS(a) a, ARRAY_SIZE (a)
@@ -915,4 +939,61 @@ cfg_load (const char *path)
     return NULL;
   }
   return cfg;
+}
+
+/*----------------------------------------------------------------------
+ * The plugin's iscsi= parameter.
+ */
+
+int
+cfg_set_portals (struct segmap_config *cfg, const char *list)
+{
+  char **portals = NULL;
+  size_t n = 0;
+  char *copy, *tok, *save = NULL;
+
+  if (strcmp (list, "off") == 0) {
+    cfg->iscsi_enabled = false;
+    return 0;
+  }
+  copy = strdup (list);
+  if (copy == NULL) {
+    sm_error ("strdup: %m");
+    return -1;
+  }
+  for (tok = strtok_r (copy, ",", &save); tok;
+       tok = strtok_r (NULL, ",", &save)) {
+    const char *why = cfg_check_portal (tok);
+
+    for (size_t i = 0; why == NULL && i < n; i++)
+      if (same_address (portals[i], tok))
+        why = "listed twice";
+    if (why) {
+      sm_error ("iscsi=%s: portal '%s': %s", list, tok, why);
+      goto fail;
+    }
+    if (append_string (&portals, &n, tok) == -1) {
+      sm_error ("out of memory");
+      goto fail;
+    }
+  }
+  if (n == 0) {
+    sm_error ("iscsi=%s: no portal (ADDR:PORT[,ADDR:PORT...] or off)", list);
+    goto fail;
+  }
+  free (copy);
+  for (size_t i = 0; i < cfg->n_portals; i++)
+    free (cfg->portals[i]);
+  free (cfg->portals);
+  cfg->portals = portals;
+  cfg->n_portals = n;
+  cfg->iscsi_enabled = true;
+  return 0;
+
+ fail:
+  for (size_t i = 0; i < n; i++)
+    free (portals[i]);
+  free (portals);
+  free (copy);
+  return -1;
 }

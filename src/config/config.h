@@ -65,6 +65,8 @@ struct cfg_vdisk {
 struct cfg_host {
   char *name;
   char *initiator;              /* iSCSI initiator name (iqn./eui./naa.) */
+  char *chap_user, *chap_secret_file;   /* both or neither (NULL): this
+                                         * initiator's own CHAP secret */
   char **vdisks;                /* the vdisks this initiator may see */
   size_t n_vdisks;
   unsigned line;
@@ -91,6 +93,8 @@ struct segmap_config {
   size_t n_portals;
   char *target_prefix;          /* target IQN = PREFIX:VDISK */
   char *chap_user, *chap_secret_file;   /* both or neither (NULL) */
+  /* the target's own name and secret for mutual CHAP, or NULL */
+  char *mutual_chap_user, *mutual_chap_secret_file;
 
   struct cfg_container *containers;
   size_t n_containers;
@@ -115,6 +119,11 @@ struct segmap_config *cfg_new_empty (void);
  * STATE_DIR/default.img) and vdisk "disk0" on it.  Makes every path
  * absolute.  Returns 0, or -1 with sm_error. */
 int cfg_finish (struct segmap_config *cfg, const char *state_dir_override);
+
+/* The plugin's iscsi= parameter: "off" disables the iSCSI target,
+ * otherwise LIST (ADDR:PORT[,ADDR:PORT...]) replaces the portals.  Call
+ * before cfg_finish.  0, or -1 with sm_error naming the bad portal. */
+int cfg_set_portals (struct segmap_config *cfg, const char *list);
 
 /* Free CFG and everything it holds; NULL is allowed. */
 void cfg_free (struct segmap_config *cfg);

@@ -23,10 +23,11 @@
 #include "common/names.h"
 #include "common/size.h"
 #include "config/config.h"
+#include "controller/admin-internal.h"
 #include "controller/controller-internal.h"
 #include "store/container.h"
 
-static json_object *
+json_object *
 fail (char **error, const char *fmt, ...)
 {
   va_list args;
@@ -40,7 +41,7 @@ fail (char **error, const char *fmt, ...)
 
 /* Arguments ---------------------------------------------------------------- */
 
-static const char *
+const char *
 arg_string (json_object *args, const char *key)
 {
   json_object *v;
@@ -71,7 +72,7 @@ arg_u64 (json_object *args, const char *key, uint64_t *out)
 }
 
 /* The name argument, checked; NULL with *error set. */
-static const char *
+const char *
 arg_name (json_object *args, const char *key, char **error)
 {
   const char *name = arg_string (args, key);
@@ -85,7 +86,7 @@ arg_name (json_object *args, const char *key, char **error)
   return NULL;
 }
 
-static void
+void
 add_u64 (json_object *o, const char *key, uint64_t v)
 {
   json_object_object_add (o, key, json_object_new_int64 ((int64_t) v));
@@ -213,6 +214,8 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
 
   store_map_count (c->store, v->id, &mapped);
   json_object_object_add (o, "name", json_object_new_string (v->name));
+  add_u64 (o, "id", v->id);
+  add_u64 (o, "created", v->created > 0 ? (uint64_t) v->created : 0);
   add_u64 (o, "size", v->size);
   add_u64 (o, "segment_size", UINT64_C(1) << v->seg_shift);
   json_object_object_add (o, "container",
@@ -438,12 +441,9 @@ cmd_check (struct controller *c, json_object *args, char **error)
   return o;
 }
 
-typedef json_object *(*admin_fn) (struct controller *c, json_object *args,
-                                  char **error);
-
 static const struct {
   const char *name;
-  admin_fn fn;
+  admin_fn *fn;
 } commands[] = {
   { "status", cmd_status },
   { "check", cmd_check },
@@ -455,6 +455,16 @@ static const struct {
   { "vdisk.info", cmd_vdisk_info },
   { "vdisk.resize", cmd_vdisk_resize },
   { "vdisk.delete", cmd_vdisk_delete },
+  { "iscsi.host.list", ctrl_cmd_host_list },
+  { "iscsi.host.add", ctrl_cmd_host_add },
+  { "iscsi.host.remove", ctrl_cmd_host_remove },
+  { "iscsi.host.allow", ctrl_cmd_host_allow },
+  { "iscsi.host.deny", ctrl_cmd_host_deny },
+  { "iscsi.host.chap", ctrl_cmd_host_chap },
+  { "iscsi.chap.get", ctrl_cmd_chap_get },
+  { "iscsi.chap.set", ctrl_cmd_chap_set },
+  { "internal.pr.load", ctrl_cmd_pr_load },
+  { "internal.pr.save", ctrl_cmd_pr_save },
 };
 
 json_object *

@@ -27,6 +27,7 @@
 #include "common/limits.h"
 #include "common/size.h"
 #include "config/config.h"
+#include "controller/admin-internal.h"
 #include "controller/controller-internal.h"
 #include "store/container.h"
 
@@ -312,7 +313,7 @@ ctrl_startup (struct controller *c)
   for (size_t i = 0; i < c->cfg->n_vdisks; i++)
     if (reconcile_vdisk (c, &c->cfg->vdisks[i]) == -1)
       return -1;
-  if (ctrl_reload_vdisks (c) == -1)
+  if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;

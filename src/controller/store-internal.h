@@ -34,6 +34,10 @@ enum stmt_id {
   STMT_MAP_COUNT,
   STMT_SEG_FITS, STMT_SEG_INSERT, STMT_SEG_GET, STMT_SEG_UPDATE,
   STMT_SEG_DELETE, STMT_SEG_FOREACH_ALL, STMT_SEG_FOREACH_ONE,
+  /* store-iscsi.c */
+  STMT_HOST_LIST, STMT_HOST_VDISKS, STMT_HOST_UPSERT, STMT_HOST_DELETE,
+  STMT_HOST_CLEAR_VDISKS, STMT_HOST_ADD_VDISK, STMT_HOST_BY_INITIATOR,
+  STMT_PR_GET, STMT_PR_SET,
   STMT_COUNT
 };
 
@@ -45,6 +49,7 @@ struct stmt_def {
 
 extern const struct stmt_def store_object_stmts[];    /* store-objects.c */
 extern const struct stmt_def store_map_stmts[];       /* store-map.c */
+extern const struct stmt_def store_iscsi_stmts[];     /* store-iscsi.c */
 
 struct store {
   sqlite3 *db;
@@ -83,6 +88,13 @@ int store_fail (int err, const char *fmt, ...)
 
 /* Run SQL text with no result rows (not for the hot path). */
 int store_exec (struct store *st, const char *sql, const char *what);
+
+/* Make room for one more element in *V (N used of *CAP elements of
+ * ELEM bytes).  0 or -1. */
+int store_grow (void **v, size_t *cap, size_t n, size_t elem);
+
+/* A copy of text column COL of S into *OUT ("" for NULL).  0 or -1. */
+int store_column_strdup (sqlite3_stmt *s, int col, char **out);
 
 /* An atomic group of statements, inside or outside of a transaction:
  * store_savepoint, then store_savepoint_end (keep the changes or not). */

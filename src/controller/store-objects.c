@@ -112,36 +112,6 @@ check_new_name (struct store *st, enum stmt_id id, const char *kind,
   return r;
 }
 
-/* Make room for one more element in *V (N used of *CAP). */
-static int
-grow (void **v, size_t *cap, size_t n, size_t elem)
-{
-  void *p;
-  size_t new_cap;
-
-  if (n < *cap)
-    return 0;
-  new_cap = *cap ? *cap * 2 : 16;
-  p = reallocarray (*v, new_cap, elem);
-  if (p == NULL)
-    return store_fail (errno, "realloc: %m");
-  *v = p;
-  *cap = new_cap;
-  return 0;
-}
-
-/* A copy of text column COL of S into *OUT. */
-static int
-column_strdup (sqlite3_stmt *s, int col, char **out)
-{
-  const char *t = (const char *) sqlite3_column_text (s, col);
-
-  *out = strdup (t ? t : "");
-  if (*out == NULL)
-    return store_fail (errno, "strdup: %m");
-  return 0;
-}
-
 /*----------------------------------------------------------------------
  * Containers
  */
@@ -244,8 +214,8 @@ container_row (sqlite3_stmt *s, struct sm_container_info *c)
   c->id = sqlite3_column_int64 (s, 0);
   c->size = sqlite3_column_int64 (s, 3);
   c->created = sqlite3_column_int64 (s, 4);
-  if (column_strdup (s, 1, &c->name) == -1 ||
-      column_strdup (s, 2, &c->path) == -1)
+  if (store_column_strdup (s, 1, &c->name) == -1 ||
+      store_column_strdup (s, 2, &c->path) == -1)
     return -1;
   return 0;
 }
@@ -260,7 +230,7 @@ store_container_list (struct store *st, struct sm_container_info **out,
   int r;
 
   while ((r = stmt_row (st, s, "listing containers")) == 1)
-    if (grow ((void **) &v, &cap, len, sizeof *v) == -1 ||
+    if (store_grow ((void **) &v, &cap, len, sizeof *v) == -1 ||
         container_row (s, &v[len++]) == -1) {
       r = -1;
       break;
@@ -415,7 +385,7 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
   v->container_id = sqlite3_column_int64 (s, 4);     /* NULL -> 0 */
   v->created = sqlite3_column_int64 (s, 5);
   v->read_only = sqlite3_column_int (s, 6) != 0;
-  return column_strdup (s, 1, &v->name);
+  return store_column_strdup (s, 1, &v->name);
 }
 
 int
@@ -427,7 +397,7 @@ store_vdisk_list (struct store *st, struct sm_vdisk_info **out, size_t *n)
   int r;
 
   while ((r = stmt_row (st, s, "listing vdisks")) == 1)
-    if (grow ((void **) &v, &cap, len, sizeof *v) == -1 ||
+    if (store_grow ((void **) &v, &cap, len, sizeof *v) == -1 ||
         vdisk_row (s, &v[len++]) == -1) {
       r = -1;
       break;

@@ -75,7 +75,7 @@ static const struct stmt_def core_stmts[] = {
 };
 
 static const struct stmt_def *const stmt_tables[] = {
-  core_stmts, store_object_stmts, store_map_stmts,
+  core_stmts, store_object_stmts, store_map_stmts, store_iscsi_stmts,
 };
 
 static void
@@ -256,6 +256,40 @@ store_savepoint_end (struct store *st, bool keep)
     sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_RELEASE];
     return stmt_run (st, s, "releasing a savepoint");
   }
+}
+
+/*----------------------------------------------------------------------
+ * Helpers for the store's files
+ */
+
+/* Make room for one more element in *V (N used of *CAP). */
+int
+store_grow (void **v, size_t *cap, size_t n, size_t elem)
+{
+  void *p;
+  size_t new_cap;
+
+  if (n < *cap)
+    return 0;
+  new_cap = *cap ? *cap * 2 : 16;
+  p = reallocarray (*v, new_cap, elem);
+  if (p == NULL)
+    return store_fail (errno, "realloc: %m");
+  *v = p;
+  *cap = new_cap;
+  return 0;
+}
+
+/* A copy of text column COL of S into *OUT. */
+int
+store_column_strdup (sqlite3_stmt *s, int col, char **out)
+{
+  const char *t = (const char *) sqlite3_column_text (s, col);
+
+  *out = strdup (t ? t : "");
+  if (*out == NULL)
+    return store_fail (errno, "strdup: %m");
+  return 0;
 }
 
 /*----------------------------------------------------------------------

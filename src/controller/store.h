@@ -186,4 +186,35 @@ int store_check (struct store *st,
                  void (*report) (void *opaque, const char *problem),
                  void *opaque);
 
+
+/* iSCSI access lists (store-iscsi.c).  A host: an initiator name, the
+ * vdisks (by name) it may see, and optionally its own CHAP user and the
+ * file holding the secret (both or neither). */
+struct sm_host_info {
+  char *name;
+  char *initiator;
+  char *chap_user, *chap_secret_file;   /* or NULL */
+  char **vdisks;
+  size_t n_vdisks;
+};
+
+/* All hosts ordered by name, each with its vdisks, into a new array. */
+int store_host_list (struct store *st, struct sm_host_info **out, size_t *n);
+void sm_host_info_free (struct sm_host_info *v, size_t n);
+
+/* Create or replace the host named H->NAME with everything in H.  EEXIST
+ * if another host has the same initiator. */
+int store_host_put (struct store *st, const struct sm_host_info *h);
+
+/* Delete a host: ENOENT if absent. */
+int store_host_delete (struct store *st, const char *name);
+
+/* Persistent reservations of a vdisk (an opaque blob of 1 to
+ * SM_PR_BLOB_MAX bytes).  store_pr_get sets *BLOB to a malloc'd copy,
+ * or NULL when none was saved. */
+#define SM_PR_BLOB_MAX 1048576
+int store_pr_get (struct store *st, uint32_t vdisk, void **blob, size_t *len);
+int store_pr_set (struct store *st, uint32_t vdisk, const void *blob,
+                  size_t len);
+
 #endif /* SEGMAP_STORE_H */

@@ -120,6 +120,10 @@ dispatch (struct ctl_conn *c, struct ctl_request *req)
   json_object *result;
 
   sm_debug ("ctl: uid %d pid %d: %s", (int) c->uid, (int) c->pid, req->cmd);
+  /* "internal." commands are the process's own calls, never a client's. */
+  if (strncmp (req->cmd, CTL_INTERNAL_PREFIX,
+               strlen (CTL_INTERNAL_PREFIX)) == 0)
+    return ctl_reply_new (NULL, "unknown command");
   result = s->fn (s->opaque, req->cmd, req->args, &error);
   if (result != NULL)
     return ctl_reply_new (result, NULL);

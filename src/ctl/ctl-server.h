@@ -19,6 +19,10 @@
  * result object (ownership passes to the server) or NULL with *error set
  * to a malloc'd message.  ARGS is always an object, owned by the server
  * (take a reference with json_object_get to keep anything from it). */
+/* Commands whose names start with this are refused on the socket: the
+ * dispatch function serves them to the process itself. */
+#define CTL_INTERNAL_PREFIX "internal."
+
 typedef json_object *(*ctl_dispatch_fn) (void *opaque, const char *cmd,
                                          json_object *args, char **error);
 

@@ -153,8 +153,8 @@ scsi_check_compare_write (const struct scsi_cmd *cmd, const uint8_t *cdb,
   return 0;
 }
 
-/* WRITE ATOMIC(16): no boundary support; length, alignment and
- * granularity within the LU's atomic limits. */
+/* WRITE ATOMIC(16): the range, then no boundary support; length,
+ * alignment and granularity within the LU's atomic limits. */
 int
 scsi_check_write_atomic (const struct scsi_cmd *cmd, const uint8_t *cdb,
                          const struct scsi_lu_limits *lu, struct scsi_cdb *c,
@@ -163,6 +163,10 @@ scsi_check_write_atomic (const struct scsi_cmd *cmd, const uint8_t *cdb,
   if (lu->max_atomic_blocks == 0)
     return scsi_cdb_illegal (s, SCSI_ASC_INVALID_COMMAND_OPCODE);
   c->atomic_boundary = scsi_get_be (&cdb[10], 2);
+  /* The range first: a write past the end is out of range whatever its
+   * length (what libiscsi's WriteAtomic16.BeyondEol expects). */
+  if (c->lba > lu->nblocks || c->nblocks > lu->nblocks - c->lba)
+    return scsi_cdb_illegal (s, SCSI_ASC_LBA_OUT_OF_RANGE);
   if (c->atomic_boundary != 0)
     return scsi_cdb_bad_field (s, 10, -1);
   if (c->nblocks > lu->max_atomic_blocks

@@ -440,6 +440,29 @@ scsi_cdb_residual (const struct scsi_cdb *c, uint64_t expected,
   }
 }
 
+int
+scsi_cdb_usage (uint8_t opcode, uint8_t sa, uint8_t *usage, size_t *len)
+{
+  size_t i, j;
+
+  for (i = 0; i < ARRAY_SIZE (cmds); i++) {
+    const struct scsi_cmd *cmd = &cmds[i];
+
+    if (cmd->opcode != opcode
+        || ((cmd->cflags & C_SA_LOOKUP) && cmd->sa != sa))
+      continue;
+    usage[0] = opcode;
+    for (j = 1; j < cmd->len; j++)
+      usage[j] = ~cmd->rsv[j];
+    if (sa != SCSI_SA_NONE)
+      usage[1] = (usage[1] & 0xe0) | (sa & 0x1f);
+    *len = cmd->len;
+    return 0;
+  }
+  *len = 0;
+  return -1;
+}
+
 const char *
 scsi_opcode_to_string (uint8_t opcode, uint8_t service_action)
 {

@@ -193,6 +193,14 @@ int scsi_unmap_parse (const uint8_t *param, size_t len,
 void scsi_cdb_residual (const struct scsi_cdb *c, uint64_t expected,
                         struct scsi_residual *r);
 
+/* CDB USAGE DATA (SPC-4 REPORT SUPPORTED OPERATION CODES) of the
+ * command OPCODE (service action SA, or SCSI_SA_NONE): the opcode, then
+ * per byte the bits a CDB may set, with the service action in its
+ * field.  Writes up to 16 bytes to USAGE and sets *LEN to the CDB
+ * length.  Returns 0, or -1 if the command is not supported. */
+int scsi_cdb_usage (uint8_t opcode, uint8_t sa, uint8_t *usage,
+                    size_t *len);
+
 /* The command's name ("READ(10)", "READ CAPACITY(16)"), or "unknown
  * command". */
 const char *scsi_opcode_to_string (uint8_t opcode, uint8_t service_action);

@@ -143,7 +143,7 @@ void scsi_lu_execute (struct scsi_itl *itl, struct scsi_task *task);
 /* Task management, after the transport has aborted or waited for the
  * affected tasks.  LUN RESET / TARGET WARM RESET: SPC-2 reservations
  * released, mode pages back to defaults, a BUS DEVICE RESET FUNCTION
- * OCCURRED unit attention for every nexus but ITL.  CLEAR TASK SET
+ * OCCURRED unit attention for every nexus (ITL included, SAM-5 §6.3).  CLEAR TASK SET
  * (with TST=000b): COMMANDS CLEARED BY ANOTHER INITIATOR for the other
  * nexuses whose tasks were cleared (CLEARED_OTHERS true). */
 void scsi_lu_reset (struct scsi_itl *itl);

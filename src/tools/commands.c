@@ -27,6 +27,7 @@
 #include "common/names.h"
 #include "common/size.h"
 #include "ctl/ctl-proto.h"
+#include "tools/commands-internal.h"
 #include "tools/format.h"
 #include "tools/segmapctl.h"
 
@@ -34,7 +35,7 @@
 
 /* Send one request.  Returns 0 with *RESULT, or the exit status after
  * printing why (the server's error, or a connection problem). */
-static int
+int
 call (struct session *s, const char *cmd, json_object *args,
       json_object **result)
 {
@@ -60,7 +61,7 @@ call (struct session *s, const char *cmd, json_object *args,
 
 /* Pretty JSON for --json (json-c would print an empty object on two
  * lines). */
-static void
+void
 print_json (json_object *result)
 {
   const char *str;
@@ -80,7 +81,7 @@ print_json (json_object *result)
 
 /* ---- reading results ---- */
 
-static const char *
+const char *
 jstr (json_object *o, const char *key)
 {
   json_object *v;
@@ -91,7 +92,7 @@ jstr (json_object *o, const char *key)
   return json_object_get_string (v);
 }
 
-static bool
+bool
 jint (json_object *o, const char *key, int64_t *out)
 {
   json_object *v;
@@ -104,7 +105,7 @@ jint (json_object *o, const char *key, int64_t *out)
 }
 
 /* "yes", "no" or "-" for a boolean member. */
-static const char *
+const char *
 jyesno (json_object *o, const char *key)
 {
   json_object *v;
@@ -128,7 +129,7 @@ jsize (json_object *o, const char *key, char *buf)
 }
 
 /* An integer member in decimal into BUF, "-" if missing. */
-static const char *
+const char *
 jnum (json_object *o, const char *key, char *buf)
 {
   int64_t v;
@@ -151,7 +152,7 @@ percent (json_object *o, const char *part, const char *whole, char *buf)
   return buf;
 }
 
-static void
+void
 kv (const char *key, const char *fmt, ...)
 {
   va_list args;
@@ -165,7 +166,7 @@ kv (const char *key, const char *fmt, ...)
 
 /* ---- building arguments (usage errors return EXIT_USAGE) ---- */
 
-static int
+int
 check_name (const struct command *cmd, const char *what, const char *name)
 {
   if (sm_valid_name (name))
@@ -201,7 +202,7 @@ check_segment_size (const struct command *cmd, const char *str, int64_t *size)
 }
 
 /* {"name": NAME} */
-static json_object *
+json_object *
 name_args (const char *name)
 {
   json_object *args = json_object_new_object ();
@@ -212,7 +213,7 @@ name_args (const char *name)
 
 /* PATH made absolute against our working directory: the server
  * resolves paths from its own, which is not ours. */
-static char *
+char *
 absolute_path (const char *path)
 {
   CLEANUP_FREE char *cwd = NULL;
@@ -300,7 +301,7 @@ add_container_row (struct table *t, json_object *c)
 }
 
 /* Print ROWS (an array of objects, or one object) with ADD_ROW. */
-static int
+int
 print_table (json_object *rows, unsigned ncols, const char *const *headers,
              unsigned right, int (*add_row) (struct table *, json_object *))
 {
@@ -731,6 +732,86 @@ const struct command commands[] = {
     "The data is gone: freed segments read as zeros before any reuse.\n",
     .min_args = 1, .max_args = 1,
     .run = run_vdisk_delete,
+  },
+  {
+    .group = "iscsi", .name = "sessions", .args = "",
+    .summary = "list iSCSI sessions (one row per connection)",
+    .details =
+    "Columns: INITIATOR, TARGET ((discovery) for discovery sessions),\n"
+    "PORTAL (ours), PEER (the initiator's address), DIGEST\n"
+    "(header/data: crc or none), MAXRECV (MaxRecvDataSegmentLength,\n"
+    "ours/the initiator's), BURST (MaxBurstLength/FirstBurstLength),\n"
+    "CHAP (yes if the initiator authenticated), COMMANDS (SCSI commands\n"
+    "received).\n",
+    .run = run_iscsi_sessions,
+  },
+  {
+    .group = "iscsi", .name = "hosts", .args = "",
+    .summary = "list iSCSI hosts (access lists)",
+    .details =
+    "Columns: NAME, INITIATOR (iSCSI name), CHAP (the host's own CHAP\n"
+    "user, - if it uses the target-wide one), VDISKS (what it may see).\n"
+    "With no host at all, every initiator may see every vdisk.\n",
+    .run = run_iscsi_hosts,
+  },
+  {
+    .group = "iscsi", .name = "host-add", .args = "NAME INITIATOR [VDISK...]",
+    .summary = "let an initiator see some vdisks",
+    .details =
+    "Once any host exists, initiators that are not a host's see nothing,\n"
+    "and a host sees only its vdisks: they are the only targets it can\n"
+    "discover or log in to.  Vdisks may be named before they exist.\n",
+    .min_args = 2, .max_args = 64,
+    .run = run_iscsi_host_add,
+  },
+  {
+    .group = "iscsi", .name = "host-remove", .args = "NAME",
+    .summary = "remove a host (its sessions are closed)",
+    .details =
+    "A host declared in the configuration file comes back at the next\n"
+    "start unless its [host] section is removed too.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_iscsi_host_remove,
+  },
+  {
+    .group = "iscsi", .name = "allow", .args = "HOST VDISK",
+    .summary = "let a host see one more vdisk",
+    .details = "Takes effect at the host's next discovery or login.\n",
+    .min_args = 2, .max_args = 2,
+    .run = run_iscsi_allow,
+  },
+  {
+    .group = "iscsi", .name = "deny", .args = "HOST VDISK",
+    .summary = "take a vdisk away from a host (its sessions are closed)",
+    .details = "The host's open sessions to that vdisk are closed at once.\n",
+    .min_args = 2, .max_args = 2,
+    .run = run_iscsi_deny,
+  },
+  {
+    .group = "iscsi", .name = "host-chap", .args = "HOST USER SECRET-FILE | HOST off",
+    .summary = "set or clear a host's own CHAP user and secret",
+    .details =
+    "With a CHAP user of its own, the host must authenticate with it\n"
+    "(even when target-wide CHAP is off).  SECRET-FILE holds the secret\n"
+    "on its first line; it must be mode 0600 (or stricter) and 12 to 256\n"
+    "bytes long.  It is read at each login, so replacing the file rotates\n"
+    "the secret.\n",
+    .min_args = 2, .max_args = 3,
+    .run = run_iscsi_host_chap,
+  },
+  {
+    .group = "iscsi", .name = "chap",
+    .args = "[USER SECRET-FILE [MUTUAL-USER MUTUAL-SECRET-FILE] | off]",
+    .summary = "show or set target-wide CHAP",
+    .details =
+    "With no argument, shows the settings.  USER and SECRET-FILE make\n"
+    "CHAP required for every initiator (a host's own CHAP user replaces\n"
+    "them for that host).  MUTUAL-USER and MUTUAL-SECRET-FILE are what\n"
+    "the target answers with when an initiator asks it to authenticate\n"
+    "itself (mutual CHAP).  off turns CHAP off.  Secret files as for\n"
+    "host-chap.\n",
+    .min_args = 0, .max_args = 4,
+    .run = run_iscsi_chap,
   },
 };
 const unsigned nr_commands = ARRAY_SIZE (commands);

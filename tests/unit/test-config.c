@@ -754,6 +754,14 @@ START_TEST (test_err_iscsi)
                 "chap-user needs chap-secret-file");
   expect_error ("[iscsi]\nenabled = yes\nchap-secret-file = /s\n", 3,
                 "chap-secret-file needs chap-user");
+  expect_error ("[iscsi]\nmutual-chap-user = m\n"
+                "mutual-chap-secret-file = /m\n", 2,
+                "mutual-chap-user needs chap-user");
+  expect_error ("[iscsi]\nchap-user = u\nchap-secret-file = /s\n"
+                "mutual-chap-secret-file = /m\n", 4,
+                "mutual-chap-secret-file needs mutual-chap-user");
+  expect_error ("[host h]\ninitiator = iqn.2026-01.com.example:h\n"
+                "chap-user = u\n", 3, "chap-user needs chap-secret-file");
   expect_error ("[iscsi]\nenabled = maybe\n", 2,
                 "invalid enabled 'maybe': expected yes or no");
   expect_error ("[iscsi]\ntarget-prefix = iqn.2026-11.org.x:\n", 2,

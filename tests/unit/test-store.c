@@ -984,6 +984,88 @@ START_TEST (test_map_get_refuses_corrupt_row)
 }
 END_TEST
 
+/*----------------------------------------------------------------------
+ * iSCSI hosts and persistent reservations
+ */
+
+START_TEST (test_hosts)
+{
+  struct store *st = open_store ();
+  struct sm_host_info *v;
+  size_t n;
+  char *web_vdisks[] = { "db", "logs" };
+  struct sm_host_info web = {
+    .name = "web", .initiator = "iqn.2026-01.com.example:web",
+    .vdisks = web_vdisks, .n_vdisks = 2,
+  };
+  struct sm_host_info other = {
+    .name = "other", .initiator = "IQN.2026-01.COM.EXAMPLE:WEB",
+    .chap_user = "u", .chap_secret_file = "/s",
+  };
+
+  OK (store_host_list (st, &v, &n));
+  ck_assert_uint_eq (n, 0);
+  sm_host_info_free (v, n);
+
+  OK (store_host_put (st, &web));
+  /* Initiator names are compared without case. */
+  FAILS (store_host_put (st, &other), EEXIST);
+  ck_assert_str_eq (last_error, "initiator IQN.2026-01.COM.EXAMPLE:WEB "
+                    "already belongs to host 'web'");
+  other.initiator = "iqn.2026-01.com.example:other";
+  OK (store_host_put (st, &other));
+
+  /* Putting a host again replaces its list. */
+  web.n_vdisks = 1;
+  web.vdisks = (char *[]) { "logs" };
+  OK (store_host_put (st, &web));
+  OK (store_host_list (st, &v, &n));
+  ck_assert_uint_eq (n, 2);
+  ck_assert_str_eq (v[0].name, "other");
+  ck_assert_str_eq (v[0].chap_user, "u");
+  ck_assert_uint_eq (v[0].n_vdisks, 0);
+  ck_assert_str_eq (v[1].name, "web");
+  ck_assert_ptr_null (v[1].chap_user);
+  ck_assert_uint_eq (v[1].n_vdisks, 1);
+  ck_assert_str_eq (v[1].vdisks[0], "logs");
+  sm_host_info_free (v, n);
+
+  /* CHAP user and file go together (schema CHECK). */
+  other.chap_secret_file = NULL;
+  FAILS (store_host_put (st, &other), EINVAL);
+
+  OK (store_host_delete (st, "web"));
+  FAILS (store_host_delete (st, "web"), ENOENT);
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM iscsi_host_vdisk"), 0);
+  store_close (st);
+}
+END_TEST
+
+START_TEST (test_pr_blobs)
+{
+  struct store *st = open_store ();
+  uint32_t cid, id;
+  void *blob;
+  size_t len;
+
+  OK (store_container_add (st, "c", "/c", 64 * MiB, &cid));
+  OK (store_vdisk_create (st, "d", 16 * MiB, 20, cid, &id));
+  OK (store_pr_get (st, id, &blob, &len));
+  ck_assert_ptr_null (blob);
+  OK (store_pr_set (st, id, "abc", 3));
+  OK (store_pr_set (st, id, "wxyz", 4));
+  OK (store_pr_get (st, id, &blob, &len));
+  ck_assert_uint_eq (len, 4);
+  ck_assert_mem_eq (blob, "wxyz", 4);
+  free (blob);
+  FAILS (store_pr_set (st, id, "", 0), EINVAL);
+  /* Reservations go with their vdisk. */
+  OK (store_vdisk_delete (st, id));
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM scsi_pr"), 0);
+  store_close (st);
+}
+END_TEST
+
 static Suite *
 store_suite (void)
 {
@@ -1014,6 +1096,8 @@ store_suite (void)
   tcase_add_loop_test (tc, test_check_finds_corruption, 0,
                        sizeof corruptions / sizeof corruptions[0]);
   tcase_add_test (tc, test_map_get_refuses_corrupt_row);
+  tcase_add_test (tc, test_hosts);
+  tcase_add_test (tc, test_pr_blobs);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -1,0 +1,40 @@
+/* segmap: what the controller's administration files share.
+ *
+ *   admin.c        the command table, containers, vdisks, status, check
+ *   admin-iscsi.c  iSCSI access lists, CHAP settings, persistent
+ *                  reservations
+ *
+ * Handlers run on the controller thread and follow admin.c's
+ * convention: a json-c object, or NULL with *error set (malloc'd, one
+ * human sentence).
+ */
+#ifndef SEGMAP_ADMIN_INTERNAL_H
+#define SEGMAP_ADMIN_INTERNAL_H
+
+#include <stdint.h>
+
+#include <json.h>
+
+struct controller;
+
+/* Set *ERROR from FMT; returns NULL. */
+json_object *fail (char **error, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+/* A string argument, or NULL when absent or not a string. */
+const char *arg_string (json_object *args, const char *key);
+/* A name argument checked against the naming rule; NULL + *error. */
+const char *arg_name (json_object *args, const char *key, char **error);
+void add_u64 (json_object *o, const char *key, uint64_t v);
+
+typedef json_object *admin_fn (struct controller *c, json_object *args,
+                               char **error);
+
+admin_fn ctrl_cmd_host_list, ctrl_cmd_host_add, ctrl_cmd_host_remove,
+  ctrl_cmd_host_allow, ctrl_cmd_host_deny, ctrl_cmd_host_chap,
+  ctrl_cmd_chap_get, ctrl_cmd_chap_set, ctrl_cmd_pr_load, ctrl_cmd_pr_save;
+
+/* Make the configuration's [host] sections and CHAP settings the
+ * stored ones (start-up).  0 or -1 with sm_error. */
+int ctrl_reconcile_iscsi (struct controller *c);
+
+#endif /* SEGMAP_ADMIN_INTERNAL_H */

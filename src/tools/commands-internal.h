@@ -1,0 +1,63 @@
+/* segmapctl: what the command files share (commands.c: the helpers and
+ * the core commands; commands-iscsi.c: the iSCSI commands). */
+#ifndef SEGMAPCTL_COMMANDS_INTERNAL_H
+#define SEGMAPCTL_COMMANDS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json.h>
+
+#include "tools/format.h"
+#include "tools/segmapctl.h"
+
+/* Send one request (ARGS consumed).  0 with *RESULT, or the exit status
+ * after printing why. */
+int call (struct session *s, const char *cmd, json_object *args,
+          json_object **result);
+/* Pretty JSON for --json. */
+void print_json (json_object *result);
+
+/* Members of a result; NULL / false / "-" when missing. */
+const char *jstr (json_object *o, const char *key);
+bool jint (json_object *o, const char *key, int64_t *out);
+const char *jyesno (json_object *o, const char *key);
+const char *jnum (json_object *o, const char *key, char *buf);
+/* Print "KEY   value" (the key padded to a column). */
+void kv (const char *key, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+
+/* A usage error unless NAME is a valid WHAT name. */
+int check_name (const struct command *cmd, const char *what,
+                const char *name);
+/* {"name": NAME} */
+json_object *name_args (const char *name);
+/* PATH made absolute against the working directory (malloc'd). */
+char *absolute_path (const char *path);
+
+/* Print ROWS (an array of objects, or one object) as a table of NCOLS
+ * columns titled HEADERS (bit i of RIGHT: column i right-aligned), one
+ * row per object from ADD_ROW. */
+int print_table (json_object *rows, unsigned ncols,
+                 const char *const *headers, unsigned right,
+                 int (*add_row) (struct table *, json_object *));
+
+/* commands-iscsi.c */
+int run_iscsi_sessions (struct session *s, const struct command *cmd,
+                        int argc, char **argv);
+int run_iscsi_hosts (struct session *s, const struct command *cmd,
+                     int argc, char **argv);
+int run_iscsi_host_add (struct session *s, const struct command *cmd,
+                        int argc, char **argv);
+int run_iscsi_host_remove (struct session *s, const struct command *cmd,
+                           int argc, char **argv);
+int run_iscsi_allow (struct session *s, const struct command *cmd,
+                     int argc, char **argv);
+int run_iscsi_deny (struct session *s, const struct command *cmd,
+                    int argc, char **argv);
+int run_iscsi_host_chap (struct session *s, const struct command *cmd,
+                         int argc, char **argv);
+int run_iscsi_chap (struct session *s, const struct command *cmd,
+                    int argc, char **argv);
+
+#endif /* SEGMAPCTL_COMMANDS_INTERNAL_H */
