@@ -61,11 +61,13 @@ def run(uri, log_path, region, seed, seqbase, maxsecs):
     nsegs = region // SEGMENT
     log = open(log_path, "a", buffering=1)
     h = nbd.NBD()
-    h.connect_uri(uri)
-    fua_ok = h.can_fua()
     seq = seqbase
     deadline = time.monotonic() + maxsecs
     try:
+        # Inside the try: on a loaded machine the kill can come before
+        # the connection is up, which is the server going away too.
+        h.connect_uri(uri)
+        fua_ok = h.can_fua()
         while time.monotonic() < deadline:
             batch = []
             used = set()

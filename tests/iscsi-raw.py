@@ -671,6 +671,7 @@ def expect_login_status(fn, allowed, what):
         for a in allowed:
             if (isinstance(a, tuple) and e.status >> 8 == a[0] and
                     e.status not in (0x0201, 0x0202)) or e.status == a:
+                print("    %s: Login status 0x%04x" % (what, e.status))
                 return e.status
         raise CaseFailed("%s: Login status 0x%04x, expected %s" % (
             what, e.status, " or ".join(
@@ -692,6 +693,7 @@ def expect_reject(sess, reasons, what, allow_close=True):
         p = sess.recv_skip_nop()
     except Closed:
         if allow_close:
+            print("    %s: connection closed" % what)
             return None
         raise CaseFailed("%s: connection closed, expected a Reject" % what)
     except Timeout:
@@ -704,6 +706,8 @@ def expect_reject(sess, reasons, what, allow_close=True):
             what, p.bhs[2], REJECT_REASONS.get(p.bhs[2], "?"),
             " or ".join("0x%02x (%s)" % (r, REJECT_REASONS[r])
                         for r in reasons)))
+    print("    %s: Reject, reason 0x%02x (%s)" % (
+        what, p.bhs[2], REJECT_REASONS[p.bhs[2]]))
     return p.bhs[2]
 
 
@@ -711,6 +715,7 @@ def expect_silence(sess, secs, what):
     try:
         p = sess.recv_skip_nop(secs)
     except Timeout:
+        print("    %s: no answer (ignored)" % what)
         return
     except Closed:
         raise CaseFailed("%s: the connection was closed; the standard asks "
@@ -726,6 +731,7 @@ def expect_check(sess, cdb, key, asc, ascq, what, read=0):
     if sense != (key, asc, ascq):
         raise CaseFailed("%s: sense %s, expected %s" % (
             what, sense_str(sense), sense_str((key, asc, ascq))))
+    print("    %s: CHECK CONDITION, %s" % (what, sense_str(sense)))
 
 
 def still_works(sess, what):
@@ -813,8 +819,10 @@ def case_header_digest(opts):
         p = s.recv_skip_nop(2)
         raise CaseFailed("a PDU with a wrong header digest was answered: %r"
                          % p)
-    except (Closed, Timeout):
-        pass
+    except (Closed, Timeout) as e:
+        print("    WRITE with a bad header digest: %s" % (
+            "connection closed" if isinstance(e, Closed) else
+            "no answer (discarded)"))
     s.close()
     s = new_session(opts, digests=True)
     if s.read(lba, 1)[2] != before:
@@ -1051,9 +1059,11 @@ def case_dataout_unknown_ttt(opts):
         p = s.recv_skip_nop(1.5)
         if p.opcode != OP_REJECT or p.bhs[2] not in (0x04, 0x09):
             raise CaseFailed("Data-Out for no task: got %r" % p)
+        print("    Data-Out for no task: Reject, reason 0x%02x" % p.bhs[2])
     except Timeout:
-        pass
+        print("    Data-Out for no task: no answer (discarded)")
     except Closed:
+        print("    Data-Out for no task: connection closed")
         return
     still_works(s, "after a stray Data-Out")
     # A write waiting for data, and Data-Out with a TTT it was not given.
@@ -1079,10 +1089,12 @@ def case_dataout_unknown_ttt(opts):
             if p2.opcode == OP_SCSI_RSP and p2.bhs[3] == 0:
                 raise CaseFailed("a write completed with data sent under "
                                  "a wrong TTT")
+            print("    Data-Out with a wrong TTT: %r" % p2)
             return
         except Timeout:
-            pass
+            print("    Data-Out with a wrong TTT: no answer (discarded)")
         except Closed:
+            print("    Data-Out with a wrong TTT: connection closed")
             return
         s.send_data_out(itt, p.ttt, 0, bs, good)
         status, sense, _ = s.complete(itt)

@@ -5,7 +5,10 @@
  *   01h read-write error recovery   nothing changeable
  *   08h caching                     WCE changeable (WCE=0: every write
  *                                   goes to the backend with FUA)
- *   0Ah control                     TST, QERR, D_SENSE changeable; TAS
+ *   0Ah control                     TST, QERR, D_SENSE, SWP changeable
+ *                                   (SWP: software write protect, every
+ *                                   command that writes the medium fails
+ *                                   with DATA PROTECT); TAS
  *                                   set; QAM 1 (unrestricted reordering)
  *   1Ch informational exceptions    nothing changeable, DEXCPT set
  * None has subpages; subpage FFh of page 3Fh means the same as 00h.
@@ -54,10 +57,12 @@ build_page (uint8_t page, const struct lu_mode *m, bool changeable,
     if (changeable) {
       p[2] = 0xe0 | 0x04;                       /* TST, D_SENSE */
       p[3] = 0x06;                              /* QERR */
+      p[4] = 0x08;                              /* SWP */
       break;
     }
     p[2] = (m->tst << 5) | (m->d_sense ? 0x04 : 0);
     p[3] = 0x10 | (m->qerr << 1);               /* QAM 1 */
+    p[4] = m->swp ? 0x08 : 0;                   /* SWP */
     p[5] = 0x40;                                /* TAS */
     put_be16 (&p[8], 0xffff);                   /* BUSY TIMEOUT: unlimited */
     break;
@@ -149,13 +154,13 @@ exec_mode_sense (struct exec *x)
   off += mode_pages_for (x, &m, x->c.pc == PC_CHANGEABLE, &b[off]);
   if (ten) {
     put_be16 (&b[0], off - 2);
-    b[3] = 0x10;                                /* DPOFUA */
+    b[3] = 0x10 | (m.swp ? 0x80 : 0);           /* DPOFUA, WP */
     b[4] = longlba && bd ? 0x01 : 0;            /* LONGLBA */
     put_be16 (&b[6], bd);
   }
   else {
     b[0] = off - 1;
-    b[2] = 0x10;                                /* DPOFUA */
+    b[2] = 0x10 | (m.swp ? 0x80 : 0);           /* DPOFUA, WP */
     b[3] = bd;
   }
   exec_reply (x, b, off);
@@ -230,6 +235,7 @@ select_page (struct exec *x, const uint8_t *p, size_t off, struct lu_mode *m)
     m->tst = p[2] >> 5;
     m->d_sense = p[2] & 0x04;
     m->qerr = (p[3] >> 1) & 3;
+    m->swp = p[4] & 0x08;
   }
   return 0;
 }

@@ -32,7 +32,7 @@ static const struct exec_entry entries[] = {
   E (SCSI_OP_TEST_UNIT_READY, exec_test_unit_ready, RES_ALLOW, 0),
   E (SCSI_OP_REQUEST_SENSE, exec_request_sense, RES_ALLOW, EXEC_UA_EXEMPT),
   E (SCSI_OP_READ6, exec_read, RES_READ, 0),
-  E (SCSI_OP_WRITE6, exec_write, RES_WRITE, 0),
+  E (SCSI_OP_WRITE6, exec_write, RES_WRITE, EXEC_WRITES),
   E (SCSI_OP_INQUIRY, exec_inquiry, RES_ALLOW, EXEC_UA_EXEMPT),
   E (SCSI_OP_MODE_SELECT6, exec_mode_select, RES_WRITE, 0),
   E (SCSI_OP_RESERVE6, exec_reserve, RES_SPC2, 0),
@@ -40,13 +40,13 @@ static const struct exec_entry entries[] = {
   E (SCSI_OP_MODE_SENSE6, exec_mode_sense, RES_MODE_SENSE, 0),
   E (SCSI_OP_READ_CAPACITY10, exec_read_capacity10, RES_ALLOW, 0),
   E (SCSI_OP_READ10, exec_read, RES_READ, 0),
-  E (SCSI_OP_WRITE10, exec_write, RES_WRITE, 0),
-  E (SCSI_OP_WRITE_VERIFY10, exec_write_verify, RES_WRITE, 0),
+  E (SCSI_OP_WRITE10, exec_write, RES_WRITE, EXEC_WRITES),
+  E (SCSI_OP_WRITE_VERIFY10, exec_write_verify, RES_WRITE, EXEC_WRITES),
   E (SCSI_OP_VERIFY10, exec_verify, RES_READ, 0),
   E (SCSI_OP_PRE_FETCH10, exec_pre_fetch, RES_READ, 0),
   E (SCSI_OP_SYNCHRONIZE_CACHE10, exec_sync_cache, RES_WRITE, 0),
-  E (SCSI_OP_WRITE_SAME10, exec_write_same, RES_WRITE, 0),
-  E (SCSI_OP_UNMAP, exec_unmap, RES_WRITE, 0),
+  E (SCSI_OP_WRITE_SAME10, exec_write_same, RES_WRITE, EXEC_WRITES),
+  E (SCSI_OP_UNMAP, exec_unmap, RES_WRITE, EXEC_WRITES),
   E (SCSI_OP_MODE_SELECT10, exec_mode_select, RES_WRITE, 0),
   E (SCSI_OP_RESERVE10, exec_reserve, RES_SPC2, 0),
   E (SCSI_OP_RELEASE10, exec_release, RES_SPC2, 0),
@@ -54,14 +54,15 @@ static const struct exec_entry entries[] = {
   E (SCSI_OP_PERSISTENT_RESERVE_IN, exec_pr_in, RES_PR, 0),
   E (SCSI_OP_PERSISTENT_RESERVE_OUT, exec_pr_out, RES_PR, 0),
   E (SCSI_OP_READ16, exec_read, RES_READ, 0),
-  E (SCSI_OP_COMPARE_AND_WRITE, exec_compare_and_write, RES_WRITE, 0),
-  E (SCSI_OP_WRITE16, exec_write, RES_WRITE, 0),
-  E (SCSI_OP_WRITE_VERIFY16, exec_write_verify, RES_WRITE, 0),
+  E (SCSI_OP_COMPARE_AND_WRITE, exec_compare_and_write, RES_WRITE,
+     EXEC_WRITES),
+  E (SCSI_OP_WRITE16, exec_write, RES_WRITE, EXEC_WRITES),
+  E (SCSI_OP_WRITE_VERIFY16, exec_write_verify, RES_WRITE, EXEC_WRITES),
   E (SCSI_OP_VERIFY16, exec_verify, RES_READ, 0),
   E (SCSI_OP_PRE_FETCH16, exec_pre_fetch, RES_READ, 0),
   E (SCSI_OP_SYNCHRONIZE_CACHE16, exec_sync_cache, RES_WRITE, 0),
-  E (SCSI_OP_WRITE_SAME16, exec_write_same, RES_WRITE, 0),
-  E (SCSI_OP_WRITE_ATOMIC16, exec_write_atomic, RES_WRITE, 0),
+  E (SCSI_OP_WRITE_SAME16, exec_write_same, RES_WRITE, EXEC_WRITES),
+  E (SCSI_OP_WRITE_ATOMIC16, exec_write_atomic, RES_WRITE, EXEC_WRITES),
   ESA (SCSI_OP_SERVICE_ACTION_IN16, SCSI_SAI_READ_CAPACITY16,
        exec_read_capacity16, RES_ALLOW),
   ESA (SCSI_OP_SERVICE_ACTION_IN16, SCSI_SAI_GET_LBA_STATUS,
@@ -72,8 +73,8 @@ static const struct exec_entry entries[] = {
   ESA (SCSI_OP_MAINTENANCE_IN, SCSI_MI_REPORT_SUPPORTED_OPCODES,
        exec_report_opcodes, RES_ALLOW),
   E (SCSI_OP_READ12, exec_read, RES_READ, 0),
-  E (SCSI_OP_WRITE12, exec_write, RES_WRITE, 0),
-  E (SCSI_OP_WRITE_VERIFY12, exec_write_verify, RES_WRITE, 0),
+  E (SCSI_OP_WRITE12, exec_write, RES_WRITE, EXEC_WRITES),
+  E (SCSI_OP_WRITE_VERIFY12, exec_write_verify, RES_WRITE, EXEC_WRITES),
   E (SCSI_OP_VERIFY12, exec_verify, RES_READ, 0),
 };
 
@@ -297,6 +298,10 @@ scsi_lu_execute (struct scsi_itl *itl, struct scsi_task *task)
   }
   if (conflicts (&x, e)) {
     exec_conflict (&x);
+    return;
+  }
+  if ((e->flags & EXEC_WRITES) && atomic_load (&x.lu->swp)) {
+    exec_check (&x, SCSI_SK_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
     return;
   }
   e->fn (&x);

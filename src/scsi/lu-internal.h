@@ -165,6 +165,7 @@ struct lu_mode {
   bool d_sense;                 /* control: descriptor format sense */
   uint8_t tst;                  /* control: task set type */
   uint8_t qerr;                 /* control: queue error management */
+  bool swp;                     /* control: software write protect */
 };
 
 struct scsi_lu {
@@ -184,7 +185,7 @@ struct scsi_lu {
   struct lu_port *ports;        /* protected by lock */
   size_t n_ports;
   struct lu_mode mode;          /* protected by lock */
-  atomic_bool wce, d_sense;     /* copies of mode.wce / mode.d_sense */
+  atomic_bool wce, d_sense, swp;  /* copies of the mode page bits */
   struct scsi_itl *spc2_holder; /* protected by lock */
   struct pr_state pr;           /* protected by lock */
   atomic_bool res_active;
@@ -342,6 +343,7 @@ struct exec_entry {
 };
 #define EXEC_UA_EXEMPT 0x01     /* INQUIRY, REPORT LUNS, REQUEST SENSE */
 #define EXEC_HAS_SA    0x02     /* service action in byte 1 */
+#define EXEC_WRITES    0x04     /* changes the medium: refused under SWP */
 
 const struct exec_entry *exec_entries (size_t *n);
 

@@ -133,6 +133,7 @@ lu_mode_defaults (struct lu_mode *m)
   m->d_sense = false;
   m->tst = 0;
   m->qerr = 0;
+  m->swp = false;
 }
 
 void
@@ -140,6 +141,7 @@ lu_mode_publish_locked (struct scsi_lu *lu)
 {
   atomic_store (&lu->wce, lu->mode.wce);
   atomic_store (&lu->d_sense, lu->mode.d_sense);
+  atomic_store (&lu->swp, lu->mode.swp);
 }
 
 const struct lu_port *

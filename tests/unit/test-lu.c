@@ -922,6 +922,43 @@ START_TEST (test_mode_select_d_sense)
   ck_assert_uint_eq (t.sense[2], 0x26);
 }
 
+START_TEST (test_mode_select_swp)
+{
+  struct scsi_task t;
+  uint8_t b[256], list[64], cdb[16];
+
+  /* SWP is changeable in the control page. */
+  run (A, &t, CDB (0x1a, 0x08, 0x4a, 0, 255), NULL, 0, b, 255);
+  GOOD (&t);
+  ck_assert_uint_eq (b[4 + 4], 0x08);
+  /* Set it: writes are refused, reads are not, MODE SENSE shows WP. */
+  run (A, &t, CDB (0x1a, 0x08, 0x0a, 0, 255), NULL, 0, b, 255);
+  GOOD (&t);
+  memcpy (list, b, 16);
+  list[0] = 0;
+  list[4 + 4] |= 0x08;
+  mode_select6 (A, &t, list, 16);
+  GOOD (&t);
+  cdb16 (cdb, 0x8a, 0, 1);
+  run (A, &t, cdb, b, BS, NULL, 0);
+  SENSE (&t, 0x07, 0x2700);
+  run (A, &t, CDB (0x42, 0, 0, 0, 0, 0, 0, 0, 24), b, 24, NULL, 0);
+  SENSE (&t, 0x07, 0x2700);
+  cdb16 (cdb, 0x88, 0, 1);
+  run (A, &t, cdb, NULL, 0, b, BS);
+  GOOD (&t);
+  run (A, &t, CDB (0x1a, 0x08, 0x0a, 0, 255), NULL, 0, b, 255);
+  GOOD (&t);
+  ck_assert_uint_eq (b[2] & 0x80, 0x80);
+  /* Clear it: writes work again. */
+  list[4 + 4] &= ~0x08;
+  mode_select6 (A, &t, list, 16);
+  GOOD (&t);
+  cdb16 (cdb, 0x8a, 0, 1);
+  run (A, &t, cdb, b, BS, NULL, 0);
+  GOOD (&t);
+}
+
 static Suite *
 lu_suite (void)
 {
@@ -944,6 +981,7 @@ lu_suite (void)
   tcase_add_test (tc, test_report_port_groups);
   tcase_add_test (tc, test_mode_sense);
   tcase_add_test (tc, test_mode_select);
+  tcase_add_test (tc, test_mode_select_swp);
   tcase_add_test (tc, test_mode_select_d_sense);
   suite_add_tcase (s, tc);
   add_data_tests (s);
