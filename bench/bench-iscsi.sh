@@ -90,12 +90,13 @@ fi
 mkdir -p "$workdir"
 workdir=$(cd "$workdir" && pwd)
 
-# Three free loopback ports: tgt's portal, tgt's control port, segmap's
-# portal.
-read -r tgt_port tgt_ctl seg_port <<<"$(python3 -c '
+# Two free loopback ports (tgt's portal, segmap's portal), and a tgtd
+# control port (0..32767: only the suffix of its control socket
+# /var/run/tgtd/socket.N) no other tgtd uses.
+read -r tgt_port seg_port <<<"$(python3 -c '
 import random, socket
 got = []
-while len(got) < 3:
+while len(got) < 2:
     p = random.randrange(20000, 60000)
     s = socket.socket()
     try:
@@ -107,11 +108,27 @@ while len(got) < 3:
     s.close()
 print(*got)
 ')"
+tgt_ctl=
+for (( i = 0; i < 100; i++ )); do
+  tgt_ctl=$(( RANDOM % 30000 + 1000 ))
+  [ -e "/var/run/tgtd/socket.$tgt_ctl" ] || break
+done
 
 pids=()
+tgtd_pid=
 cleanup ()
 {
-  local p
+  local p i
+  # tgtd ignores SIGTERM: ask it to exit through its control socket,
+  # then SIGKILL it if it is still there.
+  if [ -n "$tgtd_pid" ]; then
+    tgtadm -C "$tgt_ctl" --mode system --op delete >/dev/null 2>&1 || true
+    for (( i = 0; i < 50; i++ )); do
+      kill -0 "$tgtd_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$tgtd_pid" 2>/dev/null || true
+  fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ $keep = 1 ] || rm -rf "$workdir"
@@ -161,6 +178,7 @@ cp "$workdir/source.img" "$workdir/raw.img"
 rm -f "$workdir/source.img"
 tgtd -f -C "$tgt_ctl" --iscsi "portal=127.0.0.1:$tgt_port" \
   >"$workdir/tgtd.log" 2>&1 &
+tgtd_pid=$!
 pids+=($!)
 wait_portal "$tgt_port" tgtd
 tgt () { tgtadm -C "$tgt_ctl" --lld iscsi "$@"; }

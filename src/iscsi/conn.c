@@ -124,6 +124,7 @@ conn_free (struct iscsi_conn *c)
   iscsi_text_builder_clear (&c->text_resp);
   free (c->pdu_buf);
   free (c->discard);
+  free (c->rxbuf);
   free (c->logout);
   pthread_mutex_destroy (&c->send_lock);
   pthread_mutex_destroy (&c->task_lock);

@@ -19,6 +19,11 @@
  * Data the target does not want (a rejected command, a Data-Out for an
  * unknown transfer) is read into a scratch buffer and dropped.
  *
+ * Reads go through a read-ahead buffer (rxbuf): one recv takes what the
+ * socket has, often several PDUs with their data, and the parts are
+ * copied out of it; a part of RX_DIRECT_MIN bytes or more that finds
+ * the buffer empty is received straight into its destination.
+ *
  * Before login only Login Requests are accepted (anything else closes
  * the connection); a discovery session accepts no SCSI traffic.
  */
@@ -35,6 +40,8 @@
 
 #define DISCARD_SIZE  65536
 #define PDU_BUF_KEEP  65536
+#define RX_BUF_SIZE   65536     /* the read-ahead buffer */
+#define RX_DIRECT_MIN 16384     /* parts this large skip the buffer */
 
 const char *
 rx_state_to_string (enum rx_state s)
@@ -49,10 +56,10 @@ rx_state_to_string (enum rx_state s)
   return "unknown";
 }
 
-/* Read up to LEN bytes.  Returns the count, 0 if nothing is there now,
- * -1 if the connection ended or failed (it is closed). */
+/* recv LEN bytes at most into BUF.  Returns the count, 0 if nothing is
+ * there now, -1 if the connection ended or failed (it is closed). */
 static ssize_t
-read_some (struct iscsi_conn *c, void *buf, size_t len)
+recv_some (struct iscsi_conn *c, void *buf, size_t len)
 {
   ssize_t r;
 
@@ -65,6 +72,41 @@ read_some (struct iscsi_conn *c, void *buf, size_t len)
     return 0;
   conn_close (c, r == 0 ? "end of stream" : "receive failed");
   return -1;
+}
+
+static bool
+rx_buffered (const struct iscsi_conn *c)
+{
+  return c->rx_head < c->rx_tail;
+}
+
+/* Read up to LEN bytes into BUF: first what was read ahead, then
+ * straight from the socket for a large part, else through the read-ahead
+ * buffer (one recv then serves several PDUs).  Returns as recv_some. */
+static ssize_t
+read_some (struct iscsi_conn *c, void *buf, size_t len)
+{
+  size_t n;
+  ssize_t r;
+
+  if (!rx_buffered (c)) {
+    if (c->rx_drain)
+      return 0;
+    if (len >= RX_DIRECT_MIN)
+      return recv_some (c, buf, len);
+    if (c->rxbuf == NULL && (c->rxbuf = malloc (RX_BUF_SIZE)) == NULL) {
+      conn_close (c, "out of memory");
+      return -1;
+    }
+    if ((r = recv_some (c, c->rxbuf, RX_BUF_SIZE)) <= 0)
+      return r;
+    c->rx_head = 0;
+    c->rx_tail = r;
+  }
+  n = c->rx_tail - c->rx_head < len ? c->rx_tail - c->rx_head : len;
+  memcpy (buf, &c->rxbuf[c->rx_head], n);
+  c->rx_head += n;
+  return n;
 }
 
 /*----------------------------------------------------------------------
@@ -352,15 +394,14 @@ data_done (struct iscsi_conn *c)
 static int
 fill (struct iscsi_conn *c, uint8_t *buf, size_t want)
 {
-  ssize_t r;
+  while (c->got < want) {
+    ssize_t r = read_some (c, buf + c->got, want - c->got);
 
-  if (c->got >= want)
-    return 1;
-  r = read_some (c, buf + c->got, want - c->got);
-  if (r <= 0)
-    return r;
-  c->got += r;
-  return c->got == want;
+    if (r <= 0)
+      return r;
+    c->got += r;
+  }
+  return 1;
 }
 
 static int
@@ -375,12 +416,14 @@ read_data (struct iscsi_conn *c)
     conn_close (c, "out of memory");
     return -1;
   }
-  r = read_some (c, c->discard,
-                 len - c->got < DISCARD_SIZE ? len - c->got : DISCARD_SIZE);
-  if (r <= 0)
-    return r;
-  c->got += r;
-  return c->got == len;
+  while (c->got < len) {
+    r = read_some (c, c->discard,
+                   len - c->got < DISCARD_SIZE ? len - c->got : DISCARD_SIZE);
+    if (r <= 0)
+      return r;
+    c->got += r;
+  }
+  return 1;
 }
 
 /* One step of the state machine.  Returns 1 to go on, 0 when the
@@ -426,18 +469,27 @@ rx_step (struct iscsi_conn *c)
   return -1;
 }
 
+/* Read a batch of PDUs, then run the quick commands among them here
+ * (task.c): the batch's commands reach the backend without a hand-off,
+ * and those that are not quick went to the workers as they came.  The
+ * read-ahead buffer is always used up (epoll does not see it): once the
+ * budget is spent, no more is received (rx_drain), the rest of the
+ * buffer is handled, and a PDU cut short waits for the next event. */
 void
 conn_on_readable (struct iscsi_conn *c)
 {
   unsigned budget = 64;         /* PDUs before letting others run */
 
+  task_inline_begin (c);
   while (c->state != CONN_CLOSED && !atomic_load (&c->close_after_flush)
-         && !atomic_load (&c->kill) && budget > 0) {
+         && !atomic_load (&c->kill) && (budget > 0 || rx_buffered (c))) {
     int r = rx_step (c);
 
     if (r <= 0)
-      return;
-    if (c->rx == RX_BHS && c->got == 0)
-      budget--;
+      break;
+    if (c->rx == RX_BHS && c->got == 0 && budget > 0 && --budget == 0)
+      c->rx_drain = true;
   }
+  c->rx_drain = false;
+  task_inline_run (c);
 }

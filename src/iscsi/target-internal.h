@@ -15,7 +15,9 @@
  *   - An I/O thread owns the connections assigned to it: it alone reads
  *     their sockets, runs the login, dispatches PDUs and closes them.
  *   - Workers run tasks and send the results themselves, under
- *     conn->send_lock; the I/O thread also sends under it.  StatSN is
+ *     conn->send_lock; the I/O thread also sends under it.  The I/O
+ *     thread runs quick commands (short cached READ / WRITE) itself
+ *     after each read batch (task.c).  StatSN is
  *     given out under send_lock, so it grows in wire order.
  *   - conn->task_lock guards the task pool, the task states and the
  *     waiters (TMF / Logout answers that wait for running tasks).
@@ -56,6 +58,11 @@
 #define ISCSI_HEADER_MAX       (ISCSI_BHS_SIZE + 1020 + ISCSI_DIGEST_SIZE)
 #define ISCSI_CDB_MAX          260    /* 16 + the extended CDB AHS */
 #define ISCSI_BUF_KEEP         (1024 * 1024)  /* task buffers kept */
+#define ISCSI_INLINE_MAX       (64 * 1024)    /* quick commands run inline */
+#define ISCSI_REPLY_BATCH      64     /* answers of inline commands per flush */
+#define ISCSI_INLINE_SLOW_US   1000   /* an inline command slower than this */
+#define ISCSI_INLINE_BACKOFF_MS 1000  /* sends the connection's commands to
+                                       * the workers for this long */
 #define ISCSI_PORTAL_TAG       1
 #define ISCSI_TARGET_PORT_ID   1
 
@@ -278,6 +285,13 @@ struct waiter {
   bool close;                   /* close the connection after it */
 };
 
+/* One PDU to send: the header fields, and data by pointer. */
+struct out_pdu {
+  struct iscsi_pdu pdu;
+  bool statsn;                  /* takes a StatSN (advance it) */
+  bool sn;                      /* carries StatSN/ExpCmdSN/MaxCmdSN */
+};
+
 struct iscsi_conn {
   struct io_source src;         /* first: epoll data points here */
   struct iscsi_target *t;
@@ -307,6 +321,20 @@ struct iscsi_conn {
   struct iscsi_pdu data_pdu;    /* the decoded header of that PDU */
   uint8_t trailer[8];
   uint8_t *discard;             /* scratch for discarded data */
+  uint8_t *rxbuf;               /* bytes read ahead from the socket: */
+  size_t rx_head, rx_tail;      /* [rx_head, rx_tail) not yet used */
+  bool rx_drain;                /* use up rxbuf, recv nothing more */
+  /* quick commands the I/O thread runs itself after a read batch (see
+   * task.c): collected only while inline_ok */
+  bool inline_ok;
+  struct iscsi_task *inline_head, **inline_tail;
+  uint64_t inline_off_until;    /* monotonic ms: no inline commands
+                                 * before (the backend was slow) */
+  /* their answers, sent together at the end (tasks released then) */
+  struct out_pdu reply[ISCSI_REPLY_BATCH];
+  size_t n_reply;
+  struct iscsi_task *replied[ISCSI_REPLY_BATCH];
+  size_t n_replied;
 
   /* login */
   struct login login;
@@ -356,13 +384,6 @@ void conn_on_writable (struct iscsi_conn *c);
 void conn_close (struct iscsi_conn *c, const char *why);
 /* Ask the I/O thread to close the connection (any thread). */
 void conn_request_close (struct iscsi_conn *c);
-
-/* One PDU to send: the header fields, and data by pointer. */
-struct out_pdu {
-  struct iscsi_pdu pdu;
-  bool statsn;                  /* takes a StatSN (advance it) */
-  bool sn;                      /* carries StatSN/ExpCmdSN/MaxCmdSN */
-};
 
 /* Send N PDUs in order (any thread).  Fields StatSN, ExpCmdSN and
  * MaxCmdSN are filled in here.  Returns 0, or -1 if the connection is
@@ -426,6 +447,7 @@ struct iscsi_task {
   struct r2t r2ts[ISCSI_R2T_MAX];
   /* the SCSI layer */
   struct scsi_task st;
+  uint8_t sense_seg[2 + SCSI_SENSE_MAX];  /* the answer's sense data */
 };
 
 /* A SCSI Command whose header was decoded (I/O thread).  Sets
@@ -448,6 +470,12 @@ int task_on_data_out_done (struct iscsi_conn *c, struct iscsi_task *task,
                            const uint8_t *bhs);
 /* Run (worker thread): execute and answer. */
 void task_run (struct iscsi_task *task);
+/* Start collecting quick commands to run on the I/O thread (its
+ * reader, before a read batch). */
+void task_inline_begin (struct iscsi_conn *c);
+/* Run the quick commands collected since task_inline_begin, in order
+ * (the I/O thread, after the batch, even if the connection closed). */
+void task_inline_run (struct iscsi_conn *c);
 /* Return the task to its pool (task_lock held); wakes its waiter. */
 void task_release_locked (struct iscsi_task *task);
 /* Free every task of a closing connection that no worker holds

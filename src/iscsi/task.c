@@ -31,11 +31,31 @@
  * The buffer: one per task, the expected length, kept across reuses up
  * to ISCSI_BUF_KEEP; Data-Out is read straight into it and Data-In is
  * sent straight from it.
+ *
+ * Where a task runs: a quick command -- a READ or WRITE of at most
+ * ISCSI_INLINE_MAX bytes that the backend serves from its cache (no
+ * FUA, write cache enabled: scsi_lu_is_quick) -- whose data is complete
+ * while the I/O thread reads a batch of PDUs is put on the connection's
+ * inline list; after the batch the I/O thread runs them itself, in
+ * order, and sends their answers together (conn->reply, a few sendmsg
+ * for the whole batch), releasing the tasks after that send.  Handing
+ * such a command to a worker costs more than running it (a wake-up, a
+ * context switch, lock traffic on every command).  Everything else --
+ * FUA and WCE=0 writes, flushes, atomic and compare commands, large
+ * transfers, anything outside the batch -- goes to the workers.  The
+ * I/O thread never waits for a worker, so running commands there adds
+ * no deadlock: the atomicity gate's waits end without it.  A quick
+ * command that faults to the controller, or finds the data not cached
+ * after all, stalls the loop's other connections for that time; so an
+ * inline command slower than ISCSI_INLINE_SLOW_US turns inlining off on
+ * its connection for ISCSI_INLINE_BACKOFF_MS, and a slow backend is
+ * served by the workers as if inlining did not exist.
  */
 #include <config.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/errors.h"
@@ -192,12 +212,36 @@ respond_status (struct iscsi_conn *c, uint32_t itt, uint8_t status)
  * Moving on.
  */
 
+/* May the I/O thread run TASK itself?  A short READ or WRITE that the
+ * backend serves from its cache (scsi_lu_is_quick): handing it to a
+ * worker would cost more (a wake-up, a context switch, lock traffic)
+ * than running it. */
+static bool
+quick (const struct iscsi_task *task)
+{
+  const struct iscsi_session *s = task->conn->sess;
+
+  return task->conn->inline_ok && !task->bidi && task->lun == 0
+    && s != NULL && s->itl != NULL
+    && task->exp_len <= ISCSI_INLINE_MAX
+    && task->read_len <= ISCSI_INLINE_MAX
+    && scsi_lu_is_quick (s->itl, task->cdb, task->cdb_len);
+}
+
 static void
 queue_locked (struct iscsi_task *task)
 {
+  struct iscsi_conn *c = task->conn;
+
   task->state = TASK_QUEUED;
-  conn_ref (task->conn);
-  workers_queue (&task->conn->t->workers, task);
+  conn_ref (c);
+  if (quick (task)) {
+    task->next = NULL;
+    *c->inline_tail = task;
+    c->inline_tail = &task->next;
+  }
+  else
+    workers_queue (&c->t->workers, task);
 }
 
 static uint32_t
@@ -624,27 +668,46 @@ set_residual (const struct iscsi_task *task, struct iscsi_pdu *p)
   }
 }
 
+/* Where the answer of a task is in its making. */
+struct answer {
+  uint32_t len;                 /* Data-In bytes to send */
+  uint32_t off, seq;            /* next Data-In offset, bytes in burst */
+  bool status_in_data;          /* the last Data-In carries the status */
+  bool done;                    /* every PDU was produced */
+};
+
 static void
-respond (struct iscsi_task *task)
+answer_start (const struct iscsi_task *task, struct answer *a)
+{
+  const struct scsi_task *st = &task->st;
+
+  a->len = st->data_in_len < task->read_len ? st->data_in_len
+    : task->read_len;
+  a->off = a->seq = 0;
+  a->status_in_data = a->len > 0 && st->sense_len == 0;
+  a->done = false;
+}
+
+/* The next PDUs of TASK's answer A into O, at most CAP (> 0): Data-In,
+ * then the SCSI Response unless the last Data-In carries the status.
+ * Data points into the task (its buffer, its sense segment).  Returns
+ * how many; A->done once the last was produced. */
+static size_t
+answer_pdus (struct iscsi_task *task, struct answer *a, struct out_pdu *o,
+             size_t cap)
 {
   struct iscsi_conn *c = task->conn;
   const struct scsi_task *st = &task->st;
   uint32_t mrdsl = c->tx_lim.max_recv_dsl;
   uint32_t mbl = c->sess->params.max_burst_length;
-  uint32_t len = st->data_in_len < task->read_len ? st->data_in_len
-    : task->read_len;
-  bool status_in_data = len > 0 && st->sense_len == 0;
-  uint8_t sense[2 + SCSI_SENSE_MAX];
-  struct out_pdu o[DATAIN_BATCH];
-  uint32_t off = 0, seq = 0;
   size_t n = 0;
 
-  while (off < len) {
-    uint32_t chunk = len - off < mrdsl ? len - off : mrdsl;
+  while (a->off < a->len && n < cap) {
+    uint32_t chunk = a->len - a->off < mrdsl ? a->len - a->off : mrdsl;
     struct iscsi_pdu *p = &o[n].pdu;
 
-    if (chunk > mbl - seq)
-      chunk = mbl - seq;
+    if (chunk > mbl - a->seq)
+      chunk = mbl - a->seq;
     memset (&o[n], 0, sizeof o[n]);
     o[n].sn = true;
     iscsi_pdu_init (p, ISCSI_OP_DATA_IN);
@@ -652,43 +715,109 @@ respond (struct iscsi_task *task)
     p->itt = task->itt;
     p->ttt = ISCSI_RESERVED_TAG;
     p->datasn = task->datain_pdus++;
-    p->buffer_offset = off;
-    p->data = task->buf + off;
+    p->buffer_offset = a->off;
+    p->data = task->buf + a->off;
     p->data_len = chunk;
-    off += chunk;
-    seq += chunk;
-    if (seq == mbl || off == len) {
+    a->off += chunk;
+    a->seq += chunk;
+    if (a->seq == mbl || a->off == a->len) {
       p->final = true;
-      seq = 0;
+      a->seq = 0;
     }
-    if (off == len && status_in_data) {
+    if (a->off == a->len && a->status_in_data) {
       p->status_present = true;
       p->status = st->status;
       o[n].statsn = true;
       set_residual (task, p);
+      a->done = true;
     }
-    if (++n == DATAIN_BATCH || off == len) {
-      if (conn_send (c, o, n) == -1)
-        return;
-      n = 0;
-    }
+    n++;
   }
-  if (status_in_data)
-    return;
-  memset (&o[0], 0, sizeof o[0]);
-  o[0].sn = o[0].statsn = true;
-  iscsi_pdu_init (&o[0].pdu, ISCSI_OP_SCSI_RESP);
-  o[0].pdu.final = true;
-  o[0].pdu.itt = task->itt;
-  o[0].pdu.status = st->status;
-  o[0].pdu.exp_datasn = task->datain_pdus + task->r2tsn;
-  set_residual (task, &o[0].pdu);
+  if (a->off < a->len || a->status_in_data || n == cap)
+    return n;
+  memset (&o[n], 0, sizeof o[n]);
+  o[n].sn = o[n].statsn = true;
+  iscsi_pdu_init (&o[n].pdu, ISCSI_OP_SCSI_RESP);
+  o[n].pdu.final = true;
+  o[n].pdu.itt = task->itt;
+  o[n].pdu.status = st->status;
+  o[n].pdu.exp_datasn = task->datain_pdus + task->r2tsn;
+  set_residual (task, &o[n].pdu);
   if (st->sense_len > 0) {
-    o[0].pdu.data_len = iscsi_sense_segment (st->sense, st->sense_len, sense,
-                                             sizeof sense);
-    o[0].pdu.data = sense;
+    o[n].pdu.data_len = iscsi_sense_segment (st->sense, st->sense_len,
+                                             task->sense_seg,
+                                             sizeof task->sense_seg);
+    o[n].pdu.data = task->sense_seg;
   }
-  conn_send (c, o, 1);
+  a->done = true;
+  return n + 1;
+}
+
+/* Send the answer now, in pieces of DATAIN_BATCH PDUs. */
+static void
+respond (struct iscsi_task *task)
+{
+  struct out_pdu o[DATAIN_BATCH];
+  struct answer a;
+
+  answer_start (task, &a);
+  while (!a.done) {
+    size_t n = answer_pdus (task, &a, o, DATAIN_BATCH);
+
+    if (conn_send (task->conn, o, n) == -1)
+      return;
+  }
+}
+
+/* Send the answers batched by the I/O thread with as few sendmsg calls
+ * as they fit, then release their tasks. */
+static void
+reply_flush (struct iscsi_conn *c)
+{
+  size_t i, n = c->n_replied;
+
+  if (c->n_reply > 0)
+    conn_send (c, c->reply, c->n_reply);
+  c->n_reply = c->n_replied = 0;
+  if (n == 0)
+    return;
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->task_lock);
+    for (i = 0; i < n; i++)
+      task_release_locked (c->replied[i]);
+  }
+  for (i = 0; i < n; i++)
+    conn_unref (c);
+}
+
+/* Add TASK's whole answer to the I/O thread's batch (flushed first if
+ * full).  Returns false if it does not fit even an empty batch: it must
+ * be sent on its own. */
+static bool
+reply_add (struct iscsi_task *task)
+{
+  struct iscsi_conn *c = task->conn;
+  uint32_t datasn = task->datain_pdus;
+  struct answer a;
+  int tries;
+
+  for (tries = 0; tries < 2; tries++) {
+    size_t n;
+
+    if (c->n_reply == ISCSI_REPLY_BATCH)
+      reply_flush (c);
+    answer_start (task, &a);
+    n = answer_pdus (task, &a, &c->reply[c->n_reply],
+                     ISCSI_REPLY_BATCH - c->n_reply);
+    if (a.done) {
+      c->n_reply += n;
+      c->replied[c->n_replied++] = task;
+      return true;
+    }
+    task->datain_pdus = datasn;
+    reply_flush (c);
+  }
+  return false;
 }
 
 /* Run the command on the logical unit (only LUN 0 exists). */
@@ -728,8 +857,10 @@ execute (struct iscsi_task *task)
     st->data_in[0] = 0x7f;
 }
 
-void
-task_run (struct iscsi_task *task)
+/* Execute TASK and answer (BATCH: through the I/O thread's batch, the
+ * release then comes with its flush). */
+static void
+run (struct iscsi_task *task, bool batch)
 {
   struct iscsi_conn *c = task->conn;
   bool aborted;
@@ -747,6 +878,8 @@ task_run (struct iscsi_task *task)
       if (!aborted)
         task->state = TASK_RESPONDING;   /* too late to abort now */
     }
+    if (!aborted && batch && reply_add (task))
+      return;
     if (!aborted)
       respond (task);
   }
@@ -755,4 +888,52 @@ task_run (struct iscsi_task *task)
     task_release_locked (task);
   }
   conn_unref (c);
+}
+
+void
+task_run (struct iscsi_task *task)
+{
+  run (task, false);
+}
+
+void
+task_inline_begin (struct iscsi_conn *c)
+{
+  c->inline_head = NULL;
+  c->inline_tail = &c->inline_head;
+  c->inline_ok = iscsi_now_ms () >= c->inline_off_until;
+}
+
+static uint64_t
+now_us (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * UINT64_C (1000000) + ts.tv_nsec / 1000;
+}
+
+void
+task_inline_run (struct iscsi_conn *c)
+{
+  struct iscsi_task *task = c->inline_head;
+  bool slow = false;
+
+  c->inline_ok = false;
+  c->inline_head = NULL;
+  c->inline_tail = &c->inline_head;
+
+  while (task != NULL) {
+    struct iscsi_task *next = task->next;
+    uint64_t start = slow ? 0 : now_us ();
+
+    task->next = NULL;
+    run (task, true);
+    if (!slow && now_us () - start > ISCSI_INLINE_SLOW_US)
+      slow = true;
+    task = next;
+  }
+  if (slow)
+    c->inline_off_until = iscsi_now_ms () + ISCSI_INLINE_BACKOFF_MS;
+  reply_flush (c);
 }

@@ -306,3 +306,27 @@ scsi_lu_execute (struct scsi_itl *itl, struct scsi_task *task)
   }
   e->fn (&x);
 }
+
+/* READ and WRITE of every size; the FUA bit is bit 3 of byte 1 except
+ * in READ(6) / WRITE(6), which have none. */
+bool
+scsi_lu_is_quick (const struct scsi_itl *itl, const uint8_t *cdb,
+                  size_t cdb_len)
+{
+  bool fua;
+
+  if (cdb_len < 6)
+    return false;
+  fua = cdb[0] != SCSI_OP_READ6 && cdb[0] != SCSI_OP_WRITE6
+    && cdb_len >= 10 && (cdb[1] & 0x08);
+  switch (cdb[0]) {
+  case SCSI_OP_READ6: case SCSI_OP_READ10:
+  case SCSI_OP_READ12: case SCSI_OP_READ16:
+    return !fua;
+  case SCSI_OP_WRITE6: case SCSI_OP_WRITE10:
+  case SCSI_OP_WRITE12: case SCSI_OP_WRITE16:
+    return !fua && atomic_load (&itl->lu->wce);
+  default:
+    return false;
+  }
+}

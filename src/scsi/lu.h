@@ -139,6 +139,13 @@ void scsi_lu_detach (struct scsi_itl *itl);
 
 /* Execute one command to completion (blocking on the backend). */
 void scsi_lu_execute (struct scsi_itl *itl, struct scsi_task *task);
+/* Is the command of CDB a READ or WRITE that the backend completes
+ * from its cache: no FUA, and for a write the write cache enabled
+ * (WCE)?  A transport may run such commands, when short, on its I/O
+ * thread rather than hand them to a worker.  A hint only: the command
+ * is checked in full by scsi_lu_execute. */
+bool scsi_lu_is_quick (const struct scsi_itl *itl, const uint8_t *cdb,
+                       size_t cdb_len);
 
 /* Task management, after the transport has aborted or waited for the
  * affected tasks.  LUN RESET / TARGET WARM RESET: SPC-2 reservations

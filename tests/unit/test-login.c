@@ -306,6 +306,7 @@ START_TEST (test_unknown_target)
 {
   login_security_none (INITIATOR, PREFIX ":nosuch");
   ck_assert_int_eq (status (), ISCSI_LOGIN_NOT_FOUND);
+  teardown ();
   setup ();
   login_security_none (INITIATOR, "iqn.2024-01.org.other:disk0");
   ck_assert_int_eq (status (), ISCSI_LOGIN_NOT_FOUND);
@@ -316,6 +317,7 @@ START_TEST (test_forbidden_target_looks_absent)
 {
   login_security_none (OTHER, TARGET);
   ck_assert_int_eq (status (), ISCSI_LOGIN_NOT_FOUND);
+  teardown ();
   setup ();
   login_security_none (OTHER, PREFIX ":disk1");
   ck_assert_int_eq (status (), 0);

@@ -839,7 +839,7 @@ mode_select6 (struct scsi_itl *itl, struct scsi_task *t, uint8_t *list,
 START_TEST (test_mode_select)
 {
   struct scsi_task t;
-  uint8_t b[256], list[64];
+  uint8_t b[BS], list[64];
   static const uint8_t want_ptr[3] = { 0x88, 0, 4 + 2 };  /* bit 0 */
   uint8_t cdb[16];
   int fua_before;
@@ -925,7 +925,7 @@ START_TEST (test_mode_select_d_sense)
 START_TEST (test_mode_select_swp)
 {
   struct scsi_task t;
-  uint8_t b[256], list[64], cdb[16];
+  uint8_t b[BS], list[64], cdb[16];
 
   /* SWP is changeable in the control page. */
   run (A, &t, CDB (0x1a, 0x08, 0x4a, 0, 255), NULL, 0, b, 255);
@@ -959,6 +959,41 @@ START_TEST (test_mode_select_swp)
   GOOD (&t);
 }
 
+START_TEST (test_is_quick)
+{
+  struct scsi_task t;
+  uint8_t b[256], list[64], cdb[16];
+
+  ck_assert (scsi_lu_is_quick (A, CDB (0x28, 0, 0, 0, 0, 0, 0, 0, 8), 10));
+  ck_assert (scsi_lu_is_quick (A, CDB (0x2a, 0, 0, 0, 0, 0, 0, 0, 8), 10));
+  ck_assert (scsi_lu_is_quick (A, CDB (0x08, 0, 0, 0, 8), 6));
+  ck_assert (scsi_lu_is_quick (A, CDB (0x0a, 0x08, 0, 0, 8), 6));
+  cdb16 (cdb, 0x8a, 0, 1);
+  ck_assert (scsi_lu_is_quick (A, cdb, 16));
+  cdb[1] = 0x08;                                /* FUA */
+  ck_assert (!scsi_lu_is_quick (A, cdb, 16));
+  ck_assert (!scsi_lu_is_quick (A, CDB (0x28, 0x08, 0, 0, 0, 0, 0, 0, 8),
+                                10));
+  /* Never quick: flushes, compare-and-write, atomic writes, others. */
+  ck_assert (!scsi_lu_is_quick (A, CDB (0x35, 0, 0, 0, 0, 0, 0, 0, 0), 10));
+  cdb16 (cdb, 0x89, 0, 1);
+  ck_assert (!scsi_lu_is_quick (A, cdb, 16));
+  cdb16 (cdb, 0x9c, 0, 1);
+  ck_assert (!scsi_lu_is_quick (A, cdb, 16));
+  ck_assert (!scsi_lu_is_quick (A, CDB (0x12, 0, 0, 0, 36), 6));
+  ck_assert (!scsi_lu_is_quick (A, CDB (0x28), 1));
+  /* WCE=0: writes are not quick, reads still are. */
+  run (A, &t, CDB (0x1a, 0x08, 0x08, 0, 255), NULL, 0, b, 255);
+  GOOD (&t);
+  memcpy (list, b, 24);
+  list[0] = 0;
+  list[4 + 2] &= ~0x04;
+  mode_select6 (A, &t, list, 24);
+  GOOD (&t);
+  ck_assert (!scsi_lu_is_quick (A, CDB (0x2a, 0, 0, 0, 0, 0, 0, 0, 8), 10));
+  ck_assert (scsi_lu_is_quick (A, CDB (0x28, 0, 0, 0, 0, 0, 0, 0, 8), 10));
+}
+
 static Suite *
 lu_suite (void)
 {
@@ -982,6 +1017,7 @@ lu_suite (void)
   tcase_add_test (tc, test_mode_sense);
   tcase_add_test (tc, test_mode_select);
   tcase_add_test (tc, test_mode_select_swp);
+  tcase_add_test (tc, test_is_quick);
   tcase_add_test (tc, test_mode_select_d_sense);
   suite_add_tcase (s, tc);
   add_data_tests (s);
