@@ -1,11 +1,17 @@
 /* segmap: the mapping agent's control side: tables, faults, commands.
  *
  * Faults: the I/O thread registers a `struct agent_pending` (id, its own
- * condition variable), sends MAP_FAULT and sleeps.  agent_receive(),
- * called by the transport in the controller's order, applies the
- * answer's entries to the table first and only then wakes the thread,
- * which retries its lookup.  Applying before waking (and before the
+ * semaphore, the table's claim count), sends MAP_FAULT and sleeps.
+ * agent_receive(), called by the transport in the controller's order,
+ * applies the answer's entries to the table first (table_load: only
+ * where the table knows nothing newer, and not at all if a later claim
+ * was evicted since the fault was sent) and only then wakes the thread, which
+ * retries its lookup.  Applying before waking (and before the
  * controller's next request) is what makes a later set_entry win.
+ *
+ * Grants: GRANT adds segments to a table's pool; a first write takes
+ * one (table_claim, io.c) and sends ALLOCATED, which needs no answer;
+ * RECALL empties the pool into its REPLY.
  *
  * Commands from the controller are answered with a REPLY frame.  A
  * blocking SET_ENTRY / SET_STATUS changes the table and then drains it
@@ -35,6 +41,7 @@
 struct agent_pending {
   struct agent_pending *next;
   uint64_t id;
+  uint64_t claim_seq;           /* the table's, when a fault was sent */
   struct msg answer;
   sem_t done;
 };
@@ -180,11 +187,12 @@ agent_get_stats (struct agent *a, struct agent_stats *st)
   st->memory = atomic_load (&a->mem.bytes);
   st->memory_limit = a->mem.limit;
   st->evicted_leaves = atomic_load (&a->mem.evicted_leaves);
+  st->grants_used = atomic_load (&a->grants_used);
 }
 
 /* Keep table memory under the bound: evict until under 90% of it. */
-static void
-enforce_memory_limit (struct agent *a)
+void
+agent_enforce_memory_limit (struct agent *a)
 {
   uint64_t limit = a->mem.limit;
 
@@ -219,6 +227,9 @@ pending_remove (struct agent *a, struct agent_pending *p)
     }
 }
 
+static int request (struct agent *a, struct msg *req, uint64_t claim_seq,
+                    struct msg *answer);
+
 int
 agent_fault (struct agent *a, struct table *t, uint8_t op,
              uint64_t first, uint32_t count, uint64_t offset, uint32_t len,
@@ -229,13 +240,38 @@ agent_fault (struct agent *a, struct table *t, uint8_t op,
                    .arg2 = len };
 
   atomic_fetch_add (&a->faults, 1);
-  return agent_request (a, &m, answer);
+  return request (a, &m, table_claim_seq (t), answer);
 }
 
 int
 agent_request (struct agent *a, struct msg *req, struct msg *answer)
 {
-  struct agent_pending p = { .next = NULL };
+  return request (a, req, 0, answer);
+}
+
+int
+agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
+{
+  struct msg m = { .type = MSG_ALLOCATED, .vdisk = t->vdisk, .first = seg,
+                   .alt = e };
+  uint8_t *frame;
+  size_t len;
+
+  atomic_fetch_add (&a->grants_used, 1);
+  if (msg_encode (&m, &frame, &len) == 0
+      && a->transport->to_controller (a->transport, frame, len) == 0)
+    return 0;
+  sm_error ("vdisk %s: cannot tell the controller that segment %" PRIu64
+            " was allocated", t->name, seg);
+  agent_set_degraded (a);
+  return -1;
+}
+
+static int
+request (struct agent *a, struct msg *req, uint64_t claim_seq,
+         struct msg *answer)
+{
+  struct agent_pending p = { .next = NULL, .claim_seq = claim_seq };
   uint8_t *frame;
   size_t len;
 
@@ -260,33 +296,39 @@ agent_request (struct agent *a, struct msg *req, struct msg *answer)
   return 0;
 }
 
+/* Apply a RETRY's entries to its table (see table_load).  A stale
+ * answer is not applied: the thread looks up, and faults, again.  Keep
+ * under the bound, then apply again: the sweep may have evicted the
+ * very entries the waiting I/O needs. */
+static void
+apply_retry (struct agent *a, struct msg *m, uint64_t claim_seq)
+{
+  struct table *t;
+  int r;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+    t = find_table_locked (a, m->vdisk, NULL);
+    if (t == NULL)
+      return;
+    atomic_fetch_add (&t->refs, 1);
+  }
+  r = table_load (t, m->first, m->count, m->entries, m->arg, claim_seq);
+  if (r == 0) {
+    agent_enforce_memory_limit (a);
+    r = table_load (t, m->first, m->count, m->entries, 0, claim_seq);
+  }
+  table_unref (t);
+  if (r == -1)
+    m->type = MSG_FAIL, m->status = ENOMEM;
+}
+
 /* An answer to a fault or flush: apply, then wake the waiting thread. */
 static int
 receive_answer (struct agent *a, struct msg *m)
 {
-  if (m->type == MSG_RETRY && m->n_entries > 0) {
-    struct table *t;
-    {
-      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
-      t = find_table_locked (a, m->vdisk, NULL);
-      if (t)
-        atomic_fetch_add (&t->refs, 1);
-    }
-    if (t) {
-      int r = table_store (t, m->first, m->count, m->entries, m->n_entries);
-      /* Keep under the bound, then store again: the sweep may have
-       * evicted the very entries the waiting I/O needs. */
-      if (r == 0) {
-        enforce_memory_limit (a);
-        r = table_store (t, m->first, m->count, m->entries, m->n_entries);
-      }
-      table_unref (t);
-      if (r == -1)
-        m->type = MSG_FAIL, m->status = ENOMEM;
-    }
-  }
-
   struct agent_pending *p = NULL;
+
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
     for (struct agent_pending **pp = &a->pending; *pp; pp = &(*pp)->next)
@@ -296,15 +338,17 @@ receive_answer (struct agent *a, struct msg *m)
         break;
       }
   }
-  if (p) {
-    p->answer = *m;
-    memset (m, 0, sizeof *m);     /* ownership moved to the waiter */
-    sem_post (&p->done);
-    return 0;
+  if (p == NULL) {
+    sm_error ("agent: answer %s for unknown request %" PRIu64,
+              msg_type_to_string (m->type), m->id);
+    return -1;
   }
-  sm_error ("agent: answer %s for unknown request %" PRIu64,
-            msg_type_to_string (m->type), m->id);
-  return -1;
+  if (m->type == MSG_RETRY)
+    apply_retry (a, m, p->claim_seq);
+  p->answer = *m;
+  memset (m, 0, sizeof *m);     /* ownership moved to the waiter */
+  sem_post (&p->done);
+  return 0;
 }
 
 /* Commands ------------------------------------------------------------ */
@@ -436,6 +480,39 @@ cmd_quiesce (struct agent *a, struct msg *m, struct msg *reply)
   return r;
 }
 
+static int
+cmd_grant (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct table *t = table_of (a, m);
+  int r = 0;
+
+  if (t == NULL)
+    return ENOENT;
+  if (atomic_load (&t->dead))
+    r = ENOENT;
+  else if (table_add_grants (t, m->entries, m->n_entries) == -1)
+    r = ENOMEM;
+  table_unref (t);
+  return r;
+}
+
+/* RECALL: give the unused grants back in the REPLY. */
+static int
+cmd_recall (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct table *t = table_of (a, m);
+  int64_t n;
+
+  if (t == NULL)
+    return ENOENT;
+  n = table_take_grants (t, &reply->entries);
+  table_unref (t);
+  if (n == -1)
+    return ENOMEM;
+  reply->n_entries = n;
+  return 0;
+}
+
 typedef int (*command_fn) (struct agent *a, struct msg *m, struct msg *reply);
 
 static const command_fn commands[MSG_TYPE_MAX + 1] = {
@@ -447,6 +524,8 @@ static const command_fn commands[MSG_TYPE_MAX + 1] = {
   [MSG_SET_STATUS] = cmd_set_entry,
   [MSG_QUIESCE] = cmd_quiesce,
   [MSG_ACTIVATE] = cmd_quiesce,
+  [MSG_GRANT] = cmd_grant,
+  [MSG_RECALL] = cmd_recall,
 };
 
 static int

@@ -6,6 +6,9 @@
  *
  *   host I/O --> look up entry --fast path--> container pread/pwrite
  *                     |
+ *                     +--(zero on write, a granted segment at hand)-->
+ *                     |   map it, tell the controller (ALLOCATED, no
+ *                     |   wait), container pwrite
  *                     +--(invalid, zero on write, no-write on write,
  *                     |   alternate)--> MAP_FAULT to the controller,
  *                     |   wait for the answer, apply it, retry
@@ -43,6 +46,7 @@ struct agent_stats {
   uint64_t memory;
   uint64_t memory_limit;
   uint64_t evicted_leaves;
+  uint64_t grants_used;           /* first writes mapped without a fault */
 };
 
 struct agent {
@@ -65,6 +69,7 @@ struct agent {
 
   _Atomic bool degraded;          /* a sync failed: writes fail */
   _Atomic uint64_t faults;
+  _Atomic uint64_t grants_used;
   pthread_mutex_t evict_lock;     /* one evictor at a time */
 };
 
@@ -126,5 +131,12 @@ int agent_request (struct agent *a, struct msg *req, struct msg *answer);
 int agent_fault (struct agent *a, struct table *t, uint8_t op,
                  uint64_t first, uint32_t count, uint64_t offset,
                  uint32_t len, struct msg *answer);
+/* Tell the controller that SEG of T now maps to the granted location E
+ * (no answer).  On failure the agent is degraded: -1. */
+int agent_allocated (struct agent *a, struct table *t, uint64_t seg,
+                     sm_entry e);
+/* Evict leaves while table memory is over the bound.  Not inside an
+ * epoch section (eviction drains). */
+void agent_enforce_memory_limit (struct agent *a);
 
 #endif /* SEGMAP_AGENT_H */

@@ -10,8 +10,17 @@
  * The fast path takes no lock and sends nothing to the controller: one
  * atomic load of the entry (table_lookup).  A piece faults when its
  * entry is INVALID (not loaded: the fault loads a run of entries around
- * it), ZERO on a write (the controller allocates), NOWRITE on a write or
- * ALT (data movement; the controller decides).  ERROR fails at once.
+ * it), ZERO on a write with no granted segment at hand (the controller
+ * grants more), NOWRITE on a write or ALT (data movement; the
+ * controller decides).  ERROR fails at once.
+ *
+ * First writes: a write to a ZERO entry first tries the table's pool of
+ * segments the controller granted (table_claim).  If it gets one, the
+ * entry now maps there; the piece sends ALLOCATED (no answer awaited)
+ * and writes, all inside its epoch section, so a blocking drain that
+ * returns has seen the message queued, and the host's acknowledgement
+ * (hence any FLUSH it sends next) comes after it.  Only with an empty
+ * pool does the write fault; the controller then grants more.
  *
  * Trim and zero of whole segments are metadata operations done by the
  * controller (FAULT_TRIM / FAULT_ZERO: the entries go back to ZERO and
@@ -153,16 +162,56 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
   return handle_answer (&answer);
 }
 
+struct claim { struct agent *a; struct table *t; uint64_t seg; };
+
+static int
+notify_allocated (void *opaque, sm_entry e)
+{
+  struct claim *cl = opaque;
+
+  return agent_allocated (cl->a, cl->t, cl->seg, e);
+}
+
+/* A write to the ZERO entry of P: map it to a granted segment and do
+ * the write.  Inside an epoch section.  Returns 1 if done (result in
+ * *R; *GREW if table memory grew), 0 if there is no grant at hand. */
+static int
+try_grant (struct agent *a, struct table *t, struct piece *p, int *r,
+           bool *grew)
+{
+  struct claim cl = { a, t, p->seg };
+  sm_entry e;
+
+  switch (table_claim (t, p->seg, notify_allocated, &cl, &e, grew)) {
+  case 0:
+    return 0;
+  case -1:
+    errno = EIO;                /* the agent is degraded now */
+    *r = -1;
+    return 1;
+  }
+  if (!try_fast_path (a, p, e, r)) {
+    errno = EIO;                /* a granted entry is always writable */
+    *r = -1;
+  }
+  return 1;
+}
+
 static int
 do_piece (struct agent *a, struct table *t, struct piece *p)
 {
   for (unsigned tries = 0; tries < MAX_RETRIES; tries++) {
     uint64_t epoch = table_enter (t);
     sm_entry entry = table_lookup (t, p->seg);
+    bool grew = false;
     int r = 0;
 
-    if (try_fast_path (a, p, entry, &r)) {
+    if (try_fast_path (a, p, entry, &r)
+        || (p->op == PIECE_WRITE && entry == ENTRY_ZERO_SEGMENT
+            && try_grant (a, t, p, &r, &grew))) {
       table_exit (t, epoch);
+      if (grew)
+        agent_enforce_memory_limit (a);
       return r;
     }
     table_exit (t, epoch);

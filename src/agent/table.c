@@ -5,11 +5,13 @@
  * counted in table_memory.bytes.  Leaves are the unit of eviction; a mid
  * block is freed with its last leaf.  Frees happen only after a drain, so
  * a reader that loaded a pointer before it was unpublished has finished
- * with it.
+ * with it.  The zero sentinels (zero_leaf, zero_mid) are static: never
+ * counted, freed, evicted or written; mid->n_leaves counts real leaves.
  */
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +21,21 @@
 #include "common/errors.h"
 
 #define MID_SEGMENTS ((uint64_t) TABLE_LEAF_ENTRIES * TABLE_MID_ENTRIES)
+
+/* The known-zero sentinels (table.h).  referenced is preset so that
+ * table_lookup never writes it. */
+static struct table_leaf zero_leaf = {
+  .e = { [0 ... TABLE_LEAF_ENTRIES - 1] = ENTRY_ZERO_SEGMENT },
+  .referenced = 1,
+};
+static struct table_mid zero_mid = {
+  .leaf = { [0 ... TABLE_MID_ENTRIES - 1] = &zero_leaf },
+};
+
+static bool is_zero_leaf (const struct table_leaf *l) { return l == &zero_leaf; }
+static bool is_zero_mid (const struct table_mid *m) { return m == &zero_mid; }
+
+static void forget_zero_locked (struct table *t, uint64_t seg);
 
 static uint64_t
 top_slots_for (uint64_t n_segments)
@@ -83,11 +100,11 @@ top_free_contents (struct table_memory *mem, struct table_top *top)
 {
   for (uint64_t m = 0; m < top->n; m++) {
     struct table_mid *mid = atomic_load (&top->mid[m]);
-    if (mid == NULL)
+    if (mid == NULL || is_zero_mid (mid))
       continue;
     for (unsigned l = 0; l < TABLE_MID_ENTRIES; l++) {
       struct table_leaf *leaf = atomic_load (&mid->leaf[l]);
-      if (leaf) {
+      if (leaf && !is_zero_leaf (leaf)) {
         atomic_fetch_sub (&mem->bytes, sizeof *leaf);
         free (leaf);
       }
@@ -110,6 +127,7 @@ table_free (struct table *t)
   pthread_mutex_destroy (&t->lock);
   pthread_cond_destroy (&t->drained);
   pthread_cond_destroy (&t->activated);
+  free (t->grants);
   free (t->name);
   free (t);
 }
@@ -135,6 +153,8 @@ table_grow (struct table *t, uint64_t size)
     table_drain (t);              /* nobody still reads the old top */
     top_release (t->mem, old);
   }
+  if (t->n_segments > 0)
+    forget_zero_locked (t, t->n_segments - 1);
   t->n_segments = n_segments;
   t->size = size;
   return 0;
@@ -241,11 +261,59 @@ table_activate (struct table *t)
 
 /* Entries ------------------------------------------------------------ */
 
-/* The leaf holding SEG, created if CREATE.  NULL if absent (or ENOMEM,
- * with errno set).  Called with the table lock held, so eviction cannot
- * unpublish what we load. */
+/* A private copy of the zero mid block: every leaf a zero sentinel. */
+static struct table_mid *
+mid_new (struct table *t, bool zero)
+{
+  struct table_mid *mid = malloc (sizeof *mid);
+
+  if (mid == NULL)
+    return NULL;
+  for (unsigned l = 0; l < TABLE_MID_ENTRIES; l++)
+    atomic_init (&mid->leaf[l], zero ? &zero_leaf : NULL);
+  mid->n_leaves = 0;
+  mid->next_free = NULL;
+  atomic_fetch_add (&t->mem->bytes, sizeof *mid);
+  return mid;
+}
+
+/* A new leaf: every entry INVALID, or ZERO for a copy of zero_leaf. */
 static struct table_leaf *
-leaf_for_locked (struct table *t, uint64_t seg, bool create)
+leaf_new (struct table *t, bool zero)
+{
+  struct table_leaf *leaf = malloc (sizeof *leaf);
+
+  if (leaf == NULL)
+    return NULL;
+  for (unsigned i = 0; i < TABLE_LEAF_ENTRIES; i++)
+    atomic_init (&leaf->e[i], zero ? ENTRY_ZERO_SEGMENT : ENTRY_INVALID);
+  atomic_init (&leaf->referenced, 1);
+  leaf->last_claim = 0;
+  leaf->next_free = NULL;
+  atomic_fetch_add (&t->mem->bytes, sizeof *leaf);
+  return leaf;
+}
+
+/* The leaf holding SEG as published: NULL if absent, maybe zero_leaf.
+ * Called with the table lock held. */
+static struct table_leaf *
+leaf_peek_locked (struct table *t, uint64_t seg)
+{
+  struct table_top *top = atomic_load (&t->top);
+  uint64_t m = seg >> (TABLE_LEAF_SHIFT + TABLE_MID_SHIFT);
+  struct table_mid *mid;
+
+  if (m >= top->n || (mid = atomic_load (&top->mid[m])) == NULL)
+    return NULL;
+  return atomic_load (&mid->leaf[(seg >> TABLE_LEAF_SHIFT)
+                                 & (TABLE_MID_ENTRIES - 1)]);
+}
+
+/* The private (writable) leaf holding SEG, created if absent and
+ * copied if a zero sentinel.  NULL on ENOMEM or past the top.  Called
+ * with the table lock held, so eviction cannot unpublish what we load. */
+static struct table_leaf *
+leaf_for_locked (struct table *t, uint64_t seg)
 {
   struct table_top *top = atomic_load (&t->top);
   uint64_t m = seg >> (TABLE_LEAF_SHIFT + TABLE_MID_SHIFT);
@@ -256,22 +324,64 @@ leaf_for_locked (struct table *t, uint64_t seg, bool create)
   if (m >= top->n)
     return NULL;
   mid = atomic_load (&top->mid[m]);
-  if (mid == NULL) {
-    if (!create || (mid = calloc (1, sizeof *mid)) == NULL)
+  if (mid == NULL || is_zero_mid (mid)) {
+    if ((mid = mid_new (t, mid != NULL)) == NULL)
       return NULL;
-    atomic_fetch_add (&t->mem->bytes, sizeof *mid);
     atomic_store (&top->mid[m], mid);
   }
   leaf = atomic_load (&mid->leaf[l]);
-  if (leaf == NULL && create) {
-    if ((leaf = calloc (1, sizeof *leaf)) == NULL)
+  if (leaf == NULL || is_zero_leaf (leaf)) {
+    if ((leaf = leaf_new (t, leaf != NULL)) == NULL)
       return NULL;
-    atomic_fetch_add (&t->mem->bytes, sizeof *leaf);
-    atomic_store (&leaf->referenced, 1);
     mid->n_leaves++;
     atomic_store (&mid->leaf[l], leaf);
   }
   return leaf;
+}
+
+/* Forget the known zeros around SEG (a sentinel on its path becomes
+ * NULL: INVALID).  Sentinels are never freed, so no drain is needed
+ * before reuse; a blocking caller drains anyway. */
+static void
+forget_zero_locked (struct table *t, uint64_t seg)
+{
+  struct table_top *top = atomic_load (&t->top);
+  uint64_t m = seg >> (TABLE_LEAF_SHIFT + TABLE_MID_SHIFT);
+  unsigned l = (seg >> TABLE_LEAF_SHIFT) & (TABLE_MID_ENTRIES - 1);
+  struct table_mid *mid;
+
+  if (m >= top->n || (mid = atomic_load (&top->mid[m])) == NULL)
+    return;
+  if (is_zero_mid (mid))
+    atomic_store (&top->mid[m], NULL);
+  else if (is_zero_leaf (atomic_load (&mid->leaf[l])))
+    atomic_store (&mid->leaf[l], NULL);
+}
+
+/* The entry of SEG as a reader would see it.  Table lock held. */
+static sm_entry
+entry_locked (struct table *t, uint64_t seg)
+{
+  struct table_leaf *leaf = leaf_peek_locked (t, seg);
+
+  if (leaf == NULL)
+    return ENTRY_INVALID;
+  return atomic_load (&leaf->e[seg & (TABLE_LEAF_ENTRIES - 1)]);
+}
+
+/* Store E at SEG (copying a sentinel if needed).  0 or -1 (ENOMEM). */
+static int
+store_locked (struct table *t, uint64_t seg, sm_entry e)
+{
+  struct table_leaf *leaf = leaf_for_locked (t, seg);
+
+  if (leaf == NULL) {
+    sm_error ("cannot allocate mapping table leaf: %m");
+    return -1;
+  }
+  atomic_store (&leaf->e[seg & (TABLE_LEAF_ENTRIES - 1)], e);
+  atomic_store_explicit (&leaf->referenced, 1, memory_order_relaxed);
+  return 0;
 }
 
 int
@@ -287,19 +397,156 @@ table_store (struct table *t, uint64_t first, uint64_t count,
 
     if (seg >= t->n_segments)
       break;
-    leaf = leaf_for_locked (t, seg, e != ENTRY_INVALID);
-    if (leaf == NULL) {
-      if (e == ENTRY_INVALID) {   /* nothing loaded here */
-        if (n_entries == 1)       /* ... and nothing to store: skip it */
-          i += TABLE_LEAF_ENTRIES - 1 - (seg & (TABLE_LEAF_ENTRIES - 1));
-        continue;
-      }
-      sm_error ("cannot allocate mapping table leaf: %m");
-      return -1;
+    if (e != ENTRY_INVALID) {
+      if (store_locked (t, seg, e) == -1)
+        return -1;
+      continue;
+    }
+    forget_zero_locked (t, seg);
+    leaf = leaf_peek_locked (t, seg);
+    if (leaf == NULL) {           /* nothing loaded here */
+      if (n_entries == 1)         /* ... and nothing to store: skip it */
+        i += TABLE_LEAF_ENTRIES - 1 - (seg & (TABLE_LEAF_ENTRIES - 1));
+      continue;
     }
     atomic_store (&leaf->e[seg & (TABLE_LEAF_ENTRIES - 1)], e);
   }
   return 0;
+}
+
+/* Known zeros for [FIRST, FIRST+COUNT): whole absent mid blocks and
+ * leaves become sentinels; INVALID entries of real leaves become ZERO;
+ * partial absent leaves stay INVALID.  Table lock held. */
+static void
+hint_zero_locked (struct table *t, uint64_t first, uint64_t count)
+{
+  struct table_top *top = atomic_load (&t->top);
+  uint64_t n = t->n_segments, end = first + count, seg = first;
+
+  /* A sentinel may reach past the end of the table: table_grow forgets
+   * the last one. */
+  if (end >= n || end < first)
+    end = UINT64_MAX;
+  while (seg < end && seg < n) {
+    uint64_t m = seg / MID_SEGMENTS, mid_end = (m + 1) * MID_SEGMENTS;
+    uint64_t leaf_end = (seg | (TABLE_LEAF_ENTRIES - 1)) + 1;
+    unsigned l = (seg >> TABLE_LEAF_SHIFT) & (TABLE_MID_ENTRIES - 1);
+    struct table_mid *mid = atomic_load (&top->mid[m]);
+    struct table_leaf *leaf;
+
+    if (mid == NULL || is_zero_mid (mid)) {
+      if (mid == NULL && seg % MID_SEGMENTS == 0 && end >= mid_end)
+        atomic_store (&top->mid[m], &zero_mid);
+      seg = mid_end;
+      continue;
+    }
+    leaf = atomic_load (&mid->leaf[l]);
+    if (leaf == NULL) {
+      if (seg % TABLE_LEAF_ENTRIES == 0 && end >= leaf_end)
+        atomic_store (&mid->leaf[l], &zero_leaf);
+      seg = leaf_end;
+      continue;
+    }
+    for (; seg < leaf_end && seg < end && seg < n; seg++) {
+      sm_entry invalid = ENTRY_INVALID;
+      if (!is_zero_leaf (leaf))
+        atomic_compare_exchange_strong (&leaf->e[seg % TABLE_LEAF_ENTRIES],
+                                        &invalid, ENTRY_ZERO_SEGMENT);
+    }
+  }
+}
+
+int
+table_load (struct table *t, uint64_t first, uint64_t count,
+            const sm_entry *entries, uint64_t zero_after, uint64_t seq)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+
+  if (t->evicted_claim > seq)
+    return 1;
+  for (uint64_t i = 0; i < count && first + i < t->n_segments; i++) {
+    sm_entry cur = entry_locked (t, first + i);
+    if (cur == entries[i] || entry_flags (cur) == ENTRY_VALID)
+      continue;
+    if (entries[i] == ENTRY_INVALID)
+      continue;
+    if (store_locked (t, first + i, entries[i]) == -1)
+      return -1;
+  }
+  if (zero_after > 0)
+    hint_zero_locked (t, first + count, zero_after);
+  return 0;
+}
+
+int
+table_add_grants (struct table *t, const sm_entry *grants, uint32_t n)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+
+  if (t->n_grants + n > t->grants_cap) {
+    uint32_t cap = t->n_grants + n;
+    sm_entry *p = realloc (t->grants, cap * sizeof *p);
+    if (p == NULL) {
+      sm_error ("cannot hold %" PRIu32 " granted segments: %m", cap);
+      return -1;
+    }
+    t->grants = p;
+    t->grants_cap = cap;
+  }
+  memcpy (&t->grants[t->n_grants], grants, n * sizeof *grants);
+  t->n_grants += n;
+  return 0;
+}
+
+uint32_t
+table_grants (struct table *t)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+  return t->n_grants;
+}
+
+int64_t
+table_take_grants (struct table *t, sm_entry **grants)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+  uint32_t n = t->n_grants;
+
+  *grants = NULL;
+  if (n == 0)
+    return 0;
+  if ((*grants = malloc (n * sizeof **grants)) == NULL)
+    return -1;
+  memcpy (*grants, t->grants, n * sizeof **grants);
+  t->n_grants = 0;
+  return n;
+}
+
+int
+table_claim (struct table *t, uint64_t seg,
+             int (*notify) (void *opaque, sm_entry e), void *opaque,
+             sm_entry *e, bool *grew)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+  uint64_t before = atomic_load (&t->mem->bytes), seq;
+  struct table_leaf *leaf;
+
+  *grew = false;
+  if (t->n_grants == 0 || seg >= t->n_segments
+      || entry_locked (t, seg) != ENTRY_ZERO_SEGMENT)
+    return 0;
+  if ((leaf = leaf_for_locked (t, seg)) == NULL)
+    return 0;                   /* ENOMEM: the fault will say so */
+  *grew = atomic_load (&t->mem->bytes) > before;
+  *e = t->grants[t->n_grants - 1];
+  if (notify (opaque, *e) == -1)
+    return -1;
+  t->n_grants--;
+  atomic_store (&leaf->e[seg & (TABLE_LEAF_ENTRIES - 1)], *e);
+  atomic_store_explicit (&leaf->referenced, 1, memory_order_relaxed);
+  seq = atomic_load (&t->claim_seq) + 1;
+  leaf->last_claim = seq;
+  atomic_store_explicit (&t->claim_seq, seq, memory_order_release);
+  return 1;
 }
 
 void
@@ -309,9 +556,11 @@ table_set_bits (struct table *t, uint64_t first, uint64_t count,
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
 
   for (uint64_t i = 0; i < count && first + i < t->n_segments; i++) {
-    struct table_leaf *leaf = leaf_for_locked (t, first + i, false);
+    struct table_leaf *leaf;
     _Atomic sm_entry *p;
 
+    forget_zero_locked (t, first + i);
+    leaf = leaf_peek_locked (t, first + i);
     if (leaf == NULL)
       continue;
     p = &leaf->e[(first + i) & (TABLE_LEAF_ENTRIES - 1)];
@@ -386,17 +635,19 @@ clock_sweep_locked (struct table *t, uint64_t want,
     struct table_mid *mid = atomic_load (&top->mid[m]);
     struct table_leaf *leaf;
 
-    if (mid == NULL) {          /* skip the whole empty mid block */
+    if (mid == NULL || is_zero_mid (mid)) {   /* skip the whole block */
       t->clock_hand += TABLE_MID_ENTRIES - 1 - l;
       step += TABLE_MID_ENTRIES - 1 - l;
       continue;
     }
     leaf = atomic_load (&mid->leaf[l]);
-    if (leaf == NULL)
+    if (leaf == NULL || is_zero_leaf (leaf))
       continue;
     if (atomic_exchange (&leaf->referenced, 0))
       continue;
     bool last = mid->n_leaves == 1;
+    if (leaf->last_claim > t->evicted_claim)
+      t->evicted_claim = leaf->last_claim;
     unpublish_leaf (t, top, m, l, leaves, mids);
     got += sizeof *leaf + (last ? sizeof *mid : 0);
   }
@@ -434,9 +685,18 @@ table_forget_all (struct table *t)
 
     for (uint64_t m = 0; m < top->n; m++) {
       struct table_mid *mid = atomic_load (&top->mid[m]);
+      if (mid != NULL && is_zero_mid (mid)) {
+        atomic_store (&top->mid[m], NULL);
+        continue;
+      }
       for (unsigned l = 0; mid && l < TABLE_MID_ENTRIES; l++) {
-        if (atomic_load (&mid->leaf[l]) == NULL)
+        struct table_leaf *leaf = atomic_load (&mid->leaf[l]);
+        if (leaf == NULL)
           continue;
+        if (is_zero_leaf (leaf)) {
+          atomic_store (&mid->leaf[l], NULL);
+          continue;
+        }
         bool last = mid->n_leaves == 1;
         unpublish_leaf (t, top, m, l, &leaves, &mids);
         if (last)

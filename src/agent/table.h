@@ -29,6 +29,29 @@
  * (it has issued nothing to storage), so a drain never waits on a fault
  * and the controller can drain while faults are queued behind it.
  *
+ * Known zeros.  A whole leaf, or a whole mid block, that the controller
+ * said is ZERO is not stored: its slot points at a shared, read-only
+ * sentinel (every entry ENTRY_ZERO_SEGMENT), so "all 8 TiB of this new
+ * vdisk are zero" costs nothing and the fast path is unchanged.
+ * Storing into a sentinel copies it first (copy on write); forgetting
+ * or eviction simply drops the pointer (the segments become INVALID).
+ *
+ * Grants and fault answers.  The agent holds a small pool of segments
+ * the controller granted to the vdisk (agent.h).  table_claim() maps a
+ * ZERO entry to one of them, under the table lock, so the agent's table
+ * can be *ahead* of the controller's map until the controller records
+ * the ALLOCATED message; it is never behind, because every change the
+ * controller makes reaches the table (SET_ENTRY) before the controller
+ * handles anything else.  So a fault's answer (table_load) never
+ * replaces a plain mapped entry (no fault is ever caused by one, so it
+ * is newer than the answer: a claim), and is dropped whole if a leaf
+ * holding a claim made after the fault was sent has been evicted since
+ * (the answer, computed before the controller saw that ALLOCATED, would
+ * bring the claimed segment back as ZERO).  Claims are numbered
+ * (claim_seq, bumped after the ALLOCATED is queued, under the lock), a
+ * leaf remembers its latest claim and the table the latest claim it
+ * evicted.
+ *
  * Quiesce: while table->quiesced is set, table_enter() waits (DESIGN §4
  * quiesce/activate).
  *
@@ -54,6 +77,7 @@
 struct table_leaf {
   _Atomic sm_entry e[TABLE_LEAF_ENTRIES];
   _Atomic uint8_t referenced;     /* clock bit for eviction */
+  uint64_t last_claim;            /* claim_seq of its latest claim (lock) */
   struct table_leaf *next_free;   /* chain of unpublished leaves */
 };
 
@@ -96,6 +120,13 @@ struct table {
 
   pthread_mutex_t lock;           /* eviction, grow, leaf freeing */
   uint64_t clock_hand;            /* eviction position (segment index) */
+  _Atomic uint64_t claim_seq;     /* claims so far (written under lock) */
+  uint64_t evicted_claim;         /* latest claim_seq evicted (lock) */
+
+  /* Segments granted by the controller, not yet used (protected by
+   * lock). */
+  sm_entry *grants;
+  uint32_t n_grants, grants_cap;
 
   /* Owned by the agent (agent.c): */
   _Atomic unsigned refs;          /* the agent's own + one per open handle */
@@ -149,8 +180,43 @@ table_lookup (struct table *t, uint64_t seg)
 int table_store (struct table *t, uint64_t first, uint64_t count,
                  const sm_entry *entries, uint32_t n_entries);
 
+/* Apply a fault's answer: ENTRIES (COUNT of them) for [FIRST,
+ * FIRST+COUNT), each stored unless the table holds a plain mapped
+ * entry there, then ZERO_AFTER segments after the range known to be
+ * zero (kept only where nothing is loaded).  SEQ is table_claim_seq()
+ * read before the fault was sent.  Returns 0, 1 if a later claim was
+ * evicted since (nothing applied: fault again), or -1 on ENOMEM. */
+int table_load (struct table *t, uint64_t first, uint64_t count,
+                const sm_entry *entries, uint64_t zero_after, uint64_t seq);
+
+static inline uint64_t
+table_claim_seq (struct table *t)
+{
+  return atomic_load_explicit (&t->claim_seq, memory_order_acquire);
+}
+
+/* Add N granted locations to the pool.  0, or -1 on ENOMEM. */
+int table_add_grants (struct table *t, const sm_entry *grants, uint32_t n);
+/* Granted locations not used yet. */
+uint32_t table_grants (struct table *t);
+/* Take every unused grant out of the pool: *GRANTS (caller frees; NULL
+ * if none) gets them.  Returns how many, or -1 on ENOMEM (pool kept). */
+int64_t table_take_grants (struct table *t, sm_entry **grants);
+
+/* If SEG is ZERO and a grant is at hand: call NOTIFY (OPAQUE, the
+ * granted entry) -- it queues the ALLOCATED message -- then map SEG to
+ * the grant, all under the table lock; *E gets the entry and 1 is
+ * returned.  0 if there is no claim to make (fault), -1 if NOTIFY
+ * failed (nothing changed).  Must be called inside an epoch section
+ * (the caller writes before table_exit, so a drain covers the write).
+ * *GREW: table memory grew. */
+int table_claim (struct table *t, uint64_t seg,
+                 int (*notify) (void *opaque, sm_entry e), void *opaque,
+                 sm_entry *e, bool *grew);
+
 /* Set (ON) or clear the flag BITS on the loaded, valid entries of the
- * range.  Entries not loaded stay INVALID. */
+ * range.  Entries not loaded stay INVALID; known zeros of the range may
+ * be forgotten (INVALID) instead. */
 void table_set_bits (struct table *t, uint64_t first, uint64_t count,
                      uint64_t bits, bool on);
 

@@ -16,7 +16,8 @@
  *    Only the internal nodes are stored (one byte each).
  *
  * Invariants: every tree[i] equals the value recomputed from bits[];
- * n_used equals the number of set bits below n_units; words past
+ * n_used + n_reserved equals the number of set bits below n_units (a
+ * reservation is a set bit that is not yet counted as used); words past
  * n_words and up to n_leaves are absent and count as wholly used.
  *
  * alloc_get(2^k units) looks at the root (ENOSPC at once if its order
@@ -52,6 +53,7 @@
 struct alloc {
   uint64_t n_units;             /* units in the container */
   uint64_t n_used;              /* used units (sentinels not counted) */
+  uint64_t n_reserved;          /* of the set bits, reserved (grants) */
   uint64_t n_words;             /* ceil (n_units / 64) */
   uint64_t *bits;               /* n_words words, 1 = used */
   uint64_t n_leaves;            /* power of two >= n_words, >= 1 */
@@ -359,6 +361,33 @@ alloc_get (struct alloc *a, uint64_t units, uint64_t *unit)
   return 0;
 }
 
+int
+alloc_reserve (struct alloc *a, uint64_t units, uint64_t *unit)
+{
+  if (alloc_get (a, units, unit) == -1)
+    return -1;
+  a->n_used -= units;
+  a->n_reserved += units;
+  return 0;
+}
+
+void
+alloc_use_reserved (struct alloc *a, uint64_t unit, uint64_t units)
+{
+  assert (units > 0 && in_range (a, unit, units));
+  assert (range_used (a, unit, units) == units);
+  assert (a->n_reserved >= units);
+  a->n_reserved -= units;
+  a->n_used += units;
+}
+
+void
+alloc_unreserve (struct alloc *a, uint64_t unit, uint64_t units)
+{
+  alloc_use_reserved (a, unit, units);
+  alloc_put (a, unit, units);
+}
+
 void
 alloc_put (struct alloc *a, uint64_t unit, uint64_t units)
 {
@@ -382,6 +411,12 @@ uint64_t
 alloc_used_units (const struct alloc *a)
 {
   return a->n_used;
+}
+
+uint64_t
+alloc_reserved_units (const struct alloc *a)
+{
+  return a->n_reserved;
 }
 
 uint64_t

@@ -59,8 +59,20 @@ void alloc_put (struct alloc *a, uint64_t unit, uint64_t units);
  * container count as used. */
 bool alloc_is_used (struct alloc *a, uint64_t unit, uint64_t units);
 
-/* Units in use, and units in the container. */
+/* Reservations (grants, controller/faults.c): alloc_reserve takes
+ * space exactly as alloc_get does, but counts it as reserved rather
+ * than used until alloc_use_reserved (the segment now holds data the
+ * map records) or alloc_unreserve (it goes back: marked used again by
+ * alloc_use_reserved first when it must wait for a commit).  Reserved
+ * units are never handed out by alloc_get. */
+int alloc_reserve (struct alloc *a, uint64_t units, uint64_t *unit);
+void alloc_use_reserved (struct alloc *a, uint64_t unit, uint64_t units);
+void alloc_unreserve (struct alloc *a, uint64_t unit, uint64_t units);
+
+/* Units in use (not counting reservations), units reserved, and units
+ * in the container.  A unit is free when it is neither. */
 uint64_t alloc_used_units (const struct alloc *a);
+uint64_t alloc_reserved_units (const struct alloc *a);
 uint64_t alloc_total_units (const struct alloc *a);
 
 /* Call FN for every maximal free run, in increasing order.  A non-zero

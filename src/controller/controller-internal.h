@@ -2,7 +2,7 @@
  *
  *   controller.c  thread, queue, group commit, lifecycle
  *   startup.c     open, reconcile config, containers, recovery
- *   faults.c      MAP_FAULT and FLUSH from agents
+ *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
  *   admin.c       control-socket commands
  *   check.c       the consistency checker
  *
@@ -46,6 +46,20 @@ struct pending_free {
 };
 DEFINE_VECTOR_TYPE (pending_free_vector, struct pending_free);
 DEFINE_VECTOR_TYPE (id_vector, uint64_t);
+DEFINE_VECTOR_TYPE (entry_vector, sm_entry);
+
+/* The segments granted to the agent for one vdisk (faults.c): reserved
+ * in the container's allocator (alloc_reserve), not in the store, until
+ * the agent reports one ALLOCATED; then it is recorded like any
+ * allocation.  Grants of a deleted vdisk, or outstanding at shutdown,
+ * are zeroed and released. */
+struct vdisk_grants {
+  uint32_t vdisk;
+  uint32_t container;
+  uint32_t units;               /* of one segment */
+  struct entry_vector out;      /* granted, not reported ALLOCATED yet */
+};
+DEFINE_VECTOR_TYPE (grants_vector, struct vdisk_grants);
 
 enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_STOP };
 
@@ -73,6 +87,8 @@ struct controller {
   pthread_mutex_t queue_lock;   /* protects queue_*, start_* */
   pthread_cond_t queue_cond;
   struct creq *queue_head, *queue_tail;
+  unsigned queued_lazy;         /* ALLOCATED queued without a wake-up */
+  bool idle;                    /* waiting with no deadline */
   bool stopping;
   int start_status;             /* 1 starting, 0 ok, -1 failed */
   pthread_cond_t start_cond;
@@ -88,6 +104,7 @@ struct controller {
   struct timespec dirty_since;
 
   struct id_vector flushers;    /* ids of FLUSH waiting for the commit */
+  struct grants_vector grants;  /* per vdisk that writes new segments */
 
   bool degraded;                /* sync or commit failed: no writes */
   time_t started;
@@ -118,6 +135,11 @@ void ctrl_handle_frame (struct controller *c, const uint8_t *frame,
 int ctrl_free_vdisk_range (struct controller *c,
                            const struct sm_vdisk_info *v,
                            uint64_t first, uint64_t count);
+/* After each batch of requests: top up the grant pools of the vdisks
+ * that write new segments; release those of deleted vdisks. */
+void ctrl_refill_grants (struct controller *c);
+/* Zero and release every outstanding grant (shutdown). */
+void ctrl_release_grants (struct controller *c);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

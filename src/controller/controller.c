@@ -7,6 +7,13 @@
  *   collected; admin commands run and commit) -> if any FLUSH came, or
  *   changes are older than COMMIT_INTERVAL, commit -> answer the FLUSHes
  *
+ * Wake-ups: a request wakes the thread at once, except ALLOCATED (it
+ * needs no answer): those wake it only every LAZY_BATCH messages, or
+ * when it waits with no deadline, so first writes cost a futex wake-up
+ * per batch rather than per write.  Whatever wakes the thread next
+ * (a fault, a FLUSH, the commit deadline) handles them first, in queue
+ * order, so a FLUSH still covers every ALLOCATED queued before it.
+ *
  * Group commit: changes (allocations, frees) accumulate in one open
  * SQLite transaction.  A commit is durable when it returns (WAL,
  * synchronous=FULL).  Before a commit, the containers are synced if any
@@ -14,6 +21,11 @@
  * durable before a commit can hand it to another vdisk.  A FLUSH is
  * answered only after (1) the agent synced the containers (data) and
  * (2) the commit covering every earlier allocation returned (metadata).
+ *
+ * Grants (faults.c): after each batch the grant pools are topped up;
+ * at a clean shutdown the outstanding grants are zeroed and released
+ * before the final commit, so a clean state never leaves a reserved
+ * segment holding data.
  *
  * Failure: a failed container sync or commit puts the controller in the
  * degraded state (no more allocations, flushes fail) and records
@@ -35,6 +47,7 @@
 #include "store/container.h"
 
 #define COMMIT_INTERVAL_MS 1000
+#define LAZY_BATCH 16           /* ALLOCATED messages per wake-up */
 
 struct controller *
 controller_new (const struct segmap_config *cfg, struct agent *agent,
@@ -65,6 +78,9 @@ controller_free (struct controller *c)
   sm_vdisk_info_free (c->vdisks, c->n_vdisks);
   free (c->frees.ptr);
   free (c->flushers.ptr);
+  for (size_t i = 0; i < c->grants.len; i++)
+    free (c->grants.ptr[i].out.ptr);
+  free (c->grants.ptr);
   pthread_mutex_destroy (&c->queue_lock);
   pthread_cond_destroy (&c->queue_cond);
   pthread_cond_destroy (&c->start_cond);
@@ -188,8 +204,10 @@ ctrl_send (struct controller *c, struct msg *m, struct msg *reply)
 
 /* The queue -------------------------------------------------------------- */
 
+/* Queue R; wake the thread unless R is LAZY and the batch is not full
+ * (see the wake-ups above). */
 static void
-enqueue (struct controller *c, struct creq *r)
+enqueue (struct controller *c, struct creq *r, bool lazy)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
   r->next = NULL;
@@ -198,7 +216,8 @@ enqueue (struct controller *c, struct creq *r)
   else
     c->queue_head = r;
   c->queue_tail = r;
-  pthread_cond_signal (&c->queue_cond);
+  if (!lazy || c->idle || ++c->queued_lazy >= LAZY_BATCH)
+    pthread_cond_signal (&c->queue_cond);
 }
 
 int
@@ -214,7 +233,7 @@ controller_submit_frame (struct controller *c, uint8_t *frame, size_t len)
   r->kind = CREQ_FRAME;
   r->frame = frame;
   r->len = len;
-  enqueue (c, r);
+  enqueue (c, r, msg_frame_type (frame, len) == MSG_ALLOCATED);
   return 0;
 }
 
@@ -226,7 +245,7 @@ controller_admin (void *opaque, const char *cmd, json_object *args,
   struct creq r = { .kind = CREQ_ADMIN, .cmd = cmd, .args = args };
 
   pthread_cond_init (&r.cond, NULL);
-  enqueue (c, &r);
+  enqueue (c, &r, false);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
     while (!r.done)
@@ -305,11 +324,15 @@ take_queue (struct controller *c)
       }
       pthread_cond_timedwait (&c->queue_cond, &c->queue_lock, &deadline);
     }
-    else
+    else {
+      c->idle = true;
       pthread_cond_wait (&c->queue_cond, &c->queue_lock);
+      c->idle = false;
+    }
   }
   list = c->queue_head;
   c->queue_head = c->queue_tail = NULL;
+  c->queued_lazy = 0;
   return list;
 }
 
@@ -328,6 +351,7 @@ run_loop (struct controller *c)
     }
     if (atomic_load (&c->agent->degraded) && !c->degraded)
       ctrl_set_degraded (c, "a container sync failed");
+    ctrl_refill_grants (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */
@@ -343,6 +367,7 @@ run_loop (struct controller *c)
 static void
 shutdown_store (struct controller *c)
 {
+  ctrl_release_grants (c);
   if (!c->degraded && ctrl_commit (c, true) == 0
       && ctrl_change (c) == 0
       && store_meta_set (c->store, "clean", "1") == 0)
@@ -409,7 +434,7 @@ controller_stop (struct controller *c)
   if (r == NULL)
     abort ();                   /* cannot stop cleanly without memory */
   r->kind = CREQ_STOP;
-  enqueue (c, r);
+  enqueue (c, r, false);
   pthread_join (c->thread, NULL);
   c->thread_started = false;
 }

@@ -1,8 +1,12 @@
 /* segmap: the controller's answers to agents.
  *
- *   MAP_FAULT READ/WRITE  load the entries of the range from the store;
- *                         a WRITE on a ZERO entry allocates a segment
- *                         first (thin provisioning) -> RETRY(entries)
+ *   MAP_FAULT READ/WRITE  load the entries of the range from the store
+ *                         -> RETRY(entries, zero_after: how many
+ *                         segments after the range have no map row);
+ *                         a WRITE on a ZERO entry GRANTs segments first
+ *                         (thin provisioning, below)
+ *   ALLOCATED             the agent mapped a ZERO segment to a granted
+ *                         one: record it (segment + map row)
  *   MAP_FAULT TRIM/ZERO   whole segments back to ZERO: the agent forgets
  *                         the range (blocking: in-flight I/O drains), the
  *                         map rows go, unreferenced segments are zeroed
@@ -12,6 +16,31 @@
  *
  * A newly allocated segment needs no zeroing: free space always reads
  * zeros (zeroed when freed; re-zeroed after an unclean shutdown).
+ *
+ * Grants.  The controller decides every location, but need not be
+ * asked for each first write: it reserves a small pool of free
+ * segments per vdisk (alloc_reserve) and GRANTs them to the agent,
+ * which maps a write to a ZERO entry to one of them at once and sends
+ * ALLOCATED.  The controller records it in queue order, in the open
+ * transaction, so a FLUSH queued after it (the host flushes only
+ * after the write was acknowledged, and the agent queues ALLOCATED
+ * before that) is answered after the commit that covers it.  Pools
+ * are topped up after each batch of requests (ctrl_refill_grants) and
+ * at once when a write faults on a ZERO entry (its pool ran dry).
+ *
+ *   reserved --GRANT--> in the agent's pool --first write--> mapped in
+ *   the agent --ALLOCATED--> recorded (segment + map row, alloc used)
+ *
+ * When a write finds its container full, the unused grants of every
+ * pool on that container are RECALLed first, so pools never make a
+ * write fail that would fit.
+ *
+ * A grant is never recorded in the store before it is used, so a crash
+ * loses only reservations: the allocator is rebuilt from the segment
+ * table, and the free space (including grants written but not yet
+ * recorded or committed) is zeroed after an unclean shutdown.  Grants
+ * of a deleted vdisk, or still outstanding at a clean shutdown, are
+ * zeroed and released (a deleted vdisk's agent may have written them).
  */
 #include <config.h>
 
@@ -47,59 +76,320 @@ answer_fail (struct controller *c, const struct msg *req, int err)
   answer (c, &m);
 }
 
-/* Reserve a physical segment for V in memory; *E gets its entry.
- * 0 or an errno. */
-static int
-reserve_segment (struct controller *c, const struct sm_vdisk_info *v,
-                 sm_entry *e)
+/* Grants ------------------------------------------------------------ */
+
+static bool take_grant (struct vdisk_grants *g, sm_entry e);
+
+/* Pool size: GRANT_POOL segments, at most GRANT_POOL_BYTES of them and
+ * at most 1/GRANT_FREE_SHARE of the container's free space, so that
+ * pools never make a nearly full container refuse a write (a write
+ * fault always gets one segment while any is free).  Pools are topped
+ * up after every batch. */
+#define GRANT_POOL 1024
+#define GRANT_POOL_BYTES (UINT64_C(1) << 30)
+#define GRANT_FREE_SHARE 8
+
+static uint32_t
+pool_target (struct controller *c, const struct sm_vdisk_info *v)
 {
   struct ctrl_container *cc = c->containers[v->container_id];
-  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
-  uint64_t unit;
+  uint64_t n = GRANT_POOL_BYTES >> v->seg_shift, units, free_units;
 
-  if (cc == NULL) {
+  if (cc == NULL)
+    return 0;
+  units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  free_units = alloc_total_units (cc->alloc) - alloc_used_units (cc->alloc)
+    - alloc_reserved_units (cc->alloc);
+  if (n > free_units / GRANT_FREE_SHARE / units)
+    n = free_units / GRANT_FREE_SHARE / units;
+  return n < GRANT_POOL ? n : GRANT_POOL;
+}
+
+static struct vdisk_grants *
+grants_of (struct controller *c, uint32_t vdisk)
+{
+  for (size_t i = 0; i < c->grants.len; i++)
+    if (c->grants.ptr[i].vdisk == vdisk)
+      return &c->grants.ptr[i];
+  return NULL;
+}
+
+/* Zero the granted segment E (the agent may have written it) and give
+ * it back to the allocator after the next commit, like a freed one. */
+static void
+release_grant (struct controller *c, const struct vdisk_grants *g, sm_entry e)
+{
+  struct ctrl_container *cc = c->containers[g->container];
+
+  if (cc == NULL)
+    return;
+  alloc_use_reserved (cc->alloc, entry_unit (e), g->units);
+  if (container_zero (cc->c, entry_offset (e),
+                      (uint64_t) g->units * SM_UNIT_SIZE) == -1
+      || pending_free_vector_append (&c->frees, (struct pending_free) {
+           g->container, entry_unit (e), g->units }) == -1) {
+    /* Left used: a leak until restart, never a stale read. */
+    ctrl_set_degraded (c, "a granted segment could not be released");
+    return;
+  }
+  c->frees_unsynced = true;
+}
+
+/* Drop the pool at index I of c->grants, releasing its grants. */
+static void
+drop_pool (struct controller *c, size_t i)
+{
+  struct vdisk_grants *g = &c->grants.ptr[i];
+
+  for (size_t j = 0; j < g->out.len; j++)
+    release_grant (c, g, g->out.ptr[j]);
+  free (g->out.ptr);
+  c->grants.ptr[i] = c->grants.ptr[--c->grants.len];
+}
+
+/* Give back the last K grants of G (never sent, or refused by the
+ * agent: never written, so no zeroing). */
+static void
+unreserve_last (struct controller *c, struct vdisk_grants *g, uint32_t k)
+{
+  struct ctrl_container *cc = c->containers[g->container];
+
+  for (; k > 0; k--) {
+    sm_entry e = g->out.ptr[--g->out.len];
+    alloc_unreserve (cc->alloc, entry_unit (e), g->units);
+  }
+}
+
+/* Reserve up to N segments for V and GRANT them.  Returns how many were
+ * granted (0: the container is full, or the agent has no table). */
+static uint32_t
+grant (struct controller *c, const struct sm_vdisk_info *v,
+       struct vdisk_grants *g, uint32_t n)
+{
+  struct ctrl_container *cc = c->containers[v->container_id];
+  struct msg m = { .type = MSG_GRANT, .vdisk = v->id };
+  size_t start = g->out.len;
+  uint32_t k = 0;
+
+  if (cc == NULL)
+    return 0;
+  for (; k < n; k++) {
+    uint64_t unit;
+    if (alloc_reserve (cc->alloc, g->units, &unit) == -1)
+      break;
+    if (entry_vector_append (&g->out, entry_make (v->container_id, unit,
+                                                  ENTRY_VALID)) == -1) {
+      alloc_unreserve (cc->alloc, unit, g->units);
+      break;
+    }
+  }
+  if (k == 0)
+    return 0;
+  m.entries = &g->out.ptr[start];
+  m.n_entries = k;
+  if (ctrl_send (c, &m, NULL) == -1) {
+    unreserve_last (c, g, k);
+    return 0;
+  }
+  return k;
+}
+
+/* RECALL the unused grants of every pool on container CID (the
+ * container is full): the agent gives back what it has not used, and
+ * those were never written, so they go straight back to the allocator.
+ * Returns how many came back. */
+static uint32_t
+recall_grants (struct controller *c, uint32_t cid)
+{
+  struct ctrl_container *cc = c->containers[cid];
+  uint32_t n = 0;
+
+  for (size_t i = 0; i < c->grants.len; i++) {
+    struct vdisk_grants *g = &c->grants.ptr[i];
+    struct msg m = { .type = MSG_RECALL, .vdisk = g->vdisk }, r;
+
+    if (g->container != cid || g->out.len == 0
+        || ctrl_send (c, &m, &r) == -1)
+      continue;
+    for (uint32_t j = 0; j < r.n_entries; j++)
+      if (take_grant (g, r.entries[j])) {
+        alloc_unreserve (cc->alloc, entry_unit (r.entries[j]), g->units);
+        n++;
+      }
+    msg_clear (&r);
+  }
+  return n;
+}
+
+/* The pool of V, created if missing.  NULL on ENOMEM. */
+static struct vdisk_grants *
+pool_for (struct controller *c, const struct sm_vdisk_info *v)
+{
+  struct vdisk_grants *g = grants_of (c, v->id);
+  struct vdisk_grants fresh = {
+    .vdisk = v->id, .container = v->container_id,
+    .units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE,
+  };
+
+  if (g != NULL)
+    return g;
+  if (grants_vector_append (&c->grants, fresh) == -1)
+    return NULL;
+  return &c->grants.ptr[c->grants.len - 1];
+}
+
+/* A write met a ZERO entry of V with the agent's pool empty: grant at
+ * least one segment now.  0 or an errno. */
+static int
+grant_for_fault (struct controller *c, const struct sm_vdisk_info *v)
+{
+  struct vdisk_grants *g;
+  uint32_t target = pool_target (c, v), n;
+
+  if (c->degraded)
+    return EIO;
+  if (v->read_only)
+    return EROFS;
+  if (c->containers[v->container_id] == NULL) {
     sm_error ("vdisk %s: its container (id %u) is not open", v->name,
               v->container_id);
     return EIO;
   }
-  if (alloc_get (cc->alloc, units, &unit) == -1) {
+  if ((g = pool_for (c, v)) == NULL)
+    return ENOMEM;
+  n = g->out.len < target ? target - g->out.len : 1;
+  if (grant (c, v, g, n) == 0 && grant (c, v, g, 1) == 0
+      && (recall_grants (c, v->container_id) == 0
+          || grant (c, v, g, 1) == 0)) {
     sm_error ("container %s is full: cannot allocate a segment for "
-              "vdisk %s", cc->c->name, v->name);
+              "vdisk %s", c->containers[v->container_id]->c->name, v->name);
     return ENOSPC;
   }
-  *e = entry_make (v->container_id, unit, ENTRY_VALID);
   return 0;
 }
 
-/* Record the reserved segment E as SEG of V in the open transaction.
- * Runs after the answer went out (the writer proceeds meanwhile) but
- * before the controller handles anything else, so every later request,
- * flush and commit sees it.  If it cannot be recorded, the mapping is
- * revoked from the agent (draining the write), the segment zeroed and
- * released, and the controller degraded. */
-static void
-record_segment (struct controller *c, const struct sm_vdisk_info *v,
-                uint64_t seg, sm_entry e)
+void
+ctrl_refill_grants (struct controller *c)
 {
-  struct ctrl_container *cc = c->containers[v->container_id];
-  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
-  sm_entry invalid = ENTRY_INVALID;
-  struct msg revoke = { .type = MSG_SET_ENTRY, .vdisk = v->id, .first = seg,
-                        .count = 1, .flags = MSG_F_BLOCKING,
-                        .entries = &invalid, .n_entries = 1 };
+  for (size_t i = 0; i < c->grants.len; ) {
+    struct vdisk_grants *g = &c->grants.ptr[i];
+    const struct sm_vdisk_info *v = ctrl_find_vdisk (c, g->vdisk);
+    uint32_t target;
 
-  if (ctrl_change (c) == 0
-      && store_segment_insert (c->store, v->container_id, entry_unit (e),
+    if (v == NULL) {
+      drop_pool (c, i);         /* deleted: its agent table is gone */
+      continue;
+    }
+    target = pool_target (c, v);
+    if (!c->degraded && !v->read_only && g->out.len < target)
+      grant (c, v, g, target - g->out.len);
+    i++;
+  }
+}
+
+void
+ctrl_release_grants (struct controller *c)
+{
+  while (c->grants.len > 0)
+    drop_pool (c, c->grants.len - 1);
+  free (c->grants.ptr);
+  c->grants.ptr = NULL;
+  c->grants.cap = 0;
+}
+
+/* Take E out of G's outstanding grants.  false if it is not there. */
+static bool
+take_grant (struct vdisk_grants *g, sm_entry e)
+{
+  for (size_t i = 0; i < g->out.len; i++)
+    if (g->out.ptr[i] == e) {
+      g->out.ptr[i] = g->out.ptr[--g->out.len];
+      return true;
+    }
+  return false;
+}
+
+/* Record SEG of V -> E in the open transaction.  0 or -1.  SEG is not
+ * looked up first: the agent claims only an entry it holds as ZERO,
+ * which it learned from this controller, and its table is never behind
+ * the controller's map (agent/table.h); the segment row's primary key
+ * and overlap check still refuse a location that is not free. */
+static int
+record_allocation (struct controller *c, const struct sm_vdisk_info *v,
+                   uint64_t seg, sm_entry e, uint32_t units)
+{
+  if (ctrl_change (c) == -1)
+    return -1;
+  return store_segment_insert (c->store, v->container_id, entry_unit (e),
                                units) == 0
-      && store_map_set (c->store, v->id, seg, e) == 0) {
+    && store_map_set (c->store, v->id, seg, e) == 0 ? 0 : -1;
+}
+
+static void
+handle_allocated (struct controller *c, struct msg *req)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
+  struct vdisk_grants *g = grants_of (c, req->vdisk);
+  sm_entry invalid = ENTRY_INVALID;
+  struct msg revoke = { .type = MSG_SET_ENTRY, .vdisk = req->vdisk,
+                        .first = req->first, .count = 1,
+                        .flags = MSG_F_BLOCKING, .entries = &invalid,
+                        .n_entries = 1 };
+  uint64_t n_segs;
+
+  if (g == NULL || !take_grant (g, req->alt)) {
+    /* A deleted vdisk's grants were released already. */
+    sm_debug ("controller: allocated %" PRIu32 ":%" PRIu64 " from a grant "
+              "no longer outstanding: ignored", req->vdisk, req->first);
+    return;
+  }
+  if (v == NULL) {              /* deleted since: its agent table is gone */
+    release_grant (c, g, req->alt);
+    return;
+  }
+  n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
+  if (req->first >= n_segs) {
+    sm_error ("controller: vdisk %s has no segment %" PRIu64 " to allocate",
+              v->name, req->first);
+    release_grant (c, g, req->alt);
+    return;
+  }
+  if (record_allocation (c, v, req->first, req->alt, g->units) == 0) {
+    struct ctrl_container *cc = c->containers[g->container];
+    alloc_use_reserved (cc->alloc, entry_unit (req->alt), g->units);
     cc->n_segments++;
     atomic_fetch_add (&c->allocations, 1);
     return;
   }
+  /* Unrecordable: take the mapping back from the agent (draining the
+   * write), then zero and release the segment. */
   ctrl_send (c, &revoke, NULL);
-  container_zero (cc->c, entry_offset (e), (uint64_t) units * SM_UNIT_SIZE);
-  alloc_put (cc->alloc, entry_unit (e), units);
+  release_grant (c, g, req->alt);
   ctrl_set_degraded (c, "the map could not be updated");
+}
+
+/* Faults ------------------------------------------------------------ */
+
+/* How many segments after SEG (up to N_SEGS) have no map row. */
+struct next_row { uint64_t vseg; };
+
+static int
+stop_at_row (void *opaque, uint64_t vseg, sm_entry e)
+{
+  ((struct next_row *) opaque)->vseg = vseg;
+  return 1;
+}
+
+static uint64_t
+zero_run_after (struct controller *c, const struct sm_vdisk_info *v,
+                uint64_t seg, uint64_t n_segs)
+{
+  struct next_row next = { .vseg = n_segs };
+
+  if (seg >= n_segs
+      || store_map_foreach (c->store, v->id, seg, stop_at_row, &next) < 0)
+    return 0;
+  return next.vseg < n_segs ? next.vseg - seg : n_segs - seg;
 }
 
 static void
@@ -109,7 +399,6 @@ fault_load (struct controller *c, struct msg *req,
   struct msg m = { .type = MSG_RETRY, .id = req->id, .vdisk = req->vdisk,
                    .first = req->first, .count = req->count };
   CLEANUP_FREE sm_entry *entries = NULL;
-  bool allocated = false;
   int err;
 
   if (req->first + req->count > n_segs)
@@ -123,24 +412,16 @@ fault_load (struct controller *c, struct msg *req,
     answer_fail (c, req, EIO);
     return;
   }
-  if (req->op == FAULT_WRITE && (entries[0] & ENTRY_ZERO)) {
-    if (c->degraded)
-      err = EIO;
-    else if (v->read_only)
-      err = EROFS;
-    else
-      err = reserve_segment (c, v, &entries[0]);
-    if (err) {
-      answer_fail (c, req, err);
-      return;
-    }
-    allocated = true;
+  if (req->op == FAULT_WRITE && entries[0] == ENTRY_ZERO_SEGMENT
+      && (err = grant_for_fault (c, v)) != 0) {
+    answer_fail (c, req, err);
+    return;
   }
+  if (entries[m.count - 1] == ENTRY_ZERO_SEGMENT)
+    m.arg = zero_run_after (c, v, m.first + m.count, n_segs);
   m.entries = entries;
   m.n_entries = m.count;
   answer (c, &m);
-  if (allocated)
-    record_segment (c, v, req->first, entries[0]);
 }
 
 /* Collect the mapped rows of a range, in batches. */
@@ -299,6 +580,9 @@ ctrl_handle_frame (struct controller *c, const uint8_t *frame, size_t len)
     break;
   case MSG_FLUSH:
     queue_flusher (c, &req);
+    break;
+  case MSG_ALLOCATED:
+    handle_allocated (c, &req);
     break;
   case MSG_REGISTER:
   case MSG_HEARTBEAT: {

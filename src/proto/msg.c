@@ -139,6 +139,8 @@ static int check_set_entry (const struct msg *m);
 static int check_set_status (const struct msg *m);
 static int check_vdisk_list (const struct msg *m);
 static int check_reply (const struct msg *m);
+static int check_grant (const struct msg *m);
+static int check_allocated (const struct msg *m);
 
 static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_REGISTER] = { "register", FIELD_ID | FIELD_ARG | FIELD_NAME, 0,
@@ -148,8 +150,8 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                       FIELD_ARG | FIELD_ARG2 | FIELD_BLOCKS, 0,
                       check_map_fault },
   [MSG_FLUSH] = { "flush", FIELD_ID | FIELD_VDISK, 0, NULL },
-  [MSG_RETRY] = { "retry", FIELD_ID | FIELD_RANGE | FIELD_ENTRIES, 0,
-                  check_retry },
+  [MSG_RETRY] = { "retry", FIELD_ID | FIELD_RANGE | FIELD_ARG |
+                  FIELD_ENTRIES, 0, check_retry },
   [MSG_FAIL] = { "fail", FIELD_ID | FIELD_STATUS, 0, check_fail },
   [MSG_DO_WRITE] = { "do_write", FIELD_ID | FIELD_ALT, 0, check_do_write },
   [MSG_DO_SPLIT_READ] = { "do_split_read",
@@ -172,6 +174,11 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                      check_vdisk_list },
   [MSG_REPLY] = { "reply", FIELD_ID | FIELD_STATUS | FIELD_ENTRIES, 0,
                   check_reply },
+  [MSG_GRANT] = { "grant", FIELD_ID | FIELD_VDISK | FIELD_ENTRIES, 0,
+                  check_grant },
+  [MSG_ALLOCATED] = { "allocated", FIELD_ID | FIELD_VDISK | FIELD_FIRST |
+                      FIELD_ALT, 0, check_allocated },
+  [MSG_RECALL] = { "recall", FIELD_ID | FIELD_VDISK, 0, NULL },
 };
 
 static const char *const fault_ops[FAULT_OP_MAX + 1] = {
@@ -501,6 +508,12 @@ check_retry (const struct msg *m)
               "(must be the count)", m->n_entries, m->count);
     return -1;
   }
+  if (m->arg > MSG_MAX_SEGMENTS - m->first - m->count) {
+    sm_error ("retry: %" PRIu64 " zero segments after %" PRIu64 "+%" PRIu32
+              " end past segment %" PRIu64, m->arg, m->first, m->count,
+              MSG_MAX_SEGMENTS);
+    return -1;
+  }
   return 0;
 }
 
@@ -521,6 +534,42 @@ check_do_write (const struct msg *m)
     return -1;
   }
   return 0;
+}
+
+/* A granted location: a plain mapped entry in a real container. */
+static int
+check_granted (const struct msg *m, sm_entry e)
+{
+  if (entry_flags (e) != ENTRY_VALID || entry_container (e) == 0) {
+    sm_error ("%s: 0x%016" PRIx64 " is not a free location to grant (%s)",
+              msg_type_to_string (m->type), e, entry_state_to_string (e));
+    return -1;
+  }
+  return 0;
+}
+
+static int
+check_grant (const struct msg *m)
+{
+  if (m->n_entries == 0) {
+    sm_error ("grant carries no locations");
+    return -1;
+  }
+  for (uint32_t i = 0; i < m->n_entries; i++)
+    if (check_granted (m, m->entries[i]) == -1)
+      return -1;
+  return 0;
+}
+
+static int
+check_allocated (const struct msg *m)
+{
+  if (m->first >= MSG_MAX_SEGMENTS) {
+    sm_error ("allocated: segment %" PRIu64 " is past segment %" PRIu64,
+              m->first, MSG_MAX_SEGMENTS);
+    return -1;
+  }
+  return check_granted (m, m->alt);
 }
 
 static int

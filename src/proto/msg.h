@@ -18,10 +18,11 @@
  *   agent -> controller         answer (controller -> agent)
  *   REGISTER name,version       REPLY status
  *   HEARTBEAT                   REPLY status
- *   MAP_FAULT vdisk,first,      RETRY entries | FAIL status |
+ *   MAP_FAULT vdisk,first,      RETRY entries,zero_after | FAIL status |
  *     count,op,blocks             DO_WRITE alt | DO_SPLIT_READ alt,blocks |
  *                                 COMPLETE_TO_HOST
  *   FLUSH vdisk                 REPLY status
+ *   ALLOCATED vdisk,seg,alt     (none: recorded in queue order)
  *
  *   controller -> agent         answer (agent -> controller)
  *   NEW_TABLE vdisk,size,       REPLY status
@@ -35,6 +36,17 @@
  *     count,bits,on|off,blocking
  *   QUIESCE vdisks,timeout      REPLY status
  *   ACTIVATE vdisks             REPLY status
+ *   GRANT vdisk,entries         REPLY status
+ *   RECALL vdisk                REPLY status,entries (grants given back)
+ *
+ * Grants (version 2): the controller reserves zeroed segments for a
+ * vdisk and GRANTs them to the agent; a write to a segment the agent
+ * holds as ZERO takes one at once and tells the controller with
+ * ALLOCATED, which the controller records in queue order (so a FLUSH
+ * sent after it covers it).  RETRY's zero_after (msg.arg) says that the
+ * ZERO_AFTER segments following its range are zero too (a hint the
+ * agent may keep where it holds nothing).  RECALL takes a vdisk's
+ * unused grants back (its REPLY lists them) when a container is full.
  */
 #ifndef SEGMAP_MSG_H
 #define SEGMAP_MSG_H
@@ -45,7 +57,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 1
+#define MSG_VERSION 2
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -72,8 +84,11 @@ enum msg_type {
   MSG_QUIESCE = 16,
   MSG_ACTIVATE = 17,
   MSG_REPLY = 18,
+  MSG_GRANT = 19,
+  MSG_ALLOCATED = 20,
+  MSG_RECALL = 21,
 };
-#define MSG_TYPE_MAX MSG_REPLY
+#define MSG_TYPE_MAX MSG_RECALL
 
 /* What the faulting I/O was doing. */
 enum fault_op {
@@ -105,12 +120,15 @@ struct msg {
   uint64_t arg;             /* NEW_TABLE: size in bytes; SET_STATUS: bits;
                                QUIESCE: timeout in ms; REGISTER: version;
                                HEARTBEAT: lease in ms; MAP_FAULT: byte
-                               offset of the I/O in the first segment */
+                               offset of the I/O in the first segment;
+                               RETRY: zero segments after the range */
   uint32_t arg2;            /* NEW_TABLE: segment shift; MAP_FAULT: I/O
                                length in bytes (capped to the range) */
-  sm_entry alt;             /* DO_WRITE, DO_SPLIT_READ: alternate location */
+  sm_entry alt;             /* DO_WRITE, DO_SPLIT_READ: alternate location;
+                               ALLOCATED: the granted location used */
   uint32_t n_entries;
-  sm_entry *entries;        /* RETRY, SET_ENTRY, REPLY to GET_* */
+  sm_entry *entries;        /* RETRY, SET_ENTRY, REPLY to GET_*; GRANT:
+                               the granted locations */
   uint32_t n_blocks;        /* bytes in blocks */
   uint8_t *blocks;          /* MAP_FAULT: blocks touched; DO_SPLIT_READ:
                                1 = read the block from alt */
@@ -132,6 +150,14 @@ int msg_decode (const uint8_t *frame, size_t len, struct msg *m);
  * is malformed (bad magic/version/type, body too long).  LEN must be at
  * least MSG_HEADER_SIZE.  For stream transports. */
 int msg_frame_length (const uint8_t *hdr, size_t len, size_t *frame_len);
+
+/* The type byte of a frame whose header msg_frame_length accepted (or
+ * 0 if LEN is too short to hold one). */
+static inline unsigned
+msg_frame_type (const uint8_t *frame, size_t len)
+{
+  return len >= MSG_HEADER_SIZE ? frame[5] : 0;
+}
 
 /* Free what M owns and zero it. */
 void msg_clear (struct msg *m);

@@ -28,6 +28,33 @@ byte_offset (const struct exec *x)
 
 /* Compare and write under the gate.  Returns 0 or -1 with the result
  * set. */
+/* Run LOCKED (N bytes at the command's LBA) with the range held
+ * atomically against every other command, with room for the old data;
+ * GOOD unless LOCKED reported an error.  N == 0: nothing to do. */
+static void
+run_atomic (struct exec *x, uint32_t n, bool writing,
+            int (*locked) (struct exec *x, uint8_t *old, uint32_t n))
+{
+  CLEANUP_FREE uint8_t *old = NULL;
+  struct gate_ticket tk;
+  int r;
+
+  if (n == 0) {
+    exec_good (x);
+    return;
+  }
+  old = malloc (n);
+  if (old == NULL) {
+    exec_errno (x, ENOMEM, writing);
+    return;
+  }
+  gate_enter_atomic (&x->lu->gate, x->c.lba, x->c.nblocks, &tk);
+  r = locked (x, old, n);
+  gate_leave_atomic (&x->lu->gate, &tk);
+  if (r == 0)
+    exec_good (x);
+}
+
 static int
 compare_write_locked (struct exec *x, uint8_t *old, uint32_t n)
 {
@@ -55,9 +82,6 @@ void
 exec_compare_and_write (struct exec *x)
 {
   uint32_t n = (uint32_t) x->c.nblocks * x->lu->block_size;
-  CLEANUP_FREE uint8_t *old = NULL;
-  struct gate_ticket tk;
-  int r;
 
   if (!exec_need_data_out (x, 2 * (uint64_t) n))
     return;
@@ -67,20 +91,7 @@ exec_compare_and_write (struct exec *x)
     exec_bad_cdb (x, 13, -1);
     return;
   }
-  if (n == 0) {
-    exec_good (x);
-    return;
-  }
-  old = malloc (n);
-  if (old == NULL) {
-    exec_errno (x, ENOMEM, false);
-    return;
-  }
-  gate_enter_atomic (&x->lu->gate, x->c.lba, x->c.nblocks, &tk);
-  r = compare_write_locked (x, old, n);
-  gate_leave_atomic (&x->lu->gate, &tk);
-  if (r == 0)
-    exec_good (x);
+  run_atomic (x, n, false, compare_write_locked);
 }
 
 static int
@@ -107,24 +118,8 @@ void
 exec_write_atomic (struct exec *x)
 {
   uint32_t n = (uint32_t) x->c.nblocks * x->lu->block_size;
-  CLEANUP_FREE uint8_t *old = NULL;
-  struct gate_ticket tk;
-  int r;
 
   if (!exec_need_data_out (x, n))
     return;
-  if (n == 0) {
-    exec_good (x);
-    return;
-  }
-  old = malloc (n);
-  if (old == NULL) {
-    exec_errno (x, ENOMEM, true);
-    return;
-  }
-  gate_enter_atomic (&x->lu->gate, x->c.lba, x->c.nblocks, &tk);
-  r = write_atomic_locked (x, old, n);
-  gate_leave_atomic (&x->lu->gate, &tk);
-  if (r == 0)
-    exec_good (x);
+  run_atomic (x, n, true, write_atomic_locked);
 }

@@ -89,6 +89,8 @@ enum answer_mode {
   ANSWER_ZERO,                  /* RETRY, every entry ENTRY_ZERO_SEGMENT */
   ANSWER_MAP,                   /* RETRY, segment S at unit (S+2)*16 */
   ANSWER_FAIL,                  /* FAIL with fail_errno */
+  ANSWER_GRANT,                 /* a write: GRANT 2 segments, then as ZERO
+                                   with the rest of the table zero */
 };
 
 struct frame {
@@ -109,6 +111,8 @@ struct fake_ctl {
   bool hold;                    /* leave faults unanswered until cleared */
   enum answer_mode mode;
   uint32_t fail_errno;
+  uint64_t next_grant;          /* ANSWER_GRANT: next segment granted */
+  uint64_t n_segments;          /* ANSWER_GRANT: of the faulting table */
   struct msg log[LOG_MAX];      /* what the agent sent (no arrays) */
   unsigned n_log;
   unsigned errors;              /* bad frames, failed deliveries */
@@ -180,6 +184,32 @@ deliver_answer (struct fake_ctl *f, const struct msg *a)
   free (frame);
 }
 
+static uint32_t try_command (struct agent *a, struct msg *m,
+                             struct msg *reply);
+
+/* The location of the Nth granted segment (from 40 MiB on). */
+static sm_entry
+granted (uint64_t n)
+{
+  return entry_make (1, (40 + n) * UNITS_PER_SEG, ENTRY_VALID);
+}
+
+/* ANSWER_GRANT: grant two segments before answering. */
+static void
+fake_grant (struct fake_ctl *f, uint32_t vdisk)
+{
+  sm_entry g[2];
+  struct msg m = { .type = MSG_GRANT, .vdisk = vdisk, .entries = g,
+                   .n_entries = 2 };
+
+  pthread_mutex_lock (&f->lock);
+  g[0] = granted (f->next_grant++);
+  g[1] = granted (f->next_grant++);
+  pthread_mutex_unlock (&f->lock);
+  if (try_command (f->a, &m, NULL) != 0)
+    fake_error ();
+}
+
 static void
 answer_fault (struct fake_ctl *f, const struct msg *m, enum answer_mode mode,
               uint32_t fail_errno)
@@ -192,6 +222,13 @@ answer_fault (struct fake_ctl *f, const struct msg *m, enum answer_mode mode,
     deliver_answer (f, &a);
     return;
   }
+  if (mode == ANSWER_GRANT) {
+    if (m->op == FAULT_WRITE)
+      fake_grant (f, m->vdisk);
+    pthread_mutex_lock (&f->lock);
+    a.arg = f->n_segments - m->first - m->count;
+    pthread_mutex_unlock (&f->lock);
+  }
   a.type = MSG_RETRY;
   a.vdisk = m->vdisk;
   a.first = m->first;
@@ -202,8 +239,8 @@ answer_fault (struct fake_ctl *f, const struct msg *m, enum answer_mode mode,
     return;
   }
   for (uint32_t i = 0; i < m->count; i++)
-    a.entries[i] = mode == ANSWER_ZERO ? ENTRY_ZERO_SEGMENT
-      : mapped (m->first + i);
+    a.entries[i] = mode == ANSWER_MAP ? mapped (m->first + i)
+      : ENTRY_ZERO_SEGMENT;
   deliver_answer (f, &a);
   free (a.entries);
 }
@@ -240,7 +277,7 @@ handle_frame (struct fake_ctl *f, struct frame *fr)
     struct msg a = { .type = MSG_REPLY, .id = m.id };
     deliver_answer (f, &a);
   }
-  else
+  else if (m.type != MSG_ALLOCATED)   /* logged; needs no answer */
     fake_error ();
   msg_clear (&m);
 }
@@ -910,7 +947,9 @@ START_TEST (test_set_entry_blocking_ignores_faults)
 {
   struct agent *a = start_agent (0);
   struct reader rd = { .a = a, .offset = 70 * MiB + 100, .len = 1000 };
-  sm_entry e = mapped (70);
+  /* Not plain mapped: an answer never replaces a plain mapped entry
+   * (it could be a granted segment the answer does not know about). */
+  sm_entry e = mapped (70) | ENTRY_NOWRITE;
   pthread_t th;
   uint64_t start;
 
@@ -1324,6 +1363,99 @@ START_TEST (test_limit_below_fixed_cost)
 }
 END_TEST
 
+
+/*----------------------------------------------------------------------
+ * First writes with grants.
+ */
+
+/* Check logged frame I: ALLOCATED of SEG of VDISK to the location E. */
+static void
+check_allocated (unsigned i, uint32_t vdisk, uint64_t seg, sm_entry e)
+{
+  struct msg m;
+
+  wait_n_log (i + 1);
+  m = fake_log (i);
+  ck_assert_str_eq (msg_type_to_string (m.type), "allocated");
+  ck_assert_uint_eq (m.vdisk, vdisk);
+  ck_assert_uint_eq (m.first, seg);
+  ck_assert_uint_eq (m.alt, e);
+}
+
+START_TEST (test_first_write_grants)
+{
+  struct agent *a = start_agent (0);
+  struct container *c = open_container (a, 64 * MiB);
+  uint8_t buf[4096], got[4096];
+  struct agent_stats st;
+  sm_entry g = granted (0);
+  struct msg m = { .type = MSG_GRANT, .vdisk = 77, .entries = &g,
+                   .n_entries = 1 };
+  struct table *t;
+
+  fake_set (ANSWER_GRANT, 0);
+  fake.n_segments = 32;
+  ck_assert_uint_eq (new_table (a, 9, "vd9", 32 * MiB, SEG_SHIFT), 0);
+  t = agent_open_vdisk (a, "vd9");
+
+  /* Segment 3 is not loaded: one write fault; the controller grants
+   * segments 40 and 41 and says 3.. are zero; the write takes the last
+   * grant at once and reports it. */
+  fill (buf, sizeof buf, 1);
+  ck_assert_int_eq (agent_pwrite (a, t, buf, sizeof buf, 3 * MiB + 512,
+                                  false), 0);
+  check_fault (0, 9, FAULT_WRITE, 3, 1);
+  check_allocated (1, 9, 3, granted (1));
+  ck_assert_uint_eq (get_entry (a, 9, 3), granted (1));
+  ck_assert_int_eq (container_pread (c, got, sizeof got, 41 * MiB + 512), 0);
+  ck_assert_mem_eq (got, buf, sizeof buf);
+
+  /* Segment 10 is known zero and a grant is at hand: no fault. */
+  fill (buf, sizeof buf, 2);
+  ck_assert_int_eq (agent_pwrite (a, t, buf, sizeof buf, 10 * MiB, false), 0);
+  check_allocated (2, 9, 10, granted (0));
+  ck_assert_int_eq (container_pread (c, got, sizeof got, 40 * MiB), 0);
+  ck_assert_mem_eq (got, buf, sizeof buf);
+  /* Known zeros read as zeros without a fault either. */
+  ck_assert_int_eq (agent_pread (a, t, got, sizeof got, 25 * MiB), 0);
+  ck_assert (all_zero (got, sizeof got));
+  ck_assert_uint_eq (fake_n_log (), 3);
+
+  /* The pool is empty: the next first write faults for more. */
+  ck_assert_int_eq (agent_pwrite (a, t, buf, 512, 20 * MiB, false), 0);
+  check_fault (3, 9, FAULT_WRITE, 20, 1);
+  check_allocated (4, 9, 20, granted (3));
+  ck_assert_uint_eq (table_grants (t), 1);
+  /* A write to a segment it mapped itself stays on the fast path, and
+   * the flush comes after every ALLOCATED. */
+  ck_assert_int_eq (agent_pwrite (a, t, buf, 512, 20 * MiB + 4096, true), 0);
+  wait_n_log (6);
+  ck_assert_str_eq (msg_type_to_string (fake_log (5).type), "flush");
+  agent_get_stats (a, &st);
+  ck_assert_uint_eq (st.grants_used, 3);
+  ck_assert_uint_eq (st.faults, 2);
+
+  /* A grant for a vdisk the agent does not serve is refused. */
+  ck_assert_uint_eq (command (a, &m, NULL), ENOENT);
+  /* RECALL gives the unused grant back, and then none. */
+  struct msg recall = { .type = MSG_RECALL, .vdisk = 9 }, r;
+  ck_assert_uint_eq (command (a, &recall, &r), 0);
+  ck_assert_uint_eq (r.n_entries, 1);
+  ck_assert_uint_eq (r.entries[0], granted (2));
+  msg_clear (&r);
+  ck_assert_uint_eq (table_grants (t), 0);
+  ck_assert_uint_eq (command (a, &recall, &r), 0);
+  ck_assert_uint_eq (r.n_entries, 0);
+  msg_clear (&r);
+  recall.vdisk = 77;
+  ck_assert_uint_eq (command (a, &recall, NULL), ENOENT);
+
+  agent_close_vdisk (a, t);
+  stop_agent (a);
+  container_close (c);
+}
+END_TEST
+
 static Suite *
 agent_suite (void)
 {
@@ -1341,6 +1473,7 @@ agent_suite (void)
   tcase_add_test (tc, test_read_zero_one_fault);
   tcase_add_test (tc, test_fail_answer);
   tcase_add_test (tc, test_mapped_io);
+  tcase_add_test (tc, test_first_write_grants);
   tcase_add_test (tc, test_quiesce_activate);
   tcase_add_test (tc, test_blocking_after_quiesce_timeout);
   tcase_add_test (tc, test_get_entry_while_quiesced);

@@ -462,6 +462,44 @@ random_grow (struct alloc *a, struct model *m)
   m->n = n;
 }
 
+START_TEST (test_reserve)
+{
+  struct alloc *a = alloc_new (64);
+  uint64_t r1, r2, u;
+
+  /* A reservation takes space like alloc_get but is not "used". */
+  ck_assert_int_eq (alloc_reserve (a, 16, &r1), 0);
+  ck_assert_int_eq (alloc_reserve (a, 16, &r2), 0);
+  ck_assert_uint_eq (r1, 0);
+  ck_assert_uint_eq (r2, 16);
+  ck_assert_uint_eq (alloc_used_units (a), 0);
+  ck_assert_uint_eq (alloc_reserved_units (a), 32);
+  ck_assert (alloc_is_used (a, r1, 16));
+  /* alloc_get never hands reserved space out. */
+  ck_assert_int_eq (alloc_get (a, 16, &u), 0);
+  ck_assert_uint_eq (u, 32);
+  ck_assert_uint_eq (alloc_used_units (a), 16);
+  /* Used: it now counts as used. */
+  alloc_use_reserved (a, r2, 16);
+  ck_assert_uint_eq (alloc_used_units (a), 32);
+  ck_assert_uint_eq (alloc_reserved_units (a), 16);
+  /* Unreserved: free again, and the lowest fit hands it out next. */
+  alloc_unreserve (a, r1, 16);
+  ck_assert_uint_eq (alloc_reserved_units (a), 0);
+  ck_assert_uint_eq (alloc_used_units (a), 32);
+  ck_assert (!alloc_is_used (a, r1, 16));
+  ck_assert_int_eq (alloc_get (a, 16, &u), 0);
+  ck_assert_uint_eq (u, 0);
+  /* Full: a reservation fails like alloc_get, changing nothing. */
+  ck_assert_int_eq (alloc_reserve (a, 16, &u), 0);
+  errno = 0;
+  ck_assert_int_eq (alloc_reserve (a, 1, &u), -1);
+  ck_assert_int_eq (errno, ENOSPC);
+  ck_assert_uint_eq (alloc_used_units (a) + alloc_reserved_units (a), 64);
+  alloc_free (a);
+}
+END_TEST
+
 START_TEST (test_random)
 {
   const unsigned ops = 100000, max_n = 3000 + 20 * 700;
@@ -511,6 +549,7 @@ alloc_suite (void)
   tcase_add_test (tc, test_foreach_free);
   tcase_add_test (tc, test_foreach_edges);
   tcase_add_test (tc, test_grow);
+  tcase_add_test (tc, test_reserve);
   tcase_add_test (tc, test_random);
   suite_add_tcase (s, tc);
   return s;

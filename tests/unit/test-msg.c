@@ -111,6 +111,8 @@ static uint8_t sample_blocks[32];
 static uint32_t sample_vdisks[3] = { 1, 2, 0xffffffff };
 static char long_name[MSG_MAX_NAME + 1];
 static sm_entry *huge_entries;
+static sm_entry grant_entries[2];
+static sm_entry *grant_huge;             /* MSG_MAX_ENTRIES locations */
 static uint8_t *huge_blocks;
 static uint32_t *huge_vdisks;
 
@@ -126,6 +128,8 @@ init_samples (void)
   sample_entries[3] = ENTRY_INVALID;
   for (i = 0; i < sizeof sample_blocks; i++)
     sample_blocks[i] = i * 37 + 1;
+  grant_entries[0] = entry_make (1, 16, ENTRY_VALID);
+  grant_entries[1] = entry_make (0xffff, ENTRY_MAX_UNIT, ENTRY_VALID);
   memset (long_name, 'n', MSG_MAX_NAME);
   long_name[MSG_MAX_NAME] = '\0';
 }
@@ -139,8 +143,12 @@ init_huge (void)
   huge_blocks = malloc (MSG_MAX_BITMAP);
   huge_vdisks = malloc (MSG_MAX_VDISKS * sizeof *huge_vdisks);
   assert (huge_entries && huge_blocks && huge_vdisks);
+  grant_huge = malloc (MSG_MAX_ENTRIES * sizeof *grant_huge);
+  assert (grant_huge);
   for (i = 0; i < MSG_MAX_ENTRIES; i++)
     huge_entries[i] = entry_make (i & 0xffff, i, ENTRY_VALID);
+  for (i = 0; i < MSG_MAX_ENTRIES; i++)
+    grant_huge[i] = entry_make (1 + (i & 0xfffe), i, ENTRY_VALID);
   for (i = 0; i < MSG_MAX_BITMAP; i++)
     huge_blocks[i] = i;
   for (i = 0; i < MSG_MAX_VDISKS; i++)
@@ -180,14 +188,27 @@ sample_body (struct msg *m, unsigned variant)
     break;
   case MSG_FLUSH:
   case MSG_DELETE_TABLE:
+  case MSG_RECALL:
     m->vdisk = edge ? UINT32_MAX : 7;
     break;
   case MSG_RETRY:
     m->vdisk = edge ? UINT32_MAX : 7;
     m->count = huge ? MSG_MAX_ENTRIES : edge ? 1 : 4;
     m->first = edge ? (UINT64_C(1) << 37) - m->count : 100;
+    m->arg = edge ? 0 : 1000;           /* zero_after */
     m->n_entries = m->count;
     m->entries = huge ? huge_entries : sample_entries;
+    break;
+  case MSG_GRANT:
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->n_entries = huge ? MSG_MAX_ENTRIES : edge ? 1 : 2;
+    m->entries = huge ? grant_huge : edge ? grant_entries + 1 : grant_entries;
+    break;
+  case MSG_ALLOCATED:
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->first = edge ? (UINT64_C(1) << 37) - 1 : 12345;
+    m->alt = edge ? entry_make (0xffff, ENTRY_MAX_UNIT, ENTRY_VALID)
+      : entry_make (1, 16, ENTRY_VALID);
     break;
   case MSG_FAIL:
     m->status = edge ? 4095 : 5;
@@ -327,7 +348,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_HEARTBEAT] = "ia",
   [MSG_MAP_FAULT] = "iovFcabB",
   [MSG_FLUSH] = "iv",
-  [MSG_RETRY] = "ivFcE",
+  [MSG_RETRY] = "ivFcaE",
   [MSG_FAIL] = "is",
   [MSG_DO_WRITE] = "iA",
   [MSG_DO_SPLIT_READ] = "iAB",
@@ -341,6 +362,9 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_QUIESCE] = "iaV",
   [MSG_ACTIVATE] = "iV",
   [MSG_REPLY] = "isE",
+  [MSG_GRANT] = "ivE",
+  [MSG_ALLOCATED] = "ivFA",
+  [MSG_RECALL] = "iv",
 };
 
 struct tbuf {
@@ -494,7 +518,7 @@ START_TEST (test_roundtrip_max_sizes)
 {
   static const unsigned types[] = {
     MSG_MAP_FAULT, MSG_RETRY, MSG_DO_SPLIT_READ, MSG_SET_ENTRY,
-    MSG_QUIESCE, MSG_ACTIVATE, MSG_REPLY,
+    MSG_QUIESCE, MSG_ACTIVATE, MSG_REPLY, MSG_GRANT,
   };
   size_t i;
 
@@ -502,6 +526,7 @@ START_TEST (test_roundtrip_max_sizes)
   for (i = 0; i < sizeof types / sizeof types[0]; i++)
     check_roundtrip (types[i], V_HUGE);
   free (huge_entries);
+  free (grant_huge);
   free (huge_blocks);
   free (huge_vdisks);
 }
@@ -511,7 +536,7 @@ END_TEST
 START_TEST (test_golden_frame)
 {
   static const uint8_t expect[] = {
-    'S', 'G', 'M', 'P', 1, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
+    'S', 'G', 'M', 'P', 2, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
     1, 2, 3, 4, 5, 6, 7, 8,                     /* id */
     FAULT_WRITE,                                /* op */
     0, 0, 0, 7,                                 /* vdisk */
@@ -627,9 +652,12 @@ START_TEST (test_header_messages)
   assert_rejected (frame, len);
   ck_assert_error_has ("magic");
   frame[0] = 'S';
-  frame[4] = 2;
+  frame[4] = 1;                 /* version 1 had no grants */
   assert_rejected (frame, len);
-  ck_assert_error_has ("version 2");
+  ck_assert_error_has ("version 1");
+  frame[4] = 3;
+  assert_rejected (frame, len);
+  ck_assert_error_has ("version 3");
   frame[4] = MSG_VERSION;
   frame[7] = 1;
   assert_rejected (frame, len);
@@ -729,9 +757,9 @@ put_u32 (uint8_t *p, uint32_t v)
 
 START_TEST (test_oversize_counts)
 {
-  /* Retry: id, vdisk, first, count (1: a valid range), then the
-   * entries count, then 8 bytes of "data". */
-  uint8_t retry[8 + 4 + 8 + 4 + 4 + 8] = { 0 };
+  /* Retry: id, vdisk, first, count (1: a valid range), zero_after,
+   * then the entries count, then 8 bytes of "data". */
+  uint8_t retry[8 + 4 + 8 + 4 + 8 + 4 + 8] = { 0 };
   /* Activate: id, then the vdisks count, then 8 bytes of "data". */
   uint8_t body[8 + 4 + 8] = { 0 };
   static const uint32_t counts[] = { 0xffffffff, MSG_MAX_ENTRIES,
@@ -739,7 +767,7 @@ START_TEST (test_oversize_counts)
 
   put_u32 (retry + 20, 1);
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-    put_u32 (retry + 24, counts[i]);
+    put_u32 (retry + 32, counts[i]);
     check_lying_count (MSG_RETRY, retry, sizeof retry,
                        counts[i] > MSG_MAX_ENTRIES ? "exceed the limit"
                        : "truncated");
@@ -862,6 +890,31 @@ too_many_blocks (struct msg *m)
 static void vdisk_on_register (struct msg *m) { m->vdisk = 1; }
 static void null_entries (struct msg *m) { m->entries = NULL; }
 static void name_on_flush (struct msg *m) { m->name = "x"; }
+static void zero_after_past_end (struct msg *m)
+{
+  m->arg = (UINT64_C(1) << 37) - m->first - m->count + 1;
+}
+static void grant_zero_entry (struct msg *m)
+{
+  bad_entries[0] = grant_entries[0];
+  bad_entries[1] = ENTRY_ZERO_SEGMENT;
+  m->entries = bad_entries;
+  m->n_entries = 2;
+}
+static void grant_no_container (struct msg *m)
+{
+  bad_entries[0] = entry_make (0, 0, ENTRY_VALID | ENTRY_ERROR);
+  m->entries = bad_entries;
+  m->n_entries = 1;
+}
+static void grant_nowrite (struct msg *m)
+{
+  bad_entries[0] = entry_make (1, 16, ENTRY_VALID | ENTRY_NOWRITE);
+  m->entries = bad_entries;
+  m->n_entries = 1;
+}
+static void allocated_past_end (struct msg *m) { m->first = UINT64_C(1) << 37; }
+static void allocated_count (struct msg *m) { m->count = 1; }
 
 static const struct bad_case bad_cases[] = {
   { "fault count 0", MSG_MAP_FAULT, count_0, "count 0", false },
@@ -928,6 +981,25 @@ static const struct bad_case bad_cases[] = {
   { "get_status too many", MSG_GET_STATUS, count_too_many,
     "count 1048577", false },
   { "flush with name", MSG_FLUSH, name_on_flush, "carry name", true },
+  { "retry zero_after past end", MSG_RETRY, zero_after_past_end,
+    "zero segments after", false },
+  { "grant no entries", MSG_GRANT, no_entries, "no locations", false },
+  { "grant a zero entry", MSG_GRANT, grant_zero_entry, "not a free location",
+    false },
+  { "grant an error entry", MSG_GRANT, grant_no_container,
+    "not a free location", false },
+  { "grant a no-write entry", MSG_GRANT, grant_nowrite, "not a free location",
+    false },
+  { "allocated alt zero", MSG_ALLOCATED, alt_zero, "not a free location",
+    false },
+  { "allocated alt invalid", MSG_ALLOCATED, alt_invalid,
+    "not a free location", false },
+  { "allocated alt error", MSG_ALLOCATED, alt_error, "not a free location",
+    false },
+  { "allocated past end", MSG_ALLOCATED, allocated_past_end, "past segment",
+    false },
+  { "allocated with count", MSG_ALLOCATED, allocated_count, "carry count",
+    true },
 };
 
 START_TEST (test_invalid_messages)

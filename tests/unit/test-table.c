@@ -13,6 +13,14 @@
  *    cost one leaf per touched leaf and one mid per touched mid, and
  *    forget_all / evict / free give everything back.
  *  - Growth keeps entries, also when the top array is reallocated.
+ *  - Known zeros and grants: table_load's zero_after makes whole mids
+ *    and leaves ZERO through the shared sentinels at no memory cost
+ *    (partial absent leaves stay INVALID); table_claim maps a ZERO
+ *    entry to the last grant (copying the sentinels: one mid + one
+ *    leaf), refuses INVALID and mapped entries and an empty pool; an
+ *    answer never overwrites a claimed entry, and an answer older than
+ *    an eviction is dropped whole; forget_all, set_bits and grow forget
+ *    sentinels, and eviction never frees one.
  *  - Eviction follows the clock: a leaf referenced since the last pass
  *    survives, an unreferenced one goes and its entries read INVALID.
  *  - Epochs: a drain waits for an I/O that entered before it (200 ms)
@@ -1004,6 +1012,188 @@ START_TEST (test_stress)
 }
 END_TEST
 
+
+/*----------------------------------------------------------------------
+ * Known zeros, grants, fault answers.
+ */
+
+static const sm_entry ZERO = ENTRY_ZERO_SEGMENT;
+
+/* The ALLOCATED messages a claim would send: counted, or refused. */
+static unsigned notified;
+static bool notify_fails;
+
+static int
+count_notify (void *opaque, sm_entry e)
+{
+  (void) opaque;
+  (void) e;
+  if (notify_fails)
+    return -1;
+  notified++;
+  return 0;
+}
+
+/* table_claim: the claimed entry, or ENTRY_INVALID if there was none. */
+static sm_entry
+claim (struct table *t, uint64_t seg, bool *grew)
+{
+  sm_entry e;
+  int r = table_claim (t, seg, count_notify, NULL, &e, grew);
+
+  ck_assert_int_ge (r, 0);
+  return r == 1 ? e : ENTRY_INVALID;
+}
+
+START_TEST (test_zero_hint_sentinels)
+{
+  uint64_t n = 3 * MID_SEGMENTS + 100;
+  struct table *t = new_table (n, SEG_SHIFT);
+  uint64_t base = mem.bytes;
+
+  /* An answer for segment 10 that ends at 100 zeros: the loaded leaf
+   * gets its INVALID entries filled in, the partial absent leaf after
+   * it stays INVALID. */
+  ck_assert_int_eq (table_load (t, 10, 1, &ZERO, 90, 0), 0);
+  ck_assert_uint_eq (get (t, 9), ENTRY_INVALID);
+  for (uint64_t seg = 10; seg < 64; seg++)
+    EXPECT (get (t, seg) == ZERO);
+  ck_assert_uint_eq (get (t, 64), ENTRY_INVALID);
+  ck_assert_uint_eq (mem.bytes, base + MID_BYTES + LEAF_BYTES);
+  /* The rest of the table is zero: whole absent leaves and mids become
+   * sentinels (the last, short mid too: it reaches the end), at no
+   * cost. */
+  ck_assert_int_eq (table_load (t, 5, 1, &ZERO, n - 6, 0), 0);
+  for (uint64_t seg = 5; seg < MID_SEGMENTS + 100; seg++)
+    EXPECT (get (t, seg) == ZERO);
+  ck_assert_uint_eq (get (t, 4), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 2 * MID_SEGMENTS + 12345), ZERO);
+  ck_assert_uint_eq (get (t, n - 1), ZERO);
+  ck_assert_uint_eq (mem.bytes, base + MID_BYTES + LEAF_BYTES);
+  /* Eviction frees the one real leaf (and its mid), never a sentinel;
+   * forget_all drops them all. */
+  ck_assert_uint_eq (table_evict (t, UINT64_MAX), LEAF_BYTES + MID_BYTES);
+  ck_assert_uint_eq (get (t, 5), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 1), ZERO);
+  table_forget_all (t);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 1), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, n - 1), ENTRY_INVALID);
+  ck_assert_uint_eq (mem.bytes, base);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+START_TEST (test_claim)
+{
+  uint64_t n = 2 * MID_SEGMENTS;
+  struct table *t = new_table (n, SEG_SHIFT);
+  sm_entry g[2] = { mapped (100000), mapped (100001) };
+  uint64_t base;
+  bool grew;
+
+  notified = 0;
+  ck_assert_int_eq (table_load (t, 0, 1, &ZERO, n - 1, 0), 0);
+  /* No grants: nothing to claim. */
+  ck_assert_uint_eq (claim (t, MID_SEGMENTS + 3, &grew), ENTRY_INVALID);
+  ck_assert_int_eq (table_add_grants (t, g, 2), 0);
+  ck_assert_uint_eq (table_grants (t), 2);
+  base = mem.bytes;
+  /* A claim in a sentinel mid copies it: one mid and one leaf. */
+  ck_assert_uint_eq (claim (t, MID_SEGMENTS + 3, &grew), g[1]);
+  ck_assert (grew);
+  ck_assert_uint_eq (mem.bytes, base + MID_BYTES + LEAF_BYTES);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 3), g[1]);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 2), ZERO);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 64), ZERO);
+  ck_assert_uint_eq (table_grants (t), 1);
+  /* A mapped entry, an INVALID one, or past the end: no claim. */
+  ck_assert_uint_eq (claim (t, MID_SEGMENTS + 3, &grew), ENTRY_INVALID);
+  table_store (t, 7, 1, (sm_entry[]) { ENTRY_INVALID }, 1);
+  ck_assert_uint_eq (claim (t, 7, &grew), ENTRY_INVALID);
+  ck_assert_uint_eq (claim (t, n, &grew), ENTRY_INVALID);
+  ck_assert_uint_eq (table_grants (t), 1);
+  /* A later answer computed before the controller saw the claim does
+   * not undo it; it does fill INVALID and ZERO entries. */
+  sm_entry answer[3] = { ZERO, ZERO, mapped (9) };
+  ck_assert_int_eq (table_load (t, MID_SEGMENTS + 3, 3, answer, 0, 0), 0);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 3), g[1]);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 4), ZERO);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 5), mapped (9));
+  /* A claim whose ALLOCATED cannot be sent changes nothing. */
+  notify_fails = true;
+  ck_assert_int_eq (table_claim (t, 6, count_notify, NULL, &answer[0], &grew),
+                    -1);
+  notify_fails = false;
+  ck_assert_uint_eq (get (t, 6), ZERO);
+  ck_assert_uint_eq (table_grants (t), 1);
+  ck_assert_uint_eq (claim (t, 6, &grew), g[0]);
+  ck_assert (!grew);                    /* leaf 0 was already private */
+  ck_assert_uint_eq (table_grants (t), 0);
+  ck_assert_uint_eq (notified, 2);
+  ck_assert_uint_eq (table_claim_seq (t), 2);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
+START_TEST (test_answer_after_eviction_dropped)
+{
+  struct table *t = new_table (1000, SEG_SHIFT);
+  uint64_t seq = table_claim_seq (t);
+  sm_entry g = mapped (500), m7 = mapped (7);
+  bool grew;
+
+  ck_assert_int_eq (table_load (t, 0, 1, &ZERO, 999, seq), 0);
+  ck_assert_int_eq (table_add_grants (t, &g, 1), 0);
+  /* A fault for segment 200 is sent (seq), segment 100 is claimed, its
+   * leaf evicted before the controller has seen the ALLOCATED, and the
+   * fault's answer (all zero) arrives: it must not bring 100 back as
+   * ZERO, so nothing of it is applied. */
+  ck_assert_uint_eq (claim (t, 100, &grew), g);
+  ck_assert_uint_gt (table_evict (t, UINT64_MAX), 0);
+  ck_assert_uint_eq (get (t, 100), ENTRY_INVALID);
+  ck_assert_int_eq (table_load (t, 200, 1, &ZERO, 799, seq), 1);
+  ck_assert_uint_eq (get (t, 200), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 100), ENTRY_INVALID);
+  /* An answer to a fault sent after the claim applies, even after more
+   * evictions of leaves without later claims. */
+  seq = table_claim_seq (t);
+  ck_assert_int_eq (table_load (t, 7, 1, &m7, 0, seq), 0);
+  ck_assert_uint_gt (table_evict (t, UINT64_MAX), 0);
+  ck_assert_int_eq (table_load (t, 200, 1, &ZERO, 0, seq), 0);
+  ck_assert_uint_eq (get (t, 200), ZERO);
+  table_free (t);
+}
+END_TEST
+
+START_TEST (test_sentinels_forgotten)
+{
+  uint64_t n = MID_SEGMENTS + 10;
+  struct table *t = new_table (n, SEG_SHIFT);
+  sm_entry inv = ENTRY_INVALID;
+
+  ck_assert_int_eq (table_load (t, 0, 1, &ZERO, n - 1, 0), 0);
+  ck_assert_uint_eq (get (t, 100), ZERO);
+  /* set_status on a known-zero leaf forgets it (INVALID) rather than
+   * leave its zeros without the bit. */
+  table_set_bits (t, 100, 1, ENTRY_NOWRITE, true);
+  ck_assert_uint_eq (get (t, 100), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, 128), ZERO);
+  /* Storing INVALID (the controller's forget) drops a sentinel. */
+  ck_assert_int_eq (table_store (t, 130, 1, &inv, 1), 0);
+  ck_assert_uint_eq (get (t, 150), ENTRY_INVALID);
+  /* The sentinel at the end (the short last mid) is forgotten when the
+   * table grows: the new segments are not known. */
+  ck_assert_uint_eq (get (t, n - 1), ZERO);
+  ck_assert_int_eq (table_grow (t, (n + MID_SEGMENTS) << SEG_SHIFT), 0);
+  ck_assert_uint_eq (get (t, n - 1), ENTRY_INVALID);
+  ck_assert_uint_eq (get (t, n + 5), ENTRY_INVALID);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
 static Suite *
 table_suite (void)
 {
@@ -1029,6 +1219,10 @@ table_suite (void)
   tcase_add_test (tc, test_quiesce);
   tcase_add_test (tc, test_overlapping_drains);
   tcase_add_test (tc, test_drain_after_quiesce_timeout);
+  tcase_add_test (tc, test_zero_hint_sentinels);
+  tcase_add_test (tc, test_claim);
+  tcase_add_test (tc, test_answer_after_eviction_dropped);
+  tcase_add_test (tc, test_sentinels_forgotten);
   tcase_add_test (tc, test_stress);
   suite_add_tcase (s, tc);
   return s;
