@@ -17,6 +17,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "common/cleanup.h"
@@ -85,15 +86,30 @@ exec_entries (size_t *n)
   return entries;
 }
 
+/* Every command runs find_entry: index the table by opcode once (1 +
+ * the first entry of each opcode, 0 for none; the entries of one
+ * opcode are adjacent) instead of scanning it per command. */
+static uint8_t first_of_opcode[256];
+_Static_assert (sizeof entries / sizeof entries[0] < 256,
+                "first_of_opcode holds entry numbers in a byte");
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void
+index_entries (void)
+{
+  for (size_t i = ARRAY_SIZE (entries); i-- > 0; )
+    first_of_opcode[entries[i].opcode] = i + 1;
+}
+
 static const struct exec_entry *
 find_entry (uint8_t opcode, uint8_t sa)
 {
-  size_t i;
-
-  for (i = 0; i < ARRAY_SIZE (entries); i++)
-    if (entries[i].opcode == opcode
-        && (!(entries[i].flags & EXEC_HAS_SA) || entries[i].sa == sa))
-      return &entries[i];
+  pthread_once (&index_once, index_entries);
+  for (size_t i = first_of_opcode[opcode];
+       i > 0 && i <= ARRAY_SIZE (entries) && entries[i - 1].opcode == opcode;
+       i++)
+    if (!(entries[i - 1].flags & EXEC_HAS_SA) || entries[i - 1].sa == sa)
+      return &entries[i - 1];
   return NULL;
 }
 
