@@ -43,7 +43,8 @@ count4k=200000
 workdir=
 builddir=
 
-usage () { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit "$1"; }
+# shellcheck source=bench-common.sh
+source "$(dirname "$0")/bench-common.sh"
 
 while getopts "r:s:n:d:b:h" opt; do
   case $opt in
@@ -57,21 +58,13 @@ while getopts "r:s:n:d:b:h" opt; do
   esac
 done
 
-if [ -n "$builddir" ]; then
-  SEGMAP_PLUGIN=$builddir/plugins/segmap/.libs/nbdkit-segmap-plugin.so
-  SEGMAPCTL=$builddir/src/segmapctl
-fi
-: "${SEGMAP_PLUGIN:=$PWD/plugins/segmap/.libs/nbdkit-segmap-plugin.so}"
-: "${SEGMAPCTL:=$PWD/src/segmapctl}"
-
-die () { echo "bench-iscsi: $*" >&2; exit 1; }
+bench_find_build
 
 for c in nbdkit nbdcopy qemu-img tgtd tgtadm python3 truncate; do
   command -v $c >/dev/null || die "missing $c"
 done
 qemu-img --help | grep -q '^Supported formats:.* iscsi' ||
   die "qemu-img has no iscsi driver (Debian package qemu-block-extra)"
-[ -f "$SEGMAP_PLUGIN" ] || die "no segmap plugin at $SEGMAP_PLUGIN (use -b)"
 [ -x "$SEGMAPCTL" ] || die "no segmapctl at $SEGMAPCTL (use -b)"
 
 bytes=$(python3 -c '

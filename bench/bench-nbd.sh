@@ -37,7 +37,8 @@ size=4G
 workdir=
 builddir=
 
-usage () { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit "$1"; }
+# shellcheck source=bench-common.sh
+source "$(dirname "$0")/bench-common.sh"
 
 while getopts "t:r:s:d:b:h" opt; do
   case $opt in
@@ -51,20 +52,12 @@ while getopts "t:r:s:d:b:h" opt; do
   esac
 done
 
-if [ -n "$builddir" ]; then
-  SEGMAP_PLUGIN=$builddir/plugins/segmap/.libs/nbdkit-segmap-plugin.so
-  SEGMAPCTL=$builddir/src/segmapctl
-fi
-: "${SEGMAP_PLUGIN:=$PWD/plugins/segmap/.libs/nbdkit-segmap-plugin.so}"
-: "${SEGMAPCTL:=$PWD/src/segmapctl}"
-
-die () { echo "bench-nbd: $*" >&2; exit 1; }
+bench_find_build
 
 for c in nbdkit fio nbdcopy python3 truncate; do
   command -v $c >/dev/null || die "missing $c"
 done
 fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
-[ -f "$SEGMAP_PLUGIN" ] || die "no segmap plugin at $SEGMAP_PLUGIN (use -b)"
 [ -x "$SEGMAPCTL" ] || die "no segmapctl at $SEGMAPCTL (use -b)"
 
 bytes=$(python3 -c '
@@ -124,7 +117,7 @@ echo "bench-nbd: preparing $size raw file and segmap vdisk in $workdir" >&2
 head -c "$bytes" /dev/urandom >"$workdir/source.img"
 truncate -s "$bytes" "$workdir/raw.img"
 start_server file file "$workdir/raw.img"
-start_server segmap "$SEGMAP_PLUGIN" "state-dir=$workdir/state"
+start_server segmap "$SEGMAP_PLUGIN" "state-dir=$workdir/state" iscsi=off
 ctl vdisk create bench "$bytes" >/dev/null || die "vdisk create bench failed"
 file_uri="nbd+unix:///?socket=$workdir/file-nbd.sock"
 seg_uri="nbd+unix:///bench?socket=$workdir/segmap-nbd.sock"
