@@ -32,12 +32,18 @@
 #define EVENTS_MAX 64
 
 uint64_t
-iscsi_now_ms (void)
+iscsi_now_us (void)
 {
   struct timespec ts;
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * UINT64_C (1000) + ts.tv_nsec / 1000000;
+  return ts.tv_sec * UINT64_C (1000000) + ts.tv_nsec / 1000;
+}
+
+uint64_t
+iscsi_now_ms (void)
+{
+  return iscsi_now_us () / 1000;
 }
 
 int

@@ -551,6 +551,7 @@ struct iscsi_target {
 /* Remove C from the target's list (when freed). */
 void target_forget_conn (struct iscsi_target *t, struct iscsi_conn *c);
 
-uint64_t iscsi_now_ms (void);
+uint64_t iscsi_now_ms (void);   /* monotonic clock */
+uint64_t iscsi_now_us (void);
 
 #endif /* SEGMAP_ISCSI_TARGET_INTERNAL_H */

@@ -55,7 +55,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/cleanup.h"
 #include "common/errors.h"
@@ -904,14 +903,6 @@ task_inline_begin (struct iscsi_conn *c)
   c->inline_ok = iscsi_now_ms () >= c->inline_off_until;
 }
 
-static uint64_t
-now_us (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * UINT64_C (1000000) + ts.tv_nsec / 1000;
-}
 
 void
 task_inline_run (struct iscsi_conn *c)
@@ -925,11 +916,11 @@ task_inline_run (struct iscsi_conn *c)
 
   while (task != NULL) {
     struct iscsi_task *next = task->next;
-    uint64_t start = slow ? 0 : now_us ();
+    uint64_t start = slow ? 0 : iscsi_now_us ();
 
     task->next = NULL;
     run (task, true);
-    if (!slow && now_us () - start > ISCSI_INLINE_SLOW_US)
+    if (!slow && iscsi_now_us () - start > ISCSI_INLINE_SLOW_US)
       slow = true;
     task = next;
   }
