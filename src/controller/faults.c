@@ -297,11 +297,13 @@ ctrl_release_grants (struct controller *c)
   c->grants.cap = 0;
 }
 
-/* Take E out of G's outstanding grants.  false if it is not there. */
+/* Take E out of G's outstanding grants.  false if it is not there.
+ * The agent uses its pool last-granted first, so the search starts at
+ * the end, where E nearly always is. */
 static bool
 take_grant (struct vdisk_grants *g, sm_entry e)
 {
-  for (size_t i = 0; i < g->out.len; i++)
+  for (size_t i = g->out.len; i-- > 0; )
     if (g->out.ptr[i] == e) {
       g->out.ptr[i] = g->out.ptr[--g->out.len];
       return true;
@@ -309,20 +311,19 @@ take_grant (struct vdisk_grants *g, sm_entry e)
   return false;
 }
 
-/* Record SEG of V -> E in the open transaction.  0 or -1.  SEG is not
- * looked up first: the agent claims only an entry it holds as ZERO,
- * which it learned from this controller, and its table is never behind
- * the controller's map (agent/table.h); the segment row's primary key
- * and overlap check still refuse a location that is not free. */
+/* Record SEG of V -> E in the open transaction.  0 or -1.  Neither SEG
+ * nor E is looked up first: the agent claims only an entry it holds as
+ * ZERO, which it learned from this controller, and its table is never
+ * behind the controller's map (agent/table.h); E was an outstanding
+ * grant (take_grant), which the allocator reserved for V.  The map
+ * row's key still refuses a segment that already has one. */
 static int
 record_allocation (struct controller *c, const struct sm_vdisk_info *v,
                    uint64_t seg, sm_entry e, uint32_t units)
 {
   if (ctrl_change (c) == -1)
     return -1;
-  return store_segment_insert (c->store, v->container_id, entry_unit (e),
-                               units) == 0
-    && store_map_set (c->store, v->id, seg, e) == 0 ? 0 : -1;
+  return store_allocate (c->store, v->id, seg, e, units);
 }
 
 static void

@@ -4,7 +4,8 @@
  * no row.  A segment row is allocated physical space, referenced by
  * REFCOUNT map rows (more than one once snapshots share it).  The
  * controller keeps the two in step inside one transaction: allocate =
- * store_segment_insert + store_map_set; free = store_map_set (ZERO) +
+ * store_segment_insert + store_map_set, or store_allocate when the
+ * controller's allocator placed the segment; free = store_map_set (ZERO) +
  * store_segment_ref (-1), which deletes the segment at 0.  The foreign
  * key from map to segment makes the other order fail instead of leaving
  * a dangling row.
@@ -38,6 +39,9 @@ const struct stmt_def store_map_stmts[] = {
     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (vdisk_id, vseg) DO UPDATE"
     " SET container_id = excluded.container_id, unit = excluded.unit,"
     "     flags = excluded.flags" },
+  { STMT_MAP_INSERT,
+    "INSERT INTO map (vdisk_id, vseg, container_id, unit, flags)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)" },
   { STMT_MAP_DELETE, "DELETE FROM map WHERE vdisk_id = ?1 AND vseg = ?2" },
   { STMT_MAP_FOREACH,
     "SELECT vseg, container_id, unit, flags FROM map"
@@ -259,25 +263,6 @@ segment_fits (struct store *st, uint32_t container, uint64_t unit,
   return 0;
 }
 
-int
-store_segment_insert (struct store *st, uint32_t container, uint64_t unit,
-                      uint32_t units)
-{
-  sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_SEG_INSERT];
-
-  if (container == 0 || container > ENTRY_MAX_CONTAINER ||
-      unit > ENTRY_MAX_UNIT || units == 0 || units > UNITS_MAX)
-    return store_fail (EINVAL, "invalid segment %" PRIu32 ":%" PRIu64
-                       " (%" PRIu32 " units)", container, unit, units);
-  if (segment_fits (st, container, unit, units) == -1)
-    return -1;
-  sqlite3_bind_int64 (s, 1, container);
-  sqlite3_bind_int64 (s, 2, unit);
-  sqlite3_bind_int64 (s, 3, units);
-  return stmt_run (st, s, "inserting segment %" PRIu32 ":%" PRIu64,
-                   container, unit);
-}
-
 /* Store refcount RC for segment CONTAINER:UNIT; 0 deletes the row. */
 static int
 segment_store_ref (struct store *st, uint32_t container, uint64_t unit,
@@ -292,6 +277,65 @@ segment_store_ref (struct store *st, uint32_t container, uint64_t unit,
     sqlite3_bind_int64 (s, 3, rc);
   return stmt_run (st, s, "%s segment %" PRIu32 ":%" PRIu64,
                    rc ? "updating" : "freeing", container, unit);
+}
+
+static int
+check_segment (uint32_t container, uint64_t unit, uint32_t units)
+{
+  if (container == 0 || container > ENTRY_MAX_CONTAINER ||
+      unit > ENTRY_MAX_UNIT || units == 0 || units > UNITS_MAX)
+    return store_fail (EINVAL, "invalid segment %" PRIu32 ":%" PRIu64
+                       " (%" PRIu32 " units)", container, unit, units);
+  return 0;
+}
+
+/* The segment row, refcount 1, with no placement check. */
+static int
+segment_row_insert (struct store *st, uint32_t container, uint64_t unit,
+                    uint32_t units)
+{
+  sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_SEG_INSERT];
+
+  sqlite3_bind_int64 (s, 1, container);
+  sqlite3_bind_int64 (s, 2, unit);
+  sqlite3_bind_int64 (s, 3, units);
+  return stmt_run (st, s, "inserting segment %" PRIu32 ":%" PRIu64,
+                   container, unit);
+}
+
+int
+store_segment_insert (struct store *st, uint32_t container, uint64_t unit,
+                      uint32_t units)
+{
+  if (check_segment (container, unit, units) == -1
+      || segment_fits (st, container, unit, units) == -1)
+    return -1;
+  return segment_row_insert (st, container, unit, units);
+}
+
+int
+store_allocate (struct store *st, uint32_t vdisk, uint64_t vseg,
+                sm_entry e, uint32_t units)
+{
+  sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_MAP_INSERT];
+
+  if (check_map_entry (vdisk, vseg, e) == -1
+      || check_segment (entry_container (e), entry_unit (e), units) == -1
+      || segment_row_insert (st, entry_container (e), entry_unit (e),
+                             units) == -1)
+    return -1;
+  sqlite3_bind_int64 (s, 1, vdisk);
+  sqlite3_bind_int64 (s, 2, vseg);
+  bind_location (s, e);
+  sqlite3_bind_int64 (s, 5, entry_flags (e));
+  if (stmt_run (st, s, "allocating vdisk %" PRIu32 " segment %" PRIu64,
+                vdisk, vseg) == 0)
+    return 0;
+  /* All or nothing: take the segment row back (keeping the error). */
+  int err = errno;
+  segment_store_ref (st, entry_container (e), entry_unit (e), 0);
+  errno = err;
+  return -1;
 }
 
 int

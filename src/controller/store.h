@@ -159,6 +159,16 @@ int store_map_count (struct store *st, uint32_t vdisk, uint64_t *n);
 int store_segment_insert (struct store *st, uint32_t container,
                           uint64_t unit, uint32_t units);
 
+/* The first allocation of segment VSEG of VDISK, at E's location, which
+ * the controller's allocator chose: the segment row (UNITS units,
+ * refcount 1) and the map row, in one call on the allocation path.
+ * Unlike store_segment_insert it does not probe for overlaps: the
+ * allocator owns placement, and store_check proves it.  A map row
+ * already present for VSEG is EEXIST (the entry was not zero), never
+ * replaced; a missing vdisk or container fails as in the calls above. */
+int store_allocate (struct store *st, uint32_t vdisk, uint64_t vseg,
+                    sm_entry e, uint32_t units);
+
 /* Add DELTA to the refcount; *REFCOUNT (may be NULL) gets the new value.
  * At 0 the row is deleted, which fails (EINVAL) while a map row still
  * references it: set the map entries first.  Below 0 fails with EINVAL,

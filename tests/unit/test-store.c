@@ -750,6 +750,36 @@ START_TEST (test_segments)
 }
 END_TEST
 
+/* The allocation path: segment and map row in one call, all or
+ * nothing, never replacing a row. */
+START_TEST (test_allocate)
+{
+  uint32_t cid, vid, rc = 0;
+  struct store *st = open_with_vdisk (&cid, &vid);
+  struct seg_walk w = { 0 };
+  sm_entry e[2];
+
+  OK (store_allocate (st, vid, 3, MAPPED (cid, 16), 16));
+  OK (store_map_get (st, vid, 3, 2, e));
+  ck_assert_uint_eq (e[0], MAPPED (cid, 16));
+  ck_assert_uint_eq (e[1], ENTRY_ZERO_SEGMENT);
+  OK (store_segment_ref (st, cid, 16, 0, &rc));
+  ck_assert_uint_eq (rc, 1);
+
+  /* A segment that already has a row, or a vdisk that does not exist:
+   * refused, and no segment row is left behind. */
+  FAILS (store_allocate (st, vid, 3, MAPPED (cid, 32), 16), EEXIST);
+  ck_assert_int_eq (store_allocate (st, vid + 7, 0, MAPPED (cid, 48), 16), -1);
+  FAILS (store_allocate (st, vid, 4, ENTRY_ZERO_SEGMENT, 16), EINVAL);
+  FAILS (store_allocate (st, vid, 4, MAPPED (cid, 64), 0), EINVAL);
+  OK (store_segment_foreach (st, cid, seg_fn, &w));
+  ck_assert_uint_eq (w.n, 1);
+  ck_assert_uint_eq (w.unit[0], 16);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  store_close (st);
+}
+END_TEST
+
 /*----------------------------------------------------------------------
  * Transactions
  */
@@ -1091,6 +1121,7 @@ store_suite (void)
   tcase_add_test (tc, test_map_foreach);
   tcase_add_test (tc, test_map_foreach_calls_store);
   tcase_add_test (tc, test_segments);
+  tcase_add_test (tc, test_allocate);
   tcase_add_test (tc, test_transactions);
   tcase_add_test (tc, test_check_healthy);
   tcase_add_loop_test (tc, test_check_finds_corruption, 0,
