@@ -100,6 +100,10 @@ EOF
 
 # --- 2. delete v1, create v2 ---------------------------------------------
 segctl "$s" vdisk delete v1 || fail "vdisk delete v1 failed"
+# Every segment comes back, including the grants v1 held but never used.
+used=$(json_field "$(segctl "$s" --json container list)" name small used) ||
+  fail "container list failed"
+[ "$used" = 0 ] || fail "container small still has $used bytes used after deleting its only vdisk"
 segctl "$s" vdisk create v2 32M --container small || fail "vdisk create v2 failed"
 expect_zeros v2 $((32 * MiB)) "new v2 after deleting v1"
 partial_writes v2 $((32 * MiB)) "v2 after partial writes"

@@ -157,8 +157,12 @@ ctrl_commit (struct controller *c, bool sync_data)
     return -1;
   }
   c->frees_unsynced = false;
-  if (!c->dirty)
+  if (!c->dirty) {
+    /* Nothing to commit, so only released grants can be pending: they
+     * never reached the store, and their zeroing is synced now. */
+    release_pending_frees (c);
     return 0;
+  }
   if (store_commit (c->store) == -1) {
     store_rollback (c->store);
     ctrl_set_degraded (c, "the map commit failed");
@@ -358,8 +362,8 @@ run_loop (struct controller *c)
       int r = c->degraded ? -1 : ctrl_commit (c, false);
       answer_flushers (c, r == 0 ? 0 : EIO);
     }
-    else if (commit_due (c))
-      ctrl_commit (c, false);
+    else if (commit_due (c) || (!c->dirty && c->frees.len > 0))
+      ctrl_commit (c, false);   /* the latter: released grants only */
   }
 }
 
