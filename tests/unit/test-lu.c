@@ -836,6 +836,22 @@ mode_select6 (struct scsi_itl *itl, struct scsi_task *t, uint8_t *list,
   run (itl, t, CDB (0x15, 0x10, 0, 0, len), list, len, NULL, 0);
 }
 
+/* Turn WCE off through the caching page, as MODE SENSE gave it; LIST
+ * (24 bytes) gets the parameter list sent. */
+static void
+write_cache_off (struct scsi_itl *itl, struct scsi_task *t, uint8_t *list)
+{
+  uint8_t b[255];
+
+  run (itl, t, CDB (0x1a, 0x08, 0x08, 0, 255), NULL, 0, b, 255);
+  GOOD (t);
+  memcpy (list, b, 24);
+  list[0] = 0;
+  list[4 + 2] &= ~0x04;
+  mode_select6 (itl, t, list, 24);
+  GOOD (t);
+}
+
 START_TEST (test_mode_select)
 {
   struct scsi_task t;
@@ -845,13 +861,7 @@ START_TEST (test_mode_select)
   int fua_before;
 
   /* Turn WCE off through the caching page as MODE SENSE gave it. */
-  run (A, &t, CDB (0x1a, 0x08, 0x08, 0, 255), NULL, 0, b, 255);
-  GOOD (&t);
-  memcpy (list, b, 24);
-  list[0] = 0;
-  list[4 + 2] &= ~0x04;
-  mode_select6 (A, &t, list, 24);
-  GOOD (&t);
+  write_cache_off (A, &t, list);
   run (A, &t, CDB (0x1a, 0x08, 0x08, 0, 255), NULL, 0, b, 255);
   GOOD (&t);
   ck_assert_uint_eq (b[4 + 2], 0);
@@ -962,7 +972,7 @@ START_TEST (test_mode_select_swp)
 START_TEST (test_is_quick)
 {
   struct scsi_task t;
-  uint8_t b[256], list[64], cdb[16];
+  uint8_t list[24], cdb[16];
 
   ck_assert (scsi_lu_is_quick (A, CDB (0x28, 0, 0, 0, 0, 0, 0, 0, 8), 10));
   ck_assert (scsi_lu_is_quick (A, CDB (0x2a, 0, 0, 0, 0, 0, 0, 0, 8), 10));
@@ -983,13 +993,7 @@ START_TEST (test_is_quick)
   ck_assert (!scsi_lu_is_quick (A, CDB (0x12, 0, 0, 0, 36), 6));
   ck_assert (!scsi_lu_is_quick (A, CDB (0x28), 1));
   /* WCE=0: writes are not quick, reads still are. */
-  run (A, &t, CDB (0x1a, 0x08, 0x08, 0, 255), NULL, 0, b, 255);
-  GOOD (&t);
-  memcpy (list, b, 24);
-  list[0] = 0;
-  list[4 + 2] &= ~0x04;
-  mode_select6 (A, &t, list, 24);
-  GOOD (&t);
+  write_cache_off (A, &t, list);
   ck_assert (!scsi_lu_is_quick (A, CDB (0x2a, 0, 0, 0, 0, 0, 0, 0, 8), 10));
   ck_assert (scsi_lu_is_quick (A, CDB (0x28, 0, 0, 0, 0, 0, 0, 0, 8), 10));
 }
