@@ -3,7 +3,7 @@
 # measured in the same run on the same filesystem.  Not part of make check.
 #
 #   bench/bench-nbd.sh [-t SECONDS] [-r REPEATS] [-s SIZE] [-d WORKDIR]
-#                      [-b BUILDDIR]
+#                      [-b BUILDDIR] [-w WORKLOADS]
 #
 #   -t SECONDS  length of each fio run (default 10)
 #   -r REPEATS  runs of each (workload, server) pair; medians are reported
@@ -13,6 +13,8 @@
 #               bench-tmp-XXXX in the current directory; removed at exit)
 #   -b BUILDDIR the segmap build tree (default: SEGMAP_PLUGIN/SEGMAPCTL from
 #               the environment, else the current directory)
+#   -w WORKLOADS comma-separated subset of randread4k, randwrite4k,
+#               seqread1m, seqwrite1m and first (default: all of them)
 #
 # Servers, both `nbdkit -f -U SOCKET` with nbdkit's default thread count:
 #   (a) nbdkit-file   `nbdkit file RAW` on a fully written raw file
@@ -42,8 +44,12 @@ builddir=
 # shellcheck source=bench-common.sh
 source "$(dirname "$0")/bench-common.sh"
 
-while getopts "t:r:s:d:b:h" opt; do
+all_workloads=(randread4k randwrite4k seqread1m seqwrite1m)
+selected=randread4k,randwrite4k,seqread1m,seqwrite1m,first
+
+while getopts "t:r:s:d:b:w:h" opt; do
   case $opt in
+    w) selected=$OPTARG ;;
     t) secs=$OPTARG ;;
     r) repeats=$OPTARG ;;
     s) size=$OPTARG ;;
@@ -55,6 +61,21 @@ while getopts "t:r:s:d:b:h" opt; do
 done
 
 bench_find_build
+
+# The comparisons to run, in their fixed order, and whether (c) runs.
+workloads=()
+first_writes=0
+IFS=, read -r -a wanted <<<"$selected"
+for w in "${wanted[@]}"; do
+  case " ${all_workloads[*]} first " in
+    *" $w "*) ;;
+    *) die "unknown workload '$w' (-w takes $(IFS=,; echo "${all_workloads[*]}"),first)" ;;
+  esac
+done
+for w in "${all_workloads[@]}"; do
+  case ",$selected," in *",$w,"*) workloads+=("$w") ;; esac
+done
+case ",$selected," in *",first,"*) first_writes=1 ;; esac
 
 for c in nbdkit fio nbdcopy python3 truncate; do
   command -v $c >/dev/null || die "missing $c"
@@ -140,7 +161,6 @@ fio_run ()
     "$@" >/dev/null || die "fio failed: $* (see $out)"
 }
 
-workloads=(randread4k randwrite4k seqread1m seqwrite1m)
 declare -A args=(
   [randread4k]="--rw=randread --bs=4k --iodepth=32"
   [randwrite4k]="--rw=randwrite --bs=4k --iodepth=32"
@@ -164,7 +184,7 @@ done
 
 # (c) first writes, after all the comparisons above (the cache drops
 # below would otherwise hand the next repeat's reads a cold cache).
-for (( r = 1; r <= repeats; r++ )); do
+for (( r = 1; r <= repeats * first_writes; r++ )); do
   # A fresh thin vdisk, every write to a new segment.
   # Writes into new space make the kernel add page-cache pages to the
   # container file, and how fast it does that depends on what earlier
@@ -188,9 +208,10 @@ for (( r = 1; r <= repeats; r++ )); do
     --rw=randwrite --bs=4k --iodepth=32
 done
 
-python3 - "$workdir" "$repeats" "${workloads[@]}" <<'EOF'
+python3 - "$workdir" "$repeats" "$first_writes" "${workloads[@]}" <<'EOF'
 import json, statistics, sys
-workdir, repeats, workloads = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+workdir, repeats, first_writes = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+workloads = sys.argv[4:]
 
 def result(name, target, r):
     text = open("%s/%s-%s-%d.json" % (workdir, name, target, r)).read()
@@ -213,22 +234,25 @@ def fmt(name, iops, bw):
         return "%.0f IOPS" % iops
     return "%.0f MB/s" % (bw / 1e6)
 
-print("| workload | nbdkit-file | segmap | ratio |")
-print("|---|---|---|---|")
+if workloads:
+    print("| workload | nbdkit-file | segmap | ratio |")
+    print("|---|---|---|---|")
 for w in workloads:
     fi, fb = median(w, "file")
     si, sb = median(w, "segmap")
     ratio = si / fi if w.endswith("4k") else sb / fb
     print("| %s | %s | %s | %.2f |" % (labels[w], fmt(w, fi, fb),
                                         fmt(w, si, sb), ratio))
-pi, _ = median("prewrite", "segmap")
-xi, _ = median("firstwrite", "segmap")
-print()
-print("| first write (segmap) | pre-allocated 4k randwrite QD32 | "
-      "first-write 4k randwrite QD32 | ratio |")
-print("|---|---|---|---|")
-print("| 4k, one new segment per write | %.0f IOPS | %.0f IOPS | %.2f |"
-      % (pi, xi, xi / pi))
+if first_writes == "1":
+    pi, _ = median("prewrite", "segmap")
+    xi, _ = median("firstwrite", "segmap")
+    if workloads:
+        print()
+    print("| first write (segmap) | pre-allocated 4k randwrite QD32 | "
+          "first-write 4k randwrite QD32 | ratio |")
+    print("|---|---|---|---|")
+    print("| 4k, one new segment per write | %.0f IOPS | %.0f IOPS | %.2f |"
+          % (pi, xi, xi / pi))
 print()
 print("medians of %d runs each" % repeats)
 EOF
