@@ -31,7 +31,8 @@
 # cache is dropped before each such pair when we are allowed to.
 #
 # Output: a markdown table on stdout (workload | nbdkit-file | segmap |
-# ratio segmap/nbdkit-file); raw fio JSON stays in WORKDIR with -d.
+# ratio segmap/nbdkit-file of the medians | paired ratio, the median of
+# the per-repeat ratios); raw fio JSON stays in WORKDIR with -d.
 
 set -e
 
@@ -226,6 +227,14 @@ def median(name, target):
     return (statistics.median(x[0] for x in rs),
             statistics.median(x[1] for x in rs))
 
+# The median of the per-repeat ratios: each repeat's two runs are back
+# to back, so a machine that drifts between repeats moves both alike.
+def paired(name, target, ref_name, ref_target, use_iops):
+    k = 0 if use_iops else 1
+    return statistics.median(
+        result(name, target, r)[k] / result(ref_name, ref_target, r)[k]
+        for r in range(1, repeats + 1))
+
 labels = {"randread4k": "4k randread QD32", "randwrite4k": "4k randwrite QD32",
           "seqread1m": "1M seqread QD8", "seqwrite1m": "1M seqwrite QD8"}
 
@@ -235,24 +244,29 @@ def fmt(name, iops, bw):
     return "%.0f MB/s" % (bw / 1e6)
 
 if workloads:
-    print("| workload | nbdkit-file | segmap | ratio |")
-    print("|---|---|---|---|")
+    print("| workload | nbdkit-file | segmap | ratio | paired ratio |")
+    print("|---|---|---|---|---|")
 for w in workloads:
     fi, fb = median(w, "file")
     si, sb = median(w, "segmap")
-    ratio = si / fi if w.endswith("4k") else sb / fb
-    print("| %s | %s | %s | %.2f |" % (labels[w], fmt(w, fi, fb),
-                                        fmt(w, si, sb), ratio))
+    iops = w.endswith("4k")
+    ratio = si / fi if iops else sb / fb
+    print("| %s | %s | %s | %.2f | %.2f |"
+          % (labels[w], fmt(w, fi, fb), fmt(w, si, sb), ratio,
+             paired(w, "segmap", w, "file", iops)))
 if first_writes == "1":
     pi, _ = median("prewrite", "segmap")
     xi, _ = median("firstwrite", "segmap")
     if workloads:
         print()
     print("| first write (segmap) | pre-allocated 4k randwrite QD32 | "
-          "first-write 4k randwrite QD32 | ratio |")
-    print("|---|---|---|---|")
-    print("| 4k, one new segment per write | %.0f IOPS | %.0f IOPS | %.2f |"
-          % (pi, xi, xi / pi))
+          "first-write 4k randwrite QD32 | ratio | paired ratio |")
+    print("|---|---|---|---|---|")
+    print("| 4k, one new segment per write | %.0f IOPS | %.0f IOPS | %.2f "
+          "| %.2f |" % (pi, xi, xi / pi,
+                        paired("firstwrite", "segmap", "prewrite", "segmap",
+                               True)))
 print()
+print("ratio: of the medians; paired ratio: median of the per-repeat ratios")
 print("medians of %d runs each" % repeats)
 EOF
