@@ -186,7 +186,9 @@ agent_get_stats (struct agent *a, struct agent_stats *st)
   st->faults = atomic_load (&a->faults);
   st->memory = atomic_load (&a->mem.bytes);
   st->memory_limit = a->mem.limit;
-  st->evicted_leaves = atomic_load (&a->mem.evicted_leaves);
+  st->entries = atomic_load (&a->mem.leaves) * TABLE_LEAF_ENTRIES;
+  st->evicted_entries =
+    atomic_load (&a->mem.evicted_leaves) * TABLE_LEAF_ENTRIES;
   st->grants_used = atomic_load (&a->grants_used);
 }
 

@@ -43,9 +43,10 @@ struct container;
 struct agent_stats {
   uint64_t faults;
   uint64_t tables;
+  uint64_t entries;               /* held in real leaves (not sentinels) */
   uint64_t memory;
   uint64_t memory_limit;
-  uint64_t evicted_leaves;
+  uint64_t evicted_entries;       /* forgotten under the memory bound */
   uint64_t grants_used;           /* first writes mapped without a fault */
 };
 

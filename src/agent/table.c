@@ -106,6 +106,7 @@ top_free_contents (struct table_memory *mem, struct table_top *top)
       struct table_leaf *leaf = atomic_load (&mid->leaf[l]);
       if (leaf && !is_zero_leaf (leaf)) {
         atomic_fetch_sub (&mem->bytes, sizeof *leaf);
+        atomic_fetch_sub (&mem->leaves, 1);
         free (leaf);
       }
     }
@@ -291,6 +292,7 @@ leaf_new (struct table *t, bool zero)
   leaf->last_claim = 0;
   leaf->next_free = NULL;
   atomic_fetch_add (&t->mem->bytes, sizeof *leaf);
+  atomic_fetch_add (&t->mem->leaves, 1);
   return leaf;
 }
 
@@ -599,12 +601,13 @@ static uint64_t
 free_unpublished (struct table *t, struct table_leaf *leaves,
                   struct table_mid *mids)
 {
-  uint64_t freed = 0;
+  uint64_t freed = 0, n_leaves = 0;
 
   while (leaves) {
     struct table_leaf *next = leaves->next_free;
     free (leaves);
     freed += sizeof *leaves;
+    n_leaves++;
     leaves = next;
   }
   while (mids) {
@@ -614,6 +617,7 @@ free_unpublished (struct table *t, struct table_leaf *leaves,
     mids = next;
   }
   atomic_fetch_sub (&t->mem->bytes, freed);
+  atomic_fetch_sub (&t->mem->leaves, n_leaves);
   return freed;
 }
 

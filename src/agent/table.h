@@ -95,6 +95,7 @@ struct table_top {
 /* Global accounting of table memory, shared by all tables of an agent. */
 struct table_memory {
   _Atomic uint64_t bytes;          /* leaves + mids + tops */
+  _Atomic uint64_t leaves;         /* real leaves (statistics) */
   _Atomic uint64_t evicted_leaves; /* statistics */
   uint64_t limit;                  /* 0: no bound */
 };

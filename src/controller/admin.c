@@ -408,11 +408,12 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_object_object_add (o, "needs_check", json_object_new_boolean (c->degraded));
   add_u64 (o, "vdisks", c->n_vdisks);
   add_u64 (o, "containers", n_containers);
-  add_u64 (agent, "entries", st.memory / 8);
+  add_u64 (agent, "entries", st.entries);
   add_u64 (agent, "memory", st.memory);
   add_u64 (agent, "memory_limit", st.memory_limit);
   add_u64 (agent, "faults", st.faults);
-  add_u64 (agent, "forgotten", st.evicted_leaves);
+  add_u64 (agent, "forgotten", st.evicted_entries);
+  add_u64 (agent, "granted_writes", st.grants_used);
   add_u64 (ctrl, "commits", atomic_load (&c->commits));
   add_u64 (ctrl, "allocations", atomic_load (&c->allocations));
   add_u64 (ctrl, "pending", c->frees.len);

@@ -237,7 +237,7 @@ static void
 print_status (json_object *r)
 {
   json_object *agent = NULL, *ctl = NULL;
-  char b[5][FMT_SIZE_LEN];
+  char b[6][FMT_SIZE_LEN];
   int64_t uptime;
   bool check = strcmp (jyesno (r, "needs_check"), "yes") == 0;
 
@@ -256,10 +256,11 @@ print_status (json_object *r)
       check ? " (run 'segmapctl check')" : "");
   kv ("Vdisks:", "%s", jnum (r, "vdisks", b[0]));
   kv ("Containers:", "%s", jnum (r, "containers", b[0]));
-  kv ("Agent:", "%s entries, %s memory of %s limit, %s faults, %s forgotten",
+  kv ("Agent:", "%s entries, %s memory of %s limit, %s faults, %s forgotten, "
+      "%s granted writes",
       jnum (agent, "entries", b[0]), jsize (agent, "memory", b[1]),
       jsize (agent, "memory_limit", b[2]), jnum (agent, "faults", b[3]),
-      jnum (agent, "forgotten", b[4]));
+      jnum (agent, "forgotten", b[4]), jnum (agent, "granted_writes", b[5]));
   kv ("Controller:", "%s commits, %s allocations, %s pending",
       jnum (ctl, "commits", b[0]), jnum (ctl, "allocations", b[1]),
       jnum (ctl, "pending", b[2]));

@@ -1319,7 +1319,11 @@ START_TEST (test_memory_bound)
   ck_assert_uint_le (peak, limit);
   ck_assert_uint_le (st.memory, limit);
   ck_assert_uint_ge (st.faults, n);
-  ck_assert_uint_gt (st.evicted_leaves, n / 2);
+  ck_assert_uint_gt (st.evicted_entries, n / 2 * TABLE_LEAF_ENTRIES);
+  /* Entries are counted by real leaves, whose entries use the memory. */
+  ck_assert_uint_gt (st.entries, 0);
+  ck_assert_uint_eq (st.entries % TABLE_LEAF_ENTRIES, 0);
+  ck_assert_uint_le (st.entries * sizeof (sm_entry), st.memory);
   /* One fault per read (no two share a run), plus a few refaults where
    * the eviction its own answer set off took the entries it had just
    * loaded. */

@@ -57,7 +57,7 @@ static const char status_json[] =
   "\"database\":\"/srv/sm/segmap.db\",\"socket\":\"/srv/sm/segmap.sock\","
   "\"read_only\":false,\"needs_check\":true,\"vdisks\":2,\"containers\":2,"
   "\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
-  "\"faults\":17,\"forgotten\":3},"
+  "\"faults\":17,\"forgotten\":192,\"granted_writes\":5},"
   "\"controller\":{\"commits\":5,\"allocations\":12,\"pending\":1}}";
 
 static const char container_list_json[] =
@@ -347,7 +347,7 @@ START_TEST (test_status)
              "Vdisks:       2\n"
              "Containers:   2\n"
              "Agent:        1024 entries, 1.5M memory of 256M limit, "
-             "17 faults, 3 forgotten\n"
+             "17 faults, 192 forgotten, 5 granted writes\n"
              "Controller:   5 commits, 12 allocations, 1 pending\n", "");
   check_request ("status", "{}");
   RUN (&r, "status", "--json");
