@@ -163,19 +163,34 @@ bind_location (sqlite3_stmt *s, sm_entry e)
   }
 }
 
-/* E's location, if it has one, must be an allocated segment. */
+/* The refcount of segment CONTAINER:UNIT into *RC: 1, 0 if there is
+ * no such segment, or -1. */
 static int
-check_location (struct store *st, sm_entry e)
+segment_refcount (struct store *st, uint32_t container, uint64_t unit,
+                  int64_t *rc)
 {
   sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_SEG_GET];
   int r;
 
+  sqlite3_bind_int64 (s, 1, container);
+  sqlite3_bind_int64 (s, 2, unit);
+  r = stmt_row (st, s, "reading segment %" PRIu32 ":%" PRIu64,
+                container, unit);
+  if (r == 1)
+    *rc = sqlite3_column_int64 (s, 0);
+  return r;
+}
+
+/* E's location, if it has one, must be an allocated segment. */
+static int
+check_location (struct store *st, sm_entry e)
+{
+  int64_t rc;
+  int r;
+
   if (entry_container (e) == 0)
     return 0;
-  sqlite3_bind_int64 (s, 1, entry_container (e));
-  sqlite3_bind_int64 (s, 2, entry_unit (e));
-  r = stmt_row (st, s, "reading segment %" PRIu32 ":%" PRIu64,
-                entry_container (e), entry_unit (e));
+  r = segment_refcount (st, entry_container (e), entry_unit (e), &rc);
   if (r == 0)
     return store_fail (EINVAL, "container %" PRIu32 " unit %" PRIu64
                        " is not an allocated segment",
@@ -365,19 +380,13 @@ int
 store_segment_ref (struct store *st, uint32_t container, uint64_t unit,
                    int delta, uint32_t *refcount)
 {
-  sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_SEG_GET];
   int64_t old, rc;
-  int r;
+  int r = segment_refcount (st, container, unit, &old);
 
-  sqlite3_bind_int64 (s, 1, container);
-  sqlite3_bind_int64 (s, 2, unit);
-  r = stmt_row (st, s, "reading segment %" PRIu32 ":%" PRIu64,
-                container, unit);
   if (r <= 0)
     return r == -1 ? -1 : store_fail (ENOENT, "segment %" PRIu32 ":%"
                                       PRIu64 " does not exist",
                                       container, unit);
-  old = sqlite3_column_int64 (s, 0);
   rc = old + delta;
   if (rc < 0 || rc > UINT32_MAX)
     return store_fail (EINVAL, "segment %" PRIu32 ":%" PRIu64 ": reference "

@@ -170,9 +170,10 @@ int store_allocate (struct store *st, uint32_t vdisk, uint64_t vseg,
                     sm_entry e, uint32_t units);
 
 /* Add DELTA to the refcount; *REFCOUNT (may be NULL) gets the new value.
- * At 0 the row is deleted, which fails (EINVAL) while a map row still
- * references it: set the map entries first.  Below 0 fails with EINVAL,
- * changing nothing.  ENOENT if there is no such segment. */
+ * At 0 the row is deleted: set the map entries first (nothing refuses
+ * the other order since sql/003; store_check reports the map rows left
+ * dangling).  Below 0 fails with EINVAL, changing nothing.  ENOENT if
+ * there is no such segment. */
 int store_segment_ref (struct store *st, uint32_t container, uint64_t unit,
                        int delta, uint32_t *refcount);
 
