@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/hash.h"
 #include "iscsi/chap.h"
 #include "iscsi/target.h"
 #include "scsi/lu.h"
@@ -369,23 +370,13 @@ load_credentials (const char *arg, struct chap_credentials *cred)
   cred->user[colon - arg] = '\0';
 }
 
-static uint64_t
-hash_name (const char *s)
-{
-  uint64_t h = UINT64_C (1469598103934665603);
-
-  for (; *s; s++)
-    h = (h ^ (uint8_t) *s) * UINT64_C (1099511628211);
-  return h;
-}
-
 static struct scsi_lu *
 make_lu (struct serve *s, const char *file, uint32_t block_size)
 {
   struct scsi_lu_info info;
   char serial[32];
   struct stat st;
-  uint64_t h = hash_name (s->name);
+  uint64_t h = fnv1a_64 (FNV1A_64_INIT, s->name, strlen (s->name));
 
   if (fstat (s->fd, &st) == -1) {
     fprintf (stderr, "iscsi-serve: %s: %m\n", file);
@@ -398,7 +389,7 @@ make_lu (struct serve *s, const char *file, uint32_t block_size)
   info.block_size = block_size;
   info.optimal_granularity = 1024 * 1024;
   info.naa = UINT64_C (0x6000000000000000) | (h >> 4);
-  info.naa_ext = hash_name (file);
+  info.naa_ext = fnv1a_64 (FNV1A_64_INIT, file, strlen (file));
   info.serial = serial;
   info.thin = true;
   return scsi_lu_new (&info, &file_ops, s, &pr_ops, s);

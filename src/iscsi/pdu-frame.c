@@ -98,7 +98,7 @@ iscsi_pdu_frame (const uint8_t *bhs, const struct iscsi_pdu_limits *lim,
   f->header_len = ISCSI_BHS_SIZE + f->ahs_len;
   f->hdigest_len = lim->header_digest ? ISCSI_DIGEST_SIZE : 0;
   f->data_off = f->header_len + f->hdigest_len;
-  f->data_len = iscsi_get_be (&bhs[5], 3);
+  f->data_len = get_be (&bhs[5], 3);
   f->pad_len = pad4 (f->data_len);
   f->ddigest_len = f->data_len && lim->data_digest ? ISCSI_DIGEST_SIZE : 0;
   f->total = f->data_off + f->data_len + f->pad_len + f->ddigest_len;
@@ -146,7 +146,7 @@ ahs_entry (uint8_t type, const uint8_t *p, size_t n, bool strict,
     if (pdu->has_bidi_read_len || n != 5)
       return ISCSI_PDU_ERR_AHS_TYPE;
     pdu->has_bidi_read_len = true;
-    pdu->bidi_read_len = iscsi_get_be (p + 1, 4);
+    pdu->bidi_read_len = get_be (p + 1, 4);
     return ISCSI_PDU_OK;
   default:
     return ISCSI_PDU_ERR_AHS_TYPE;
@@ -174,7 +174,7 @@ ahs_parse (const uint8_t *ahs, size_t len, bool strict,
 
     if (len - off < 4)
       return ISCSI_PDU_ERR_AHS_LENGTH;
-    n = iscsi_get_be (&ahs[off], 2);
+    n = get_be (&ahs[off], 2);
     entry = 3 + n + pad4 (3 + n);
     if (entry > len - off)
       return ISCSI_PDU_ERR_AHS_LENGTH;
@@ -206,7 +206,7 @@ ahs_write (const struct iscsi_pdu *pdu, uint8_t *out)
   size_t n = pdu->ext_cdb_len;
 
   if (n > 0) {
-    iscsi_put_be (out, 2, n + 1);
+    put_be (out, 2, n + 1);
     out[2] = AHS_TYPE_EXT_CDB;
     out[3] = 0;
     memcpy (&out[4], pdu->ext_cdb, n);
@@ -214,10 +214,10 @@ ahs_write (const struct iscsi_pdu *pdu, uint8_t *out)
     out += 4 + n + pad4 (n);
   }
   if (pdu->has_bidi_read_len) {
-    iscsi_put_be (out, 2, 5);
+    put_be (out, 2, 5);
     out[2] = AHS_TYPE_BIDI_LENGTH;
     out[3] = 0;
-    iscsi_put_be (&out[4], 4, pdu->bidi_read_len);
+    put_be (&out[4], 4, pdu->bidi_read_len);
   }
 }
 
@@ -264,8 +264,8 @@ decode_peek (const uint8_t *frame, struct iscsi_pdu *pdu)
   memset (pdu, 0, sizeof *pdu);
   pdu->opcode = frame[0] & 0x3f;
   pdu->total_ahs_len = frame[4];
-  pdu->data_len = iscsi_get_be (&frame[5], 3);
-  pdu->itt = iscsi_get_be (&frame[16], 4);
+  pdu->data_len = get_be (&frame[5], 3);
+  pdu->itt = get_be (&frame[16], 4);
 }
 
 enum iscsi_pdu_error
@@ -375,7 +375,7 @@ iscsi_pdu_encode (const struct iscsi_pdu *pdu,
   if ((e = iscsi_bhs_encode (pdu, buf)) != ISCSI_PDU_OK)
     return e;
   buf[4] = ahs / 4;
-  iscsi_put_be (&buf[5], 3, pdu->data_len);
+  put_be (&buf[5], 3, pdu->data_len);
   ahs_write (pdu, &buf[ISCSI_BHS_SIZE]);
   off = ISCSI_BHS_SIZE + ahs;
   if (lim->header_digest) {
@@ -403,7 +403,7 @@ iscsi_sense_segment (const uint8_t *sense, size_t sense_len,
 {
   if (sense_len > UINT16_MAX || out_len < 2 + sense_len)
     return 0;
-  iscsi_put_be (out, 2, sense_len);
+  put_be (out, 2, sense_len);
   if (sense_len > 0)
     memcpy (&out[2], sense, sense_len);
   return 2 + sense_len;

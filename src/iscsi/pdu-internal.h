@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/be.h"
 #include "iscsi/pdu.h"
 
 /* What an opcode's PDU may carry. */
@@ -36,25 +37,5 @@ enum iscsi_pdu_error iscsi_pdu_check (const struct iscsi_pdu *pdu);
 /* True if A and B agree on every BHS field of their opcode. */
 bool iscsi_bhs_fields_equal (const struct iscsi_pdu *a,
                              const struct iscsi_pdu *b);
-
-/* Big-endian helpers. */
-static inline uint64_t
-iscsi_get_be (const uint8_t *p, unsigned width)
-{
-  uint64_t v = 0;
-
-  while (width-- > 0)
-    v = (v << 8) | *p++;
-  return v;
-}
-
-static inline void
-iscsi_put_be (uint8_t *p, unsigned width, uint64_t v)
-{
-  while (width-- > 0) {
-    p[width] = v & 0xff;
-    v >>= 8;
-  }
-}
 
 #endif /* SEGMAP_ISCSI_PDU_INTERNAL_H */

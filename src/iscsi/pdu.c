@@ -266,7 +266,7 @@ field_decode (const struct field *f, const uint8_t *bhs,
     member_set (pdu, f, bits >> mask_shift (f->mask));
     break;
   case FK_INT:
-    member_set (pdu, f, iscsi_get_be (&bhs[f->off], f->width));
+    member_set (pdu, f, get_be (&bhs[f->off], f->width));
     break;
   case FK_BYTES:
     memcpy ((char *) pdu + f->member, &bhs[f->off], f->width);
@@ -298,7 +298,7 @@ field_encode (const struct field *f, const struct iscsi_pdu *pdu,
     v = member_get (pdu, f);
     if (f->width < 8 && v >> (8 * f->width) != 0)
       return ISCSI_PDU_ERR_FIELD_VALUE;
-    iscsi_put_be (&bhs[f->off], f->width, v);
+    put_be (&bhs[f->off], f->width, v);
     break;
   case FK_BYTES:
     memcpy (&bhs[f->off], (const char *) pdu + f->member, f->width);
@@ -349,9 +349,9 @@ iscsi_bhs_decode (const uint8_t *bhs, bool strict, struct iscsi_pdu *pdu)
 
   memset (pdu, 0, sizeof *pdu);
   pdu->opcode = bhs[0] & 0x3f;
-  pdu->itt = iscsi_get_be (&bhs[16], 4);
+  pdu->itt = get_be (&bhs[16], 4);
   pdu->total_ahs_len = bhs[4];
-  pdu->data_len = iscsi_get_be (&bhs[5], 3);
+  pdu->data_len = get_be (&bhs[5], 3);
   if (d == NULL)
     return ISCSI_PDU_ERR_OPCODE;
   for (i = 0; i < d->n_fields; i++) {

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/be.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
@@ -666,26 +667,11 @@ check_reply (const struct msg *m)
  * Header.
  */
 
-static uint64_t
-get_be (const uint8_t *p, unsigned width)
-{
-  uint64_t v = 0;
-  unsigned i;
-
-  for (i = 0; i < width; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-
+/* put_be, returning where the next field goes. */
 static uint8_t *
-put_be (uint8_t *p, uint64_t v, unsigned width)
+emit_be (uint8_t *p, uint64_t v, unsigned width)
 {
-  unsigned i;
-
-  for (i = width; i > 0; i--) {
-    p[i - 1] = v & 0xff;
-    v >>= 8;
-  }
+  put_be (p, width, v);
   return p + width;
 }
 
@@ -937,17 +923,17 @@ write_field (uint8_t *p, const struct msg *m, const struct field *f)
   case FK_ARRAY:
     n = get_count (m, f);
     ptr = get_ptr (m, f);
-    p = put_be (p, n, 4);
+    p = emit_be (p, n, 4);
     for (i = 0; i < n; i++)
-      p = put_be (p, get_elem (ptr, f->width, i), f->width);
+      p = emit_be (p, get_elem (ptr, f->width, i), f->width);
     return p;
   case FK_STRING:
     n = m->name ? strlen (m->name) : 0;
-    p = put_be (p, n, 4);
+    p = emit_be (p, n, 4);
     memcpy (p, m->name ? m->name : "", n);
     return p + n;
   default:
-    return put_be (p, get_scalar (m, f), f->width);
+    return emit_be (p, get_scalar (m, f), f->width);
   }
 }
 
@@ -974,11 +960,11 @@ msg_encode (const struct msg *m, uint8_t **frame, size_t *len)
     sm_error ("malloc: %m");
     return -1;
   }
-  p = put_be (buf, MSG_MAGIC, 4);
+  p = emit_be (buf, MSG_MAGIC, 4);
   *p++ = MSG_VERSION;
   *p++ = m->type;
-  p = put_be (p, 0, 2);
-  p = put_be (p, body, 4);
+  p = emit_be (p, 0, 2);
+  p = emit_be (p, body, 4);
   for (i = 0; i < ARRAY_SIZE (fields); i++)
     if (row->fields & fields[i].bit)
       p = write_field (p, m, &fields[i]);

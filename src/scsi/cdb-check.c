@@ -162,7 +162,7 @@ scsi_check_write_atomic (const struct scsi_cmd *cmd, const uint8_t *cdb,
 {
   if (lu->max_atomic_blocks == 0)
     return scsi_cdb_illegal (s, SCSI_ASC_INVALID_COMMAND_OPCODE);
-  c->atomic_boundary = scsi_get_be (&cdb[10], 2);
+  c->atomic_boundary = get_be (&cdb[10], 2);
   /* The range first: a write past the end is out of range whatever its
    * length (what libiscsi's WriteAtomic16.BeyondEol expects). */
   if (c->lba > lu->nblocks || c->nblocks > lu->nblocks - c->lba)
@@ -239,7 +239,7 @@ scsi_check_rsoc (const struct scsi_cmd *cmd, const uint8_t *cdb,
 {
   if (c->options > 3)
     return scsi_cdb_bad_field (s, 2, 2);
-  c->requested_sa = scsi_get_be (&cdb[4], 2);
+  c->requested_sa = get_be (&cdb[4], 2);
   return 0;
 }
 
@@ -271,8 +271,8 @@ unmap_desc (const uint8_t *d, size_t i, const struct scsi_lu_limits *lu,
             struct scsi_unmap_desc *out, uint64_t *total,
             struct scsi_sense *s)
 {
-  uint64_t lba = scsi_get_be (d, 8);
-  uint32_t nb = scsi_get_be (&d[8], 4);
+  uint64_t lba = get_be (d, 8);
+  uint32_t nb = get_be (&d[8], 4);
 
   if (lba > lu->nblocks || nb > lu->nblocks - lba) {
     scsi_sense_set (s, SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
@@ -304,7 +304,7 @@ scsi_unmap_parse (const uint8_t *param, size_t len,
     return 0;
   if (len < 8)
     return scsi_cdb_illegal (sense, SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
-  bd_len = scsi_get_be (&param[2], 2);
+  bd_len = get_be (&param[2], 2);
   if (bd_len > len - 8)
     bd_len = len - 8;
   count = bd_len / 16;

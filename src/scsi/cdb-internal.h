@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "common/be.h"
 #include "scsi/cdb.h"
 #include "scsi/sense.h"
 
@@ -108,15 +109,5 @@ int scsi_check_rsoc (const struct scsi_cmd *, const uint8_t *,
 int scsi_check_rtpg (const struct scsi_cmd *, const uint8_t *,
                      const struct scsi_lu_limits *, struct scsi_cdb *,
                      struct scsi_sense *);
-
-static inline uint64_t
-scsi_get_be (const uint8_t *p, unsigned width)
-{
-  uint64_t v = 0;
-
-  while (width-- > 0)
-    v = v << 8 | *p++;
-  return v;
-}
 
 #endif /* SEGMAP_SCSI_CDB_INTERNAL_H */

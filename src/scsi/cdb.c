@@ -326,15 +326,15 @@ extract (const struct scsi_cmd *cmd, const uint8_t *cdb, struct scsi_cdb *c)
   c->length = cmd->len;
   c->name = cmd->name;
   if (cmd->lba_size)
-    c->lba = scsi_get_be (&cdb[cmd->lba_off], cmd->lba_size);
+    c->lba = get_be (&cdb[cmd->lba_off], cmd->lba_size);
   if (cmd->cflags & C_LBA21)
     c->lba &= 0x1fffff;
   if (cmd->n_size)
-    c->nblocks = scsi_get_be (&cdb[cmd->n_off], cmd->n_size);
+    c->nblocks = get_be (&cdb[cmd->n_off], cmd->n_size);
   if ((cmd->cflags & C_ZERO_256) && c->nblocks == 0)
     c->nblocks = 256;
   if (cmd->al_size)
-    c->alloc_len = scsi_get_be (&cdb[cmd->al_off], cmd->al_size);
+    c->alloc_len = get_be (&cdb[cmd->al_off], cmd->al_size);
   for (i = 0; i < ARRAY_SIZE (cmd->bits) && cmd->bits[i].mask; i++) {
     const struct bitspec *b = &cmd->bits[i];
 

@@ -20,14 +20,6 @@
 #include "common/cleanup.h"
 #include "scsi/lu-internal.h"
 
-static uint64_t
-byte_offset (const struct exec *x)
-{
-  return x->c.lba * x->lu->block_size;
-}
-
-/* Compare and write under the gate.  Returns 0 or -1 with the result
- * set. */
 /* Run LOCKED (N bytes at the command's LBA) with the range held
  * atomically against every other command, with room for the old data;
  * GOOD unless LOCKED reported an error.  N == 0: nothing to do. */
@@ -62,7 +54,7 @@ compare_write_locked (struct exec *x, uint8_t *old, uint32_t n)
   const uint8_t *verify = x->task->data_out, *data = verify + n;
   int64_t d;
 
-  if (lu->ops->pread (lu->h, old, n, byte_offset (x)) == -1) {
+  if (lu->ops->pread (lu->h, old, n, exec_byte_offset (x)) == -1) {
     exec_errno (x, errno, false);
     return -1;
   }
@@ -71,7 +63,8 @@ compare_write_locked (struct exec *x, uint8_t *old, uint32_t n)
     exec_miscompare (x, d);
     return -1;
   }
-  if (lu->ops->pwrite (lu->h, data, n, byte_offset (x), exec_fua (x)) == -1) {
+  if (lu->ops->pwrite (lu->h, data, n, exec_byte_offset (x),
+                       exec_fua (x)) == -1) {
     exec_errno (x, errno, true);
     return -1;
   }
@@ -100,16 +93,16 @@ write_atomic_locked (struct exec *x, uint8_t *old, uint32_t n)
   struct scsi_lu *lu = x->lu;
   int err;
 
-  if (lu->ops->pread (lu->h, old, n, byte_offset (x)) == -1) {
+  if (lu->ops->pread (lu->h, old, n, exec_byte_offset (x)) == -1) {
     exec_errno (x, errno, false);
     return -1;
   }
-  if (lu->ops->pwrite (lu->h, x->task->data_out, n, byte_offset (x),
+  if (lu->ops->pwrite (lu->h, x->task->data_out, n, exec_byte_offset (x),
                        exec_fua (x)) == 0)
     return 0;
   err = errno;
   /* Undo whatever part of the write landed. */
-  lu->ops->pwrite (lu->h, old, n, byte_offset (x), true);
+  lu->ops->pwrite (lu->h, old, n, exec_byte_offset (x), true);
   exec_errno (x, err, true);
   return -1;
 }

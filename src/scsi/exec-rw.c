@@ -26,31 +26,19 @@
 #include "common/cleanup.h"
 #include "scsi/lu-internal.h"
 
-static uint64_t
-byte_offset (const struct exec *x)
-{
-  return x->c.lba * x->lu->block_size;
-}
-
-static uint32_t
-byte_count (const struct exec *x)
-{
-  return (uint32_t) x->c.nblocks * x->lu->block_size;
-}
-
 void
 exec_read (struct exec *x)
 {
   struct scsi_lu *lu = x->lu;
   struct scsi_task *t = x->task;
-  uint32_t want = byte_count (x);
+  uint32_t want = exec_byte_count (x);
   uint32_t n = want < t->data_in_cap ? want : t->data_in_cap;
   struct gate_ticket tk;
   int r = 0;
 
   if (n > 0) {
     gate_enter (&lu->gate, x->c.lba, x->c.nblocks, &tk);
-    r = lu->ops->pread (lu->h, t->data_in, n, byte_offset (x));
+    r = lu->ops->pread (lu->h, t->data_in, n, exec_byte_offset (x));
     gate_leave (&lu->gate, &tk);
   }
   if (r == -1) {
@@ -81,13 +69,13 @@ exec_write (struct exec *x)
   int r;
 
   x->c.nblocks = received_blocks (x);
-  n = byte_count (x);
+  n = exec_byte_count (x);
   if (n == 0) {
     exec_good (x);
     return;
   }
   gate_enter (&lu->gate, x->c.lba, x->c.nblocks, &tk);
-  r = lu->ops->pwrite (lu->h, x->task->data_out, n, byte_offset (x),
+  r = lu->ops->pwrite (lu->h, x->task->data_out, n, exec_byte_offset (x),
                        exec_fua (x));
   gate_leave (&lu->gate, &tk);
   if (r == -1)
@@ -128,14 +116,14 @@ read_compare (struct exec *x, uint8_t *buf, const uint8_t *expect,
 {
   struct scsi_lu *lu = x->lu;
   uint32_t bs = lu->block_size;
-  uint64_t total = byte_count (x), done;
+  uint64_t total = exec_byte_count (x), done;
 
   for (done = 0; done < total; ) {
     uint32_t n = total - done < LU_CHUNK_BYTES ? total - done
                                                : LU_CHUNK_BYTES;
     uint32_t i;
 
-    if (lu->ops->pread (lu->h, buf, n, byte_offset (x) + done) == -1) {
+    if (lu->ops->pread (lu->h, buf, n, exec_byte_offset (x) + done) == -1) {
       exec_errno (x, errno, false);
       return -1;
     }
@@ -208,7 +196,7 @@ exec_write_verify (struct exec *x)
   int r;
 
   x->c.nblocks = received_blocks (x);
-  n = byte_count (x);
+  n = exec_byte_count (x);
   if (n == 0) {
     exec_good (x);
     return;
@@ -219,7 +207,8 @@ exec_write_verify (struct exec *x)
     return;
   }
   gate_enter (&lu->gate, x->c.lba, x->c.nblocks, &tk);
-  r = lu->ops->pwrite (lu->h, x->task->data_out, n, byte_offset (x), true);
+  r = lu->ops->pwrite (lu->h, x->task->data_out, n, exec_byte_offset (x),
+                       true);
   if (r == -1)
     exec_errno (x, errno, true);
   else

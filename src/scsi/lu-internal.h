@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/be.h"
 #include "scsi/cdb.h"
 #include "scsi/lu.h"
 #include "scsi/sense.h"
@@ -241,37 +242,36 @@ bool exec_need_data_out (struct exec *x, uint64_t len);
 /* Writes go to the backend with FUA when asked or when WCE=0. */
 bool exec_fua (const struct exec *x);
 
+/* Where the command's LBA range starts on the backend, and how many
+ * bytes it spans (the CDB checks bound both). */
+static inline uint64_t
+exec_byte_offset (const struct exec *x)
+{
+  return x->c.lba * x->lu->block_size;
+}
+
+static inline uint32_t
+exec_byte_count (const struct exec *x)
+{
+  return (uint32_t) x->c.nblocks * x->lu->block_size;
+}
+
 static inline void
 put_be16 (uint8_t *p, uint16_t v)
 {
-  p[0] = v >> 8;
-  p[1] = v;
+  put_be (p, 2, v);
 }
 
 static inline void
 put_be32 (uint8_t *p, uint32_t v)
 {
-  p[0] = v >> 24;
-  p[1] = v >> 16;
-  p[2] = v >> 8;
-  p[3] = v;
+  put_be (p, 4, v);
 }
 
 static inline void
 put_be64 (uint8_t *p, uint64_t v)
 {
-  put_be32 (p, v >> 32);
-  put_be32 (p + 4, v);
-}
-
-static inline uint64_t
-get_be (const uint8_t *p, unsigned width)
-{
-  uint64_t v = 0;
-
-  while (width-- > 0)
-    v = v << 8 | *p++;
-  return v;
+  put_be (p, 8, v);
 }
 
 /* exec-inquiry.c */

@@ -16,6 +16,7 @@
 
 #include <string.h>
 
+#include "common/be.h"
 #include "common/cleanup.h"
 #include "scsi/sense.h"
 
@@ -46,25 +47,6 @@ scsi_sense_set_info (struct scsi_sense *s, uint64_t info)
 {
   s->info_valid = true;
   s->info = info;
-}
-
-static void
-put_be (uint8_t *p, unsigned width, uint64_t v)
-{
-  while (width-- > 0) {
-    p[width] = v & 0xff;
-    v >>= 8;
-  }
-}
-
-static uint64_t
-get_be (const uint8_t *p, unsigned width)
-{
-  uint64_t v = 0;
-
-  while (width-- > 0)
-    v = v << 8 | *p++;
-  return v;
 }
 
 static size_t

@@ -30,6 +30,7 @@
 #include "agent/agent.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
+#include "common/hash.h"
 #include "common/hex.h"
 #include "config/config.h"
 #include "controller/controller.h"
@@ -154,19 +155,6 @@ static const struct scsi_pr_store_ops controller_pr = {
 
 /* Identity ------------------------------------------------------------------ */
 
-/* FNV-1a, 64 bits, continued from H. */
-static uint64_t
-fnv1a (uint64_t h, const void *data, size_t len)
-{
-  const uint8_t *p = data;
-
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= UINT64_C(0x100000001b3);
-  }
-  return h;
-}
-
 /* The vdisk's id and creation time, from vdisk.info. */
 static int
 vdisk_identity (struct iscsi_service *s, const char *name,
@@ -198,8 +186,8 @@ fill_info (struct iscsi_service *s, struct unit *u,
     return -1;
   n = snprintf (key, sizeof key, "%s/%" PRIu64 "/%" PRIu64,
                 u->name, id, created);
-  h1 = fnv1a (UINT64_C(0xcbf29ce484222325), key, n);
-  h2 = fnv1a (h1 ^ UINT64_C(0x9e3779b97f4a7c15), key, n);
+  h1 = fnv1a_64 (FNV1A_64_INIT, key, n);
+  h2 = fnv1a_64 (h1 ^ UINT64_C(0x9e3779b97f4a7c15), key, n);
   snprintf (serial, 33, "%016" PRIx64 "%016" PRIx64, h1, h2);
   memset (info, 0, sizeof *info);
   info->name = u->name;
