@@ -485,6 +485,11 @@ table_add_grants (struct table *t, const sm_entry *grants, uint32_t n)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
 
+  if (t->grants_head > 0) {             /* the used ones are gone: slide */
+    memmove (t->grants, &t->grants[t->grants_head],
+             t->n_grants * sizeof *t->grants);
+    t->grants_head = 0;
+  }
   if (t->n_grants + n > t->grants_cap) {
     uint32_t cap = t->n_grants + n;
     sm_entry *p = realloc (t->grants, cap * sizeof *p);
@@ -518,8 +523,8 @@ table_take_grants (struct table *t, sm_entry **grants)
     return 0;
   if ((*grants = malloc (n * sizeof **grants)) == NULL)
     return -1;
-  memcpy (*grants, t->grants, n * sizeof **grants);
-  t->n_grants = 0;
+  memcpy (*grants, &t->grants[t->grants_head], n * sizeof **grants);
+  t->grants_head = t->n_grants = 0;
   return n;
 }
 
@@ -539,9 +544,10 @@ table_claim (struct table *t, uint64_t seg,
   if ((leaf = leaf_for_locked (t, seg)) == NULL)
     return 0;                   /* ENOMEM: the fault will say so */
   *grew = atomic_load (&t->mem->bytes) > before;
-  *e = t->grants[t->n_grants - 1];
+  *e = t->grants[t->grants_head];
   if (notify (opaque, *e) == -1)
     return -1;
+  t->grants_head++;
   t->n_grants--;
   atomic_store (&leaf->e[seg & (TABLE_LEAF_ENTRIES - 1)], *e);
   atomic_store_explicit (&leaf->referenced, 1, memory_order_relaxed);

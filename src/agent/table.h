@@ -125,9 +125,14 @@ struct table {
   uint64_t evicted_claim;         /* latest claim_seq evicted (lock) */
 
   /* Segments granted by the controller, not yet used (protected by
-   * lock). */
+   * lock): grants[grants_head .. grants_head + n_grants), used in the
+   * order granted.  The controller reserves them in ascending order, so
+   * a vdisk written front to back is laid out front to back in its
+   * container, and reading it sequentially reads the container
+   * sequentially (the kernel's readahead sees it).  Taking the newest
+   * first laid each batch out backwards. */
   sm_entry *grants;
-  uint32_t n_grants, grants_cap;
+  uint32_t grants_head, n_grants, grants_cap;
 
   /* Owned by the agent (agent.c): */
   _Atomic unsigned refs;          /* the agent's own + one per open handle */
@@ -196,7 +201,8 @@ table_claim_seq (struct table *t)
   return atomic_load_explicit (&t->claim_seq, memory_order_acquire);
 }
 
-/* Add N granted locations to the pool.  0, or -1 on ENOMEM. */
+/* Add N granted locations to the pool, to be used after those it
+ * holds.  0, or -1 on ENOMEM. */
 int table_add_grants (struct table *t, const sm_entry *grants, uint32_t n);
 /* Granted locations not used yet. */
 uint32_t table_grants (struct table *t);

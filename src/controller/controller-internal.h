@@ -57,7 +57,10 @@ struct vdisk_grants {
   uint32_t vdisk;
   uint32_t container;
   uint32_t units;               /* of one segment */
-  struct entry_vector out;      /* granted, not reported ALLOCATED yet */
+  struct entry_vector out;      /* out.ptr[head .. out.len): granted, not
+                                   reported ALLOCATED yet, in the order
+                                   granted (the order the agent uses) */
+  size_t head;
 };
 DEFINE_VECTOR_TYPE (grants_vector, struct vdisk_grants);
 

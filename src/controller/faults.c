@@ -80,6 +80,12 @@ answer_fail (struct controller *c, const struct msg *req, int err)
 
 static bool take_grant (struct vdisk_grants *g, sm_entry e);
 
+static size_t
+outstanding (const struct vdisk_grants *g)
+{
+  return g->out.len - g->head;
+}
+
 /* Pool size: GRANT_POOL segments, at most GRANT_POOL_BYTES of them and
  * at most 1/GRANT_FREE_SHARE of the container's free space, so that
  * pools never make a nearly full container refuse a write (a write
@@ -141,7 +147,7 @@ drop_pool (struct controller *c, size_t i)
 {
   struct vdisk_grants *g = &c->grants.ptr[i];
 
-  for (size_t j = 0; j < g->out.len; j++)
+  for (size_t j = g->head; j < g->out.len; j++)
     release_grant (c, g, g->out.ptr[j]);
   free (g->out.ptr);
   c->grants.ptr[i] = c->grants.ptr[--c->grants.len];
@@ -168,11 +174,18 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
 {
   struct ctrl_container *cc = c->containers[v->container_id];
   struct msg m = { .type = MSG_GRANT, .vdisk = v->id };
-  size_t start = g->out.len;
+  size_t start;
   uint32_t k = 0;
 
   if (cc == NULL)
     return 0;
+  if (g->head > 0) {            /* drop the used ones from the front */
+    memmove (g->out.ptr, &g->out.ptr[g->head],
+             outstanding (g) * sizeof g->out.ptr[0]);
+    g->out.len -= g->head;
+    g->head = 0;
+  }
+  start = g->out.len;
   for (; k < n; k++) {
     uint64_t unit;
     if (alloc_reserve (cc->alloc, g->units, &unit) == -1)
@@ -208,7 +221,7 @@ recall_grants (struct controller *c, uint32_t cid)
     struct vdisk_grants *g = &c->grants.ptr[i];
     struct msg m = { .type = MSG_RECALL, .vdisk = g->vdisk }, r;
 
-    if (g->container != cid || g->out.len == 0
+    if (g->container != cid || outstanding (g) == 0
         || ctrl_send (c, &m, &r) == -1)
       continue;
     for (uint32_t j = 0; j < r.n_entries; j++)
@@ -257,7 +270,7 @@ grant_for_fault (struct controller *c, const struct sm_vdisk_info *v)
   }
   if ((g = pool_for (c, v)) == NULL)
     return ENOMEM;
-  n = g->out.len < target ? target - g->out.len : 1;
+  n = outstanding (g) < target ? target - outstanding (g) : 1;
   if (grant (c, v, g, n) == 0 && grant (c, v, g, 1) == 0
       && (recall_grants (c, v->container_id) == 0
           || grant (c, v, g, 1) == 0)) {
@@ -281,8 +294,8 @@ ctrl_refill_grants (struct controller *c)
       continue;
     }
     target = pool_target (c, v);
-    if (!c->degraded && !v->read_only && g->out.len < target)
-      grant (c, v, g, target - g->out.len);
+    if (!c->degraded && !v->read_only && outstanding (g) < target)
+      grant (c, v, g, target - outstanding (g));
     i++;
   }
 }
@@ -298,14 +311,15 @@ ctrl_release_grants (struct controller *c)
 }
 
 /* Take E out of G's outstanding grants.  false if it is not there.
- * The agent uses its pool last-granted first, so the search starts at
- * the end, where E nearly always is. */
+ * The agent uses its pool in the order granted and reports each use in
+ * that order, so E is nearly always the first; the first takes the
+ * place of one found further on (RECALL). */
 static bool
 take_grant (struct vdisk_grants *g, sm_entry e)
 {
-  for (size_t i = g->out.len; i-- > 0; )
+  for (size_t i = g->head; i < g->out.len; i++)
     if (g->out.ptr[i] == e) {
-      g->out.ptr[i] = g->out.ptr[--g->out.len];
+      g->out.ptr[i] = g->out.ptr[g->head++];
       return true;
     }
   return false;

@@ -1403,22 +1403,22 @@ START_TEST (test_first_write_grants)
   t = agent_open_vdisk (a, "vd9");
 
   /* Segment 3 is not loaded: one write fault; the controller grants
-   * segments 40 and 41 and says 3.. are zero; the write takes the last
+   * segments 40 and 41 and says 3.. are zero; the write takes the first
    * grant at once and reports it. */
   fill (buf, sizeof buf, 1);
   ck_assert_int_eq (agent_pwrite (a, t, buf, sizeof buf, 3 * MiB + 512,
                                   false), 0);
   check_fault (0, 9, FAULT_WRITE, 3, 1);
-  check_allocated (1, 9, 3, granted (1));
-  ck_assert_uint_eq (get_entry (a, 9, 3), granted (1));
-  ck_assert_int_eq (container_pread (c, got, sizeof got, 41 * MiB + 512), 0);
+  check_allocated (1, 9, 3, granted (0));
+  ck_assert_uint_eq (get_entry (a, 9, 3), granted (0));
+  ck_assert_int_eq (container_pread (c, got, sizeof got, 40 * MiB + 512), 0);
   ck_assert_mem_eq (got, buf, sizeof buf);
 
   /* Segment 10 is known zero and a grant is at hand: no fault. */
   fill (buf, sizeof buf, 2);
   ck_assert_int_eq (agent_pwrite (a, t, buf, sizeof buf, 10 * MiB, false), 0);
-  check_allocated (2, 9, 10, granted (0));
-  ck_assert_int_eq (container_pread (c, got, sizeof got, 40 * MiB), 0);
+  check_allocated (2, 9, 10, granted (1));
+  ck_assert_int_eq (container_pread (c, got, sizeof got, 41 * MiB), 0);
   ck_assert_mem_eq (got, buf, sizeof buf);
   /* Known zeros read as zeros without a fault either. */
   ck_assert_int_eq (agent_pread (a, t, got, sizeof got, 25 * MiB), 0);
@@ -1428,7 +1428,7 @@ START_TEST (test_first_write_grants)
   /* The pool is empty: the next first write faults for more. */
   ck_assert_int_eq (agent_pwrite (a, t, buf, 512, 20 * MiB, false), 0);
   check_fault (3, 9, FAULT_WRITE, 20, 1);
-  check_allocated (4, 9, 20, granted (3));
+  check_allocated (4, 9, 20, granted (2));
   ck_assert_uint_eq (table_grants (t), 1);
   /* A write to a segment it mapped itself stays on the fast path, and
    * the flush comes after every ALLOCATED. */
@@ -1445,7 +1445,7 @@ START_TEST (test_first_write_grants)
   struct msg recall = { .type = MSG_RECALL, .vdisk = 9 }, r;
   ck_assert_uint_eq (command (a, &recall, &r), 0);
   ck_assert_uint_eq (r.n_entries, 1);
-  ck_assert_uint_eq (r.entries[0], granted (2));
+  ck_assert_uint_eq (r.entries[0], granted (3));
   msg_clear (&r);
   ck_assert_uint_eq (table_grants (t), 0);
   ck_assert_uint_eq (command (a, &recall, &r), 0);

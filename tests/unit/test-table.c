@@ -1099,11 +1099,12 @@ START_TEST (test_claim)
   ck_assert_int_eq (table_add_grants (t, g, 2), 0);
   ck_assert_uint_eq (table_grants (t), 2);
   base = mem.bytes;
-  /* A claim in a sentinel mid copies it: one mid and one leaf. */
-  ck_assert_uint_eq (claim (t, MID_SEGMENTS + 3, &grew), g[1]);
+  /* A claim in a sentinel mid copies it: one mid and one leaf.  Grants
+   * go in the order granted. */
+  ck_assert_uint_eq (claim (t, MID_SEGMENTS + 3, &grew), g[0]);
   ck_assert (grew);
   ck_assert_uint_eq (mem.bytes, base + MID_BYTES + LEAF_BYTES);
-  ck_assert_uint_eq (get (t, MID_SEGMENTS + 3), g[1]);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 3), g[0]);
   ck_assert_uint_eq (get (t, MID_SEGMENTS + 2), ZERO);
   ck_assert_uint_eq (get (t, MID_SEGMENTS + 64), ZERO);
   ck_assert_uint_eq (table_grants (t), 1);
@@ -1117,7 +1118,7 @@ START_TEST (test_claim)
    * not undo it; it does fill INVALID and ZERO entries. */
   sm_entry answer[3] = { ZERO, ZERO, mapped (9) };
   ck_assert_int_eq (table_load (t, MID_SEGMENTS + 3, 3, answer, 0, 0), 0);
-  ck_assert_uint_eq (get (t, MID_SEGMENTS + 3), g[1]);
+  ck_assert_uint_eq (get (t, MID_SEGMENTS + 3), g[0]);
   ck_assert_uint_eq (get (t, MID_SEGMENTS + 4), ZERO);
   ck_assert_uint_eq (get (t, MID_SEGMENTS + 5), mapped (9));
   /* A claim whose ALLOCATED cannot be sent changes nothing. */
@@ -1127,11 +1128,15 @@ START_TEST (test_claim)
   notify_fails = false;
   ck_assert_uint_eq (get (t, 6), ZERO);
   ck_assert_uint_eq (table_grants (t), 1);
-  ck_assert_uint_eq (claim (t, 6, &grew), g[0]);
+  /* Grants added later are used after the ones still held. */
+  ck_assert_int_eq (table_add_grants (t, &answer[2], 1), 0);
+  ck_assert_uint_eq (claim (t, 6, &grew), g[1]);
   ck_assert (!grew);                    /* leaf 0 was already private */
+  ck_assert_uint_eq (table_grants (t), 1);
+  ck_assert_uint_eq (claim (t, 8, &grew), mapped (9));
   ck_assert_uint_eq (table_grants (t), 0);
-  ck_assert_uint_eq (notified, 2);
-  ck_assert_uint_eq (table_claim_seq (t), 2);
+  ck_assert_uint_eq (notified, 3);
+  ck_assert_uint_eq (table_claim_seq (t), 3);
   table_free (t);
   ck_assert_uint_eq (mem.bytes, 0);
 }
