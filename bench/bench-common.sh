@@ -7,6 +7,38 @@ usage () { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit "$1"; }
 
 die () { echo "$bench_name: $*" >&2; exit 1; }
 
+# bench_pause_reclaim: stop every running kdamond (the kernel's DAMON,
+# here doing proactive reclaim: it pages out file pages that stayed idle
+# for about a minute, whoever owns them) until bench_resume_reclaim.  On
+# a machine running it, a disk idle while the other server is measured
+# loses part of its page cache, and the next run reads the disk for a
+# while: one server's run reads from memory, the other's partly from the
+# disk, by chance.  Needs root; does nothing where no kdamond runs.
+damon_paused=()
+bench_pause_reclaim ()
+{
+  local state
+  for state in /sys/kernel/mm/damon/admin/kdamonds/*/state; do
+    [ -w "$state" ] && [ "$(cat "$state")" = on ] || continue
+    echo off >"$state" || die "cannot stop the kdamond of $state"
+    damon_paused+=("$state")
+  done
+  if [ ${#damon_paused[@]} -gt 0 ]; then
+    echo "$bench_name: DAMON reclaim paused for the run" \
+         "(${#damon_paused[@]} kdamond, restarted at exit)" >&2
+  fi
+}
+
+bench_resume_reclaim ()
+{
+  local state
+  for state in "${damon_paused[@]}"; do
+    echo on >"$state" || echo "$bench_name: could not restart the kdamond" \
+                              "of $state: write 'on' to it" >&2
+  done
+  damon_paused=()
+}
+
 # bench_find_build: SEGMAP_PLUGIN and SEGMAPCTL from -b BUILDDIR, else
 # from the environment, else the current directory; the plugin must exist.
 bench_find_build ()

@@ -3,7 +3,7 @@
 # measured in the same run on the same filesystem.  Not part of make check.
 #
 #   bench/bench-nbd.sh [-t SECONDS] [-r REPEATS] [-s SIZE] [-d WORKDIR]
-#                      [-b BUILDDIR] [-w WORKLOADS]
+#                      [-b BUILDDIR] [-w WORKLOADS] [-q]
 #
 #   -t SECONDS  length of each fio run (default 10)
 #   -r REPEATS  runs of each (workload, server) pair; medians are reported
@@ -15,11 +15,18 @@
 #               the environment, else the current directory)
 #   -w WORKLOADS comma-separated subset of randread4k, randwrite4k,
 #               seqread1m, seqwrite1m and first (default: all of them)
+#   -q          pause the kernel's DAMON proactive reclaim while measuring
+#               (root; restarted at exit): where it runs, it pages out
+#               the cache of whichever disk sat idle for a minute, so
+#               reads hit the disk by chance (see bench/README.md)
 #
 # Servers, both `nbdkit -f -U SOCKET` with nbdkit's default thread count:
 #   (a) nbdkit-file   `nbdkit file RAW` on a fully written raw file
 #   (b) segmap        a fully allocated vdisk on a container file, both in
 #                     WORKDIR (same filesystem as RAW)
+# Both disks are filled through their servers, then the page cache is
+# dropped (when we may) and warmed by one 4 KiB random read of every block
+# of each disk.
 # Workloads (fio, ioengine=nbd), interleaved: for each repeat, for each
 # workload, (a) then (b) on odd repeats, (b) then (a) on even ones:
 #   4k randread QD32, 4k randwrite QD32, 1M seqread QD8, 1M seqwrite QD8
@@ -30,9 +37,11 @@
 # the allocated vdisk measured right after it ("prewrite"); the page
 # cache is dropped before each such pair when we are allowed to.
 #
-# Output: a markdown table on stdout (workload | nbdkit-file | segmap |
-# ratio segmap/nbdkit-file of the medians | paired ratio, the median of
-# the per-repeat ratios); raw fio JSON stays in WORKDIR with -d.
+# Output: markdown tables on stdout: the rates (workload | nbdkit-file |
+# segmap | ratio segmap/nbdkit-file of the medians | paired ratio, the
+# median of the per-repeat ratios), then the servers' CPU time per
+# request in the same runs; raw fio JSON (and each run's server CPU
+# ticks, *.cpu) stays in WORKDIR with -d.
 
 set -e
 
@@ -48,8 +57,10 @@ source "$(dirname "$0")/bench-common.sh"
 all_workloads=(randread4k randwrite4k seqread1m seqwrite1m)
 selected=randread4k,randwrite4k,seqread1m,seqwrite1m,first
 
-while getopts "t:r:s:d:b:w:h" opt; do
+pause_reclaim=0
+while getopts "t:r:s:d:b:w:qh" opt; do
   case $opt in
+    q) pause_reclaim=1 ;;
     w) selected=$OPTARG ;;
     t) secs=$OPTARG ;;
     r) repeats=$OPTARG ;;
@@ -107,9 +118,11 @@ cleanup ()
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ $keep = 1 ] || rm -rf "$workdir"
+  bench_resume_reclaim
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+[ $pause_reclaim = 0 ] || bench_pause_reclaim
 
 # start_server NAME ARGS...: nbdkit -f -U WORKDIR/NAME.sock ARGS, waiting
 # for its pidfile (and for segmap, its control socket).
@@ -141,7 +154,9 @@ echo "bench-nbd: preparing $size raw file and segmap vdisk in $workdir" >&2
 head -c "$bytes" /dev/urandom >"$workdir/source.img"
 truncate -s "$bytes" "$workdir/raw.img"
 start_server file file "$workdir/raw.img"
+file_pid=${pids[-1]}
 start_server segmap "$SEGMAP_PLUGIN" "state-dir=$workdir/state" iscsi=off
+seg_pid=${pids[-1]}
 ctl vdisk create bench "$bytes" >/dev/null || die "vdisk create bench failed"
 file_uri="nbd+unix:///?socket=$workdir/file-nbd.sock"
 seg_uri="nbd+unix:///bench?socket=$workdir/segmap-nbd.sock"
@@ -151,15 +166,39 @@ nbdcopy --flush "$workdir/source.img" "$seg_uri" || die "filling the vdisk faile
 rm -f "$workdir/source.img"
 sync
 if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+# Warm both caches the same way before the first repeat: one 4 KiB random
+# read of every block.  From a dropped cache, the first repeat used to
+# read from the disk (nbdkit-file's 4k randread went 12917, 34603, 38217,
+# 68379 IOPS over four repeats).  A random pass, not a sequential one:
+# readahead fills the cache with large folios, and 4 KiB random writes
+# into those run slower afterwards, so a sequential warm-up would shape
+# the two caches by how each server happens to issue its reads.
+for uri in "$file_uri" "$seg_uri"; do
+  echo "bench-nbd: warming the cache: random reads of $uri" >&2
+  fio --name=warm --ioengine=nbd "--uri=$uri" --rw=randread --bs=4k \
+    --iodepth=32 --output=/dev/null >/dev/null || die "warm-up read failed"
+done
 
-# fio_run OUT URI FIO-ARGS...: one time-based fio run, JSON into OUT.
+# server_cpu PID: CPU time (user + system, clock ticks) PID has used.
+server_cpu () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# fio_run OUT URI PID FIO-ARGS...: one time-based fio run against the
+# server PID, JSON into OUT; the CPU time the server used from the end of
+# fio's 1 s ramp to the end of the run (clock ticks) into OUT with .cpu
+# for .json.  Unlike the rate, CPU per request hardly moves when other
+# guests take the host's cores for a while.
 fio_run ()
 {
-  local out=$1 uri=$2; shift 2
+  local out=$1 uri=$2 pid=$3 fio_pid cpu0; shift 3
   sync                  # the previous run's writeback must not land here
   fio --name=bench --ioengine=nbd "--uri=$uri" --time_based \
     "--runtime=$secs" --ramp_time=1 --output-format=json "--output=$out" \
-    "$@" >/dev/null || die "fio failed: $* (see $out)"
+    "$@" >/dev/null &
+  fio_pid=$!
+  sleep 1
+  cpu0=$(server_cpu "$pid")
+  wait "$fio_pid" || die "fio failed: $* (see $out)"
+  echo $(( $(server_cpu "$pid") - cpu0 )) >"${out%.json}.cpu"
 }
 
 declare -A args=(
@@ -176,9 +215,13 @@ for (( r = 1; r <= repeats; r++ )); do
   for w in "${workloads[@]}"; do
     for t in $order; do
       echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
-      if [ "$t" = file ]; then uri=$file_uri; else uri=$seg_uri; fi
+      if [ "$t" = file ]; then
+        uri=$file_uri pid=$file_pid
+      else
+        uri=$seg_uri pid=$seg_pid
+      fi
       # shellcheck disable=SC2086 # the fio arguments are meant to split
-      fio_run "$workdir/$w-$t-$r.json" "$uri" ${args[$w]}
+      fio_run "$workdir/$w-$t-$r.json" "$uri" "$pid" ${args[$w]}
     done
   done
 done
@@ -201,18 +244,20 @@ for (( r = 1; r <= repeats * first_writes; r++ )); do
   # the writes fio can issue in a few seconds.
   ctl vdisk create "first$r" 8T >/dev/null || die "vdisk create first$r failed"
   fio_run "$workdir/firstwrite-segmap-$r.json" \
-    "nbd+unix:///first$r?socket=$workdir/segmap-nbd.sock" \
+    "nbd+unix:///first$r?socket=$workdir/segmap-nbd.sock" "$seg_pid" \
     --rw=randwrite --bs=4k --iodepth=32 --blockalign=1m --randrepeat=0
   ctl vdisk delete "first$r" >/dev/null || die "vdisk delete first$r failed"
   # ... and the pre-allocated rate right after it, in the same conditions.
-  fio_run "$workdir/prewrite-segmap-$r.json" "$seg_uri" \
+  fio_run "$workdir/prewrite-segmap-$r.json" "$seg_uri" "$seg_pid" \
     --rw=randwrite --bs=4k --iodepth=32
 done
 
-python3 - "$workdir" "$repeats" "$first_writes" "${workloads[@]}" <<'EOF'
+python3 - "$workdir" "$repeats" "$first_writes" "$secs" "$(getconf CLK_TCK)" \
+  "${workloads[@]}" <<'EOF'
 import json, statistics, sys
 workdir, repeats, first_writes = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-workloads = sys.argv[4:]
+secs, tick = float(sys.argv[4]), 1e6 / float(sys.argv[5])
+workloads = sys.argv[6:]
 
 def result(name, target, r):
     text = open("%s/%s-%s-%d.json" % (workdir, name, target, r)).read()
@@ -221,6 +266,15 @@ def result(name, target, r):
     d = job["read"] if job["read"]["io_bytes"] else job["write"]
     bw = d.get("bw_bytes", d["bw"] * 1024)
     return d["iops"], bw
+
+# The server's CPU time per request (microseconds) in one run.
+def cpu_per_request(name, target, r):
+    ticks = int(open("%s/%s-%s-%d.cpu" % (workdir, name, target, r)).read())
+    return ticks * tick / (result(name, target, r)[0] * secs)
+
+def median_cpu(name, target):
+    return statistics.median(cpu_per_request(name, target, r)
+                             for r in range(1, repeats + 1))
 
 def median(name, target):
     rs = [result(name, target, r) for r in range(1, repeats + 1)]
@@ -266,7 +320,27 @@ if first_writes == "1":
           "| %.2f |" % (pi, xi, xi / pi,
                         paired("firstwrite", "segmap", "prewrite", "segmap",
                                True)))
+
+# The same runs, by the servers' CPU time per request.
+if workloads:
+    print()
+    print("| server CPU per request | nbdkit-file | segmap "
+          "| segmap / nbdkit-file |")
+    print("|---|---|---|---|")
+for w in workloads:
+    fc, sc = median_cpu(w, "file"), median_cpu(w, "segmap")
+    print("| %s | %.1f us | %.1f us | %.2f |" % (labels[w], fc, sc, sc / fc))
+if first_writes == "1":
+    pc, xc = median_cpu("prewrite", "segmap"), median_cpu("firstwrite", "segmap")
+    print()
+    print("| first write (segmap) CPU per request | pre-allocated 4k randwrite "
+          "| first-write 4k randwrite | first / pre-allocated |")
+    print("|---|---|---|---|")
+    print("| 4k, one new segment per write | %.1f us | %.1f us | %.2f |"
+          % (pc, xc, xc / pc))
 print()
 print("ratio: of the medians; paired ratio: median of the per-repeat ratios")
+print("CPU: user + system time of the server process from the end of each")
+print("run's ramp to its end, per request fio counted (lower is better)")
 print("medians of %d runs each" % repeats)
 EOF
