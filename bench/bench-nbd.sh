@@ -185,8 +185,8 @@ server_cpu () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # fio_run OUT URI PID FIO-ARGS...: one time-based fio run against the
 # server PID, JSON into OUT; the CPU time the server used from the end of
 # fio's 1 s ramp to the end of the run (clock ticks) into OUT with .cpu
-# for .json.  Unlike the rate, CPU per request hardly moves when other
-# guests take the host's cores for a while.
+# for .json: the cost side of the same run (a server that does more work
+# per request shows it here even when the rates are close).
 fio_run ()
 {
   local out=$1 uri=$2 pid=$3 fio_pid cpu0; shift 3

@@ -126,11 +126,12 @@ struct table {
 
   /* Segments granted by the controller, not yet used (protected by
    * lock): grants[grants_head .. grants_head + n_grants), used in the
-   * order granted.  The controller reserves them in ascending order, so
-   * a vdisk written front to back is laid out front to back in its
-   * container, and reading it sequentially reads the container
-   * sequentially (the kernel's readahead sees it).  Taking the newest
-   * first laid each batch out backwards. */
+   * order granted.  The controller's allocator hands out the lowest
+   * free addresses first, so a vdisk written front to back into a
+   * container with free space at its end is laid out front to back, and
+   * reading it sequentially reads the container sequentially (the
+   * kernel's readahead sees it).  Taking the newest first laid each
+   * batch out backwards. */
   sm_entry *grants;
   uint32_t grants_head, n_grants, grants_cap;
 
