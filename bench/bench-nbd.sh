@@ -3,7 +3,7 @@
 # measured in the same run on the same filesystem.  Not part of make check.
 #
 #   bench/bench-nbd.sh [-t SECONDS] [-r REPEATS] [-s SIZE] [-d WORKDIR]
-#                      [-b BUILDDIR] [-w WORKLOADS] [-q]
+#                      [-b BUILDDIR] [-w WORKLOADS] [-q] [-c]
 #
 #   -t SECONDS  length of each fio run (default 10)
 #   -r REPEATS  runs of each (workload, server) pair; medians are reported
@@ -19,6 +19,11 @@
 #               (root; restarted at exit): where it runs, it pages out
 #               the cache of whichever disk sat idle for a minute, so
 #               reads hit the disk by chance (see bench/README.md)
+#   -c          run each workload on both servers at the same time
+#               instead of one after the other (first writes stay
+#               sequential): both then see the same host at every
+#               moment and share its cores, so the ratio compares the
+#               cost of a request and the host's drift cancels out
 #
 # Servers, both `nbdkit -f -U SOCKET` with nbdkit's default thread count:
 #   (a) nbdkit-file   `nbdkit file RAW` on a fully written raw file
@@ -58,8 +63,10 @@ all_workloads=(randread4k randwrite4k seqread1m seqwrite1m)
 selected=randread4k,randwrite4k,seqread1m,seqwrite1m,first
 
 pause_reclaim=0
-while getopts "t:r:s:d:b:w:qh" opt; do
+concurrent=0
+while getopts "t:r:s:d:b:w:qch" opt; do
   case $opt in
+    c) concurrent=1 ;;
     q) pause_reclaim=1 ;;
     w) selected=$OPTARG ;;
     t) secs=$OPTARG ;;
@@ -208,11 +215,31 @@ declare -A args=(
   [seqwrite1m]="--rw=write --bs=1m --iodepth=8"
 )
 
+# run_pair W R: workload W of repeat R on both servers at the same time
+# (-c): both see the same host at every moment, and share its cores.
+run_pair ()
+{
+  local w=$1 r=$2 file_job seg_job
+  echo "bench-nbd: repeat $r/$repeats: $w on both at once" >&2
+  # shellcheck disable=SC2086 # the fio arguments are meant to split
+  fio_run "$workdir/$w-file-$r.json" "$file_uri" "$file_pid" ${args[$w]} &
+  file_job=$!
+  # shellcheck disable=SC2086
+  fio_run "$workdir/$w-segmap-$r.json" "$seg_uri" "$seg_pid" ${args[$w]} &
+  seg_job=$!
+  wait "$file_job" || die "the nbdkit-file run of $w failed"
+  wait "$seg_job" || die "the segmap run of $w failed"
+}
+
 for (( r = 1; r <= repeats; r++ )); do
   # Alternate which server goes first, so neither always gets the colder
   # cache or the other's writeback.
   if (( r % 2 )); then order="file segmap"; else order="segmap file"; fi
   for w in "${workloads[@]}"; do
+    if [ $concurrent = 1 ]; then
+      run_pair "$w" "$r"
+      continue
+    fi
     for t in $order; do
       echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
       if [ "$t" = file ]; then
@@ -253,11 +280,12 @@ for (( r = 1; r <= repeats * first_writes; r++ )); do
 done
 
 python3 - "$workdir" "$repeats" "$first_writes" "$secs" "$(getconf CLK_TCK)" \
-  "${workloads[@]}" <<'EOF'
+  "$concurrent" "${workloads[@]}" <<'EOF'
 import json, statistics, sys
 workdir, repeats, first_writes = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 secs, tick = float(sys.argv[4]), 1e6 / float(sys.argv[5])
-workloads = sys.argv[6:]
+concurrent = sys.argv[6] == "1"
+workloads = sys.argv[7:]
 
 def result(name, target, r):
     text = open("%s/%s-%s-%d.json" % (workdir, name, target, r)).read()
@@ -339,6 +367,8 @@ if first_writes == "1":
     print("| 4k, one new segment per write | %.1f us | %.1f us | %.2f |"
           % (pc, xc, xc / pc))
 print()
+if concurrent and workloads:
+    print("nbdkit-file and segmap ran each workload at the same time (-c)")
 print("ratio: of the medians; paired ratio: median of the per-repeat ratios")
 print("CPU: user + system time of the server process from the end of each")
 print("run's ramp to its end, per request fio counted (lower is better)")
