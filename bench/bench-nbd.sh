@@ -232,14 +232,14 @@ run_pair ()
 }
 
 for (( r = 1; r <= repeats; r++ )); do
-  # Alternate which server goes first, so neither always gets the colder
-  # cache or the other's writeback.
-  if (( r % 2 )); then order="file segmap"; else order="segmap file"; fi
   for w in "${workloads[@]}"; do
     if [ $concurrent = 1 ]; then
       run_pair "$w" "$r"
       continue
     fi
+    # Alternate which server goes first, so neither always gets the
+    # colder cache or the other's writeback.
+    if (( r % 2 )); then order="file segmap"; else order="segmap file"; fi
     for t in $order; do
       echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
       if [ "$t" = file ]; then
