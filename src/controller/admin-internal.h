@@ -15,6 +15,8 @@
 
 #include <json.h>
 
+#include "common/json-add.h"
+
 struct controller;
 
 /* Set *ERROR from FMT; returns NULL. */
@@ -24,7 +26,6 @@ json_object *fail (char **error, const char *fmt, ...)
 const char *arg_string (json_object *args, const char *key);
 /* A name argument checked against the naming rule; NULL + *error. */
 const char *arg_name (json_object *args, const char *key, char **error);
-void add_u64 (json_object *o, const char *key, uint64_t v);
 
 typedef json_object *admin_fn (struct controller *c, json_object *args,
                                char **error);

@@ -80,7 +80,7 @@ host_json (const struct sm_host_info *h)
   json_object *o = json_object_new_object ();
   json_object *v = json_object_new_array ();
 
-  json_object_object_add (o, "name", json_object_new_string (h->name));
+  json_add_string (o, "name", h->name);
   json_object_object_add (o, "initiator",
                           json_object_new_string (h->initiator));
   json_object_object_add (o, "chap_user", string_or_null (h->chap_user));

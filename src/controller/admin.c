@@ -86,12 +86,6 @@ arg_name (json_object *args, const char *key, char **error)
   return NULL;
 }
 
-void
-add_u64 (json_object *o, const char *key, uint64_t v)
-{
-  json_object_object_add (o, key, json_object_new_int64 ((int64_t) v));
-}
-
 /* Containers ----------------------------------------------------------------- */
 
 static struct ctrl_container *
@@ -110,14 +104,13 @@ container_row (struct ctrl_container *cc)
   uint64_t allocated = 0;
 
   container_allocated_bytes (cc->c, &allocated);
-  json_object_object_add (o, "name", json_object_new_string (cc->c->name));
-  json_object_object_add (o, "path", json_object_new_string (cc->c->path));
-  json_object_object_add (o, "kind", json_object_new_string
-                          (container_kind_to_string (cc->c->kind)));
-  add_u64 (o, "size", cc->c->size);
-  add_u64 (o, "used", alloc_used_units (cc->alloc) * SM_UNIT_SIZE);
-  add_u64 (o, "allocated", allocated);
-  add_u64 (o, "segments", cc->n_segments);
+  json_add_string (o, "name", cc->c->name);
+  json_add_string (o, "path", cc->c->path);
+  json_add_string (o, "kind", container_kind_to_string (cc->c->kind));
+  json_add_u64 (o, "size", cc->c->size);
+  json_add_u64 (o, "used", alloc_used_units (cc->alloc) * SM_UNIT_SIZE);
+  json_add_u64 (o, "allocated", allocated);
+  json_add_u64 (o, "segments", cc->n_segments);
   return o;
 }
 
@@ -213,18 +206,16 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   uint64_t mapped = 0;
 
   store_map_count (c->store, v->id, &mapped);
-  json_object_object_add (o, "name", json_object_new_string (v->name));
-  add_u64 (o, "id", v->id);
-  add_u64 (o, "created", v->created > 0 ? (uint64_t) v->created : 0);
-  add_u64 (o, "size", v->size);
-  add_u64 (o, "segment_size", UINT64_C(1) << v->seg_shift);
-  json_object_object_add (o, "container",
-                          json_object_new_string (cc ? cc->c->name : "?"));
-  add_u64 (o, "mapped_segments", mapped);
-  add_u64 (o, "mapped", mapped << v->seg_shift);
-  json_object_object_add (o, "read_only",
-                          json_object_new_boolean (v->read_only || c->degraded
-                                                   || atomic_load (&c->agent->degraded)));
+  json_add_string (o, "name", v->name);
+  json_add_u64 (o, "id", v->id);
+  json_add_u64 (o, "created", v->created > 0 ? (uint64_t) v->created : 0);
+  json_add_u64 (o, "size", v->size);
+  json_add_u64 (o, "segment_size", UINT64_C(1) << v->seg_shift);
+  json_add_string (o, "container", cc ? cc->c->name : "?");
+  json_add_u64 (o, "mapped_segments", mapped);
+  json_add_u64 (o, "mapped", mapped << v->seg_shift);
+  json_add_bool (o, "read_only", v->read_only || c->degraded
+                 || atomic_load (&c->agent->degraded));
   return o;
 }
 
@@ -331,9 +322,8 @@ cmd_vdisk_info (struct controller *c, json_object *args, char **error)
   if (v == NULL)
     return NULL;
   o = vdisk_row (c, v);
-  add_u64 (o, "created", v->created);
-  add_u64 (o, "segments",
-           (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift);
+  json_add_u64 (o, "segments",
+                (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift);
   return o;
 }
 
@@ -399,24 +389,24 @@ cmd_status (struct controller *c, json_object *args, char **error)
   for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
   agent_get_stats (c->agent, &st);
-  json_object_object_add (o, "version", json_object_new_string (PACKAGE_VERSION));
-  add_u64 (o, "uptime", time (NULL) - c->started);
-  json_object_object_add (o, "state_dir", json_object_new_string (c->cfg->state_dir));
-  json_object_object_add (o, "database", json_object_new_string (c->cfg->database));
-  json_object_object_add (o, "socket", json_object_new_string (c->cfg->socket));
-  json_object_object_add (o, "read_only", json_object_new_boolean (c->degraded));
-  json_object_object_add (o, "needs_check", json_object_new_boolean (c->degraded));
-  add_u64 (o, "vdisks", c->n_vdisks);
-  add_u64 (o, "containers", n_containers);
-  add_u64 (agent, "entries", st.entries);
-  add_u64 (agent, "memory", st.memory);
-  add_u64 (agent, "memory_limit", st.memory_limit);
-  add_u64 (agent, "faults", st.faults);
-  add_u64 (agent, "forgotten", st.evicted_entries);
-  add_u64 (agent, "granted_writes", st.grants_used);
-  add_u64 (ctrl, "commits", atomic_load (&c->commits));
-  add_u64 (ctrl, "allocations", atomic_load (&c->allocations));
-  add_u64 (ctrl, "pending", c->frees.len);
+  json_add_string (o, "version", PACKAGE_VERSION);
+  json_add_u64 (o, "uptime", time (NULL) - c->started);
+  json_add_string (o, "state_dir", c->cfg->state_dir);
+  json_add_string (o, "database", c->cfg->database);
+  json_add_string (o, "socket", c->cfg->socket);
+  json_add_bool (o, "read_only", c->degraded);
+  json_add_bool (o, "needs_check", c->degraded);
+  json_add_u64 (o, "vdisks", c->n_vdisks);
+  json_add_u64 (o, "containers", n_containers);
+  json_add_u64 (agent, "entries", st.entries);
+  json_add_u64 (agent, "memory", st.memory);
+  json_add_u64 (agent, "memory_limit", st.memory_limit);
+  json_add_u64 (agent, "faults", st.faults);
+  json_add_u64 (agent, "forgotten", st.evicted_entries);
+  json_add_u64 (agent, "granted_writes", st.grants_used);
+  json_add_u64 (ctrl, "commits", atomic_load (&c->commits));
+  json_add_u64 (ctrl, "allocations", atomic_load (&c->allocations));
+  json_add_u64 (ctrl, "pending", c->frees.len);
   json_object_object_add (o, "agent", agent);
   json_object_object_add (o, "controller", ctrl);
   return o;
@@ -436,7 +426,7 @@ cmd_check (struct controller *c, json_object *args, char **error)
     json_object_put (checked);
     return fail (error, "the check itself failed (see the server log)");
   }
-  json_object_object_add (o, "ok", json_object_new_boolean (n == 0));
+  json_add_bool (o, "ok", n == 0);
   json_object_object_add (o, "problems", problems);
   json_object_object_add (o, "checked", checked);
   return o;

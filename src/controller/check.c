@@ -23,6 +23,7 @@
 
 #include "agent/agent.h"
 #include "common/errors.h"
+#include "common/json-add.h"
 #include "common/limits.h"
 #include "controller/controller-internal.h"
 #include "store/container.h"
@@ -136,9 +137,9 @@ ctrl_check (struct controller *c, json_object *problems, json_object *checked)
   check_allocators (x);
   for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
-  json_object_object_add (checked, "vdisks", json_object_new_int64 (c->n_vdisks));
-  json_object_object_add (checked, "segments", json_object_new_int64 (x->segments));
-  json_object_object_add (checked, "containers", json_object_new_int64 (n_containers));
+  json_add_u64 (checked, "vdisks", c->n_vdisks);
+  json_add_u64 (checked, "segments", x->segments);
+  json_add_u64 (checked, "containers", n_containers);
   r = x->n;
   free (x);
   if (r == 0)

@@ -8,6 +8,7 @@
 #include "agent/agent.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
+#include "common/json-add.h"
 #include "config/config.h"
 #include "controller/controller.h"
 #include "iscsi/chap.h"
@@ -230,47 +231,29 @@ fail (char **error, const char *msg)
   return NULL;
 }
 
-static void
-add_string (json_object *o, const char *key, const char *v)
-{
-  json_object_object_add (o, key, json_object_new_string (v));
-}
-
-static void
-add_u64 (json_object *o, const char *key, uint64_t v)
-{
-  json_object_object_add (o, key, json_object_new_int64 ((int64_t) v));
-}
-
-static void
-add_bool (json_object *o, const char *key, bool v)
-{
-  json_object_object_add (o, key, json_object_new_boolean (v));
-}
-
 static json_object *
 session_json (const struct iscsi_session_info *i)
 {
   json_object *o = json_object_new_object ();
 
-  add_string (o, "initiator", i->initiator);
-  add_string (o, "initiator_port", i->initiator_port);
-  add_string (o, "target", i->target);
-  add_string (o, "portal", i->portal);
-  add_string (o, "peer", i->peer);
-  add_u64 (o, "tsih", i->tsih);
-  add_u64 (o, "cid", i->cid);
-  add_string (o, "type", i->discovery ? "discovery" : "normal");
-  add_bool (o, "header_digest", i->header_digest);
-  add_bool (o, "data_digest", i->data_digest);
-  add_bool (o, "chap", i->chap);
-  add_u64 (o, "max_recv_data_segment_length", i->max_recv_dsl);
-  add_u64 (o, "peer_max_recv_data_segment_length", i->peer_max_recv_dsl);
-  add_u64 (o, "max_burst_length", i->max_burst_length);
-  add_u64 (o, "first_burst_length", i->first_burst_length);
-  add_bool (o, "initial_r2t", i->initial_r2t);
-  add_bool (o, "immediate_data", i->immediate_data);
-  add_u64 (o, "commands", i->commands);
+  json_add_string (o, "initiator", i->initiator);
+  json_add_string (o, "initiator_port", i->initiator_port);
+  json_add_string (o, "target", i->target);
+  json_add_string (o, "portal", i->portal);
+  json_add_string (o, "peer", i->peer);
+  json_add_u64 (o, "tsih", i->tsih);
+  json_add_u64 (o, "cid", i->cid);
+  json_add_string (o, "type", i->discovery ? "discovery" : "normal");
+  json_add_bool (o, "header_digest", i->header_digest);
+  json_add_bool (o, "data_digest", i->data_digest);
+  json_add_bool (o, "chap", i->chap);
+  json_add_u64 (o, "max_recv_data_segment_length", i->max_recv_dsl);
+  json_add_u64 (o, "peer_max_recv_data_segment_length", i->peer_max_recv_dsl);
+  json_add_u64 (o, "max_burst_length", i->max_burst_length);
+  json_add_u64 (o, "first_burst_length", i->first_burst_length);
+  json_add_bool (o, "initial_r2t", i->initial_r2t);
+  json_add_bool (o, "immediate_data", i->immediate_data);
+  json_add_u64 (o, "commands", i->commands);
   return o;
 }
 
@@ -290,7 +273,7 @@ cmd_sessions (struct iscsi_service *s, char **error)
   for (size_t i = 0; i < n; i++)
     json_object_array_add (a, session_json (&v[i]));
   free (v);
-  add_bool (o, "enabled", s->target != NULL);
+  json_add_bool (o, "enabled", s->target != NULL);
   json_object_object_add (o, "sessions", a);
   return o;
 }
