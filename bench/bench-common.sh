@@ -13,13 +13,19 @@ die () { echo "$bench_name: $*" >&2; exit 1; }
 # a machine running it, a disk idle while the other server is measured
 # loses part of its page cache, and the next run reads the disk for a
 # while: one server's run reads from memory, the other's partly from the
-# disk, by chance.  Needs root; does nothing where no kdamond runs.
+# disk, by chance.  Needs root; does nothing where no kdamond runs, and
+# says so where one runs that it may not stop.
 damon_paused=()
 bench_pause_reclaim ()
 {
   local state
   for state in /sys/kernel/mm/damon/admin/kdamonds/*/state; do
-    [ -w "$state" ] && [ "$(cat "$state")" = on ] || continue
+    [ -r "$state" ] && [ "$(cat "$state")" = on ] || continue
+    if [ ! -w "$state" ]; then
+      echo "$bench_name: warning: DAMON reclaim runs and cannot be" \
+           "paused (not root): idle disks may lose their cache" >&2
+      continue
+    fi
     echo off >"$state" || die "cannot stop the kdamond of $state"
     damon_paused+=("$state")
   done

@@ -3,27 +3,25 @@
 # measured in the same run on the same filesystem.  Not part of make check.
 #
 #   bench/bench-nbd.sh [-t SECONDS] [-r REPEATS] [-s SIZE] [-d WORKDIR]
-#                      [-b BUILDDIR] [-w WORKLOADS] [-q] [-c]
+#                      [-b BUILDDIR] [-w WORKLOADS] [-S] [-Q]
 #
-#   -t SECONDS  length of each fio run (default 10)
+#   -t SECONDS  length of each fio run (default 5)
 #   -r REPEATS  runs of each (workload, server) pair; medians are reported
-#               (default 3)
-#   -s SIZE     size of the benchmark disk, fio/truncate syntax (default 4G)
+#               (default 7)
+#   -s SIZE     size of the benchmark disk, fio/truncate syntax (default 2G)
 #   -d WORKDIR  where the raw file and segmap's state go (default: a new
 #               bench-tmp-XXXX in the current directory; removed at exit)
 #   -b BUILDDIR the segmap build tree (default: SEGMAP_PLUGIN/SEGMAPCTL from
 #               the environment, else the current directory)
 #   -w WORKLOADS comma-separated subset of randread4k, randwrite4k,
 #               seqread1m, seqwrite1m and first (default: all of them)
-#   -q          pause the kernel's DAMON proactive reclaim while measuring
-#               (root; restarted at exit): where it runs, it pages out
-#               the cache of whichever disk sat idle for a minute, so
-#               reads hit the disk by chance (see bench/README.md)
-#   -c          run each workload on both servers at the same time
-#               instead of one after the other (first writes stay
-#               sequential): both then see the same host at every
-#               moment and share its cores, so the ratio compares the
-#               cost of a request and the host's drift cancels out
+#   -S          run each workload on one server after the other (the
+#               order alternating per repeat) instead of on both at once
+#   -Q          leave the kernel's DAMON proactive reclaim running; by
+#               default it is paused while measuring where it runs and we
+#               may (root; restarted at exit): it pages out the cache of
+#               whichever disk sat idle for a minute, so reads hit the
+#               disk by chance (see bench/README.md)
 #
 # Servers, both `nbdkit -f -U SOCKET` with nbdkit's default thread count:
 #   (a) nbdkit-file   `nbdkit file RAW` on a fully written raw file
@@ -32,8 +30,12 @@
 # Both disks are filled through their servers, then the page cache is
 # dropped (when we may) and warmed by one 4 KiB random read of every block
 # of each disk.
-# Workloads (fio, ioengine=nbd), interleaved: for each repeat, for each
-# workload, (a) then (b) on odd repeats, (b) then (a) on even ones:
+# Workloads (fio, ioengine=nbd): for each repeat, for each workload, one
+# fio job against each server, both at the same time: they share the
+# host's cores and see the same host at every moment, so its drift (other
+# guests, 0.5-2x between 5 s runs on a shared VM) hits both alike and the
+# ratio compares what a request costs each server.  With -S, (a) then (b)
+# on odd repeats, (b) then (a) on even ones.
 #   4k randread QD32, 4k randwrite QD32, 1M seqread QD8, 1M seqwrite QD8
 # then, after all repeats of those, (c) first writes: 4 KiB random
 # writes, QD32, each to a segment never
@@ -50,9 +52,9 @@
 
 set -e
 
-secs=10
-repeats=3
-size=4G
+secs=5
+repeats=7
+size=2G
 workdir=
 builddir=
 
@@ -62,12 +64,12 @@ source "$(dirname "$0")/bench-common.sh"
 all_workloads=(randread4k randwrite4k seqread1m seqwrite1m)
 selected=randread4k,randwrite4k,seqread1m,seqwrite1m,first
 
-pause_reclaim=0
-concurrent=0
-while getopts "t:r:s:d:b:w:qch" opt; do
+pause_reclaim=1
+concurrent=1
+while getopts "t:r:s:d:b:w:SQh" opt; do
   case $opt in
-    c) concurrent=1 ;;
-    q) pause_reclaim=1 ;;
+    S) concurrent=0 ;;
+    Q) pause_reclaim=0 ;;
     w) selected=$OPTARG ;;
     t) secs=$OPTARG ;;
     r) repeats=$OPTARG ;;
@@ -193,11 +195,11 @@ server_cpu () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # server PID, JSON into OUT; the CPU time the server used from the end of
 # fio's 1 s ramp to the end of the run (clock ticks) into OUT with .cpu
 # for .json: the cost side of the same run (a server that does more work
-# per request shows it here even when the rates are close).
+# per request shows it here even when the rates are close).  Callers
+# sync first: the previous run's writeback must not land in this one.
 fio_run ()
 {
   local out=$1 uri=$2 pid=$3 fio_pid cpu0; shift 3
-  sync                  # the previous run's writeback must not land here
   fio --name=bench --ioengine=nbd "--uri=$uri" --time_based \
     "--runtime=$secs" --ramp_time=1 --output-format=json "--output=$out" \
     "$@" >/dev/null &
@@ -215,20 +217,37 @@ declare -A args=(
   [seqwrite1m]="--rw=write --bs=1m --iodepth=8"
 )
 
-# run_pair W R: workload W of repeat R on both servers at the same time
-# (-c): both see the same host at every moment, and share its cores.
+# run_one W R SERVER [&]: workload W of repeat R against SERVER (file or
+# segmap).
+run_one ()
+{
+  local w=$1 r=$2 t=$3
+  if [ "$t" = file ]; then
+    # shellcheck disable=SC2086 # the fio arguments are meant to split
+    fio_run "$workdir/$w-file-$r.json" "$file_uri" "$file_pid" ${args[$w]}
+  else
+    # shellcheck disable=SC2086
+    fio_run "$workdir/$w-segmap-$r.json" "$seg_uri" "$seg_pid" ${args[$w]}
+  fi
+}
+
+# The order of a repeat's two runs (one after the other), or of their two
+# starts (at once): alternating, so that neither server always gets the
+# colder cache, the other's writeback, or the head start.
+order_of () { if (( $1 % 2 )); then echo file segmap; else echo segmap file; fi; }
+
+# run_pair W R: workload W of repeat R on both servers at the same time:
+# both see the same host at every moment, and share its cores.
 run_pair ()
 {
-  local w=$1 r=$2 file_job seg_job
+  local w=$1 r=$2 t jobs=()
   echo "bench-nbd: repeat $r/$repeats: $w on both at once" >&2
-  # shellcheck disable=SC2086 # the fio arguments are meant to split
-  fio_run "$workdir/$w-file-$r.json" "$file_uri" "$file_pid" ${args[$w]} &
-  file_job=$!
-  # shellcheck disable=SC2086
-  fio_run "$workdir/$w-segmap-$r.json" "$seg_uri" "$seg_pid" ${args[$w]} &
-  seg_job=$!
-  wait "$file_job" || die "the nbdkit-file run of $w failed"
-  wait "$seg_job" || die "the segmap run of $w failed"
+  sync
+  for t in $(order_of "$r"); do
+    run_one "$w" "$r" "$t" &
+    jobs+=($!)
+  done
+  for t in "${jobs[@]}"; do wait "$t" || die "a run of $w failed"; done
 }
 
 for (( r = 1; r <= repeats; r++ )); do
@@ -237,18 +256,10 @@ for (( r = 1; r <= repeats; r++ )); do
       run_pair "$w" "$r"
       continue
     fi
-    # Alternate which server goes first, so neither always gets the
-    # colder cache or the other's writeback.
-    if (( r % 2 )); then order="file segmap"; else order="segmap file"; fi
-    for t in $order; do
+    for t in $(order_of "$r"); do
       echo "bench-nbd: repeat $r/$repeats: $w on $t" >&2
-      if [ "$t" = file ]; then
-        uri=$file_uri pid=$file_pid
-      else
-        uri=$seg_uri pid=$seg_pid
-      fi
-      # shellcheck disable=SC2086 # the fio arguments are meant to split
-      fio_run "$workdir/$w-$t-$r.json" "$uri" "$pid" ${args[$w]}
+      sync
+      run_one "$w" "$r" "$t"
     done
   done
 done
@@ -275,6 +286,7 @@ for (( r = 1; r <= repeats * first_writes; r++ )); do
     --rw=randwrite --bs=4k --iodepth=32 --blockalign=1m --randrepeat=0
   ctl vdisk delete "first$r" >/dev/null || die "vdisk delete first$r failed"
   # ... and the pre-allocated rate right after it, in the same conditions.
+  sync
   fio_run "$workdir/prewrite-segmap-$r.json" "$seg_uri" "$seg_pid" \
     --rw=randwrite --bs=4k --iodepth=32
 done
@@ -367,8 +379,9 @@ if first_writes == "1":
     print("| 4k, one new segment per write | %.1f us | %.1f us | %.2f |"
           % (pc, xc, xc / pc))
 print()
-if concurrent and workloads:
-    print("nbdkit-file and segmap ran each workload at the same time (-c)")
+if workloads:
+    print("nbdkit-file and segmap ran each workload "
+          + ("at the same time" if concurrent else "one after the other (-S)"))
 print("ratio: of the medians; paired ratio: median of the per-repeat ratios")
 print("CPU: user + system time of the server process from the end of each")
 print("run's ramp to its end, per request fio counted (lower is better)")
