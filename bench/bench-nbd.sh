@@ -321,8 +321,9 @@ def median(name, target):
     return (statistics.median(x[0] for x in rs),
             statistics.median(x[1] for x in rs))
 
-# The median of the per-repeat ratios: each repeat's two runs are back
-# to back, so a machine that drifts between repeats moves both alike.
+# The median of the per-repeat ratios: each repeat's two runs are at the
+# same time (with -S, back to back), so a machine that drifts between
+# repeats moves both alike.
 def paired(name, target, ref_name, ref_target, use_iops):
     k = 0 if use_iops else 1
     return statistics.median(
