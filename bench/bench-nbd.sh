@@ -33,7 +33,7 @@
 # Workloads (fio, ioengine=nbd): for each repeat, for each workload, one
 # fio job against each server, both at the same time: they share the
 # host's cores and see the same host at every moment, so its drift (other
-# guests, 0.5-2x between 5 s runs on a shared VM) hits both alike and the
+# guests: up to 3x between 5 s runs on a shared VM) hits both alike and the
 # ratio compares what a request costs each server.  With -S, (a) then (b)
 # on odd repeats, (b) then (a) on even ones.
 #   4k randread QD32, 4k randwrite QD32, 1M seqread QD8, 1M seqwrite QD8
@@ -217,7 +217,7 @@ declare -A args=(
   [seqwrite1m]="--rw=write --bs=1m --iodepth=8"
 )
 
-# run_one W R SERVER [&]: workload W of repeat R against SERVER (file or
+# run_one W R SERVER: workload W of repeat R against SERVER (file or
 # segmap).
 run_one ()
 {
@@ -240,14 +240,14 @@ order_of () { if (( $1 % 2 )); then echo file segmap; else echo segmap file; fi;
 # both see the same host at every moment, and share its cores.
 run_pair ()
 {
-  local w=$1 r=$2 t jobs=()
+  local w=$1 r=$2 t job jobs=()
   echo "bench-nbd: repeat $r/$repeats: $w on both at once" >&2
   sync
   for t in $(order_of "$r"); do
     run_one "$w" "$r" "$t" &
     jobs+=($!)
   done
-  for t in "${jobs[@]}"; do wait "$t" || die "a run of $w failed"; done
+  for job in "${jobs[@]}"; do wait "$job" || die "a run of $w failed"; done
 }
 
 for (( r = 1; r <= repeats; r++ )); do
