@@ -98,7 +98,8 @@ int agent_foreach_vdisk (struct agent *a,
 
 void agent_get_stats (struct agent *a, struct agent_stats *st);
 
-/* Mark the agent degraded (a container sync failed). */
+/* Mark the agent degraded: a container sync failed, or the controller
+ * could not be told of an allocation. */
 void agent_set_degraded (struct agent *a);
 
 /* The I/O path (io.c).  Ranges must lie inside the vdisk (the front-end

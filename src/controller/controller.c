@@ -354,7 +354,8 @@ run_loop (struct controller *c)
       list = next;
     }
     if (atomic_load (&c->agent->degraded) && !c->degraded)
-      ctrl_set_degraded (c, "a container sync failed");
+      ctrl_set_degraded (c, "the agent failed a container sync or could "
+                         "not report an allocation");
     ctrl_refill_grants (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
