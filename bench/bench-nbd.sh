@@ -217,18 +217,17 @@ declare -A args=(
   [seqwrite1m]="--rw=write --bs=1m --iodepth=8"
 )
 
+# Each server's URI and pid, by the name its results are filed under.
+declare -A uri_of=([file]=$file_uri [segmap]=$seg_uri)
+declare -A pid_of=([file]=$file_pid [segmap]=$seg_pid)
+
 # run_one W R SERVER: workload W of repeat R against SERVER (file or
 # segmap).
 run_one ()
 {
   local w=$1 r=$2 t=$3
-  if [ "$t" = file ]; then
-    # shellcheck disable=SC2086 # the fio arguments are meant to split
-    fio_run "$workdir/$w-file-$r.json" "$file_uri" "$file_pid" ${args[$w]}
-  else
-    # shellcheck disable=SC2086
-    fio_run "$workdir/$w-segmap-$r.json" "$seg_uri" "$seg_pid" ${args[$w]}
-  fi
+  # shellcheck disable=SC2086 # the fio arguments are meant to split
+  fio_run "$workdir/$w-$t-$r.json" "${uri_of[$t]}" "${pid_of[$t]}" ${args[$w]}
 }
 
 # The order of a repeat's two runs (one after the other), or of their two
