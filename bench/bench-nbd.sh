@@ -7,7 +7,7 @@
 #
 #   -t SECONDS  length of each fio run (default 5)
 #   -r REPEATS  runs of each (workload, server) pair; medians are reported
-#               (default 7)
+#               (default 11)
 #   -s SIZE     size of the benchmark disk, fio/truncate syntax (default 2G)
 #   -d WORKDIR  where the raw file and segmap's state go (default: a new
 #               bench-tmp-XXXX in the current directory; removed at exit)
@@ -53,7 +53,7 @@
 set -e
 
 secs=5
-repeats=7
+repeats=11
 size=2G
 workdir=
 builddir=
