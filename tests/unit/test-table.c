@@ -823,6 +823,10 @@ END_TEST
  */
 
 #define STRESS_MS 2000
+/* A run goes on past STRESS_MS until a reader has seen the setter's
+ * entry and the setter has drained once: under valgrind, or on a busy
+ * machine, 2 s may pass without that interleaving. */
+#define STRESS_MAX_MS 60000
 #define STRESS_READERS 4
 #define STRESS_GROWS 8
 #define STRESS_GROW_SEGMENTS (MID_SEGMENTS + 7000)  /* a new top array */
@@ -835,6 +839,7 @@ struct stress {
   _Atomic uint64_t bad_seg, bad_value, bad_gen, bad_drained;
   _Atomic uint64_t lookups, seen_valid, gen_checks, stores, evictions;
   _Atomic uint64_t grows, drained;
+  _Atomic bool saw_gen;         /* a reader found GEN_SEG mapped */
   uint64_t seed;
 };
 
@@ -883,7 +888,8 @@ stress_reader (void *arg)
     }
     if (g != ENTRY_INVALID) {
       uint64_t drained = st->drained;
-      gen_checks++;
+      if (gen_checks++ == 0)
+        st->saw_gen = true;
       if (drained > entry_unit (g)
           && atomic_fetch_add (&st->drain_failures, 1) == 0) {
         st->bad_gen = entry_unit (g);
@@ -983,7 +989,11 @@ START_TEST (test_stress)
                                       i < STRESS_READERS ? stress_reader
                                       : others[i - STRESS_READERS], &st),
                       0);
+  uint64_t start = sm_test_now_ms ();
   sm_test_sleep_ms (STRESS_MS);
+  while (!(st.saw_gen && st.drained > 0)
+         && sm_test_now_ms () - start < STRESS_MAX_MS)
+    sm_test_sleep_ms (50);
   st.stop = true;
   for (unsigned i = 0; i < STRESS_READERS + 3; i++)
     pthread_join (threads[i], NULL);
