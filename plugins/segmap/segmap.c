@@ -24,7 +24,7 @@
  * read-only to connections opened while it is (can_write); nbdkit asks
  * can_write once per connection, so a connection opened before the
  * change keeps a writable export and its writes fail with EROFS from
- * the agent.
+ * the agent (NBD_EPERM on the wire: NBD has no EROFS).
  */
 #include <config.h>
 

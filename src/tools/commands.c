@@ -757,7 +757,7 @@ const struct command commands[] = {
     .summary = "make a virtual disk read-only or read-write",
     .details =
     "--read-only: every write, trim and zero to the vdisk fails from now\n"
-    "on (NBD: EROFS, and new connections get a read-only export; iSCSI:\n"
+    "on (NBD: EPERM, and new connections get a read-only export; iSCSI:\n"
     "the logical unit reports write protect and writes fail with DATA\n"
     "PROTECT, WRITE PROTECTED).  Writes already under way may complete.\n"
     "--read-write: writes work again.  The mode is stored: it survives a\n"
