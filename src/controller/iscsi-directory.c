@@ -1,12 +1,12 @@
 /* segmap: the iSCSI service's directory, kept by the controller (see
  * iscsi-directory.h and service/directory.h).
  *
- * Each public op packs its arguments into a struct, runs its *_on_thread
- * twin on the controller thread (ctrl_call) and returns what it
- * produced.  The twins read the store and the vdisk cache like any
- * handler; only pr_save changes anything, and it commits before it
- * answers, so the reservations are durable when PERSISTENT RESERVE OUT
- * completes.  A vdisk's identity comes from the vdisk cache: no query,
+ * Each public op packs its arguments into a struct, runs a function on
+ * the controller thread (ctrl_call; for the per-vdisk calls, the named
+ * vdisk is looked up there first) and returns what it produced.  Those
+ * functions read the store and the vdisk cache like any handler; only
+ * pr_save changes anything, and it commits before it answers, so the
+ * reservations are durable when PERSISTENT RESERVE OUT completes.  A vdisk's identity comes from the vdisk cache: no query,
  * so a login never waits for the store.
  */
 #include <config.h>
@@ -76,9 +76,14 @@ dir_access (void *h, struct iscsi_access *out)
 
 /* Vdisks ------------------------------------------------------------------- */
 
+struct vdisk_call;
+typedef int vdisk_fn (struct controller *c, const struct sm_vdisk_info *v,
+                      struct vdisk_call *a, char **error);
+
 /* The arguments and results of the per-vdisk calls. */
 struct vdisk_call {
   const char *vdisk;
+  vdisk_fn *fn;                                 /* on the thread, with V */
   struct iscsi_vdisk_identity *identity;        /* vdisk_identity */
   void **blob;                                  /* pr_load */
   size_t *len;
@@ -86,24 +91,24 @@ struct vdisk_call {
   size_t in_len;
 };
 
-static const struct sm_vdisk_info *
-find_vdisk (struct controller *c, const char *name, char **error)
+/* On the controller thread: find the vdisk, then run A->fn. */
+static int
+vdisk_on_thread (struct controller *c, void *arg, char **error)
 {
-  const struct sm_vdisk_info *v = ctrl_find_vdisk_by_name (c, name);
+  struct vdisk_call *a = arg;
+  const struct sm_vdisk_info *v = ctrl_find_vdisk_by_name (c, a->vdisk);
 
-  if (v == NULL)
-    fail (error, "vdisk '%s' does not exist", name);
-  return v;
+  if (v == NULL) {
+    fail (error, "vdisk '%s' does not exist", a->vdisk);
+    return -1;
+  }
+  return a->fn (c, v, a, error);
 }
 
 static int
-identity_on_thread (struct controller *c, void *arg, char **error)
+identity_of (struct controller *c, const struct sm_vdisk_info *v,
+             struct vdisk_call *a, char **error)
 {
-  struct vdisk_call *a = arg;
-  const struct sm_vdisk_info *v = find_vdisk (c, a->vdisk, error);
-
-  if (v == NULL)
-    return -1;
   a->identity->id = v->id;
   a->identity->created = v->created;
   return 0;
@@ -113,19 +118,16 @@ static int
 dir_vdisk_identity (void *h, const char *vdisk,
                     struct iscsi_vdisk_identity *out)
 {
-  struct vdisk_call a = { .vdisk = vdisk, .identity = out };
+  struct vdisk_call a = { .vdisk = vdisk, .fn = identity_of,
+                          .identity = out };
 
-  return ctrl_call (h, identity_on_thread, &a);
+  return ctrl_call (h, vdisk_on_thread, &a);
 }
 
 static int
-pr_load_on_thread (struct controller *c, void *arg, char **error)
+pr_load_of (struct controller *c, const struct sm_vdisk_info *v,
+            struct vdisk_call *a, char **error)
 {
-  struct vdisk_call *a = arg;
-  const struct sm_vdisk_info *v = find_vdisk (c, a->vdisk, error);
-
-  if (v == NULL)
-    return -1;
   if (store_pr_get (c->store, v->id, a->blob, a->len) == -1) {
     fail (error, "cannot read the reservations of vdisk '%s': %s",
           v->name, sm_last_error ());
@@ -137,21 +139,18 @@ pr_load_on_thread (struct controller *c, void *arg, char **error)
 static int
 dir_pr_load (void *h, const char *vdisk, void **blob, size_t *len)
 {
-  struct vdisk_call a = { .vdisk = vdisk, .blob = blob, .len = len };
+  struct vdisk_call a = { .vdisk = vdisk, .fn = pr_load_of, .blob = blob,
+                          .len = len };
 
   *blob = NULL;
   *len = 0;
-  return ctrl_call (h, pr_load_on_thread, &a);
+  return ctrl_call (h, vdisk_on_thread, &a);
 }
 
 static int
-pr_save_on_thread (struct controller *c, void *arg, char **error)
+pr_save_of (struct controller *c, const struct sm_vdisk_info *v,
+            struct vdisk_call *a, char **error)
 {
-  struct vdisk_call *a = arg;
-  const struct sm_vdisk_info *v = find_vdisk (c, a->vdisk, error);
-
-  if (v == NULL)
-    return -1;
   if (ctrl_change (c) == -1
       || store_pr_set (c->store, v->id, a->in, a->in_len) == -1) {
     fail (error, "cannot store the reservations of vdisk '%s': %s",
@@ -168,9 +167,10 @@ pr_save_on_thread (struct controller *c, void *arg, char **error)
 static int
 dir_pr_save (void *h, const char *vdisk, const void *blob, size_t len)
 {
-  struct vdisk_call a = { .vdisk = vdisk, .in = blob, .in_len = len };
+  struct vdisk_call a = { .vdisk = vdisk, .fn = pr_save_of, .in = blob,
+                          .in_len = len };
 
-  return ctrl_call (h, pr_save_on_thread, &a);
+  return ctrl_call (h, vdisk_on_thread, &a);
 }
 
 const struct iscsi_directory_ops controller_iscsi_directory = {
