@@ -57,7 +57,7 @@ expect_status () {
 
 for level in "" status check container "container list" "container add" \
              "container remove" vdisk "vdisk list" "vdisk create" \
-             "vdisk info" "vdisk resize" "vdisk delete"; do
+             "vdisk info" "vdisk resize" "vdisk set" "vdisk delete"; do
     # shellcheck disable=SC2086 # $level is one or two words
     expect_help $level --help
     # shellcheck disable=SC2086
@@ -76,7 +76,7 @@ grep -q '^  vdisk' "$tmp/out" && fail "container --help lists vdisk commands"
 run --help
 for c in status check "container list" "container add" "container remove" \
          "vdisk list" "vdisk create" "vdisk info" "vdisk resize" \
-         "vdisk delete"; do
+         "vdisk set" "vdisk delete"; do
     grep -q "^  $c" "$tmp/out" || fail "--help does not list '$c'"
 done
 # Commands that do not exist yet are not advertised.
@@ -126,6 +126,13 @@ expect_status 2 "${u[@]}" vdisk info ../etc
 expect_status 2 "${u[@]}" vdisk resize d1
 expect_status 2 "${u[@]}" vdisk resize d1 big
 expect_status 2 "${u[@]}" vdisk delete
+expect_status 2 "${u[@]}" vdisk set d1
+expect_status 2 "${u[@]}" vdisk set --read-only
+expect_status 2 "${u[@]}" vdisk set d1 --read-only --read-write
+expect_status 2 "${u[@]}" vdisk set d1 extra --read-only
+expect_status 2 "${u[@]}" vdisk set ../etc --read-only
+expect_status 2 "${u[@]}" vdisk info d1 --read-only
+expect_status 2 "${u[@]}" vdisk create d1 1G --read-write
 expect_status 2 "${u[@]}" vdisk list --container c1
 expect_status 2 "${u[@]}" status --segment-size 1M
 expect_status 2 "${u[@]}" container add c1
@@ -144,6 +151,11 @@ run "${u[@]}" vdisk create 'bad/name' 1G
 grep -q "invalid vdisk name 'bad/name'" "$tmp/err" || fail "name message"
 run "${u[@]}" frobnicate
 grep -q "unknown command 'frobnicate'" "$tmp/err" || fail "unknown message"
+run "${u[@]}" vdisk set d1
+grep -q "exactly one of --read-only and --read-write" "$tmp/err" ||
+    fail "vdisk set without a mode: message"
+run "${u[@]}" vdisk info d1 --read-only
+grep -q -- "--read-only does not apply" "$tmp/err" || fail "mode option message"
 
 # ---- cannot connect: exit 3, naming the socket ----
 

@@ -19,6 +19,12 @@
  * Every data callback hands straight to the agent (src/agent/agent.h);
  * errors come back as -1 with errno, which nbdkit forwards to the client
  * (.errno_is_preserved).
+ *
+ * A read-only vdisk (segmapctl vdisk set NAME --read-only) is exported
+ * read-only to connections opened while it is (can_write); nbdkit asks
+ * can_write once per connection, so a connection opened before the
+ * change keeps a writable export and its writes fail with EROFS from
+ * the agent (NBD_EPERM on the wire: NBD has no EROFS).
  */
 #include <config.h>
 
@@ -37,6 +43,7 @@
 #include "common/size.h"
 #include "config/config.h"
 #include "controller/controller.h"
+#include "controller/iscsi-directory.h"
 #include "ctl/ctl-server.h"
 #include "proto/transport.h"
 #include "service/service.h"
@@ -139,7 +146,10 @@ segmap_after_fork (void)
   agent_set_transport (agent, &transport);
   if (controller_start (controller) == -1)
     return -1;
-  iscsi = iscsi_service_new (cfg, agent, controller);
+  iscsi = iscsi_service_new (cfg, agent,
+                             &(struct iscsi_directory) {
+                               &controller_iscsi_directory, controller },
+                             controller_admin, controller);
   if (iscsi == NULL || iscsi_service_start (iscsi) == -1)
     return -1;
   ctl = ctl_server_start (cfg->socket, iscsi_service_dispatch, iscsi);
@@ -239,6 +249,14 @@ segmap_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
 static int segmap_true (void *handle) { return 1; }
 
 static int
+segmap_can_write (void *handle)
+{
+  struct table *t = handle;
+
+  return !atomic_load (&t->read_only);
+}
+
+static int
 segmap_can_fua (void *handle)
 {
   return NBDKIT_FUA_NATIVE;
@@ -321,7 +339,7 @@ static struct nbdkit_plugin plugin = {
   .close = segmap_close,
   .get_size = segmap_get_size,
   .block_size = segmap_block_size,
-  .can_write = segmap_true,
+  .can_write = segmap_can_write,
   .can_flush = segmap_true,
   .can_fua = segmap_can_fua,
   .can_trim = segmap_true,

@@ -360,15 +360,18 @@ cmd_new_table (struct agent *a, struct msg *m, struct msg *reply)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
   struct table *t = find_table_locked (a, m->vdisk, NULL), **tables;
+  bool read_only = m->flags & MSG_F_READ_ONLY;
 
   if (t) {
     if (t->seg_shift != m->arg2 || strcmp (t->name, m->name) != 0)
       return EINVAL;
+    atomic_store (&t->read_only, read_only);
     return table_grow (t, m->arg) == 0 ? 0 : ENOMEM;
   }
   t = table_new (m->vdisk, m->name, m->arg, m->arg2, &a->mem);
   if (t == NULL)
     return ENOMEM;
+  atomic_store (&t->read_only, read_only);
   tables = realloc (a->tables, (a->n_tables + 1) * sizeof *tables);
   if (tables == NULL) {
     table_free (t);

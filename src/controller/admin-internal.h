@@ -1,8 +1,7 @@
 /* segmap: what the controller's administration files share.
  *
  *   admin.c        the command table, containers, vdisks, status, check
- *   admin-iscsi.c  iSCSI access lists, CHAP settings, persistent
- *                  reservations
+ *   admin-iscsi.c  iSCSI access lists, CHAP settings
  *
  * Handlers run on the controller thread and follow admin.c's
  * convention: a json-c object, or NULL with *error set (malloc'd, one
@@ -32,7 +31,14 @@ typedef json_object *admin_fn (struct controller *c, json_object *args,
 
 admin_fn ctrl_cmd_host_list, ctrl_cmd_host_add, ctrl_cmd_host_remove,
   ctrl_cmd_host_allow, ctrl_cmd_host_deny, ctrl_cmd_host_chap,
-  ctrl_cmd_chap_get, ctrl_cmd_chap_set, ctrl_cmd_pr_load, ctrl_cmd_pr_save;
+  ctrl_cmd_chap_get, ctrl_cmd_chap_set;
+
+/* The target-wide CHAP settings, in the order chap_user,
+ * chap_secret_file, mutual_chap_user, mutual_chap_secret_file: each
+ * malloc'd or NULL (off).  0, or -1 with *ERROR. */
+#define CTRL_N_CHAP_KEYS 4
+int ctrl_chap_get (struct controller *c, char *values[CTRL_N_CHAP_KEYS],
+                   char **error);
 
 /* Make the configuration's [host] sections and CHAP settings the
  * stored ones (start-up).  0 or -1 with sm_error. */

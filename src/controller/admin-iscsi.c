@@ -1,9 +1,10 @@
-/* segmap: the controller's iSCSI commands -- access lists, CHAP
- * settings and persistent reservations.
+/* segmap: the controller's iSCSI commands -- access lists and CHAP
+ * settings.
  *
  * The controller only stores these; the iSCSI service (src/service)
- * reads them back after every change and applies them at the next
- * discovery or login.  Secrets never enter the database: a host row or
+ * reads them back after every change through its typed directory
+ * (iscsi-directory.c, which also keeps persistent reservations) and
+ * applies them at the next discovery or login.  Secrets never enter the database: a host row or
  * the target-wide setting names the file that holds the secret, which
  * the service reads at each login.
  *
@@ -17,11 +18,6 @@
  *   iscsi.chap.get                           the target-wide settings
  *   iscsi.chap.set    {chap_user?, chap_secret_file?, mutual_chap_user?,
  *                      mutual_chap_secret_file?}  (absent: off)
- *   internal.pr.load  {vdisk}                {state: HEX or null}
- *   internal.pr.save  {vdisk, state: HEX}    durable when answered
- *
- * "internal." commands are for the process itself: the control socket
- * refuses them.
  *
  * Start-up (ctrl_reconcile_iscsi): every [host] section of the
  * configuration replaces the stored host of its name, and CHAP settings
@@ -37,7 +33,6 @@
 
 #include "common/cleanup.h"
 #include "common/errors.h"
-#include "common/hex.h"
 #include "common/names.h"
 #include "config/config.h"
 #include "config/config-internal.h"
@@ -51,6 +46,7 @@ static const char *const chap_keys[] = {
   "mutual_chap_secret_file",
 };
 #define N_CHAP_KEYS (sizeof chap_keys / sizeof chap_keys[0])
+_Static_assert (N_CHAP_KEYS == CTRL_N_CHAP_KEYS, "four CHAP settings");
 
 static const char *
 meta_key (const char *arg)
@@ -321,20 +317,33 @@ ctrl_cmd_host_chap (struct controller *c, json_object *args, char **error)
 
 /* Target-wide CHAP settings ---------------------------------------------- */
 
+int
+ctrl_chap_get (struct controller *c, char *values[CTRL_N_CHAP_KEYS],
+               char **error)
+{
+  for (size_t i = 0; i < N_CHAP_KEYS; i++)
+    if (store_meta_get (c->store, meta_key (chap_keys[i]), &values[i])
+        == -1) {
+      while (i-- > 0)
+        free (values[i]);
+      fail (error, "cannot read the CHAP settings: %s", sm_last_error ());
+      return -1;
+    }
+  return 0;
+}
+
 json_object *
 ctrl_cmd_chap_get (struct controller *c, json_object *args, char **error)
 {
-  json_object *o = json_object_new_object ();
+  char *v[N_CHAP_KEYS];
+  json_object *o;
 
+  if (ctrl_chap_get (c, v, error) == -1)
+    return NULL;
+  o = json_object_new_object ();
   for (size_t i = 0; i < N_CHAP_KEYS; i++) {
-    CLEANUP_FREE char *v = NULL;
-
-    if (store_meta_get (c->store, meta_key (chap_keys[i]), &v) == -1) {
-      json_object_put (o);
-      return fail (error, "cannot read the CHAP settings: %s",
-                   sm_last_error ());
-    }
-    json_object_object_add (o, chap_keys[i], string_or_null (v));
+    json_object_object_add (o, chap_keys[i], string_or_null (v[i]));
+    free (v[i]);
   }
   return o;
 }
@@ -371,67 +380,6 @@ ctrl_cmd_chap_set (struct controller *c, json_object *args, char **error)
   if (ctrl_commit (c, false) == -1)
     return fail (error, "cannot commit the CHAP settings");
   return ctrl_cmd_chap_get (c, args, error);
-}
-
-/* Persistent reservations -------------------------------------------------- */
-
-static const struct sm_vdisk_info *
-pr_vdisk (struct controller *c, json_object *args, char **error)
-{
-  const char *name = arg_name (args, "vdisk", error);
-  const struct sm_vdisk_info *v;
-
-  if (name == NULL)
-    return NULL;
-  v = ctrl_find_vdisk_by_name (c, name);
-  if (v == NULL)
-    fail (error, "vdisk '%s' does not exist", name);
-  return v;
-}
-
-json_object *
-ctrl_cmd_pr_load (struct controller *c, json_object *args, char **error)
-{
-  const struct sm_vdisk_info *v = pr_vdisk (c, args, error);
-  CLEANUP_FREE void *blob = NULL;
-  CLEANUP_FREE char *hex = NULL;
-  json_object *o;
-  size_t len;
-
-  if (v == NULL)
-    return NULL;
-  if (store_pr_get (c->store, v->id, &blob, &len) == -1)
-    return fail (error, "%s", sm_last_error ());
-  o = json_object_new_object ();
-  if (blob) {
-    hex = sm_hex_encode (blob, len);
-    if (hex == NULL) {
-      json_object_put (o);
-      return fail (error, "out of memory");
-    }
-  }
-  json_object_object_add (o, "state", string_or_null (hex));
-  return o;
-}
-
-json_object *
-ctrl_cmd_pr_save (struct controller *c, json_object *args, char **error)
-{
-  const struct sm_vdisk_info *v = pr_vdisk (c, args, error);
-  const char *hex = v ? arg_string (args, "state") : NULL;
-  CLEANUP_FREE void *blob = NULL;
-  size_t len;
-
-  if (v == NULL)
-    return NULL;
-  if (hex == NULL || sm_hex_decode (hex, &blob, &len) == -1)
-    return fail (error, "state must be a non-empty hex string");
-  if (ctrl_change (c) == -1 || store_pr_set (c->store, v->id, blob, len) == -1)
-    return fail (error, "%s", sm_last_error ());
-  if (ctrl_commit (c, false) == -1)
-    return fail (error, "cannot commit the reservations of vdisk '%s'",
-                 v->name);
-  return json_object_new_object ();
 }
 
 /* Start-up ---------------------------------------------------------------- */

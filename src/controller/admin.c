@@ -375,6 +375,34 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
   return json_object_new_object ();
 }
 
+/* vdisk.set {name, read_only}: stored first, then the agent's table is
+ * told (NEW_TABLE with its flag), so the answer means "no write starts
+ * any more" (or "writes work again"). */
+static json_object *
+cmd_vdisk_set (struct controller *c, json_object *args, char **error)
+{
+  const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
+  char name[SM_NAME_MAX + 1];
+  json_object *ro;
+  uint32_t id;
+
+  if (v == NULL)
+    return NULL;
+  if (!json_object_object_get_ex (args, "read_only", &ro)
+      || !json_object_is_type (ro, json_type_boolean))
+    return fail (error, "missing or invalid argument 'read_only' "
+                 "(true or false)");
+  snprintf (name, sizeof name, "%s", v->name);
+  id = v->id;
+  if (ctrl_change (c) == -1
+      || store_vdisk_set_read_only (c->store, id,
+                                    json_object_get_boolean (ro)) == -1
+      || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1
+      || ctrl_announce_vdisk (c, ctrl_find_vdisk (c, id)) == -1)
+    return fail (error, "cannot set the mode of vdisk '%s'", name);
+  return vdisk_row (c, ctrl_find_vdisk (c, id));
+}
+
 /* Status and check ------------------------------------------------------------- */
 
 static json_object *
@@ -446,6 +474,7 @@ static const struct {
   { "vdisk.info", cmd_vdisk_info },
   { "vdisk.resize", cmd_vdisk_resize },
   { "vdisk.delete", cmd_vdisk_delete },
+  { "vdisk.set", cmd_vdisk_set },
   { "iscsi.host.list", ctrl_cmd_host_list },
   { "iscsi.host.add", ctrl_cmd_host_add },
   { "iscsi.host.remove", ctrl_cmd_host_remove },
@@ -454,8 +483,6 @@ static const struct {
   { "iscsi.host.chap", ctrl_cmd_host_chap },
   { "iscsi.chap.get", ctrl_cmd_chap_get },
   { "iscsi.chap.set", ctrl_cmd_chap_set },
-  { "internal.pr.load", ctrl_cmd_pr_load },
-  { "internal.pr.save", ctrl_cmd_pr_save },
 };
 
 json_object *

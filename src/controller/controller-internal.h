@@ -64,7 +64,11 @@ struct vdisk_grants {
 };
 DEFINE_VECTOR_TYPE (grants_vector, struct vdisk_grants);
 
-enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_STOP };
+enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_CALL, CREQ_STOP };
+
+/* A typed call run on the controller thread (ctrl_call): 0, or -1 with
+ * *ERROR set (malloc'd, one sentence). */
+typedef int ctrl_call_fn (struct controller *c, void *arg, char **error);
 
 struct creq {
   struct creq *next;
@@ -74,7 +78,10 @@ struct creq {
   const char *cmd;              /* CREQ_ADMIN */
   json_object *args;
   json_object *result;
-  char *error;
+  ctrl_call_fn *fn;             /* CREQ_CALL */
+  void *arg;
+  int status;
+  char *error;                  /* CREQ_ADMIN, CREQ_CALL */
   bool done;                    /* protected by queue_lock */
   pthread_cond_t cond;
 };
@@ -121,6 +128,10 @@ int ctrl_commit (struct controller *c, bool sync_data);
 int ctrl_send (struct controller *c, struct msg *m, struct msg *reply);
 void ctrl_set_degraded (struct controller *c, const char *why);
 int ctrl_sync_containers (struct controller *c);
+/* From any thread but the controller's: run FN (ARG) on the controller
+ * thread, in queue order, and wait.  0, or -1 after sm_error on the
+ * calling thread with FN's sentence. */
+int ctrl_call (struct controller *c, ctrl_call_fn *fn, void *arg);
 
 /* startup.c */
 int ctrl_startup (struct controller *c);

@@ -241,6 +241,20 @@ controller_submit_frame (struct controller *c, uint8_t *frame, size_t len)
   return 0;
 }
 
+/* Queue R (on the caller's stack) and wait until the thread is done. */
+static void
+enqueue_and_wait (struct controller *c, struct creq *r)
+{
+  pthread_cond_init (&r->cond, NULL);
+  enqueue (c, r, false);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+    while (!r->done)
+      pthread_cond_wait (&r->cond, &c->queue_lock);
+  }
+  pthread_cond_destroy (&r->cond);
+}
+
 json_object *
 controller_admin (void *opaque, const char *cmd, json_object *args,
                   char **error)
@@ -248,16 +262,21 @@ controller_admin (void *opaque, const char *cmd, json_object *args,
   struct controller *c = opaque;
   struct creq r = { .kind = CREQ_ADMIN, .cmd = cmd, .args = args };
 
-  pthread_cond_init (&r.cond, NULL);
-  enqueue (c, &r, false);
-  {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
-    while (!r.done)
-      pthread_cond_wait (&r.cond, &c->queue_lock);
-  }
-  pthread_cond_destroy (&r.cond);
+  enqueue_and_wait (c, &r);
   *error = r.error;
   return r.result;
+}
+
+int
+ctrl_call (struct controller *c, ctrl_call_fn *fn, void *arg)
+{
+  struct creq r = { .kind = CREQ_CALL, .fn = fn, .arg = arg };
+
+  enqueue_and_wait (c, &r);
+  if (r.status == -1)
+    sm_error ("%s", r.error ? r.error : "out of memory");
+  free (r.error);
+  return r.status;
 }
 
 static void
@@ -282,7 +301,11 @@ handle_request (struct controller *c, struct creq *r)
     free (r);
     return false;
   case CREQ_ADMIN:
-    r->result = ctrl_admin (c, r->cmd, r->args, &r->error);
+  case CREQ_CALL:
+    if (r->kind == CREQ_ADMIN)
+      r->result = ctrl_admin (c, r->cmd, r->args, &r->error);
+    else
+      r->status = r->fn (c, r->arg, &r->error);
     {
       ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
       r->done = true;

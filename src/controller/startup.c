@@ -238,7 +238,8 @@ int
 ctrl_announce_vdisk (struct controller *c, const struct sm_vdisk_info *v)
 {
   struct msg m = { .type = MSG_NEW_TABLE, .vdisk = v->id, .arg = v->size,
-                   .arg2 = v->seg_shift, .name = v->name };
+                   .arg2 = v->seg_shift, .name = v->name,
+                   .flags = v->read_only ? MSG_F_READ_ONLY : 0 };
 
   if (ctrl_send (c, &m, NULL) == -1) {
     sm_error ("cannot create the agent's table for vdisk %s: %m", v->name);

@@ -159,8 +159,9 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                           FIELD_ID | FIELD_ALT | FIELD_BLOCKS, 0,
                           check_do_split_read },
   [MSG_COMPLETE_TO_HOST] = { "complete_to_host", FIELD_ID, 0, NULL },
-  [MSG_NEW_TABLE] = { "new_table", FIELD_ID | FIELD_VDISK | FIELD_ARG |
-                      FIELD_ARG2 | FIELD_NAME, 0, check_new_table },
+  [MSG_NEW_TABLE] = { "new_table", FIELD_ID | FIELD_FLAGS | FIELD_VDISK |
+                      FIELD_ARG | FIELD_ARG2 | FIELD_NAME, MSG_F_READ_ONLY,
+                      check_new_table },
   [MSG_DELETE_TABLE] = { "delete_table", FIELD_ID | FIELD_VDISK, 0, NULL },
   [MSG_GET_ENTRY] = { "get_entry", FIELD_ID | FIELD_RANGE, 0, check_get },
   [MSG_GET_STATUS] = { "get_status", FIELD_ID | FIELD_RANGE, 0, check_get },

@@ -26,7 +26,7 @@
  *
  *   controller -> agent         answer (agent -> controller)
  *   NEW_TABLE vdisk,size,       REPLY status
- *     seg_shift,name
+ *     seg_shift,name,read_only
  *   DELETE_TABLE vdisk          REPLY status
  *   GET_ENTRY vdisk,first,count REPLY status,entries
  *   GET_STATUS vdisk,first,count REPLY status,entries (flags only)
@@ -47,6 +47,10 @@
  * ZERO_AFTER segments following its range are zero too (a hint the
  * agent may keep where it holds nothing).  RECALL takes a vdisk's
  * unused grants back (its REPLY lists them) when a container is full.
+ *
+ * Version 3: NEW_TABLE carries flags; MSG_F_READ_ONLY says the vdisk
+ * refuses writes (sent at start-up and again whenever it changes: a
+ * NEW_TABLE for a table the agent has sets the flag as it is).
  */
 #ifndef SEGMAP_MSG_H
 #define SEGMAP_MSG_H
@@ -57,7 +61,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 2
+#define MSG_VERSION 3
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -102,7 +106,8 @@ enum fault_op {
 /* msg.flags */
 #define MSG_F_BLOCKING 0x01     /* set_entry/set_status: drain before answer */
 #define MSG_F_ON       0x02     /* set_status: set (else clear) the bits */
-#define MSG_F_KNOWN    (MSG_F_BLOCKING | MSG_F_ON)
+#define MSG_F_READ_ONLY 0x04    /* new_table: writes fail with EROFS */
+#define MSG_F_KNOWN    (MSG_F_BLOCKING | MSG_F_ON | MSG_F_READ_ONLY)
 
 /* A decoded message.  Fields a type does not use are zero / NULL.
  * entries, blocks, vdisks and name are owned by the struct after

@@ -12,6 +12,9 @@
  *                                   set; QAM 1 (unrestricted reordering)
  *   1Ch informational exceptions    nothing changeable, DEXCPT set
  * None has subpages; subpage FFh of page 3Fh means the same as 00h.
+ * The header's WP bit (device-specific parameter) is set under SWP and
+ * whenever the backend says the medium is read-only (a read-only
+ * vdisk), for current and changeable values.
  * Saved values cannot be reported nor saved (SAVING PARAMETERS NOT
  * SUPPORTED, SP=1 refused by the CDB decoder).
  *
@@ -128,6 +131,7 @@ exec_mode_sense (struct exec *x)
   size_t hdr = ten ? 8 : 4, off, bd = 0;
   uint8_t b[8 + 16 + 64] = { 0 };
   struct lu_mode m;
+  uint8_t dsp;                  /* device-specific parameter */
 
   if (x->c.pc == PC_SAVED) {
     exec_check (x, SCSI_SK_ILLEGAL_REQUEST,
@@ -152,15 +156,18 @@ exec_mode_sense (struct exec *x)
     bd = block_descriptor (x, longlba, x->c.pc == PC_CHANGEABLE, &b[hdr]);
   off = hdr + bd;
   off += mode_pages_for (x, &m, x->c.pc == PC_CHANGEABLE, &b[off]);
+  /* DPOFUA; WP: software write protect, or a read-only medium. */
+  dsp = 0x10 | (m.swp || (x->c.pc != PC_DEFAULT
+                          && lu_write_protected (x->lu)) ? 0x80 : 0);
   if (ten) {
     put_be16 (&b[0], off - 2);
-    b[3] = 0x10 | (m.swp ? 0x80 : 0);           /* DPOFUA, WP */
+    b[3] = dsp;
     b[4] = longlba && bd ? 0x01 : 0;            /* LONGLBA */
     put_be16 (&b[6], bd);
   }
   else {
     b[0] = off - 1;
-    b[2] = 0x10 | (m.swp ? 0x80 : 0);           /* DPOFUA, WP */
+    b[2] = dsp;
     b[3] = bd;
   }
   exec_reply (x, b, off);

@@ -316,7 +316,7 @@ scsi_lu_execute (struct scsi_itl *itl, struct scsi_task *task)
     exec_conflict (&x);
     return;
   }
-  if ((e->flags & EXEC_WRITES) && atomic_load (&x.lu->swp)) {
+  if ((e->flags & EXEC_WRITES) && lu_write_protected (x.lu)) {
     exec_check (&x, SCSI_SK_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
     return;
   }

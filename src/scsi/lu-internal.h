@@ -210,6 +210,9 @@ void lu_mode_publish_locked (struct scsi_lu *lu);
 const struct lu_port *lu_find_port_locked (const struct scsi_lu *lu,
                                            uint16_t relative_port_id);
 uint64_t lu_nblocks (const struct scsi_lu *lu);
+/* Writes are refused: software write protect (SWP) or a medium the
+ * backend says is read-only.  SWP is the mode page's own bit. */
+bool lu_write_protected (struct scsi_lu *lu);
 
 /*----------------------------------------------------------------------
  * Command execution (exec.c and the exec-*.c families).

@@ -161,6 +161,13 @@ lu_nblocks (const struct scsi_lu *lu)
   return atomic_load (&((struct scsi_lu *) lu)->nblocks);
 }
 
+bool
+lu_write_protected (struct scsi_lu *lu)
+{
+  return atomic_load (&lu->swp)
+    || (lu->ops->read_only && lu->ops->read_only (lu->h));
+}
+
 /*----------------------------------------------------------------------
  * Lifecycle.
  */

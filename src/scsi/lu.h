@@ -60,6 +60,11 @@ struct scsi_backend_ops {
                   int (*fn) (void *opaque, uint64_t offset, uint64_t len,
                              bool zero),
                   void *opaque);
+  /* Optional: is the medium write protected now (the vdisk is
+   * read-only)?  Asked at every command that writes the medium (refused
+   * with DATA PROTECT / WRITE PROTECTED) and at every MODE SENSE (the
+   * WP bit), so a change shows at once.  NULL: never. */
+  bool (*read_only) (void *h);
 };
 
 /* Where persistent reservations are kept.  LOAD sets *BLOB (malloc'd,

@@ -11,36 +11,18 @@
 #include "common/errors.h"
 #include "service/access.h"
 
-struct host {
-  char *initiator;
-  char *chap_user, *chap_secret_file;   /* or NULL */
-  char **vdisks;
-  size_t n_vdisks;
-};
-
-/* Target-wide CHAP settings, NULL when off. */
-struct chap_settings {
-  char *user, *secret_file;
-  char *mutual_user, *mutual_secret_file;
-};
-
-struct access_state {
-  struct host *hosts;
-  size_t n_hosts;
-  struct chap_settings chap;
-};
-
 struct access {
   pthread_rwlock_t lock;
-  struct access_state st;       /* protected by lock */
+  struct iscsi_access st;       /* protected by lock */
 };
 
-static void
-state_clear (struct access_state *st)
+void
+iscsi_access_clear (struct iscsi_access *st)
 {
   for (size_t i = 0; i < st->n_hosts; i++) {
-    struct host *h = &st->hosts[i];
+    struct iscsi_host *h = &st->hosts[i];
 
+    free (h->name);
     free (h->initiator);
     free (h->chap_user);
     free (h->chap_secret_file);
@@ -74,110 +56,19 @@ access_free (struct access *ac)
 {
   if (ac == NULL)
     return;
-  state_clear (&ac->st);
+  iscsi_access_clear (&ac->st);
   pthread_rwlock_destroy (&ac->lock);
   free (ac);
 }
 
-/* Loading ------------------------------------------------------------------ */
-
-/* A copy of string member KEY of O into *OUT (NULL if absent/null). */
-static int
-copy_member (json_object *o, const char *key, char **out)
+void
+access_load (struct access *ac, struct iscsi_access *st)
 {
-  json_object *v;
-
-  *out = NULL;
-  if (!json_object_object_get_ex (o, key, &v)
-      || json_object_is_type (v, json_type_null))
-    return 0;
-  if (!json_object_is_type (v, json_type_string)) {
-    sm_error ("iSCSI access state: '%s' is not a string", key);
-    return -1;
-  }
-  *out = strdup (json_object_get_string (v));
-  if (*out == NULL) {
-    sm_error ("strdup: %m");
-    return -1;
-  }
-  return 0;
-}
-
-static int
-load_host (json_object *o, struct host *h)
-{
-  json_object *v;
-
-  if (copy_member (o, "initiator", &h->initiator) == -1
-      || copy_member (o, "chap_user", &h->chap_user) == -1
-      || copy_member (o, "chap_secret_file", &h->chap_secret_file) == -1)
-    return -1;
-  if (h->initiator == NULL
-      || !json_object_object_get_ex (o, "vdisks", &v)
-      || !json_object_is_type (v, json_type_array)) {
-    sm_error ("iSCSI access state: a host without initiator or vdisks");
-    return -1;
-  }
-  h->vdisks = calloc (json_object_array_length (v) + 1, sizeof *h->vdisks);
-  if (h->vdisks == NULL) {
-    sm_error ("calloc: %m");
-    return -1;
-  }
-  for (size_t i = 0; i < json_object_array_length (v); i++) {
-    h->vdisks[i] = strdup (json_object_get_string
-                           (json_object_array_get_idx (v, i)));
-    if (h->vdisks[i] == NULL) {
-      sm_error ("strdup: %m");
-      return -1;
-    }
-    h->n_vdisks++;
-  }
-  return 0;
-}
-
-static int
-load_state (struct access_state *st, json_object *hosts, json_object *chap)
-{
-  json_object *a;
-  size_t n;
-
-  if (!json_object_object_get_ex (hosts, "hosts", &a)
-      || !json_object_is_type (a, json_type_array)) {
-    sm_error ("iSCSI access state: no host list");
-    return -1;
-  }
-  n = json_object_array_length (a);
-  st->hosts = calloc (n + 1, sizeof *st->hosts);
-  if (st->hosts == NULL) {
-    sm_error ("calloc: %m");
-    return -1;
-  }
-  for (size_t i = 0; i < n; i++) {
-    st->n_hosts++;
-    if (load_host (json_object_array_get_idx (a, i), &st->hosts[i]) == -1)
-      return -1;
-  }
-  return copy_member (chap, "chap_user", &st->chap.user) == -1
-    || copy_member (chap, "chap_secret_file", &st->chap.secret_file) == -1
-    || copy_member (chap, "mutual_chap_user", &st->chap.mutual_user) == -1
-    || copy_member (chap, "mutual_chap_secret_file",
-                    &st->chap.mutual_secret_file) == -1 ? -1 : 0;
-}
-
-int
-access_load (struct access *ac, json_object *hosts, json_object *chap)
-{
-  struct access_state st = { 0 };
-
-  if (load_state (&st, hosts, chap) == -1) {
-    state_clear (&st);
-    return -1;
-  }
   pthread_rwlock_wrlock (&ac->lock);
-  state_clear (&ac->st);
-  ac->st = st;
+  iscsi_access_clear (&ac->st);
+  ac->st = *st;
   pthread_rwlock_unlock (&ac->lock);
-  return 0;
+  memset (st, 0, sizeof *st);
 }
 
 /* Queries ------------------------------------------------------------------ */
@@ -193,8 +84,8 @@ unlock_rw (pthread_rwlock_t **l)
   pthread_rwlock_t *rw_held_ __attribute__ ((cleanup (unlock_rw))) =     \
     (pthread_rwlock_rdlock (&(ac)->lock), &(ac)->lock)
 
-static const struct host *
-find_host (const struct access_state *st, const char *initiator)
+static const struct iscsi_host *
+find_host (const struct iscsi_access *st, const char *initiator)
 {
   for (size_t i = 0; i < st->n_hosts; i++)
     if (strcasecmp (st->hosts[i].initiator, initiator) == 0)
@@ -206,7 +97,7 @@ bool
 access_allowed (struct access *ac, const char *initiator, const char *vdisk)
 {
   READ_LOCKED (ac);
-  const struct host *h;
+  const struct iscsi_host *h;
 
   if (ac->st.n_hosts == 0)
     return true;
@@ -223,7 +114,7 @@ bool
 access_chap_required (struct access *ac, const char *initiator)
 {
   READ_LOCKED (ac);
-  const struct host *h = find_host (&ac->st, initiator);
+  const struct iscsi_host *h = find_host (&ac->st, initiator);
 
   return (h && h->chap_user) || ac->st.chap.user != NULL;
 }
@@ -251,7 +142,7 @@ access_lookup_secret (void *opaque, const char *initiator, const char *user,
 
   {
     READ_LOCKED (ac);
-    const struct host *h = find_host (&ac->st, initiator);
+    const struct iscsi_host *h = find_host (&ac->st, initiator);
     const char *u = h && h->chap_user ? h->chap_user : ac->st.chap.user;
     const char *f = h && h->chap_user ? h->chap_secret_file
       : ac->st.chap.secret_file;

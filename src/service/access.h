@@ -1,7 +1,7 @@
 /* segmap: who may use the iSCSI target -- access lists and CHAP.
  *
- * A copy of the controller's iSCSI hosts and CHAP settings
- * (controller/admin-iscsi.c), reloaded after every change, read by the
+ * A copy of the directory's iSCSI hosts and CHAP settings
+ * (service/directory.h), reloaded after every change, read by the
  * target's hooks at each discovery and login.  Readers take a read
  * lock; a reload swaps the whole state under the write lock, so a login
  * sees either the old or the new lists, never a mix.
@@ -24,18 +24,17 @@
 
 #include <stdbool.h>
 
-#include <json.h>
-
 #include "iscsi/chap.h"
+#include "service/directory.h"
 
 struct access;
 
 struct access *access_new (void);
 void access_free (struct access *ac);
 
-/* Replace the state with the answers of iscsi.host.list (HOSTS) and
- * iscsi.chap.get (CHAP).  0, or -1 with sm_error (the old state stays). */
-int access_load (struct access *ac, json_object *hosts, json_object *chap);
+/* Replace the state with ST (a snapshot from the directory); AC takes
+ * what ST holds and ST is left empty. */
+void access_load (struct access *ac, struct iscsi_access *st);
 
 bool access_allowed (struct access *ac, const char *initiator,
                      const char *vdisk);

@@ -9,8 +9,7 @@
 
 #include <pthread.h>
 
-#include <json.h>
-
+#include "service/directory.h"
 #include "service/service.h"
 
 struct access;
@@ -21,17 +20,14 @@ struct unit;
 struct iscsi_service {
   const struct segmap_config *cfg;
   struct agent *agent;
-  struct controller *controller;
+  struct iscsi_directory dir;   /* hosts, CHAP, reservations, identity */
+  ctl_dispatch_fn admin;        /* the control socket's other commands */
+  void *admin_h;
   struct access *access;
   struct iscsi_target *target;  /* NULL when iSCSI is off */
   pthread_mutex_t units_lock;   /* protects units */
   struct unit *units;
 };
-
-/* Run controller command CMD with ARGS (consumed; NULL: none).  The
- * result, or NULL after sm_error with the controller's sentence. */
-json_object *service_call (struct iscsi_service *s, const char *cmd,
-                           json_object *args);
 
 /* units.c */
 struct scsi_lu *units_open (struct iscsi_service *s, const char *vdisk);

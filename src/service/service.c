@@ -10,39 +10,22 @@
 #include "common/errors.h"
 #include "common/json-add.h"
 #include "config/config.h"
-#include "controller/controller.h"
 #include "iscsi/chap.h"
 #include "iscsi/target.h"
 #include "service/access.h"
 #include "service/service-internal.h"
-
-json_object *
-service_call (struct iscsi_service *s, const char *cmd, json_object *args)
-{
-  CLEANUP_FREE char *error = NULL;
-  json_object *r;
-
-  if (args == NULL)
-    args = json_object_new_object ();
-  r = controller_admin (s->controller, cmd, args, &error);
-  json_object_put (args);
-  if (r == NULL)
-    sm_error ("%s: %s", cmd, error ? error : "failed");
-  return r;
-}
 
 /* Access lists -------------------------------------------------------------- */
 
 static int
 reload_access (struct iscsi_service *s)
 {
-  json_object *hosts = service_call (s, "iscsi.host.list", NULL);
-  json_object *chap = hosts ? service_call (s, "iscsi.chap.get", NULL) : NULL;
-  int r = hosts && chap ? access_load (s->access, hosts, chap) : -1;
+  struct iscsi_access st = { 0 };
 
-  json_object_put (hosts);
-  json_object_put (chap);
-  return r;
+  if (s->dir.ops->access (s->dir.h, &st) == -1)
+    return -1;
+  access_load (s->access, &st);
+  return 0;
 }
 
 /* The vdisk of target name TARGET (PREFIX:VDISK), or NULL. */
@@ -157,7 +140,8 @@ static const struct iscsi_target_hooks hooks = {
 
 struct iscsi_service *
 iscsi_service_new (const struct segmap_config *cfg, struct agent *agent,
-                   struct controller *controller)
+                   const struct iscsi_directory *dir, ctl_dispatch_fn admin,
+                   void *admin_h)
 {
   struct iscsi_service *s = calloc (1, sizeof *s);
 
@@ -167,7 +151,9 @@ iscsi_service_new (const struct segmap_config *cfg, struct agent *agent,
   }
   s->cfg = cfg;
   s->agent = agent;
-  s->controller = controller;
+  s->dir = *dir;
+  s->admin = admin;
+  s->admin_h = admin_h;
   pthread_mutex_init (&s->units_lock, NULL);
   s->access = access_new ();
   if (s->access == NULL) {
@@ -316,7 +302,7 @@ iscsi_service_dispatch (void *opaque, const char *cmd, json_object *args,
       || check_secret_arg (args, "mutual_chap_secret_file", error) == -1)
     return NULL;
 
-  r = controller_admin (s->controller, cmd, args, error);
+  r = s->admin (s->admin_h, cmd, args, error);
   if (r == NULL)
     return NULL;
 

@@ -9,9 +9,16 @@
  *
  * The backend is the agent's I/O path (agent/agent.h), the same one the
  * NBD front-end uses, so both protocols see the same bytes at once.
- * Persistent reservations are saved by the controller (the
- * internal.pr.load / internal.pr.save commands), durably before PERSISTENT
- * RESERVE OUT completes.
+ * Persistent reservations are kept by the directory (directory.h:
+ * pr_load / pr_save, the controller in segmap), durably before
+ * PERSISTENT RESERVE OUT completes.
+ *
+ * Write protection: a vdisk made read-only (segmapctl vdisk set NAME
+ * --read-only) has its agent table marked so by the controller; the
+ * logical unit asks the backend at every command that writes and at
+ * every MODE SENSE (be_read_only), so the change shows at once on every
+ * session: WP in MODE SENSE, writes refused with DATA PROTECT / WRITE
+ * PROTECTED.
  *
  * Identity: the NAA identifier and the serial number are a hash of the
  * vdisk's name, id and creation time -- stable across restarts, and
@@ -31,9 +38,7 @@
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/hash.h"
-#include "common/hex.h"
 #include "config/config.h"
-#include "controller/controller.h"
 #include "scsi/lu.h"
 #include "service/service-internal.h"
 
@@ -96,96 +101,55 @@ be_extents (void *h, uint32_t count, uint64_t offset,
   return agent_extents (u->s->agent, u->t, count, offset, fn, opaque);
 }
 
+static bool
+be_read_only (void *h)
+{
+  struct unit *u = h;
+  return atomic_load (&u->t->read_only);
+}
+
 static const struct scsi_backend_ops agent_backend = {
   .pread = be_pread, .pwrite = be_pwrite, .flush = be_flush,
   .trim = be_trim, .zero = be_zero, .extents = be_extents,
+  .read_only = be_read_only,
 };
 
-/* Persistent reservations: the controller ---------------------------------- */
+/* Persistent reservations: the directory ----------------------------------- */
 
 static int
 pr_load (void *h, const char *lu_name, void **blob, size_t *len)
 {
   struct iscsi_service *s = h;
-  json_object *args = json_object_new_object ();
-  json_object *r, *state;
-  int ret = 0;
-
-  *blob = NULL;
-  *len = 0;
-  json_object_object_add (args, "vdisk", json_object_new_string (lu_name));
-  r = service_call (s, "internal.pr.load", args);
-  if (r == NULL)
-    return -1;
-  if (json_object_object_get_ex (r, "state", &state)
-      && json_object_is_type (state, json_type_string)
-      && sm_hex_decode (json_object_get_string (state), blob, len) == -1) {
-    sm_error ("vdisk %s: stored reservations are not hex", lu_name);
-    ret = -1;
-  }
-  json_object_put (r);
-  return ret;
+  return s->dir.ops->pr_load (s->dir.h, lu_name, blob, len);
 }
 
 static int
 pr_save (void *h, const char *lu_name, const void *blob, size_t len)
 {
   struct iscsi_service *s = h;
-  json_object *args = json_object_new_object ();
-  CLEANUP_FREE char *hex = sm_hex_encode (blob, len);
-  json_object *r;
-
-  if (hex == NULL) {
-    json_object_put (args);
-    sm_error ("out of memory encoding reservations");
-    return -1;
-  }
-  json_object_object_add (args, "vdisk", json_object_new_string (lu_name));
-  json_object_object_add (args, "state", json_object_new_string (hex));
-  r = service_call (s, "internal.pr.save", args);
-  if (r == NULL)
-    return -1;
-  json_object_put (r);
-  return 0;
+  return s->dir.ops->pr_save (s->dir.h, lu_name, blob, len);
 }
 
-static const struct scsi_pr_store_ops controller_pr = {
+static const struct scsi_pr_store_ops directory_pr = {
   .load = pr_load, .save = pr_save,
 };
 
 /* Identity ------------------------------------------------------------------ */
 
-/* The vdisk's id and creation time, from vdisk.info. */
-static int
-vdisk_identity (struct iscsi_service *s, const char *name,
-                uint64_t *id, uint64_t *created)
-{
-  json_object *args = json_object_new_object ();
-  json_object *r, *v;
-
-  json_object_object_add (args, "name", json_object_new_string (name));
-  r = service_call (s, "vdisk.info", args);
-  if (r == NULL)
-    return -1;
-  *id = json_object_object_get_ex (r, "id", &v) ? json_object_get_int64 (v) : 0;
-  *created = json_object_object_get_ex (r, "created", &v)
-    ? json_object_get_int64 (v) : 0;
-  json_object_put (r);
-  return 0;
-}
-
 static int
 fill_info (struct iscsi_service *s, struct unit *u,
            struct scsi_lu_info *info, char serial[33])
 {
-  uint64_t id, created, h1, h2;
+  struct iscsi_vdisk_identity id;
+  uint64_t h1, h2;
   char key[128];
   int n;
 
-  if (vdisk_identity (s, u->name, &id, &created) == -1)
+  if (s->dir.ops->vdisk_identity (s->dir.h, u->name, &id) == -1)
     return -1;
   n = snprintf (key, sizeof key, "%s/%" PRIu64 "/%" PRIu64,
-                u->name, id, created);
+                u->name, (uint64_t) id.id,
+                (uint64_t) (id.created > 0 ? id.created : 0));
   h1 = fnv1a_64 (FNV1A_64_INIT, key, n);
   h2 = fnv1a_64 (h1 ^ UINT64_C(0x9e3779b97f4a7c15), key, n);
   snprintf (serial, 33, "%016" PRIx64 "%016" PRIx64, h1, h2);
@@ -239,7 +203,7 @@ unit_new (struct iscsi_service *s, const char *vdisk)
   }
   if (fill_info (s, u, &info, serial) == -1)
     goto fail;
-  u->lu = scsi_lu_new (&info, &agent_backend, u, &controller_pr, s);
+  u->lu = scsi_lu_new (&info, &agent_backend, u, &directory_pr, s);
   if (u->lu == NULL)
     goto fail;
   if (asprintf (&port_name, "%s:%s,t,0x0001", s->cfg->target_prefix,

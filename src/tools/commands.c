@@ -587,6 +587,32 @@ run_vdisk_delete (struct session *s, const struct command *cmd, int argc,
   return 0;
 }
 
+static int
+run_vdisk_set (struct session *s, const struct command *cmd, int argc,
+               char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args;
+  int rc;
+
+  if (check_name (cmd, "vdisk", argv[0]) != 0)
+    return EXIT_USAGE;
+  if (s->read_only == s->read_write)
+    return usage_error (cmd, "give exactly one of --read-only and "
+                        "--read-write");
+  args = name_args (argv[0]);
+  json_object_object_add (args, "read_only",
+                          json_object_new_boolean (s->read_only));
+  if ((rc = call (s, "vdisk.set", args, &r)) != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("vdisk %s is now %s\n", argv[0],
+            s->read_only ? "read-only" : "read-write");
+  return 0;
+}
+
 /* ---- check ---- */
 
 static void
@@ -725,6 +751,19 @@ const struct command commands[] = {
     SIZE_HELP,
     .min_args = 2, .max_args = 2,
     .run = run_vdisk_resize,
+  },
+  {
+    .group = "vdisk", .name = "set", .args = "NAME --read-only|--read-write",
+    .summary = "make a virtual disk read-only or read-write",
+    .details =
+    "--read-only: every write, trim and zero to the vdisk fails from now\n"
+    "on (NBD: EPERM, and new connections get a read-only export; iSCSI:\n"
+    "the logical unit reports write protect and writes fail with DATA\n"
+    "PROTECT, WRITE PROTECTED).  Writes already under way may complete.\n"
+    "--read-write: writes work again.  The mode is stored: it survives a\n"
+    "restart.\n",
+    .min_args = 1, .max_args = 1, .opts = OPT_MODE,
+    .run = run_vdisk_set,
   },
   {
     .group = "vdisk", .name = "delete", .args = "NAME",

@@ -31,6 +31,8 @@ enum {
   LONG_JSON = 256,
   LONG_CONTAINER,
   LONG_SEGMENT_SIZE,
+  LONG_READ_ONLY,
+  LONG_READ_WRITE,
 };
 
 static const char short_options[] = "+:s:hV";
@@ -41,6 +43,8 @@ static const struct option long_options[] = {
   { "version", no_argument, NULL, 'V' },
   { "container", required_argument, NULL, LONG_CONTAINER },
   { "segment-size", required_argument, NULL, LONG_SEGMENT_SIZE },
+  { "read-only", no_argument, NULL, LONG_READ_ONLY },
+  { "read-write", no_argument, NULL, LONG_READ_WRITE },
   { NULL, 0, NULL, 0 },
 };
 
@@ -208,6 +212,8 @@ parse_options (int argc, char **argv, struct session *s, struct cmdline *cl)
     case LONG_JSON: s->json = true; break;
     case LONG_CONTAINER: s->container = optarg; break;
     case LONG_SEGMENT_SIZE: s->segment_size = optarg; break;
+    case LONG_READ_ONLY: s->read_only = true; break;
+    case LONG_READ_WRITE: s->read_write = true; break;
     default: return option_error (c, argv);
     }
   }
@@ -268,6 +274,9 @@ check_usage (const struct command *cmd, const struct session *s, int nargs)
     return usage_error (cmd, "--container does not apply to this command");
   if (s->segment_size && !(cmd->opts & OPT_SEGMENT_SIZE))
     return usage_error (cmd, "--segment-size does not apply to this command");
+  if ((s->read_only || s->read_write) && !(cmd->opts & OPT_MODE))
+    return usage_error (cmd, "--%s does not apply to this command",
+                        s->read_only ? "read-only" : "read-write");
   return 0;
 }
 

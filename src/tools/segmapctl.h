@@ -18,12 +18,14 @@
 /* Command-specific options a command accepts. */
 #define OPT_CONTAINER    (1u << 0)
 #define OPT_SEGMENT_SIZE (1u << 1)
+#define OPT_MODE         (1u << 2)      /* --read-only, --read-write */
 
 struct session {
   const char *socket;
   bool json;                    /* --json */
   const char *container;        /* --container, or NULL */
   const char *segment_size;     /* --segment-size, or NULL */
+  bool read_only, read_write;   /* --read-only, --read-write */
   struct ctl_client *client;    /* connected on the first request */
 };
 

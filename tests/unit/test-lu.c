@@ -169,9 +169,18 @@ md_extents (void *h, uint32_t count, uint64_t offset,
   return 0;
 }
 
+static bool
+md_read_only (void *h)
+{
+  struct memdisk *d = h;
+
+  return d->read_only;
+}
+
 const struct scsi_backend_ops memdisk_ops = {
   .pread = md_pread, .pwrite = md_pwrite, .flush = md_flush,
   .trim = md_trim, .zero = md_zero, .extents = md_extents,
+  .read_only = md_read_only,
 };
 
 static int
@@ -969,6 +978,78 @@ START_TEST (test_mode_select_swp)
   GOOD (&t);
 }
 
+/* The WP bit of MODE SENSE(6) and (10) for ITL. */
+static bool
+wp_bits (struct scsi_itl *itl, bool *wp10)
+{
+  struct scsi_task t;
+  uint8_t b[BS];
+
+  run (itl, &t, CDB (0x5a, 0, 0x3f, 0, 0, 0, 0, 1, 0), NULL, 0, b, 256);
+  GOOD (&t);
+  *wp10 = b[3] & 0x80;
+  run (itl, &t, CDB (0x1a, 0, 0x3f, 0, 255), NULL, 0, b, 255);
+  GOOD (&t);
+  ck_assert_uint_eq (b[2] & 0x10, 0x10);        /* DPOFUA unchanged */
+  return b[2] & 0x80;
+}
+
+/* A read-only medium (a read-only vdisk, the backend's read_only op):
+ * WP in both MODE SENSE headers, for every nexus, at once; writes
+ * refused with DATA PROTECT / WRITE PROTECTED before the backend is
+ * called; reads served; SWP itself untouched. */
+START_TEST (test_read_only_medium)
+{
+  struct scsi_task t;
+  uint8_t b[BS], cdb[16];
+  uint8_t list[24] = { 0, 22, 0, 16, 0, 0, 0, 0,        /* UNMAP */
+                       0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0, 0 };
+  bool wp10;
+  int writes;
+
+  ck_assert (!wp_bits (A, &wp10));
+  ck_assert (!wp10);
+  disk.read_only = true;
+  ck_assert (wp_bits (A, &wp10));
+  ck_assert (wp10);
+  ck_assert (wp_bits (B, &wp10));
+  ck_assert (wp10);
+  /* The control page's SWP stays as it was. */
+  run (A, &t, CDB (0x1a, 0x08, 0x0a, 0, 255), NULL, 0, b, 255);
+  GOOD (&t);
+  ck_assert_uint_eq (b[4 + 4] & 0x08, 0);
+
+  writes = disk.pwrites;
+  memset (b, 0xab, sizeof b);
+  cdb16 (cdb, 0x8a, 0, 1);
+  run (A, &t, cdb, b, BS, NULL, 0);
+  SENSE (&t, 0x07, 0x2700);
+  run (B, &t, CDB (0x2a, 0, 0, 0, 0, 8, 0, 0, 1), b, BS, NULL, 0);
+  SENSE (&t, 0x07, 0x2700);
+  run (A, &t, CDB (0x42, 0, 0, 0, 0, 0, 0, 0, 24), list, 24, NULL, 0);
+  SENSE (&t, 0x07, 0x2700);
+  cdb16 (cdb, 0x93, 0, 8);                      /* WRITE SAME(16) */
+  run (A, &t, cdb, b, BS, NULL, 0);
+  SENSE (&t, 0x07, 0x2700);
+  ck_assert_int_eq (disk.pwrites, writes);
+  ck_assert_int_eq (disk.trims, 0);
+  cdb16 (cdb, 0x88, 0, 1);
+  run (A, &t, cdb, NULL, 0, b, BS);
+  GOOD (&t);
+  ck_assert_uint_eq (b[0], 0);
+
+  /* Writable again: WP clear, writes reach the backend. */
+  disk.read_only = false;
+  ck_assert (!wp_bits (A, &wp10));
+  ck_assert (!wp10);
+  memset (b, 0xab, sizeof b);
+  cdb16 (cdb, 0x8a, 0, 1);
+  run (A, &t, cdb, b, BS, NULL, 0);
+  GOOD (&t);
+  ck_assert_int_eq (disk.pwrites, writes + 1);
+}
+END_TEST
+
 START_TEST (test_is_quick)
 {
   struct scsi_task t;
@@ -1021,6 +1102,7 @@ lu_suite (void)
   tcase_add_test (tc, test_mode_sense);
   tcase_add_test (tc, test_mode_select);
   tcase_add_test (tc, test_mode_select_swp);
+  tcase_add_test (tc, test_read_only_medium);
   tcase_add_test (tc, test_is_quick);
   tcase_add_test (tc, test_mode_select_d_sense);
   suite_add_tcase (s, tc);

@@ -29,6 +29,7 @@ struct memdisk {
   bool fail_write_half;                 /* pwrite writes half, then EIO */
   bool slow_writes;                     /* yield between blocks, and
                                          * after a read */
+  bool read_only;                       /* the read_only op says so */
 };
 
 struct memstore {

@@ -225,6 +225,7 @@ sample_body (struct msg *m, unsigned variant)
   case MSG_COMPLETE_TO_HOST:
     break;
   case MSG_NEW_TABLE:
+    m->flags = edge ? MSG_F_READ_ONLY : 0;
     m->vdisk = edge ? 0 : 7;
     m->arg = edge ? SM_VDISK_SIZE_MAX : UINT64_C(1) << 30;
     m->arg2 = edge ? 26 : 20;
@@ -353,7 +354,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_DO_WRITE] = "iA",
   [MSG_DO_SPLIT_READ] = "iAB",
   [MSG_COMPLETE_TO_HOST] = "i",
-  [MSG_NEW_TABLE] = "ivabN",
+  [MSG_NEW_TABLE] = "ifvabN",
   [MSG_DELETE_TABLE] = "iv",
   [MSG_GET_ENTRY] = "ivFc",
   [MSG_GET_STATUS] = "ivFc",
@@ -536,7 +537,7 @@ END_TEST
 START_TEST (test_golden_frame)
 {
   static const uint8_t expect[] = {
-    'S', 'G', 'M', 'P', 2, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
+    'S', 'G', 'M', 'P', 3, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
     1, 2, 3, 4, 5, 6, 7, 8,                     /* id */
     FAULT_WRITE,                                /* op */
     0, 0, 0, 7,                                 /* vdisk */
@@ -655,9 +656,9 @@ START_TEST (test_header_messages)
   frame[4] = 1;                 /* version 1 had no grants */
   assert_rejected (frame, len);
   ck_assert_error_has ("version 1");
-  frame[4] = 3;
+  frame[4] = MSG_VERSION + 1;
   assert_rejected (frame, len);
-  ck_assert_error_has ("version 3");
+  ck_assert_error_has ("this peer speaks version");
   frame[4] = MSG_VERSION;
   frame[7] = 1;
   assert_rejected (frame, len);
@@ -825,7 +826,8 @@ static void two_entries (struct msg *m) { m->n_entries = 2; }
 static void three_entries (struct msg *m) { m->n_entries = 3; }
 static void flag_on (struct msg *m) { m->flags = MSG_F_ON; }
 static void flag_unknown (struct msg *m) { m->flags = 0x80 | MSG_F_BLOCKING; }
-static void flag_4 (struct msg *m) { m->flags = 0x04; }
+static void flag_8 (struct msg *m) { m->flags = 0x08; }
+static void flag_ro (struct msg *m) { m->flags = MSG_F_READ_ONLY; }
 static void bits_valid (struct msg *m) { m->arg = ENTRY_VALID; }
 static void bits_zero (struct msg *m) { m->arg = ENTRY_ZERO | ENTRY_NOWRITE; }
 static void bits_error (struct msg *m) { m->arg = ENTRY_ERROR; }
@@ -929,7 +931,9 @@ static const struct bad_case bad_cases[] = {
   { "set_entry count 0", MSG_SET_ENTRY, count_0, "count 0", false },
   { "set_entry ON", MSG_SET_ENTRY, flag_on, "does not take flags", false },
   { "set_entry 0x80", MSG_SET_ENTRY, flag_unknown, "unknown flag", false },
-  { "set_status 0x04", MSG_SET_STATUS, flag_4, "unknown flag", false },
+  { "set_status 0x08", MSG_SET_STATUS, flag_8, "unknown flag", false },
+  { "set_status read-only", MSG_SET_STATUS, flag_ro, "does not take flags",
+    false },
   { "entry flag 0x20", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
   { "zero with location", MSG_RETRY, zero_with_location, "not well formed",
     false },
