@@ -212,8 +212,9 @@ handle (struct frame *fr)
     l->m.vdisks = NULL;
     l->m.name = NULL;
     l->n_blocks = m.n_blocks;
-    memcpy (l->blocks, m.blocks,
-            m.n_blocks < BITMAP_BYTES ? m.n_blocks : BITMAP_BYTES);
+    if (m.n_blocks)
+      memcpy (l->blocks, m.blocks,
+              m.n_blocks < BITMAP_BYTES ? m.n_blocks : BITMAP_BYTES);
   }
   ctl.n_log++;
   while (ctl.hold && !ctl.stop)
