@@ -1,12 +1,12 @@
 /* segmap: unit tests of redirected I/O in the agent (src/agent/io.c,
  * src/agent/redirect.c) against a scripted controller.
  *
- * The scripted controller is a thread that takes each frame the agent
- * sends, decodes it, logs it (with its block bitmap) and lets the
- * test's script decide the answer: RETRY, FAIL, DO_WRITE,
- * DO_SPLIT_READ or COMPLETE_TO_HOST.  It can hold its answers until
- * the test releases them, so that the test can look at the container
- * while the agent waits.
+ * The scripted controller (test-fake-ctl.h) is a thread that takes each
+ * frame the agent sends, decodes it, logs it (with its block bitmap) and
+ * lets the test's script decide the answer: RETRY, FAIL, DO_WRITE,
+ * DO_SPLIT_READ or COMPLETE_TO_HOST.  It can hold its answers until the
+ * test releases them, so that the test can look at the container while
+ * the agent waits.
  *
  * Segments are 1 MiB (256 blocks of 4 KiB).  Segment 0 of the vdisk
  * has its original location at 2 MiB of a real container file (filled
@@ -43,6 +43,8 @@
 #include "proto/transport.h"
 #include "store/container.h"
 #include "store/inject.h"
+#include "test-segment-data.h"
+#include "test-fake-ctl.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define KiB 1024u
@@ -53,7 +55,6 @@
 #define ORIG_AT (2 * MiB)
 #define ALT_AT (8 * MiB)
 #define VDISK 3
-#define LOG_MAX 32
 
 static const sm_entry ORIG = ((ORIG_AT >> ENTRY_UNIT_SHIFT) << 24)
   | (1 << 8) | ENTRY_VALID;
@@ -102,191 +103,9 @@ __wrap_container_zero (struct container *c, uint64_t offset, uint64_t len)
   return __real_container_zero (c, offset, len);
 }
 
-/*----------------------------------------------------------------------
- * The scripted controller.
- */
-
-struct logged {
-  struct msg m;                 /* arrays cleared */
-  uint8_t blocks[BITMAP_BYTES];
-  uint32_t n_blocks;
-};
-
-struct frame {
-  struct frame *next;
-  uint8_t *bytes;
-  size_t len;
-};
-
-/* The script: fill ANSWER for request M (the Nth frame logged). */
-typedef void (*script_fn) (const struct msg *m, unsigned n,
-                           struct msg *answer);
-
-static struct {
-  struct transport tr;          /* first: the agent hands us &tr */
-  struct agent *a;
-  pthread_t thread;
-
-  pthread_mutex_t lock;         /* protects everything below */
-  pthread_cond_t cond;
-  struct frame *head, **tail;
-  bool stop, hold;
-  script_fn script;
-  struct logged log[LOG_MAX];
-  unsigned n_log;
-  unsigned errors;
-} ctl;
-
 static char container_path[64];
 static struct container *box;
 static uint64_t next_command_id = 1000000;
-
-static void
-quiet_sink (const char *fmt, va_list args)
-{
-  (void) fmt;
-  (void) args;
-}
-
-static void
-ctl_error (void)
-{
-  pthread_mutex_lock (&ctl.lock);
-  ctl.errors++;
-  pthread_mutex_unlock (&ctl.lock);
-}
-
-static int
-to_controller (struct transport *tr, uint8_t *frame, size_t len)
-{
-  struct frame *fr = malloc (sizeof *fr);
-
-  (void) tr;
-  if (fr == NULL) {
-    free (frame);
-    return -1;
-  }
-  *fr = (struct frame) { NULL, frame, len };
-  pthread_mutex_lock (&ctl.lock);
-  *ctl.tail = fr;
-  ctl.tail = &fr->next;
-  pthread_cond_broadcast (&ctl.cond);
-  pthread_mutex_unlock (&ctl.lock);
-  return 0;
-}
-
-static void
-deliver (const struct msg *answer)
-{
-  uint8_t *frame, *reply = NULL;
-  size_t len, reply_len;
-
-  if (msg_encode (answer, &frame, &len) == -1) {
-    ctl_error ();
-    return;
-  }
-  if (agent_receive (ctl.a, frame, len, &reply, &reply_len) != 0 || reply)
-    ctl_error ();
-  free (reply);
-  free (frame);
-}
-
-static void
-handle (struct frame *fr)
-{
-  struct msg m, answer = { .type = 0 };
-  script_fn script;
-  unsigned n;
-
-  if (msg_decode (fr->bytes, fr->len, &m) == -1) {
-    ctl_error ();
-    return;
-  }
-  pthread_mutex_lock (&ctl.lock);
-  n = ctl.n_log;
-  if (n < LOG_MAX) {
-    struct logged *l = &ctl.log[n];
-    l->m = m;
-    l->m.entries = NULL;
-    l->m.blocks = NULL;
-    l->m.vdisks = NULL;
-    l->m.name = NULL;
-    l->n_blocks = m.n_blocks;
-    if (m.n_blocks)
-      memcpy (l->blocks, m.blocks,
-              m.n_blocks < BITMAP_BYTES ? m.n_blocks : BITMAP_BYTES);
-  }
-  ctl.n_log++;
-  while (ctl.hold && !ctl.stop)
-    pthread_cond_wait (&ctl.cond, &ctl.lock);
-  script = ctl.script;
-  pthread_mutex_unlock (&ctl.lock);
-
-  answer.id = m.id;
-  script (&m, n, &answer);
-  deliver (&answer);
-  msg_clear (&m);
-}
-
-static void *
-ctl_run (void *arg)
-{
-  (void) arg;
-  for (;;) {
-    struct frame *fr;
-
-    pthread_mutex_lock (&ctl.lock);
-    while (ctl.head == NULL && !ctl.stop)
-      pthread_cond_wait (&ctl.cond, &ctl.lock);
-    fr = ctl.head;
-    if (fr && (ctl.head = fr->next) == NULL)
-      ctl.tail = &ctl.head;
-    pthread_mutex_unlock (&ctl.lock);
-    if (fr == NULL)
-      return NULL;
-    handle (fr);
-    free (fr->bytes);
-    free (fr);
-  }
-}
-
-static void
-ctl_hold (bool hold)
-{
-  pthread_mutex_lock (&ctl.lock);
-  ctl.hold = hold;
-  pthread_cond_broadcast (&ctl.cond);
-  pthread_mutex_unlock (&ctl.lock);
-}
-
-static unsigned
-n_log (void)
-{
-  pthread_mutex_lock (&ctl.lock);
-  unsigned n = ctl.n_log;
-  pthread_mutex_unlock (&ctl.lock);
-  return n;
-}
-
-static struct logged
-logged (unsigned i)
-{
-  ck_assert_uint_lt (i, n_log ());
-  pthread_mutex_lock (&ctl.lock);
-  struct logged l = ctl.log[i];
-  pthread_mutex_unlock (&ctl.lock);
-  return l;
-}
-
-static void
-wait_n_log (unsigned n)
-{
-  uint64_t start = sm_test_now_ms ();
-
-  while (n_log () < n && sm_test_now_ms () - start < 5000)
-    sm_test_sleep_ms (1);
-  ck_assert_uint_ge (n_log (), n);
-}
 
 /*----------------------------------------------------------------------
  * Scripts.
@@ -306,63 +125,54 @@ set_bit (uint8_t *bitmap, unsigned i)
 /* IO_DONE -> COMPLETE_TO_HOST, or FAIL when fail_errno is set or the
  * agent reported a failure. */
 static void
-answer_done (const struct msg *m, struct msg *answer)
+answer_done (const struct msg *m)
 {
   uint32_t err = fail_errno ? fail_errno : m->status;
+  struct msg answer = { .type = err ? MSG_FAIL : MSG_COMPLETE_TO_HOST,
+                        .id = m->id, .status = err };
 
-  answer->type = err ? MSG_FAIL : MSG_COMPLETE_TO_HOST;
-  answer->status = err;
+  fake_deliver (&answer);
 }
 
 static void
-answer_order (const struct msg *m, struct msg *answer, unsigned type)
+answer_order (const struct msg *m, unsigned type)
 {
-  answer->type = type;
-  answer->alt = ALT;
-  answer->entries = &orig_entry;
-  answer->n_entries = 1;
-  answer->blocks = at_alt;
-  answer->n_blocks = BITMAP_BYTES;
+  struct msg answer = { .type = type, .id = m->id, .alt = ALT,
+                        .entries = &orig_entry, .n_entries = 1,
+                        .blocks = at_alt, .n_blocks = BITMAP_BYTES };
+
+  fake_deliver (&answer);
 }
 
 /* Faults get DO_WRITE (writes) or DO_SPLIT_READ (reads). */
 static void
-script_redirect (const struct msg *m, unsigned n, struct msg *answer)
+script_redirect (const struct msg *m)
 {
   if (m->type == MSG_IO_DONE)
-    answer_done (m, answer);
+    answer_done (m);
   else
-    answer_order (m, answer, m->op == FAULT_WRITE ? MSG_DO_WRITE
+    answer_order (m, m->op == FAULT_WRITE ? MSG_DO_WRITE
                   : MSG_DO_SPLIT_READ);
 }
 
 static void
-script_fail (const struct msg *m, unsigned n, struct msg *answer)
+script_fail (const struct msg *m)
 {
-  answer->type = MSG_FAIL;
-  answer->status = fail_errno;
-}
+  struct msg answer = { .type = MSG_FAIL, .id = m->id,
+                        .status = fail_errno };
 
-static sm_entry retry_entries[1];
-
-static void
-script_retry (const struct msg *m, unsigned n, struct msg *answer)
-{
-  retry_entries[0] = retry_entry;
-  answer->type = MSG_RETRY;
-  answer->vdisk = m->vdisk;
-  answer->first = m->first;
-  answer->count = 1;
-  answer->entries = retry_entries;
-  answer->n_entries = 1;
+  fake_deliver (&answer);
 }
 
 static void
-set_script (script_fn fn)
+script_retry (const struct msg *m)
 {
-  pthread_mutex_lock (&ctl.lock);
-  ctl.script = fn;
-  pthread_mutex_unlock (&ctl.lock);
+  sm_entry e = retry_entry;
+  struct msg answer = { .type = MSG_RETRY, .id = m->id, .vdisk = m->vdisk,
+                        .first = m->first, .count = 1, .entries = &e,
+                        .n_entries = 1 };
+
+  fake_deliver (&answer);
 }
 
 /*----------------------------------------------------------------------
@@ -379,7 +189,7 @@ command (struct msg *m)
 
   m->id = next_command_id++;
   ck_assert_int_eq (msg_encode (m, &frame, &len), 0);
-  if (agent_receive (ctl.a, frame, len, &out, &out_len) == 0 && out
+  if (agent_receive (fake.a, frame, len, &out, &out_len) == 0 && out
       && msg_decode (out, out_len, &r) == 0) {
     if (r.type == MSG_REPLY && r.id == m->id)
       status = r.status;
@@ -411,7 +221,7 @@ get_entry (uint64_t seg)
 
   m.id = next_command_id++;
   ck_assert_int_eq (msg_encode (&m, &frame, &len), 0);
-  ck_assert_int_eq (agent_receive (ctl.a, frame, len, &out, &out_len), 0);
+  ck_assert_int_eq (agent_receive (fake.a, frame, len, &out, &out_len), 0);
   ck_assert_int_eq (msg_decode (out, out_len, &r), 0);
   ck_assert_uint_eq (r.n_entries, 1);
   e = r.entries[0];
@@ -422,37 +232,9 @@ get_entry (uint64_t seg)
 }
 
 static uint8_t
-orig_byte (uint64_t off)
-{
-  return (uint8_t) (off * 7 + 1 + (off >> 12));
-}
-
-static uint8_t
-alt_byte (uint64_t off)
-{
-  return (uint8_t) (off * 13 + 5 + (off >> 12) * 3);
-}
-
-static uint8_t
 host_byte (uint64_t i)
 {
   return (uint8_t) (i * 11 + 9);
-}
-
-/* Fill the original and alternate segments with their patterns. */
-static void
-fill_locations (void)
-{
-  uint8_t *buf = malloc (SEG);
-
-  ck_assert_ptr_nonnull (buf);
-  for (uint64_t i = 0; i < SEG; i++)
-    buf[i] = orig_byte (i);
-  ck_assert_int_eq (container_pwrite (box, buf, SEG, ORIG_AT), 0);
-  for (uint64_t i = 0; i < SEG; i++)
-    buf[i] = alt_byte (i);
-  ck_assert_int_eq (container_pwrite (box, buf, SEG, ALT_AT), 0);
-  free (buf);
 }
 
 static struct table *
@@ -460,20 +242,12 @@ start (sm_entry seg0)
 {
   struct msg nt = { .type = MSG_NEW_TABLE, .vdisk = VDISK, .arg = 16 * MiB,
                     .arg2 = SEG_SHIFT, .name = "vd" };
+  struct agent *a = agent_new ("test-agent-faults", 0);
   struct table *t;
   int fd;
 
-  memset (&ctl, 0, sizeof ctl);
-  pthread_mutex_init (&ctl.lock, NULL);
-  pthread_cond_init (&ctl.cond, NULL);
-  ctl.tail = &ctl.head;
-  ctl.tr.to_controller = to_controller;
-  ctl.script = script_redirect;
-  ctl.a = agent_new ("test-agent-faults", 0);
-  ck_assert_ptr_nonnull (ctl.a);
-  ctl.tr.agent = ctl.a;
-  agent_set_transport (ctl.a, &ctl.tr);
-  ck_assert_int_eq (pthread_create (&ctl.thread, NULL, ctl_run, NULL), 0);
+  ck_assert_ptr_nonnull (a);
+  fake_start (a, script_redirect);
 
   strcpy (container_path, "/tmp/segmap-test-faults.XXXXXX");
   fd = mkstemp (container_path);
@@ -481,11 +255,12 @@ start (sm_entry seg0)
   close (fd);
   box = container_open (1, "c1", container_path, 16 * MiB);
   ck_assert_ptr_nonnull (box);
-  agent_set_container (ctl.a, 1, box);
-  fill_locations ();
+  agent_set_container (fake.a, 1, box);
+  segment_fill (box, ORIG_AT, SEG, orig_byte);
+  segment_fill (box, ALT_AT, SEG, alt_byte);
 
   ck_assert_uint_eq (command (&nt), 0);
-  t = agent_open_vdisk (ctl.a, "vd");
+  t = agent_open_vdisk (fake.a, "vd");
   ck_assert_ptr_nonnull (t);
   set_entry (0, seg0);
   memset (at_alt, 0, sizeof at_alt);
@@ -497,23 +272,18 @@ start (sm_entry seg0)
 static void
 stop (struct table *t)
 {
-  agent_close_vdisk (ctl.a, t);
-  pthread_mutex_lock (&ctl.lock);
-  ctl.stop = true;
-  pthread_cond_broadcast (&ctl.cond);
-  pthread_mutex_unlock (&ctl.lock);
-  pthread_join (ctl.thread, NULL);
-  ck_assert_uint_eq (ctl.errors, 0);
-  agent_free (ctl.a);
+  struct agent *a = fake.a;
+
+  agent_close_vdisk (a, t);
+  fake_stop ();
+  agent_free (a);
   container_close (box);
-  pthread_mutex_destroy (&ctl.lock);
-  pthread_cond_destroy (&ctl.cond);
 }
 
 static void
 setup (void)
 {
-  sm_set_log_sinks (quiet_sink, NULL);
+  sm_set_log_sinks (fake_quiet_sink, NULL);
   container_path[0] = '\0';
   ck_assert_int_eq (inject_configure (NULL), 0);
 }
@@ -527,37 +297,13 @@ teardown (void)
   sm_set_log_sinks (NULL, NULL);
 }
 
-/* The segment at AT, read back from the container. */
-static uint8_t *
-read_segment (uint64_t at)
-{
-  uint8_t *buf = malloc (SEG);
-
-  ck_assert_ptr_nonnull (buf);
-  ck_assert_int_eq (container_pread (box, buf, SEG, at), 0);
-  return buf;
-}
-
-/* Is the original segment still exactly its pattern? */
-static bool
-orig_untouched (void)
-{
-  uint8_t *buf = read_segment (ORIG_AT);
-  bool same = true;
-
-  for (uint64_t i = 0; i < SEG && same; i++)
-    same = buf[i] == orig_byte (i);
-  free (buf);
-  return same;
-}
-
 /* Check logged frame I: MAP_FAULT of OP for segment 0 at [OFF, OFF+LEN)
  * carrying exactly the blocks FIRST..LAST. */
 static void
 check_fault (unsigned i, uint8_t op, uint64_t off, uint32_t len,
              unsigned first, unsigned last)
 {
-  struct logged l = logged (i);
+  struct fake_logged l = fake_logged (i);
   uint8_t expect[BITMAP_BYTES] = { 0 };
 
   ck_assert_str_eq (msg_type_to_string (l.m.type), "map_fault");
@@ -579,7 +325,7 @@ static void
 check_done (unsigned i, unsigned fault, uint32_t status, bool write,
             unsigned first, unsigned last)
 {
-  struct logged l = logged (i), f = logged (fault);
+  struct fake_logged l = fake_logged (i), f = fake_logged (fault);
   uint8_t expect[BITMAP_BYTES] = { 0 };
 
   ck_assert_str_eq (msg_type_to_string (l.m.type), "io_done");
@@ -619,8 +365,8 @@ host_io_run (void *arg)
 
   errno = 0;
   h->r = h->write
-    ? agent_pwrite (ctl.a, h->t, h->buf, h->len, h->off, false)
-    : agent_pread (ctl.a, h->t, h->buf, h->len, h->off);
+    ? agent_pwrite (fake.a, h->t, h->buf, h->len, h->off, false)
+    : agent_pread (fake.a, h->t, h->buf, h->len, h->off);
   h->err = errno;
   h->done = true;
   return NULL;
@@ -639,7 +385,7 @@ host_io_run (void *arg)
 static void
 check_redirected_write (void)
 {
-  uint8_t *alt = read_segment (ALT_AT);
+  uint8_t *alt = segment_read (box, ALT_AT, SEG);
   uint64_t end = W_OFF + W_LEN;
 
   for (uint64_t i = 0; i < SEG; i++) {
@@ -655,7 +401,7 @@ check_redirected_write (void)
                     i, alt[i], expect);
   }
   free (alt);
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
 }
 
 START_TEST (test_write_nowrite_redirected)
@@ -666,8 +412,8 @@ START_TEST (test_write_nowrite_redirected)
   for (unsigned i = 0; i < W_LEN; i++)
     buf[i] = host_byte (i);
   set_bit (at_alt, 5);
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), 0);
-  ck_assert_uint_eq (n_log (), 2);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), 0);
+  ck_assert_uint_eq (fake_n_log (), 2);
   check_fault (0, FAULT_WRITE, W_OFF, W_LEN, 3, 5);
   check_done (1, 0, 0, true, 3, 5);
   check_redirected_write ();
@@ -687,19 +433,19 @@ START_TEST (test_write_alt_and_zero)
   for (unsigned i = 0; i < W_LEN; i++)
     buf[i] = host_byte (i);
   set_bit (at_alt, 5);
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), 0);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), 0);
   check_fault (0, FAULT_WRITE, W_OFF, W_LEN, 3, 5);
   check_done (1, 0, 0, true, 3, 5);
   check_redirected_write ();
 
   /* Zero 3 blocks less 200 bytes from the middle of block 10. */
   memset (at_alt, 0, sizeof at_alt);
-  ck_assert_int_eq (agent_zero (ctl.a, t, 3 * BLK - 200, 10 * BLK + 100,
+  ck_assert_int_eq (agent_zero (fake.a, t, 3 * BLK - 200, 10 * BLK + 100,
                                 false), 0);
-  ck_assert_uint_eq (n_log (), 4);
+  ck_assert_uint_eq (fake_n_log (), 4);
   check_fault (2, FAULT_WRITE, 10 * BLK + 100, 3 * BLK - 200, 10, 12);
   check_done (3, 2, 0, true, 10, 12);
-  alt = read_segment (ALT_AT);
+  alt = segment_read (box, ALT_AT, SEG);
   for (uint64_t i = 10 * BLK; i < 13 * BLK; i++) {
     uint8_t expect = i < 10 * BLK + 100 ? orig_byte (i)
       : i < 13 * BLK - 100 ? 0 : orig_byte (i);
@@ -710,7 +456,7 @@ START_TEST (test_write_alt_and_zero)
   ck_assert_uint_eq (alt[9 * BLK], alt_byte (9 * BLK));
   ck_assert_uint_eq (alt[13 * BLK], alt_byte (13 * BLK));
   free (alt);
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
   stop (t);
 }
 END_TEST
@@ -740,8 +486,8 @@ START_TEST (test_split_read)
   for (unsigned b = 0; b < SEG / BLK; b += 2)
     set_bit (at_alt, b);                /* even blocks at alt */
   memset (buf, 0xee, sizeof buf);
-  ck_assert_int_eq (agent_pread (ctl.a, t, buf, sizeof buf, off), 0);
-  ck_assert_uint_eq (n_log (), 2);
+  ck_assert_int_eq (agent_pread (fake.a, t, buf, sizeof buf, off), 0);
+  ck_assert_uint_eq (fake_n_log (), 2);
   check_fault (0, FAULT_READ, off, sizeof buf, 2, (off + sizeof buf - 1) / BLK);
   check_done (1, 0, 0, false, 0, 0);
   check_split (buf, off, sizeof buf, false);
@@ -749,9 +495,9 @@ START_TEST (test_split_read)
   /* A ZERO original: the blocks not at alt read as zeros. */
   orig_entry = ENTRY_ZERO_SEGMENT;
   memset (buf, 0xee, sizeof buf);
-  ck_assert_int_eq (agent_pread (ctl.a, t, buf, 5000, 7 * BLK - 300), 0);
+  ck_assert_int_eq (agent_pread (fake.a, t, buf, 5000, 7 * BLK - 300), 0);
   check_split (buf, 7 * BLK - 300, 5000, true);
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
   stop (t);
 }
 END_TEST
@@ -768,9 +514,9 @@ start_held (pthread_t *th, struct host_io *h, unsigned n)
 {
   unsigned calls = io_calls;
 
-  ctl_hold (true);
+  fake_hold (true);
   ck_assert_int_eq (pthread_create (th, NULL, host_io_run, h), 0);
-  wait_n_log (n);
+  fake_wait_n_log (n);
   return calls;
 }
 
@@ -782,7 +528,7 @@ START_TEST (test_no_io_before_answer)
                        .off = W_OFF };
   struct host_io r = { .t = t, .write = false, .buf = rbuf,
                        .len = sizeof rbuf, .off = 20 * BLK + 1 };
-  uint8_t *before = read_segment (ALT_AT), *now;
+  uint8_t *before = segment_read (box, ALT_AT, SEG), *now;
   unsigned calls;
   pthread_t th;
 
@@ -795,12 +541,12 @@ START_TEST (test_no_io_before_answer)
   sm_test_sleep_ms (100);
   ck_assert (!w.done);
   ck_assert_uint_eq (io_calls, calls);
-  ck_assert_uint_eq (n_log (), 1);
-  now = read_segment (ALT_AT);
+  ck_assert_uint_eq (fake_n_log (), 1);
+  now = segment_read (box, ALT_AT, SEG);
   ck_assert_mem_eq (now, before, SEG);  /* nothing written to alt */
   free (now);
-  ck_assert (orig_untouched ());        /* nor to orig */
-  ctl_hold (false);
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));        /* nor to orig */
+  fake_hold (false);
   pthread_join (th, NULL);
   ck_assert_int_eq (w.r, 0);
   check_redirected_write ();
@@ -810,8 +556,8 @@ START_TEST (test_no_io_before_answer)
   sm_test_sleep_ms (100);
   ck_assert (!r.done);
   ck_assert_uint_eq (io_calls, calls);
-  ck_assert_uint_eq (n_log (), 3);
-  ctl_hold (false);
+  ck_assert_uint_eq (fake_n_log (), 3);
+  fake_hold (false);
   pthread_join (th, NULL);
   ck_assert_int_eq (r.r, 0);
   check_split (rbuf, r.off, r.len, false);
@@ -829,22 +575,22 @@ START_TEST (test_fail_answer)
   struct table *t = start (ORIG | ENTRY_NOWRITE);
   uint8_t buf[W_LEN] = { 1 };
 
-  set_script (script_fail);
+  fake_set_script (script_fail);
   fail_errno = EROFS;
   errno = 0;
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), -1);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), -1);
   ck_assert_int_eq (errno, EROFS);
-  ck_assert_uint_eq (n_log (), 1);      /* no retry after FAIL */
+  ck_assert_uint_eq (fake_n_log (), 1);      /* no retry after FAIL */
   check_fault (0, FAULT_WRITE, W_OFF, W_LEN, 3, 5);
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
 
   /* A FAIL answering IO_DONE fails the host I/O too. */
-  set_script (script_redirect);
+  fake_set_script (script_redirect);
   fail_errno = ENOSPC;
   errno = 0;
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), -1);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), -1);
   ck_assert_int_eq (errno, ENOSPC);
-  ck_assert_uint_eq (n_log (), 3);
+  ck_assert_uint_eq (fake_n_log (), 3);
   check_done (2, 1, 0, true, 3, 5);
   stop (t);
 }
@@ -859,17 +605,17 @@ START_TEST (test_order_io_fails)
    * host write. */
   ck_assert_int_eq (inject_configure ("pwrite:EIO"), 0);
   errno = 0;
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), -1);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), -1);
   ck_assert_int_eq (errno, EIO);
-  ck_assert_uint_eq (n_log (), 2);
+  ck_assert_uint_eq (fake_n_log (), 2);
   check_done (1, 0, EIO, true, 0, 0);
   ck_assert_int_eq (inject_configure ("pread:EIO"), 0);
   errno = 0;
-  ck_assert_int_eq (agent_pread (ctl.a, t, buf, 100, 0), -1);
+  ck_assert_int_eq (agent_pread (fake.a, t, buf, 100, 0), -1);
   ck_assert_int_eq (errno, EIO);
   check_done (3, 2, EIO, false, 0, 0);
   ck_assert_int_eq (inject_configure (NULL), 0);
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
   stop (t);
 }
 END_TEST
@@ -882,12 +628,12 @@ START_TEST (test_retry_answer)
   for (unsigned i = 0; i < W_LEN; i++)
     buf[i] = host_byte (i);
   /* A RETRY with a writable entry: the write goes there, one fault. */
-  set_script (script_retry);
+  fake_set_script (script_retry);
   retry_entry = ORIG;
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), 0);
-  ck_assert_uint_eq (n_log (), 1);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), 0);
+  ck_assert_uint_eq (fake_n_log (), 1);
   ck_assert_uint_eq (get_entry (0), ORIG);
-  seg = read_segment (ORIG_AT);
+  seg = segment_read (box, ORIG_AT, SEG);
   ck_assert_mem_eq (seg + W_OFF, buf, W_LEN);
   ck_assert_uint_eq (seg[W_OFF - 1], orig_byte (W_OFF - 1));
   free (seg);
@@ -897,9 +643,9 @@ START_TEST (test_retry_answer)
   set_entry (0, ORIG | ENTRY_NOWRITE);
   retry_entry = ORIG | ENTRY_NOWRITE;
   errno = 0;
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), -1);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), -1);
   ck_assert_int_eq (errno, EIO);
-  ck_assert_uint_eq (n_log (), 4);
+  ck_assert_uint_eq (fake_n_log (), 4);
   stop (t);
 }
 END_TEST
@@ -908,12 +654,12 @@ END_TEST
  * DO_WRITE for a read) are refused, reported in IO_DONE, and nothing
  * is written. */
 static void
-script_swapped (const struct msg *m, unsigned n, struct msg *answer)
+script_swapped (const struct msg *m)
 {
   if (m->type == MSG_IO_DONE)
-    answer_done (m, answer);
+    answer_done (m);
   else
-    answer_order (m, answer, m->op == FAULT_WRITE ? MSG_DO_SPLIT_READ
+    answer_order (m, m->op == FAULT_WRITE ? MSG_DO_SPLIT_READ
                   : MSG_DO_WRITE);
 }
 
@@ -922,17 +668,17 @@ START_TEST (test_mismatched_order)
   struct table *t = start (ORIG | ENTRY_NOWRITE | ENTRY_ALT);
   uint8_t buf[W_LEN] = { 0 }, *alt;
 
-  set_script (script_swapped);
+  fake_set_script (script_swapped);
   errno = 0;
-  ck_assert_int_eq (agent_pwrite (ctl.a, t, buf, W_LEN, W_OFF, false), -1);
+  ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), -1);
   ck_assert_int_eq (errno, EIO);
   check_done (1, 0, EIO, true, 0, 0);
   errno = 0;
-  ck_assert_int_eq (agent_pread (ctl.a, t, buf, 100, 0), -1);
+  ck_assert_int_eq (agent_pread (fake.a, t, buf, 100, 0), -1);
   ck_assert_int_eq (errno, EIO);
   check_done (3, 2, EIO, false, 0, 0);
-  ck_assert (orig_untouched ());
-  alt = read_segment (ALT_AT);
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
+  alt = segment_read (box, ALT_AT, SEG);
   for (uint64_t i = 0; i < SEG; i++)
     if (alt[i] != alt_byte (i))
       ck_abort_msg ("alt byte %" PRIu64 " was written", i);
@@ -940,8 +686,8 @@ START_TEST (test_mismatched_order)
 
   /* A NOWRITE entry (no alternate) reads on the fast path. */
   set_entry (0, ORIG | ENTRY_NOWRITE);
-  ck_assert_int_eq (agent_pread (ctl.a, t, buf, 100, 0), 0);
-  ck_assert_uint_eq (n_log (), 4);
+  ck_assert_int_eq (agent_pread (fake.a, t, buf, 100, 0), 0);
+  ck_assert_uint_eq (fake_n_log (), 4);
   ck_assert_uint_eq (buf[5], orig_byte (5));
   stop (t);
 }

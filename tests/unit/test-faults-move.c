@@ -38,6 +38,7 @@
 #include "proto/transport.h"
 #include "store/container.h"
 #include "store/inject.h"
+#include "test-segment-data.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define BLK SM_BLOCK_SIZE
@@ -60,18 +61,6 @@ quiet_sink (const char *fmt, va_list args)
 {
   (void) fmt;
   (void) args;
-}
-
-static uint8_t
-orig_byte (uint64_t off)
-{
-  return (uint8_t) (off * 7 + 1 + (off >> 12));
-}
-
-static uint8_t
-alt_byte (uint64_t off)
-{
-  return (uint8_t) (off * 13 + 5 + (off >> 12) * 3);
 }
 
 /*----------------------------------------------------------------------
@@ -225,18 +214,6 @@ host_io (struct host_io *h, bool write, uint64_t off, uint32_t len,
  */
 
 static void
-fill (uint64_t at, uint8_t (*byte) (uint64_t))
-{
-  uint8_t *buf = malloc (SEG);
-
-  ck_assert_ptr_nonnull (buf);
-  for (uint64_t i = 0; i < SEG; i++)
-    buf[i] = byte (i);
-  ck_assert_int_eq (container_pwrite (box, buf, SEG, at), 0);
-  free (buf);
-}
-
-static void
 setup (void)
 {
   struct sm_vdisk_info *v;
@@ -273,8 +250,8 @@ setup (void)
 
   box = container_open (cid, "c1", box_path, 16 * MiB);
   ck_assert_ptr_nonnull (box);
-  fill (ORIG_AT, orig_byte);
-  fill (ALT_AT, alt_byte);
+  segment_fill (box, ORIG_AT, SEG, orig_byte);
+  segment_fill (box, ALT_AT, SEG, alt_byte);
 
   a = agent_new ("test-move", 0);
   ck_assert_ptr_nonnull (a);
@@ -304,28 +281,6 @@ teardown (void)
   snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
   ck_assert_int_eq (system (cmd), 0);
   sm_set_log_sinks (NULL, NULL);
-}
-
-static uint8_t *
-read_at (uint64_t at)
-{
-  uint8_t *buf = malloc (SEG);
-
-  ck_assert_ptr_nonnull (buf);
-  ck_assert_int_eq (container_pread (box, buf, SEG, at), 0);
-  return buf;
-}
-
-static bool
-orig_untouched (void)
-{
-  uint8_t *buf = read_at (ORIG_AT);
-  bool same = true;
-
-  for (uint64_t i = 0; i < SEG && same; i++)
-    same = buf[i] == orig_byte (i);
-  free (buf);
-  return same;
 }
 
 static enum move_block
@@ -384,10 +339,10 @@ START_TEST (test_redirect_then_split)
     ck_assert_str_eq (move_block_to_string (where (b)),
                       b >= 3 && b <= 5 ? "alt" : "orig");
   ck_assert_uint_eq (agent_entry (0), orig | ENTRY_NOWRITE | ENTRY_ALT);
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
   /* Blocks 3..5 at alt: the new bytes, completed from orig (no block
    * was at alt before); the other blocks of alt untouched. */
-  got = read_at (ALT_AT);
+  got = segment_read (box, ALT_AT, SEG);
   for (uint64_t i = 2 * BLK; i < 7 * BLK; i++) {
     uint8_t expect = i >= off && i < off + 6144 ? w.buf[i - off]
       : i >= 3 * BLK && i < 6 * BLK ? orig_byte (i) : alt_byte (i);
@@ -435,13 +390,13 @@ START_TEST (test_busy_blocks_wait)
   ck_assert (!w2.done);
   ck_assert_int_eq (host_finish (&w1), 0);
   ck_assert_int_eq (host_finish (&w2), 0);
-  got = read_at (ALT_AT);
+  got = segment_read (box, ALT_AT, SEG);
   ck_assert_mem_eq (got + 4 * BLK, w1.buf, 100);
   ck_assert_mem_eq (got + 4 * BLK + 200, w2.buf, 100);
   ck_assert_uint_eq (got[4 * BLK + 150], orig_byte (4 * BLK + 150));
   free (got);
   ck_assert_str_eq (move_block_to_string (where (4)), "alt");
-  ck_assert (orig_untouched ());
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
   ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
 }
 END_TEST
@@ -505,7 +460,7 @@ START_TEST (test_hold_writes)
   ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
   ck_assert_uint_eq (queued (), 1);     /* the held fault, again */
   ck_assert_int_eq (host_finish (&w), 0);
-  got = read_at (ORIG_AT);
+  got = segment_read (box, ORIG_AT, SEG);
   ck_assert_mem_eq (got, w.buf, 100);
   free (got);
   ck_assert_uint_eq (agent_entry (0), orig);
