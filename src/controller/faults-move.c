@@ -34,6 +34,9 @@
  *                                    blocking write is done / at the end)
  *   read of one segment with blocks, ALT shown -> DO_SPLIT_READ(orig,
  *                                    alt, at_alt)
+ *   trim/zero of whole segments   -> deferred until the movements in
+ *                                    the range end (freeing a moving
+ *                                    segment would strand it)
  *   anything else                 -> faults.c as usual; the entries it
  *                                    loads for moving segments carry
  *                                    NOWRITE (and ALT once shown)
@@ -423,11 +426,33 @@ order_split_read (struct controller *c, struct ctrl_move *m,
   ctrl_answer (c, &o);
 }
 
+/* The first movement in [FIRST, FIRST+COUNT) of VDISK, or NULL. */
+static struct ctrl_move *
+first_in (struct controller *c, uint32_t vdisk, uint64_t first,
+          uint64_t count)
+{
+  size_t i = lower_bound (c, vdisk, first);
+
+  if (i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk
+      && c->moves.ptr[i]->seg - first < count)
+    return c->moves.ptr[i];
+  return NULL;
+}
+
 bool
 ctrl_move_fault (struct controller *c, struct msg *req)
 {
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
   struct ctrl_move *m;
 
+  if (req->op == FAULT_TRIM || req->op == FAULT_ZERO) {
+    /* Freeing a moving segment would leave the movement pointing at a
+     * freed location: wait for the end. */
+    if ((m = first_in (c, req->vdisk, req->first, req->count)) == NULL)
+      return false;
+    defer (c, m, req);
+    return true;
+  }
   if ((req->op != FAULT_READ && req->op != FAULT_WRITE) || req->count != 1
       || (m = ctrl_move_find (c, req->vdisk, req->first)) == NULL)
     return false;
@@ -445,6 +470,8 @@ ctrl_move_fault (struct controller *c, struct msg *req)
   }
   if (req->op == FAULT_READ)
     order_split_read (c, m, req);
+  else if (c->degraded || (v && v->read_only))
+    fail (c, req, c->degraded ? EIO : EROFS);
   else if (!m->redirect || overlaps (m->busy, req->blocks, m->n_bytes))
     defer (c, m, req);
   else

@@ -149,6 +149,7 @@ handle (unsigned i)
 
 struct host_io {
   bool write;
+  bool trim;                    /* whole segments (write is ignored) */
   uint8_t buf[32768];
   uint32_t len;
   uint64_t off;
@@ -163,8 +164,11 @@ host_io_run (void *arg)
   struct host_io *h = arg;
 
   errno = 0;
-  h->r = h->write ? agent_pwrite (a, t, h->buf, h->len, h->off, false)
-    : agent_pread (a, t, h->buf, h->len, h->off);
+  if (h->trim)
+    h->r = agent_trim (a, t, h->len, h->off, false);
+  else
+    h->r = h->write ? agent_pwrite (a, t, h->buf, h->len, h->off, false)
+      : agent_pread (a, t, h->buf, h->len, h->off);
   h->err = errno;
   h->done = true;
   return NULL;
@@ -178,7 +182,7 @@ host_start (struct host_io *h, bool write, uint64_t off, uint32_t len,
   h->off = off;
   h->len = len;
   h->done = false;
-  for (uint32_t i = 0; i < len; i++)
+  for (uint32_t i = 0; i < len && i < sizeof h->buf; i++)
     h->buf[i] = write ? (uint8_t) (i * 3 + seed) : 0xee;
   ck_assert_int_eq (pthread_create (&h->th, NULL, host_io_run, h), 0);
 }
@@ -489,6 +493,32 @@ START_TEST (test_overlay_and_erofs)
 }
 END_TEST
 
+/* Trimming a moving segment waits until the movement ends. */
+START_TEST (test_trim_waits)
+{
+  static struct host_io tr_io, io;
+  uint64_t rows = 1;
+
+  ck_assert_int_eq (ctrl_move_begin (c, vid, 0, orig, alt, true), 0);
+  tr_io.trim = true;
+  host_start (&tr_io, false, 0, 2 * MiB, 0);
+  wait_queued (1);
+  handle (0);
+  ck_assert_uint_eq (queued (), 0);
+  sm_test_sleep_ms (50);
+  ck_assert (!tr_io.done);
+  ck_assert_int_eq (store_map_count (c->store, vid, &rows), 0);
+  ck_assert_uint_eq (rows, 1);          /* segment 0 still mapped */
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (host_finish (&tr_io), 0);
+  ck_assert_int_eq (store_map_count (c->store, vid, &rows), 0);
+  ck_assert_uint_eq (rows, 0);
+  ck_assert_int_eq (host_io (&io, false, 0, 100, 0), 0);
+  for (unsigned i = 0; i < 100; i++)
+    ck_assert_uint_eq (io.buf[i], 0);
+}
+END_TEST
+
 static Suite *
 move_suite (void)
 {
@@ -502,6 +532,7 @@ move_suite (void)
   tcase_add_test (tc, test_end_and_failures);
   tcase_add_test (tc, test_hold_writes);
   tcase_add_test (tc, test_overlay_and_erofs);
+  tcase_add_test (tc, test_trim_waits);
   suite_add_tcase (s, tc);
   return s;
 }
