@@ -186,6 +186,9 @@ void ctrl_move_free_all (struct controller *c);
 bool ctrl_move_fault (struct controller *c, struct msg *req);
 void ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
                         uint32_t count, sm_entry *entries);
+/* A run of N zero segments from FIRST, cut at the first moving one. */
+uint64_t ctrl_move_zero_run (struct controller *c, uint32_t vdisk,
+                             uint64_t first, uint64_t n);
 void ctrl_move_io_done (struct controller *c, struct msg *req);
 
 /* admin.c */

@@ -69,7 +69,10 @@
  * bitmap as a blob), updated in the transaction of the IO_DONE that
  * marks blocks, so that a FLUSH after the host's acknowledgement covers
  * it, and reload it at start-up before any fault is answered.
- * Deferred faults are keyed by the agent's request id: one agent.
+ * Orders are keyed by the agent's request id: one agent.  Deleting a
+ * vdisk must end its movements first (and free their alternate
+ * segments); the issue that creates movements wires that into vdisk
+ * delete.
  */
 #include <config.h>
 
@@ -358,6 +361,28 @@ ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
   }
 }
 
+/* The first movement in [FIRST, FIRST+COUNT) of VDISK, or NULL. */
+static struct ctrl_move *
+first_in (struct controller *c, uint32_t vdisk, uint64_t first,
+          uint64_t count)
+{
+  size_t i = lower_bound (c, vdisk, first);
+
+  if (i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk
+      && c->moves.ptr[i]->seg - first < count)
+    return c->moves.ptr[i];
+  return NULL;
+}
+
+uint64_t
+ctrl_move_zero_run (struct controller *c, uint32_t vdisk, uint64_t first,
+                    uint64_t n)
+{
+  const struct ctrl_move *m = first_in (c, vdisk, first, n);
+
+  return m ? m->seg - first : n;
+}
+
 /* Faults ------------------------------------------------------------ */
 
 static void
@@ -424,19 +449,6 @@ order_split_read (struct controller *c, struct ctrl_move *m,
     return;
   }
   ctrl_answer (c, &o);
-}
-
-/* The first movement in [FIRST, FIRST+COUNT) of VDISK, or NULL. */
-static struct ctrl_move *
-first_in (struct controller *c, uint32_t vdisk, uint64_t first,
-          uint64_t count)
-{
-  size_t i = lower_bound (c, vdisk, first);
-
-  if (i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk
-      && c->moves.ptr[i]->seg - first < count)
-    return c->moves.ptr[i];
-  return NULL;
 }
 
 bool

@@ -452,7 +452,9 @@ fault_load (struct controller *c, struct msg *req,
   }
   ctrl_move_overlay (c, v->id, m.first, m.count, entries);
   if (entries[m.count - 1] == ENTRY_ZERO_SEGMENT)
-    m.arg = zero_run_after (c, v, m.first + m.count, n_segs);
+    m.arg = ctrl_move_zero_run (c, v->id, m.first + m.count,
+                                zero_run_after (c, v, m.first + m.count,
+                                                n_segs));
   m.entries = entries;
   m.n_entries = m.count;
   answer (c, &m);

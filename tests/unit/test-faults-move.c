@@ -241,7 +241,7 @@ setup (void)
   ck_assert_int_eq (store_container_add (c->store, "c1", box_path, 16 * MiB,
                                          &cid), 0);
   ck_assert_int_eq (cid, 1);
-  ck_assert_int_eq (store_vdisk_create (c->store, "vd", 8 * MiB, 20, cid,
+  ck_assert_int_eq (store_vdisk_create (c->store, "vd", 128 * MiB, 20, cid,
                                         &vid), 0);
   orig = entry_make (cid, ORIG_AT / SM_UNIT_SIZE, ENTRY_VALID);
   alt = entry_make (cid, ALT_AT / SM_UNIT_SIZE, ENTRY_VALID);
@@ -519,6 +519,32 @@ START_TEST (test_trim_waits)
 }
 END_TEST
 
+/* A zero segment can move too: the zeros the agent is told of stop at
+ * it, and a write there is redirected with its blocks completed from
+ * zeros. */
+START_TEST (test_zero_origin)
+{
+  static struct host_io io;
+  uint8_t *got;
+
+  ck_assert_int_eq (ctrl_move_begin (c, vid, 100, ENTRY_ZERO_SEGMENT, alt,
+                                     true), 0);
+  ck_assert_int_eq (host_io (&io, false, 0, 10, 0), 0);  /* loads 0..63 */
+  ck_assert_uint_eq (agent_entry (100), ENTRY_INVALID);
+  ck_assert_int_eq (host_io (&io, true, 100 * MiB + BLK + 10, 100, 1), 0);
+  got = segment_read (box, ALT_AT, SEG);
+  for (uint64_t i = BLK; i < 2 * BLK; i++) {
+    uint8_t expect = i >= BLK + 10 && i < BLK + 110 ? io.buf[i - BLK - 10] : 0;
+    if (got[i] != expect)
+      ck_abort_msg ("alt byte %" PRIu64 " is 0x%02x, expected 0x%02x", i,
+                    got[i], expect);
+  }
+  ck_assert_uint_eq (got[2 * BLK], alt_byte (2 * BLK));
+  free (got);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 100), 0);
+}
+END_TEST
+
 static Suite *
 move_suite (void)
 {
@@ -533,6 +559,7 @@ move_suite (void)
   tcase_add_test (tc, test_hold_writes);
   tcase_add_test (tc, test_overlay_and_erofs);
   tcase_add_test (tc, test_trim_waits);
+  tcase_add_test (tc, test_zero_origin);
   suite_add_tcase (s, tc);
   return s;
 }
