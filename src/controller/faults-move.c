@@ -23,15 +23,17 @@
  *                path until then
  *   orders       DO_WRITE / DO_SPLIT_READ sent and not yet reported
  *                done: the agent may still use orig or alt for them
- *   deferred     write faults waiting for busy blocks (or for the end
- *                of a movement that does not redirect)
+ *   deferred     faults waiting: writes for busy blocks (or for the end
+ *                of a movement that does not redirect), whole-segment
+ *                trim/zero for the end
  *
  * Faults (hooked into faults.c):
  *
  *   write, redirect, blocks free  -> mark busy, show ALT, DO_WRITE(orig,
  *                                    alt, at_alt)
- *   write, blocks busy / no redirect -> deferred (re-queued when the
- *                                    blocking write is done / at the end)
+ *   write, blocks busy / no redirect -> deferred (queued again after the
+ *                                    next IO_DONE of the movement / at
+ *                                    its end)
  *   read of one segment with blocks, ALT shown -> DO_SPLIT_READ(orig,
  *                                    alt, at_alt)
  *   trim/zero of whole segments   -> deferred until the movements in
