@@ -235,11 +235,11 @@ static int request (struct agent *a, struct msg *req, uint64_t claim_seq,
 int
 agent_fault (struct agent *a, struct table *t, uint8_t op,
              uint64_t first, uint32_t count, uint64_t offset, uint32_t len,
-             struct msg *answer)
+             uint8_t *blocks, uint32_t n_blocks, struct msg *answer)
 {
   struct msg m = { .type = MSG_MAP_FAULT, .op = op, .vdisk = t->vdisk,
                    .first = first, .count = count, .arg = offset,
-                   .arg2 = len };
+                   .arg2 = len, .blocks = blocks, .n_blocks = n_blocks };
 
   atomic_fetch_add (&a->faults, 1);
   return request (a, &m, table_claim_seq (t), answer);
@@ -559,6 +559,7 @@ agent_receive (struct agent *a, const uint8_t *frame, size_t len,
     return -1;
   switch (m.type) {
   case MSG_RETRY: case MSG_FAIL: case MSG_COMPLETE_TO_HOST: case MSG_REPLY:
+  case MSG_DO_WRITE: case MSG_DO_SPLIT_READ:    /* run by the waiter */
     r = receive_answer (a, &m);
     break;
   default:

@@ -129,10 +129,13 @@ int agent_extents (struct agent *a, struct table *t, uint32_t count,
  * controller and wait for its answer (caller msg_clear()s it). */
 int agent_request (struct agent *a, struct msg *req, struct msg *answer);
 /* OFFSET and LEN: the bytes of the first segment the I/O touches (for
- * the controller's fine-grained handling; 0, 0 for whole segments). */
+ * the controller's fine-grained handling; 0, 0 for whole segments);
+ * BLOCKS (N_BLOCKS bytes, may be NULL, 0): the same as a bitmap of its
+ * 4 KiB blocks (proto/msg.h). */
 int agent_fault (struct agent *a, struct table *t, uint8_t op,
                  uint64_t first, uint32_t count, uint64_t offset,
-                 uint32_t len, struct msg *answer);
+                 uint32_t len, uint8_t *blocks, uint32_t n_blocks,
+                 struct msg *answer);
 /* Tell the controller that SEG of T now maps to the granted location E
  * (no answer).  On failure the agent is degraded: -1. */
 int agent_allocated (struct agent *a, struct table *t, uint64_t seg,

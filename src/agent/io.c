@@ -14,6 +14,21 @@
  * grants more), NOWRITE on a write or ALT (data movement; the
  * controller decides).  ERROR fails at once.
  *
+ * Redirected I/O: a fault on a segment whose data is moving may be
+ * answered with DO_WRITE or DO_SPLIT_READ instead of entries; the
+ * piece then does what the order says (redirect.c) and is done when
+ * the controller answers its IO_DONE.  Every fault of a piece carries
+ * the bitmap of the 4 KiB blocks it touches.  Zeroing part of a
+ * no-write or alternate segment faults as a write (of zeros).
+ *
+ * Retries: a RETRY applies entries and the piece looks up again.  A
+ * RETRY that leaves a no-write or alternate entry exactly as it was
+ * cannot make progress (only a changed entry or an order can): after
+ * MAX_STUCK such answers in a row the piece fails with EIO and the
+ * controller is named as the culprit.  Other repeated faults (an
+ * evicted entry, a grant taken by another writer) are bounded by
+ * MAX_FAULTS.
+ *
  * First writes: a write to a ZERO entry first tries the table's pool of
  * segments the controller granted (table_claim).  If it gets one, the
  * entry now maps there; the piece sends ALLOCATED (no answer awaited)
@@ -40,12 +55,16 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/redirect.h"
+#include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "store/container.h"
 
 #define LOAD_AHEAD 64           /* entries loaded by one invalid fault */
-#define MAX_RETRIES 1000        /* faults for one piece before giving up */
+#define MAX_FAULTS 1000         /* faults for one piece before giving up */
+#define MAX_STUCK 3             /* RETRYs in a row leaving the same
+                                   no-write/alternate entry */
 
 enum piece_op { PIECE_READ, PIECE_WRITE, PIECE_ZERO };
 
@@ -132,18 +151,31 @@ handle_answer (struct msg *answer)
   return r;
 }
 
+/* The fault op of P on ENTRY: a write, or zeroing part of a segment
+ * whose data the controller places (no-write, alternate), is a write. */
+static uint8_t
+fault_op (const struct piece *p, sm_entry entry)
+{
+  if (p->op == PIECE_WRITE)
+    return FAULT_WRITE;
+  if (p->op == PIECE_ZERO && entry_is_valid (entry)
+      && (entry & (ENTRY_NOWRITE | ENTRY_ALT)))
+    return FAULT_WRITE;
+  return FAULT_READ;
+}
+
 /* Ask the controller about SEG for OP (what kind of fault depends on
- * what the entry was).  Returns as handle_answer. */
+ * what the entry was).  Returns as handle_answer; an order (DO_WRITE,
+ * DO_SPLIT_READ) is executed by redirect_run. */
 static int
 fault_piece (struct agent *a, struct table *t, struct piece *p,
              sm_entry entry)
 {
   struct msg answer;
-  /* Zeroing part of a segment never allocates: it only needs the entry
-   * (a zero segment is already zeros). */
-  uint8_t op = p->op == PIECE_WRITE ? FAULT_WRITE : FAULT_READ;
+  uint8_t op = fault_op (p, entry);
   uint64_t first = p->seg;
-  uint32_t count = 1;
+  uint32_t count = 1, n_blocks = 0;
+  CLEANUP_FREE uint8_t *blocks = NULL;
 
   if (entry == ENTRY_INVALID && op == FAULT_READ) {
     /* Load an aligned run of entries in one message (runs tile the
@@ -155,11 +187,30 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
     if (first + count > t->n_segments)
       count = t->n_segments - first;
   }
+  if (first == p->seg && p->len > 0
+      && (blocks = redirect_blocks (t->seg_shift, p->off, p->len,
+                                    &n_blocks)) == NULL)
+    return -1;
   if (agent_fault (a, t, op, first, count,
                    first == p->seg ? p->off : 0,
-                   first == p->seg ? p->len : 0, &answer) == -1)
+                   first == p->seg ? p->len : 0, blocks, n_blocks,
+                   &answer) == -1)
     return -1;
+  if (answer.type == MSG_DO_WRITE || answer.type == MSG_DO_SPLIT_READ) {
+    struct redirect_io io = {
+      .t = t, .write = op == FAULT_WRITE, .buf = p->buf, .len = p->len,
+      .seg = p->seg, .off = p->off,
+    };
+    return redirect_run (a, &io, &answer);
+  }
   return handle_answer (&answer);
+}
+
+/* A RETRY cannot unblock ENTRY; only a changed entry or an order can. */
+static bool
+stuck_on (sm_entry entry)
+{
+  return entry_is_valid (entry) && (entry & (ENTRY_NOWRITE | ENTRY_ALT));
 }
 
 struct claim { struct agent *a; struct table *t; uint64_t seg; };
@@ -200,7 +251,10 @@ try_grant (struct agent *a, struct table *t, struct piece *p, int *r,
 static int
 do_piece (struct agent *a, struct table *t, struct piece *p)
 {
-  for (unsigned tries = 0; tries < MAX_RETRIES; tries++) {
+  sm_entry last = ENTRY_INVALID;
+  unsigned stuck = 0;
+
+  for (unsigned tries = 0; tries < MAX_FAULTS; tries++) {
     uint64_t epoch = table_enter (t);
     sm_entry entry = table_lookup (t, p->seg);
     bool grew = false;
@@ -219,12 +273,23 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
       errno = ENXIO;
       return -1;
     }
+    stuck = tries > 0 && entry == last && stuck_on (entry) ? stuck + 1 : 0;
+    if (stuck >= MAX_STUCK) {
+      sm_error ("vdisk %s: segment %" PRIu64 ": the controller answered %u "
+                "faults in a row with RETRY, leaving the entry %s "
+                "(0x%016" PRIx64 "), which only a new entry or an order "
+                "can unblock: a controller bug; the I/O fails",
+                t->name, p->seg, stuck, entry_state_to_string (entry), entry);
+      errno = EIO;
+      return -1;
+    }
+    last = entry;
     r = fault_piece (a, t, p, entry);
     if (r != 0)
       return r == 1 ? 0 : -1;
   }
   sm_error ("vdisk %s: segment %" PRIu64 " still not mapped after %d faults",
-            t->name, p->seg, MAX_RETRIES);
+            t->name, p->seg, MAX_FAULTS);
   errno = EIO;
   return -1;
 }
@@ -357,7 +422,7 @@ discard (struct agent *a, struct table *t, uint8_t op, uint32_t count,
   while (first < last) {
     uint32_t n = last - first > UINT32_MAX ? UINT32_MAX : last - first;
     struct msg answer;
-    if (agent_fault (a, t, op, first, n, 0, 0, &answer) == -1
+    if (agent_fault (a, t, op, first, n, 0, 0, NULL, 0, &answer) == -1
         || handle_answer (&answer) == -1)
       return -1;
     first += n;
@@ -384,7 +449,7 @@ static int
 entry_for_extents (struct agent *a, struct table *t, uint64_t seg,
                    sm_entry *out)
 {
-  for (unsigned tries = 0; tries < MAX_RETRIES; tries++) {
+  for (unsigned tries = 0; tries < MAX_FAULTS; tries++) {
     uint64_t epoch = table_enter (t);
     sm_entry e = table_lookup (t, seg);
     table_exit (t, epoch);

@@ -3,6 +3,7 @@
  *   controller.c  thread, queue, group commit, lifecycle
  *   startup.c     open, reconcile config, containers, recovery
  *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
+ *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE
  *   admin.c       control-socket commands
  *   check.c       the consistency checker
  *
@@ -64,6 +65,10 @@ struct vdisk_grants {
 };
 DEFINE_VECTOR_TYPE (grants_vector, struct vdisk_grants);
 
+/* A segment whose data moves (faults-move.c). */
+struct ctrl_move;
+DEFINE_VECTOR_TYPE (move_vector, struct ctrl_move *);
+
 enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_CALL, CREQ_STOP };
 
 /* A typed call run on the controller thread (ctrl_call): 0, or -1 with
@@ -115,6 +120,7 @@ struct controller {
 
   struct id_vector flushers;    /* ids of FLUSH waiting for the commit */
   struct grants_vector grants;  /* per vdisk that writes new segments */
+  struct move_vector moves;     /* by (vdisk, segment) (faults-move.c) */
 
   bool degraded;                /* sync or commit failed: no writes */
   time_t started;
@@ -154,6 +160,47 @@ int ctrl_free_vdisk_range (struct controller *c,
 void ctrl_refill_grants (struct controller *c);
 /* Zero and release every outstanding grant (shutdown). */
 void ctrl_release_grants (struct controller *c);
+/* Answer an agent's request (FAIL EIO if the answer cannot be sent). */
+void ctrl_answer (struct controller *c, struct msg *m);
+
+/* faults-move.c: the registry of data movements (design note there).
+ * Each 0, or -1 with errno. */
+enum move_block {
+  MOVE_BLOCK_ORIG,              /* its data is at orig */
+  MOVE_BLOCK_ALT,               /* at alt (copied or written there) */
+  MOVE_BLOCK_WRITING,           /* a redirected write is putting it at alt */
+};
+const char *move_block_to_string (enum move_block b);
+/* SEG of VDISK starts moving from ORIG (a location, or ZERO) to ALT (a
+ * plain location); REDIRECT: host writes go to alt, else they wait for
+ * the end.  The agent's entry becomes NOWRITE (blocking).  EEXIST,
+ * EINVAL, ENOMEM, EIO (the agent did not take it). */
+int ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
+                     sm_entry orig, sm_entry alt, bool redirect);
+/* Blocks [FIRST, FIRST+N) were copied to alt.  EBUSY if a redirected
+ * write is writing one of them (nothing marked), ENOENT, EINVAL. */
+int ctrl_move_mark (struct controller *c, uint32_t vdisk, uint64_t seg,
+                    uint64_t first, uint64_t n);
+/* Where BLOCK's data is.  ENOENT (no movement), EINVAL. */
+int ctrl_move_query (struct controller *c, uint32_t vdisk, uint64_t seg,
+                     uint64_t block, enum move_block *where);
+/* Forget the movement; its waiting write faults are queued again.
+ * EBUSY while an order is outstanding, ENOENT.  See the design note
+ * for what the caller does in the same turn. */
+int ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg);
+struct ctrl_move *ctrl_move_find (struct controller *c, uint32_t vdisk,
+                                  uint64_t seg);
+void ctrl_move_free_all (struct controller *c);
+/* Hooks for faults.c: answer a READ/WRITE fault on a moving segment
+ * (true if it did); add NOWRITE/ALT to loaded entries of moving
+ * segments; handle IO_DONE. */
+bool ctrl_move_fault (struct controller *c, struct msg *req);
+void ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
+                        uint32_t count, sm_entry *entries);
+/* A run of N zero segments from FIRST, cut at the first moving one. */
+uint64_t ctrl_move_zero_run (struct controller *c, uint32_t vdisk,
+                             uint64_t first, uint64_t n);
+void ctrl_move_io_done (struct controller *c, struct msg *req);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

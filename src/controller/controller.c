@@ -81,6 +81,7 @@ controller_free (struct controller *c)
   for (size_t i = 0; i < c->grants.len; i++)
     free (c->grants.ptr[i].out.ptr);
   free (c->grants.ptr);
+  ctrl_move_free_all (c);
   pthread_mutex_destroy (&c->queue_lock);
   pthread_cond_destroy (&c->queue_cond);
   pthread_cond_destroy (&c->start_cond);

@@ -12,6 +12,11 @@
  *                         map rows go, unreferenced segments are zeroed
  *                         and freed after the commit -> COMPLETE_TO_HOST
  *   FLUSH                 answered after the next commit (controller.c)
+ *   a segment whose data  DO_WRITE / DO_SPLIT_READ, then IO_DONE ->
+ *     moves                 COMPLETE_TO_HOST (faults-move.c); a write
+ *                         to a no-write entry with no movement: RETRY
+ *                         if the stored entry is writable, else FAIL
+ *                         EROFS
  *   REGISTER, HEARTBEAT   REPLY (one in-process agent for now)
  *
  * A newly allocated segment needs no zeroing: free space always reads
@@ -67,6 +72,12 @@ answer (struct controller *c, struct msg *m)
   sm_error ("controller: cannot answer the agent's request %" PRIu64, m->id);
   if (m->type != MSG_FAIL)
     ctrl_send (c, &failed, NULL);
+}
+
+void
+ctrl_answer (struct controller *c, struct msg *m)
+{
+  answer (c, m);
 }
 
 static void
@@ -432,8 +443,18 @@ fault_load (struct controller *c, struct msg *req,
     answer_fail (c, req, err);
     return;
   }
+  if (req->op == FAULT_WRITE && (entries[0] & (ENTRY_NOWRITE | ENTRY_ALT))) {
+    sm_error ("controller: vdisk %s: a write to segment %" PRIu64 ", which "
+              "is %s with no data movement registered: refused", v->name,
+              req->first, entry_state_to_string (entries[0]));
+    answer_fail (c, req, EROFS);
+    return;
+  }
+  ctrl_move_overlay (c, v->id, m.first, m.count, entries);
   if (entries[m.count - 1] == ENTRY_ZERO_SEGMENT)
-    m.arg = zero_run_after (c, v, m.first + m.count, n_segs);
+    m.arg = ctrl_move_zero_run (c, v->id, m.first + m.count,
+                                zero_run_after (c, v, m.first + m.count,
+                                                n_segs));
   m.entries = entries;
   m.n_entries = m.count;
   answer (c, &m);
@@ -557,6 +578,8 @@ handle_map_fault (struct controller *c, struct msg *req)
     answer_fail (c, req, EINVAL);
     return;
   }
+  if (ctrl_move_fault (c, req))
+    return;
   switch (req->op) {
   case FAULT_READ:
   case FAULT_WRITE:
@@ -598,6 +621,9 @@ ctrl_handle_frame (struct controller *c, const uint8_t *frame, size_t len)
     break;
   case MSG_ALLOCATED:
     handle_allocated (c, &req);
+    break;
+  case MSG_IO_DONE:
+    ctrl_move_io_done (c, &req);
     break;
   case MSG_REGISTER:
   case MSG_HEARTBEAT: {

@@ -75,6 +75,8 @@ _Static_assert ((UINT64_C(1) << SEG_SHIFT_MIN) == SM_SEGMENT_SIZE_MIN,
                 "segment shift limits follow limits.h");
 _Static_assert ((UINT64_C(1) << SEG_SHIFT_MAX) == SM_SEGMENT_SIZE_MAX,
                 "segment shift limits follow limits.h");
+_Static_assert (MSG_MAX_BITMAP == SM_SEGMENT_SIZE_MAX / SM_BLOCK_SIZE / 8,
+                "a bitmap covers the 4 KiB blocks of the largest segment");
 
 /* Entry bits that only set_entry may change (entry.h). */
 #define ENTRY_WHOLE_ONLY (ENTRY_VALID | ENTRY_ZERO | ENTRY_ERROR)
@@ -142,6 +144,7 @@ static int check_vdisk_list (const struct msg *m);
 static int check_reply (const struct msg *m);
 static int check_grant (const struct msg *m);
 static int check_allocated (const struct msg *m);
+static int check_io_done (const struct msg *m);
 
 static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_REGISTER] = { "register", FIELD_ID | FIELD_ARG | FIELD_NAME, 0,
@@ -154,9 +157,10 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_RETRY] = { "retry", FIELD_ID | FIELD_RANGE | FIELD_ARG |
                   FIELD_ENTRIES, 0, check_retry },
   [MSG_FAIL] = { "fail", FIELD_ID | FIELD_STATUS, 0, check_fail },
-  [MSG_DO_WRITE] = { "do_write", FIELD_ID | FIELD_ALT, 0, check_do_write },
-  [MSG_DO_SPLIT_READ] = { "do_split_read",
-                          FIELD_ID | FIELD_ALT | FIELD_BLOCKS, 0,
+  [MSG_DO_WRITE] = { "do_write", FIELD_ID | FIELD_ALT | FIELD_ENTRIES |
+                     FIELD_BLOCKS, 0, check_do_write },
+  [MSG_DO_SPLIT_READ] = { "do_split_read", FIELD_ID | FIELD_ALT |
+                          FIELD_ENTRIES | FIELD_BLOCKS, 0,
                           check_do_split_read },
   [MSG_COMPLETE_TO_HOST] = { "complete_to_host", FIELD_ID, 0, NULL },
   [MSG_NEW_TABLE] = { "new_table", FIELD_ID | FIELD_FLAGS | FIELD_VDISK |
@@ -181,6 +185,9 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_ALLOCATED] = { "allocated", FIELD_ID | FIELD_VDISK | FIELD_FIRST |
                       FIELD_ALT, 0, check_allocated },
   [MSG_RECALL] = { "recall", FIELD_ID | FIELD_VDISK, 0, NULL },
+  [MSG_IO_DONE] = { "io_done", FIELD_ID | FIELD_VDISK | FIELD_FIRST |
+                    FIELD_STATUS | FIELD_ARG | FIELD_BLOCKS, 0,
+                    check_io_done },
 };
 
 static const char *const fault_ops[FAULT_OP_MAX + 1] = {
@@ -525,14 +532,28 @@ check_fail (const struct msg *m)
   return check_errno (m, 1);
 }
 
+/* DO_WRITE, DO_SPLIT_READ: alt is a location (valid, no zero, error or
+ * alternate bit); entries holds exactly the original location, which
+ * may be a ZERO entry (its blocks read as zeros) but not an error. */
 static int
 check_do_write (const struct msg *m)
 {
+  const char *name = msg_type_to_string (m->type);
+
   if (!entry_is_valid (m->alt)
       || (m->alt & (ENTRY_ZERO | ENTRY_ERROR | ENTRY_ALT))) {
     sm_error ("%s: alternate 0x%016" PRIx64 " is not a location (%s)",
-              msg_type_to_string (m->type), m->alt,
-              entry_state_to_string (m->alt));
+              name, m->alt, entry_state_to_string (m->alt));
+    return -1;
+  }
+  if (m->n_entries != 1) {
+    sm_error ("%s: %" PRIu32 " entries (must be 1: the original location)",
+              name, m->n_entries);
+    return -1;
+  }
+  if (!entry_is_valid (m->entries[0]) || (m->entries[0] & ENTRY_ERROR)) {
+    sm_error ("%s: original 0x%016" PRIx64 " is not a location or zero (%s)",
+              name, m->entries[0], entry_state_to_string (m->entries[0]));
     return -1;
   }
   return 0;
@@ -572,6 +593,17 @@ check_allocated (const struct msg *m)
     return -1;
   }
   return check_granted (m, m->alt);
+}
+
+static int
+check_io_done (const struct msg *m)
+{
+  if (m->first >= MSG_MAX_SEGMENTS) {
+    sm_error ("io_done: segment %" PRIu64 " is past segment %" PRIu64,
+              m->first, MSG_MAX_SEGMENTS);
+    return -1;
+  }
+  return check_errno (m, 0);
 }
 
 static int

@@ -19,8 +19,11 @@
  *   REGISTER name,version       REPLY status
  *   HEARTBEAT                   REPLY status
  *   MAP_FAULT vdisk,first,      RETRY entries,zero_after | FAIL status |
- *     count,op,blocks             DO_WRITE alt | DO_SPLIT_READ alt,blocks |
+ *     count,op,blocks             DO_WRITE orig,alt,blocks |
+ *                                 DO_SPLIT_READ orig,alt,blocks |
  *                                 COMPLETE_TO_HOST
+ *   IO_DONE vdisk,seg,status,   COMPLETE_TO_HOST | FAIL status
+ *     order id,blocks
  *   FLUSH vdisk                 REPLY status
  *   ALLOCATED vdisk,seg,alt     (none: recorded in queue order)
  *
@@ -51,6 +54,37 @@
  * Version 3: NEW_TABLE carries flags; MSG_F_READ_ONLY says the vdisk
  * refuses writes (sent at start-up and again whenever it changes: a
  * NEW_TABLE for a table the agent has sets the flag as it is).
+ *
+ * Redirected I/O (version 3; DESIGN §5, seed 001 FIG. 6).  While a
+ * segment's data moves (snapshot copy, migration) the controller holds
+ * an alternate location and a bitmap of the segment's 4 KiB blocks
+ * (SM_BLOCK_SIZE) that are already there.  Every `blocks' field is
+ * such a bitmap: bit I (bit I % 8 of byte I / 8, least significant
+ * first) is block I of the segment, counted from the segment's start;
+ * bytes past the end of a bitmap read as clear bits, and no bitmap is
+ * longer than the segment has blocks (so at most MSG_MAX_BITMAP bytes,
+ * a 64 MiB segment).  A fault on such a segment is answered by
+ *
+ *   write:  MAP_FAULT(write, blocks = the blocks the I/O touches)
+ *           -> DO_WRITE(orig = entries[0], alt, blocks = at alt now)
+ *           agent: writes the I/O's bytes to alt, whole 4 KiB blocks
+ *           only; a block the I/O covers in part is first read from
+ *           alt if its bit is set, else from orig (zeros if orig is
+ *           ZERO), then merged
+ *           -> IO_DONE(arg = the DO_WRITE's id, status, blocks =
+ *           the blocks written to alt)
+ *           controller: marks the blocks at alt (only now: the data is
+ *           there) -> COMPLETE_TO_HOST (or FAIL); only then the host
+ *           is told
+ *   read:   MAP_FAULT(read, blocks) -> DO_SPLIT_READ(orig, alt, blocks
+ *           = at alt) -> agent reads each block from alt if its bit is
+ *           set, else from orig -> IO_DONE(arg = its id, status, no
+ *           blocks) -> COMPLETE_TO_HOST (or FAIL)
+ *
+ * The agent issues no container I/O for the faulting piece before the
+ * answer, and none after IO_DONE; IO_DONE tells the controller that the
+ * agent no longer uses orig or alt for that order, so a movement can end
+ * (and a location be freed) only when every order it gave is done.
  */
 #ifndef SEGMAP_MSG_H
 #define SEGMAP_MSG_H
@@ -65,7 +99,7 @@
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
-#define MSG_MAX_BITMAP (1u << 14)    /* bitmap bytes: 64 MiB / 512 / 8 */
+#define MSG_MAX_BITMAP (1u << 11)    /* bitmap bytes: 64 MiB / 4 KiB / 8 */
 #define MSG_MAX_NAME 255
 #define MSG_MAX_VDISKS 4096          /* quiesce/activate list */
 
@@ -91,8 +125,9 @@ enum msg_type {
   MSG_GRANT = 19,
   MSG_ALLOCATED = 20,
   MSG_RECALL = 21,
+  MSG_IO_DONE = 22,
 };
-#define MSG_TYPE_MAX MSG_RECALL
+#define MSG_TYPE_MAX MSG_IO_DONE
 
 /* What the faulting I/O was doing. */
 enum fault_op {
@@ -121,22 +156,28 @@ struct msg {
   uint32_t vdisk;           /* vdisk id */
   uint64_t first;           /* first segment of the range */
   uint32_t count;           /* segments in the range */
-  uint32_t status;          /* FAIL, REPLY: 0 or a positive errno */
+  uint32_t status;          /* FAIL, REPLY, IO_DONE: 0 or a positive
+                               errno */
   uint64_t arg;             /* NEW_TABLE: size in bytes; SET_STATUS: bits;
                                QUIESCE: timeout in ms; REGISTER: version;
                                HEARTBEAT: lease in ms; MAP_FAULT: byte
                                offset of the I/O in the first segment;
-                               RETRY: zero segments after the range */
+                               RETRY: zero segments after the range;
+                               IO_DONE: id of the DO_* it reports */
   uint32_t arg2;            /* NEW_TABLE: segment shift; MAP_FAULT: I/O
                                length in bytes (capped to the range) */
   sm_entry alt;             /* DO_WRITE, DO_SPLIT_READ: alternate location;
                                ALLOCATED: the granted location used */
   uint32_t n_entries;
   sm_entry *entries;        /* RETRY, SET_ENTRY, REPLY to GET_*; GRANT:
-                               the granted locations */
+                               the granted locations; DO_WRITE,
+                               DO_SPLIT_READ: entries[0] = the original
+                               location (or a ZERO entry) */
   uint32_t n_blocks;        /* bytes in blocks */
-  uint8_t *blocks;          /* MAP_FAULT: blocks touched; DO_SPLIT_READ:
-                               1 = read the block from alt */
+  uint8_t *blocks;          /* 4 KiB blocks of a segment (see above).
+                               MAP_FAULT: blocks the I/O touches;
+                               DO_WRITE, DO_SPLIT_READ: blocks at alt;
+                               IO_DONE: blocks written to alt */
   uint32_t n_vdisks;
   uint32_t *vdisks;         /* QUIESCE, ACTIVATE */
   char *name;               /* REGISTER: agent name; NEW_TABLE: vdisk name */
@@ -168,6 +209,13 @@ msg_frame_type (const uint8_t *frame, size_t len)
 void msg_clear (struct msg *m);
 
 const char *msg_type_to_string (unsigned type);
+
+/* Is block I set in the bitmap BLOCKS of N bytes (past the end: no)? */
+static inline int
+msg_block_is_set (const uint8_t *blocks, uint32_t n, uint64_t i)
+{
+  return i / 8 < n && (blocks[i / 8] >> (i % 8)) & 1;
+}
 const char *fault_op_to_string (unsigned op);
 
 #endif /* SEGMAP_MSG_H */

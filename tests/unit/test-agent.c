@@ -2,11 +2,11 @@
  * (src/agent/agent.c, with the I/O path of src/agent/io.c on top).
  *
  * The agent is driven the way the controller drives it, through frames:
- *  - a fake transport captures what the agent sends (MAP_FAULT, FLUSH),
- *    decodes it with msg_decode and logs it;
- *  - a fake controller thread answers each captured frame by calling
- *    agent_receive (RETRY with ZERO entries, RETRY with mapped entries,
- *    or FAIL, as the test asks), like the in-process transport would;
+ *  - the fake controller of test-fake-ctl.h captures what the agent
+ *    sends (MAP_FAULT, FLUSH), decodes and logs it, and its thread
+ *    answers each frame by calling agent_receive (RETRY with ZERO
+ *    entries, RETRY with mapped entries, or FAIL, as the test asks),
+ *    like the in-process transport would;
  *  - commands (NEW_TABLE, SET_ENTRY, ...) are encoded here, delivered
  *    with agent_receive and their REPLY frames decoded and checked.
  * Reads and writes of mapped segments go to a real container on a
@@ -45,6 +45,7 @@
 #include "proto/msg.h"
 #include "proto/transport.h"
 #include "store/container.h"
+#include "test-fake-ctl.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
@@ -52,7 +53,6 @@
 #define SEG_SHIFT 20
 #define UNITS_PER_SEG (MiB >> ENTRY_UNIT_SHIFT)
 #define LOAD_AHEAD 64           /* the agent loads runs of 64 entries */
-#define LOG_MAX 64
 
 /* Only calls into libcheck when COND fails (for hot loops). */
 #define EXPECT(cond)                                                    \
@@ -93,95 +93,22 @@ enum answer_mode {
                                    with the rest of the table zero */
 };
 
-struct frame {
-  struct frame *next;
-  uint8_t *bytes;
-  size_t len;
-};
-
-struct fake_ctl {
-  struct transport tr;          /* first: the agent hands us &tr */
-  struct agent *a;
-  pthread_t thread;
-
-  pthread_mutex_t lock;         /* protects everything below */
-  pthread_cond_t cond;
-  struct frame *head, **tail;
-  bool stop;
-  bool hold;                    /* leave faults unanswered until cleared */
+/* How the fake answers (protected by fake.lock). */
+static struct {
   enum answer_mode mode;
   uint32_t fail_errno;
   uint64_t next_grant;          /* ANSWER_GRANT: next segment granted */
   uint64_t n_segments;          /* ANSWER_GRANT: of the faulting table */
-  struct msg log[LOG_MAX];      /* what the agent sent (no arrays) */
-  unsigned n_log;
-  unsigned errors;              /* bad frames, failed deliveries */
-};
+} how;
 
-static struct fake_ctl fake;
 static char container_path[64];
 static uint64_t next_command_id = 1000000;
-
-static void
-quiet_sink (const char *fmt, va_list args)
-{
-  (void) fmt;
-  (void) args;
-}
-
-static void
-fake_error (void)
-{
-  pthread_mutex_lock (&fake.lock);
-  fake.errors++;
-  pthread_mutex_unlock (&fake.lock);
-}
-
-/* Transport: agent -> controller.  Takes ownership of FRAME. */
-static int
-fake_to_controller (struct transport *tr, uint8_t *frame, size_t len)
-{
-  struct fake_ctl *f = (struct fake_ctl *) tr;
-  struct frame *fr = malloc (sizeof *fr);
-
-  if (fr == NULL) {
-    free (frame);
-    return -1;
-  }
-  fr->next = NULL;
-  fr->bytes = frame;
-  fr->len = len;
-  pthread_mutex_lock (&f->lock);
-  *f->tail = fr;
-  f->tail = &fr->next;
-  pthread_cond_broadcast (&f->cond);
-  pthread_mutex_unlock (&f->lock);
-  return 0;
-}
 
 /* The entry the fake controller maps SEG to in ANSWER_MAP mode. */
 static sm_entry
 mapped (uint64_t seg)
 {
   return entry_make (1, (seg + 2) * UNITS_PER_SEG, ENTRY_VALID);
-}
-
-/* Deliver answer A to the agent as the controller does; no REPLY. */
-static void
-deliver_answer (struct fake_ctl *f, const struct msg *a)
-{
-  uint8_t *frame, *reply;
-  size_t len, reply_len;
-
-  if (msg_encode (a, &frame, &len) == -1) {
-    fake_error ();
-    return;
-  }
-  if (agent_receive (f->a, frame, len, &reply, &reply_len) != 0
-      || reply != NULL)
-    fake_error ();
-  free (reply);
-  free (frame);
 }
 
 static uint32_t try_command (struct agent *a, struct msg *m,
@@ -196,22 +123,22 @@ granted (uint64_t n)
 
 /* ANSWER_GRANT: grant two segments before answering. */
 static void
-fake_grant (struct fake_ctl *f, uint32_t vdisk)
+fake_grant (uint32_t vdisk)
 {
   sm_entry g[2];
   struct msg m = { .type = MSG_GRANT, .vdisk = vdisk, .entries = g,
                    .n_entries = 2 };
 
-  pthread_mutex_lock (&f->lock);
-  g[0] = granted (f->next_grant++);
-  g[1] = granted (f->next_grant++);
-  pthread_mutex_unlock (&f->lock);
-  if (try_command (f->a, &m, NULL) != 0)
+  pthread_mutex_lock (&fake.lock);
+  g[0] = granted (how.next_grant++);
+  g[1] = granted (how.next_grant++);
+  pthread_mutex_unlock (&fake.lock);
+  if (try_command (fake.a, &m, NULL) != 0)
     fake_error ();
 }
 
 static void
-answer_fault (struct fake_ctl *f, const struct msg *m, enum answer_mode mode,
+answer_fault (const struct msg *m, enum answer_mode mode,
               uint32_t fail_errno)
 {
   struct msg a = { .id = m->id };
@@ -219,15 +146,15 @@ answer_fault (struct fake_ctl *f, const struct msg *m, enum answer_mode mode,
   if (mode == ANSWER_FAIL) {
     a.type = MSG_FAIL;
     a.status = fail_errno;
-    deliver_answer (f, &a);
+    fake_deliver (&a);
     return;
   }
   if (mode == ANSWER_GRANT) {
     if (m->op == FAULT_WRITE)
-      fake_grant (f, m->vdisk);
-    pthread_mutex_lock (&f->lock);
-    a.arg = f->n_segments - m->first - m->count;
-    pthread_mutex_unlock (&f->lock);
+      fake_grant (m->vdisk);
+    pthread_mutex_lock (&fake.lock);
+    a.arg = how.n_segments - m->first - m->count;
+    pthread_mutex_unlock (&fake.lock);
   }
   a.type = MSG_RETRY;
   a.vdisk = m->vdisk;
@@ -241,118 +168,39 @@ answer_fault (struct fake_ctl *f, const struct msg *m, enum answer_mode mode,
   for (uint32_t i = 0; i < m->count; i++)
     a.entries[i] = mode == ANSWER_MAP ? mapped (m->first + i)
       : ENTRY_ZERO_SEGMENT;
-  deliver_answer (f, &a);
+  fake_deliver (&a);
   free (a.entries);
 }
 
+/* The fake's script: answer faults as `how' says, flushes with REPLY. */
 static void
-handle_frame (struct fake_ctl *f, struct frame *fr)
+script (const struct msg *m)
 {
-  struct msg m;
   enum answer_mode mode;
   uint32_t fail_errno;
 
-  if (msg_decode (fr->bytes, fr->len, &m) == -1) {
+  pthread_mutex_lock (&fake.lock);
+  mode = how.mode;
+  fail_errno = how.fail_errno;
+  pthread_mutex_unlock (&fake.lock);
+
+  if (m->type == MSG_MAP_FAULT)
+    answer_fault (m, mode, fail_errno);
+  else if (m->type == MSG_FLUSH) {
+    struct msg a = { .type = MSG_REPLY, .id = m->id };
+    fake_deliver (&a);
+  }
+  else if (m->type != MSG_ALLOCATED)   /* logged; needs no answer */
     fake_error ();
-    return;
-  }
-  pthread_mutex_lock (&f->lock);
-  if (f->n_log < LOG_MAX) {
-    f->log[f->n_log] = m;
-    f->log[f->n_log].entries = NULL;
-    f->log[f->n_log].blocks = NULL;
-    f->log[f->n_log].vdisks = NULL;
-    f->log[f->n_log].name = NULL;
-  }
-  f->n_log++;
-  while (f->hold && !f->stop)
-    pthread_cond_wait (&f->cond, &f->lock);
-  mode = f->mode;
-  fail_errno = f->fail_errno;
-  pthread_mutex_unlock (&f->lock);
-
-  if (m.type == MSG_MAP_FAULT)
-    answer_fault (f, &m, mode, fail_errno);
-  else if (m.type == MSG_FLUSH) {
-    struct msg a = { .type = MSG_REPLY, .id = m.id };
-    deliver_answer (f, &a);
-  }
-  else if (m.type != MSG_ALLOCATED)   /* logged; needs no answer */
-    fake_error ();
-  msg_clear (&m);
-}
-
-static void *
-fake_run (void *arg)
-{
-  struct fake_ctl *f = arg;
-
-  for (;;) {
-    struct frame *fr;
-
-    pthread_mutex_lock (&f->lock);
-    while (f->head == NULL && !f->stop)
-      pthread_cond_wait (&f->cond, &f->lock);
-    fr = f->head;
-    if (fr) {
-      f->head = fr->next;
-      if (f->head == NULL)
-        f->tail = &f->head;
-    }
-    pthread_mutex_unlock (&f->lock);
-    if (fr == NULL)
-      return NULL;              /* stopped and drained */
-    handle_frame (f, fr);
-    free (fr->bytes);
-    free (fr);
-  }
 }
 
 static void
 fake_set (enum answer_mode mode, uint32_t fail_errno)
 {
   pthread_mutex_lock (&fake.lock);
-  fake.mode = mode;
-  fake.fail_errno = fail_errno;
+  how.mode = mode;
+  how.fail_errno = fail_errno;
   pthread_mutex_unlock (&fake.lock);
-}
-
-static void
-fake_hold (bool hold)
-{
-  pthread_mutex_lock (&fake.lock);
-  fake.hold = hold;
-  pthread_cond_broadcast (&fake.cond);
-  pthread_mutex_unlock (&fake.lock);
-}
-
-static unsigned
-fake_n_log (void)
-{
-  pthread_mutex_lock (&fake.lock);
-  unsigned n = fake.n_log;
-  pthread_mutex_unlock (&fake.lock);
-  return n;
-}
-
-static struct msg
-fake_log (unsigned i)
-{
-  pthread_mutex_lock (&fake.lock);
-  struct msg m = fake.log[i];
-  pthread_mutex_unlock (&fake.lock);
-  return m;
-}
-
-/* Wait until the agent has sent N frames (at most 5 s). */
-static void
-wait_n_log (unsigned n)
-{
-  uint64_t start = sm_test_now_ms ();
-
-  while (fake_n_log () < n && sm_test_now_ms () - start < 5000)
-    sm_test_sleep_ms (1);
-  ck_assert_uint_ge (fake_n_log (), n);
 }
 
 /* Check logged frame I: a MAP_FAULT of OP on [FIRST, FIRST+COUNT). */
@@ -378,36 +226,22 @@ start_agent (uint64_t memory_limit)
   struct agent *a = agent_new ("test-agent", memory_limit);
 
   ck_assert_ptr_nonnull (a);
-  memset (&fake, 0, sizeof fake);
-  pthread_mutex_init (&fake.lock, NULL);
-  pthread_cond_init (&fake.cond, NULL);
-  fake.tail = &fake.head;
-  fake.tr.to_controller = fake_to_controller;
-  fake.tr.agent = a;
-  fake.a = a;
-  agent_set_transport (a, &fake.tr);
-  ck_assert_int_eq (pthread_create (&fake.thread, NULL, fake_run, &fake), 0);
+  memset (&how, 0, sizeof how);
+  fake_start (a, script);
   return a;
 }
 
 static void
 stop_agent (struct agent *a)
 {
-  pthread_mutex_lock (&fake.lock);
-  fake.stop = true;
-  pthread_cond_broadcast (&fake.cond);
-  pthread_mutex_unlock (&fake.lock);
-  pthread_join (fake.thread, NULL);
-  ck_assert_uint_eq (fake.errors, 0);
+  fake_stop ();
   agent_free (a);
-  pthread_mutex_destroy (&fake.lock);
-  pthread_cond_destroy (&fake.cond);
 }
 
 static void
 setup (void)
 {
-  sm_set_log_sinks (quiet_sink, NULL);
+  sm_set_log_sinks (fake_quiet_sink, NULL);
   container_path[0] = '\0';
 }
 
@@ -826,7 +660,7 @@ START_TEST (test_delete_during_fault)
   ck_assert_ptr_nonnull (rd.t);
   fake_hold (true);
   ck_assert_int_eq (pthread_create (&th, NULL, reader_run, &rd), 0);
-  wait_n_log (1);
+  fake_wait_n_log (1);
   check_fault (0, 3, FAULT_READ, 0, 64);
   ck_assert_uint_eq (delete_table (a, 3), 0);  /* does not wait for it */
   ck_assert (!rd.done);
@@ -958,7 +792,7 @@ START_TEST (test_set_entry_blocking_ignores_faults)
   rd.t = agent_open_vdisk (a, "vd1");
   fake_hold (true);
   ck_assert_int_eq (pthread_create (&th, NULL, reader_run, &rd), 0);
-  wait_n_log (1);
+  fake_wait_n_log (1);
   check_fault (0, 1, FAULT_READ, 64, 36);      /* clipped at the end */
   start = sm_test_now_ms ();
   ck_assert_uint_eq (set_entries (a, 1, 70, 1, &e, 1, true), 0);
@@ -1378,7 +1212,7 @@ check_allocated (unsigned i, uint32_t vdisk, uint64_t seg, sm_entry e)
 {
   struct msg m;
 
-  wait_n_log (i + 1);
+  fake_wait_n_log (i + 1);
   m = fake_log (i);
   ck_assert_str_eq (msg_type_to_string (m.type), "allocated");
   ck_assert_uint_eq (m.vdisk, vdisk);
@@ -1398,7 +1232,7 @@ START_TEST (test_first_write_grants)
   struct table *t;
 
   fake_set (ANSWER_GRANT, 0);
-  fake.n_segments = 32;
+  how.n_segments = 32;
   ck_assert_uint_eq (new_table (a, 9, "vd9", 32 * MiB, SEG_SHIFT), 0);
   t = agent_open_vdisk (a, "vd9");
 
@@ -1433,7 +1267,7 @@ START_TEST (test_first_write_grants)
   /* A write to a segment it mapped itself stays on the fast path, and
    * the flush comes after every ALLOCATED. */
   ck_assert_int_eq (agent_pwrite (a, t, buf, 512, 20 * MiB + 4096, true), 0);
-  wait_n_log (6);
+  fake_wait_n_log (6);
   ck_assert_str_eq (msg_type_to_string (fake_log (5).type), "flush");
   agent_get_stats (a, &st);
   ck_assert_uint_eq (st.grants_used, 3);

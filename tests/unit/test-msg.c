@@ -114,6 +114,7 @@ static sm_entry *huge_entries;
 static sm_entry grant_entries[2];
 static sm_entry *grant_huge;             /* MSG_MAX_ENTRIES locations */
 static uint8_t *huge_blocks;
+static sm_entry orig_entries[2];         /* DO_*: the original location */
 static uint32_t *huge_vdisks;
 
 static void
@@ -130,6 +131,9 @@ init_samples (void)
     sample_blocks[i] = i * 37 + 1;
   grant_entries[0] = entry_make (1, 16, ENTRY_VALID);
   grant_entries[1] = entry_make (0xffff, ENTRY_MAX_UNIT, ENTRY_VALID);
+  orig_entries[0] = entry_make (2, 300, ENTRY_VALID | ENTRY_NOWRITE |
+                                ENTRY_ALT);
+  orig_entries[1] = ENTRY_ZERO_SEGMENT;
   memset (long_name, 'n', MSG_MAX_NAME);
   long_name[MSG_MAX_NAME] = '\0';
 }
@@ -216,11 +220,25 @@ sample_body (struct msg *m, unsigned variant)
   case MSG_DO_WRITE:
     m->alt = edge ? entry_make (0xffff, ENTRY_MAX_UNIT, ENTRY_VALID)
       : entry_make (4, 77, ENTRY_VALID);
+    m->entries = edge ? orig_entries + 1 : orig_entries;
+    m->n_entries = 1;
+    m->n_blocks = huge ? MSG_MAX_BITMAP : edge ? 0 : sizeof sample_blocks;
+    m->blocks = huge ? huge_blocks : edge ? NULL : sample_blocks;
     break;
   case MSG_DO_SPLIT_READ:
     m->alt = entry_make (4, 77, ENTRY_VALID | (edge ? ENTRY_NOWRITE : 0));
+    m->entries = edge ? orig_entries + 1 : orig_entries;
+    m->n_entries = 1;
     m->n_blocks = huge ? MSG_MAX_BITMAP : edge ? 1 : sizeof sample_blocks;
     m->blocks = huge ? huge_blocks : sample_blocks;
+    break;
+  case MSG_IO_DONE:
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->first = edge ? (UINT64_C(1) << 37) - 1 : 100;
+    m->status = edge ? 4095 : 0;
+    m->arg = edge ? UINT64_MAX : 42;
+    m->n_blocks = huge ? MSG_MAX_BITMAP : edge ? 0 : sizeof sample_blocks;
+    m->blocks = huge ? huge_blocks : edge ? NULL : sample_blocks;
     break;
   case MSG_COMPLETE_TO_HOST:
     break;
@@ -351,8 +369,8 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_FLUSH] = "iv",
   [MSG_RETRY] = "ivFcaE",
   [MSG_FAIL] = "is",
-  [MSG_DO_WRITE] = "iA",
-  [MSG_DO_SPLIT_READ] = "iAB",
+  [MSG_DO_WRITE] = "iAEB",
+  [MSG_DO_SPLIT_READ] = "iAEB",
   [MSG_COMPLETE_TO_HOST] = "i",
   [MSG_NEW_TABLE] = "ifvabN",
   [MSG_DELETE_TABLE] = "iv",
@@ -366,6 +384,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_GRANT] = "ivE",
   [MSG_ALLOCATED] = "ivFA",
   [MSG_RECALL] = "iv",
+  [MSG_IO_DONE] = "ivFsaB",
 };
 
 struct tbuf {
@@ -518,8 +537,8 @@ END_TEST
 START_TEST (test_roundtrip_max_sizes)
 {
   static const unsigned types[] = {
-    MSG_MAP_FAULT, MSG_RETRY, MSG_DO_SPLIT_READ, MSG_SET_ENTRY,
-    MSG_QUIESCE, MSG_ACTIVATE, MSG_REPLY, MSG_GRANT,
+    MSG_MAP_FAULT, MSG_RETRY, MSG_DO_WRITE, MSG_DO_SPLIT_READ, MSG_SET_ENTRY,
+    MSG_QUIESCE, MSG_ACTIVATE, MSG_REPLY, MSG_GRANT, MSG_IO_DONE,
   };
   size_t i;
 
@@ -656,6 +675,9 @@ START_TEST (test_header_messages)
   frame[4] = 1;                 /* version 1 had no grants */
   assert_rejected (frame, len);
   ck_assert_error_has ("version 1");
+  frame[4] = 2;                 /* version 2 had no redirected I/O */
+  assert_rejected (frame, len);
+  ck_assert_error_has ("version 2");
   frame[4] = MSG_VERSION + 1;
   assert_rejected (frame, len);
   ck_assert_error_has ("this peer speaks version");
@@ -785,14 +807,13 @@ START_TEST (test_oversize_counts)
   reg[18] = 0;
   reg[19] = 255;
   check_lying_count (MSG_REGISTER, reg, sizeof reg, "truncated");
-  /* Do_split_read: blocks of MSG_MAX_BITMAP + 1 and MSG_MAX_BITMAP. */
-  uint8_t dsr[8 + 8 + 4 + 8] = { 0 };
-  dsr[15] = ENTRY_VALID;
-  dsr[18] = (MSG_MAX_BITMAP + 1) >> 8;
-  dsr[19] = (MSG_MAX_BITMAP + 1) & 0xff;
-  check_lying_count (MSG_DO_SPLIT_READ, dsr, sizeof dsr, "exceed the limit");
-  dsr[19] = 0;
-  check_lying_count (MSG_DO_SPLIT_READ, dsr, sizeof dsr, "truncated");
+  /* Io_done: id, vdisk, first, status, arg, then blocks of
+   * MSG_MAX_BITMAP + 1 and MSG_MAX_BITMAP, then 8 bytes of "data". */
+  uint8_t done[8 + 4 + 8 + 4 + 8 + 4 + 8] = { 0 };
+  put_u32 (done + 32, MSG_MAX_BITMAP + 1);
+  check_lying_count (MSG_IO_DONE, done, sizeof done, "exceed the limit");
+  put_u32 (done + 32, MSG_MAX_BITMAP);
+  check_lying_count (MSG_IO_DONE, done, sizeof done, "truncated");
 }
 END_TEST
 
@@ -916,6 +937,27 @@ static void grant_nowrite (struct msg *m)
   m->n_entries = 1;
 }
 static void allocated_past_end (struct msg *m) { m->first = UINT64_C(1) << 37; }
+static void op_write (struct msg *m) { m->op = FAULT_WRITE; }
+static void
+two_originals (struct msg *m)
+{
+  bad_entries[0] = orig_entries[0];
+  bad_entries[1] = orig_entries[0];
+  m->entries = bad_entries;
+  m->n_entries = 2;
+}
+static void
+orig_error (struct msg *m)
+{
+  bad_entries[0] = entry_make (2, 300, ENTRY_VALID | ENTRY_ERROR);
+  m->entries = bad_entries;
+}
+static void
+orig_invalid (struct msg *m)
+{
+  bad_entries[0] = ENTRY_INVALID;
+  m->entries = bad_entries;
+}
 static void allocated_count (struct msg *m) { m->count = 1; }
 
 static const struct bad_case bad_cases[] = {
@@ -975,8 +1017,25 @@ static const struct bad_case bad_cases[] = {
   { "split alt alt", MSG_DO_SPLIT_READ, alt_alt, "not a location", false },
   { "split no blocks", MSG_DO_SPLIT_READ, no_blocks, "no block bitmap",
     false },
-  { "split blocks 16385", MSG_DO_SPLIT_READ, too_many_blocks,
+  { "split blocks 2049", MSG_DO_SPLIT_READ, too_many_blocks,
     "exceed the limit", false },
+  { "fault blocks 2049", MSG_MAP_FAULT, too_many_blocks, "exceed the limit",
+    false },
+  { "do_write blocks 2049", MSG_DO_WRITE, too_many_blocks, "exceed the limit",
+    false },
+  { "io_done blocks 2049", MSG_IO_DONE, too_many_blocks, "exceed the limit",
+    false },
+  { "do_write no original", MSG_DO_WRITE, no_entries, "0 entries", false },
+  { "do_write 2 originals", MSG_DO_WRITE, two_originals, "2 entries", false },
+  { "split no original", MSG_DO_SPLIT_READ, no_entries, "0 entries", false },
+  { "do_write orig error", MSG_DO_WRITE, orig_error, "not a location or zero",
+    false },
+  { "split orig invalid", MSG_DO_SPLIT_READ, orig_invalid,
+    "not a location or zero", false },
+  { "io_done status 4096", MSG_IO_DONE, status_4096, "status 4096", false },
+  { "io_done past end", MSG_IO_DONE, allocated_past_end, "past segment",
+    false },
+  { "io_done with op", MSG_IO_DONE, op_write, "carry op", true },
   { "quiesce no vdisks", MSG_QUIESCE, no_vdisks, "names no vdisks", false },
   { "activate no vdisks", MSG_ACTIVATE, no_vdisks, "names no vdisks", false },
   { "activate 4097", MSG_ACTIVATE, too_many_vdisks, "exceed the limit",
@@ -1169,6 +1228,30 @@ START_TEST (test_random_frames)
 END_TEST
 
 /*----------------------------------------------------------------------
+ * Block bitmaps: 4 KiB blocks, bit I of a segment is bit I % 8 of byte
+ * I / 8; the largest segment (64 MiB) needs 2048 bytes.
+ */
+
+START_TEST (test_block_bitmaps)
+{
+  static const uint8_t b[2] = { 0x81, 0x02 };
+
+  ck_assert_uint_eq (SM_BLOCK_SIZE, 4096);
+  ck_assert_uint_eq (MSG_MAX_BITMAP, 2048);
+  ck_assert_uint_eq ((uint64_t) MSG_MAX_BITMAP * 8 * SM_BLOCK_SIZE,
+                     SM_SEGMENT_SIZE_MAX);
+  ck_assert (msg_block_is_set (b, 2, 0));
+  ck_assert (!msg_block_is_set (b, 2, 1));
+  ck_assert (msg_block_is_set (b, 2, 7));
+  ck_assert (!msg_block_is_set (b, 2, 8));
+  ck_assert (msg_block_is_set (b, 2, 9));
+  ck_assert (!msg_block_is_set (b, 2, 16));     /* past the end: clear */
+  ck_assert (!msg_block_is_set (b, 1, 9));
+  ck_assert (!msg_block_is_set (NULL, 0, 0));
+}
+END_TEST
+
+/*----------------------------------------------------------------------
  * Names of things.
  */
 
@@ -1176,6 +1259,7 @@ START_TEST (test_to_string)
 {
   ck_assert_str_eq (msg_type_to_string (MSG_MAP_FAULT), "map_fault");
   ck_assert_str_eq (msg_type_to_string (MSG_REPLY), "reply");
+  ck_assert_str_eq (msg_type_to_string (MSG_IO_DONE), "io_done");
   ck_assert_str_eq (msg_type_to_string (0), "unknown");
   ck_assert_str_eq (msg_type_to_string (MSG_TYPE_MAX + 1), "unknown");
   ck_assert_str_eq (msg_type_to_string (~0u), "unknown");
@@ -1220,6 +1304,7 @@ msg_suite (void)
   tcase_add_test (tc, test_name_with_nul);
   tcase_add_test (tc, test_random_frames);
   tcase_add_test (tc, test_to_string);
+  tcase_add_test (tc, test_block_bitmaps);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -1,0 +1,560 @@
+/* segmap: data movements in the controller, and its answers to faults
+ * on moving segments (DESIGN §5, seed 001 FIG. 4 and 6).
+ *
+ * A movement is one segment of one vdisk whose data is being moved to
+ * (or built up at) an alternate location: a snapshot's first write
+ * (forward delta: new blocks at the new segment, the rest copied in the
+ * background) or a migration (copy block ranges, writes redirected).
+ * The registry holds, per (vdisk, segment):
+ *
+ *   orig, alt    where the data was and where it goes
+ *   at_alt       bitmap of the segment's 4 KiB blocks whose current
+ *                data is at alt (copied, or written by a redirected
+ *                write); the others are at orig
+ *   busy         blocks a DO_WRITE is writing now (sent, IO_DONE not
+ *                yet received): neither a copy nor another write may
+ *                touch them
+ *   redirect     host writes go to alt (DO_WRITE); otherwise they wait
+ *                until the movement ends
+ *   alt_shown    the agent has been told ALT (set_status): reads
+ *                fault and are split; before the first redirected
+ *                write orig holds every block's data (copied blocks
+ *                are equal in both places), so reads stay on the fast
+ *                path until then
+ *   orders       DO_WRITE / DO_SPLIT_READ sent and not yet reported
+ *                done: the agent may still use orig or alt for them
+ *   deferred     faults waiting: writes for busy blocks (or for the end
+ *                of a movement that does not redirect), whole-segment
+ *                trim/zero for the end
+ *
+ * Faults (hooked into faults.c):
+ *
+ *   write, redirect, blocks free  -> mark busy, show ALT, DO_WRITE(orig,
+ *                                    alt, at_alt)
+ *   write, blocks busy / no redirect -> deferred (queued again after the
+ *                                    next IO_DONE of the movement / at
+ *                                    its end)
+ *   read of one segment with blocks, ALT shown -> DO_SPLIT_READ(orig,
+ *                                    alt, at_alt)
+ *   trim/zero of whole segments   -> deferred until the movements in
+ *                                    the range end (freeing a moving
+ *                                    segment would strand it)
+ *   anything else                 -> faults.c as usual; the entries it
+ *                                    loads for moving segments carry
+ *                                    NOWRITE (and ALT once shown)
+ *   IO_DONE                       -> write: at_alt |= blocks (only now:
+ *                                    the data is there), busy cleared;
+ *                                    -> COMPLETE_TO_HOST, or FAIL with
+ *                                    the agent's error
+ *
+ * Invariants.
+ *  - No block is busy for two orders at once, so two writes never
+ *    read-modify-write the same block concurrently.
+ *  - A block is marked at alt only once its data is there (IO_DONE for a
+ *    write, ctrl_move_mark for a copy that has finished).
+ *  - A movement ends only with no order outstanding: after that the
+ *    agent touches neither orig nor alt on its behalf.
+ *  - Everything runs on the controller thread.
+ *
+ * Use (the snapshot and migration issues): ctrl_move_begin (the agent's
+ * entry becomes NOWRITE, blocking: no write to orig is in flight
+ * afterwards), copy blocks that ctrl_move_query reports ORIG (skip
+ * WRITING ones) and ctrl_move_mark them, then ctrl_move_end (EBUSY:
+ * try again later) and, in the same controller turn, record the final
+ * entry in the store and SET_ENTRY it (blocking) before freeing the
+ * location no longer used.
+ *
+ * The registry is volatile: a restart forgets every movement, and with
+ * it which blocks of a segment were written at alt.  Nothing creates
+ * movements yet; the issue that does (snapshots) must persist orig,
+ * alt and at_alt in SQLite (a table keyed by vdisk and segment, the
+ * bitmap as a blob), updated in the transaction of the IO_DONE that
+ * marks blocks, so that a FLUSH after the host's acknowledgement covers
+ * it, and reload it at start-up before any fault is answered.
+ * Orders are keyed by the agent's request id: one agent.  Deleting a
+ * vdisk must end its movements first (and free their alternate
+ * segments); the issue that creates movements wires that into vdisk
+ * delete.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "controller/controller-internal.h"
+
+struct order {
+  uint64_t id;                  /* of the fault it answers */
+  bool write;
+  uint8_t *blocks;              /* write: the blocks made busy */
+};
+DEFINE_VECTOR_TYPE (order_vector, struct order);
+
+struct deferred {
+  uint8_t *frame;
+  size_t len;
+};
+DEFINE_VECTOR_TYPE (deferred_vector, struct deferred);
+
+struct ctrl_move {
+  uint32_t vdisk;
+  uint64_t seg;
+  sm_entry orig, alt;
+  bool redirect, alt_shown;
+  uint32_t n_bytes;             /* of each bitmap */
+  uint8_t *at_alt, *busy;
+  struct order_vector orders;
+  struct deferred_vector deferred;
+};
+
+const char *
+move_block_to_string (enum move_block b)
+{
+  switch (b) {
+  case MOVE_BLOCK_ORIG: return "orig";
+  case MOVE_BLOCK_ALT: return "alt";
+  case MOVE_BLOCK_WRITING: return "writing";
+  }
+  return "unknown";
+}
+
+/* Bitmaps ----------------------------------------------------------- */
+
+static bool
+bit (const uint8_t *b, uint64_t i)
+{
+  return (b[i / 8] >> (i % 8)) & 1;
+}
+
+static bool
+overlaps (const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+  for (uint32_t i = 0; i < n; i++)
+    if (a[i] & b[i])
+      return true;
+  return false;
+}
+
+/* Is BLOCKS (N bytes, from a fault) exactly the blocks of the byte
+ * range [OFF, OFF+LEN) of a segment with N_BYTES bytes of bitmap? */
+static bool
+blocks_match (const uint8_t *blocks, uint32_t n, uint32_t n_bytes,
+              uint64_t off, uint64_t len)
+{
+  if (n != n_bytes || len == 0 || off + len > (uint64_t) n_bytes * 8
+      * SM_BLOCK_SIZE)
+    return false;
+  for (uint64_t i = 0; i < (uint64_t) n_bytes * 8; i++) {
+    bool in = i >= off / SM_BLOCK_SIZE && i <= (off + len - 1) / SM_BLOCK_SIZE;
+    if (bit (blocks, i) != in)
+      return false;
+  }
+  return true;
+}
+
+/* The registry -------------------------------------------------------- */
+
+/* Index of the first movement at or after (VDISK, SEG). */
+static size_t
+lower_bound (struct controller *c, uint32_t vdisk, uint64_t seg)
+{
+  size_t lo = 0, hi = c->moves.len;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct ctrl_move *m = c->moves.ptr[mid];
+    if (m->vdisk < vdisk || (m->vdisk == vdisk && m->seg < seg))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+struct ctrl_move *
+ctrl_move_find (struct controller *c, uint32_t vdisk, uint64_t seg)
+{
+  size_t i = lower_bound (c, vdisk, seg);
+
+  if (i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk
+      && c->moves.ptr[i]->seg == seg)
+    return c->moves.ptr[i];
+  return NULL;
+}
+
+static void
+move_free (struct ctrl_move *m)
+{
+  for (size_t i = 0; i < m->orders.len; i++)
+    free (m->orders.ptr[i].blocks);
+  for (size_t i = 0; i < m->deferred.len; i++)
+    free (m->deferred.ptr[i].frame);
+  free (m->orders.ptr);
+  free (m->deferred.ptr);
+  free (m->at_alt);
+  free (m->busy);
+  free (m);
+}
+
+/* Change the status BITS of the agent's entry of M (not blocking unless
+ * BLOCKING).  0 or -1. */
+static int
+show (struct controller *c, const struct ctrl_move *m, uint64_t bits,
+      bool blocking)
+{
+  struct msg s = { .type = MSG_SET_STATUS, .vdisk = m->vdisk,
+                   .first = m->seg, .count = 1, .arg = bits,
+                   .flags = MSG_F_ON | (blocking ? MSG_F_BLOCKING : 0) };
+
+  if (ctrl_send (c, &s, NULL) == 0)
+    return 0;
+  sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the agent "
+            "did not take the %s state", m->vdisk, m->seg,
+            bits & ENTRY_ALT ? "alternate" : "no-write");
+  return -1;
+}
+
+int
+ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
+                 sm_entry orig, sm_entry alt, bool redirect)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
+  struct ctrl_move *m;
+  size_t i;
+
+  if (v == NULL || seg >= (v->size + (UINT64_C(1) << v->seg_shift) - 1)
+      >> v->seg_shift || entry_flags (alt) != ENTRY_VALID
+      || !entry_is_valid (orig) || (orig & ENTRY_ERROR)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (ctrl_move_find (c, vdisk, seg)) {
+    errno = EEXIST;
+    return -1;
+  }
+  m = calloc (1, sizeof *m);
+  if (m == NULL)
+    return -1;
+  *m = (struct ctrl_move) {
+    .vdisk = vdisk, .seg = seg, .redirect = redirect,
+    .orig = orig & ~(ENTRY_NOWRITE | ENTRY_ALT), .alt = alt,
+    .n_bytes = ((UINT64_C(1) << v->seg_shift) / SM_BLOCK_SIZE + 7) / 8,
+  };
+  m->at_alt = calloc (m->n_bytes, 1);
+  m->busy = calloc (m->n_bytes, 1);
+  i = lower_bound (c, vdisk, seg);
+  if (m->at_alt == NULL || m->busy == NULL
+      || move_vector_append (&c->moves, NULL) == -1) {
+    move_free (m);
+    errno = ENOMEM;
+    return -1;
+  }
+  memmove (&c->moves.ptr[i + 1], &c->moves.ptr[i],
+           (c->moves.len - 1 - i) * sizeof c->moves.ptr[0]);
+  c->moves.ptr[i] = m;
+  /* Blocking: once answered, no write to orig is in flight. */
+  if (show (c, m, ENTRY_NOWRITE, true) == -1) {
+    ctrl_move_end (c, vdisk, seg);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+int
+ctrl_move_mark (struct controller *c, uint32_t vdisk, uint64_t seg,
+                uint64_t first, uint64_t n)
+{
+  struct ctrl_move *m = ctrl_move_find (c, vdisk, seg);
+
+  if (m == NULL) {
+    errno = ENOENT;
+    return -1;
+  }
+  if (first > (uint64_t) m->n_bytes * 8 || n > m->n_bytes * 8 - first) {
+    errno = EINVAL;
+    return -1;
+  }
+  for (uint64_t b = first; b < first + n; b++)
+    if (bit (m->busy, b)) {
+      errno = EBUSY;
+      return -1;
+    }
+  for (uint64_t b = first; b < first + n; b++)
+    m->at_alt[b / 8] |= 1u << (b % 8);
+  return 0;
+}
+
+int
+ctrl_move_query (struct controller *c, uint32_t vdisk, uint64_t seg,
+                 uint64_t block, enum move_block *where)
+{
+  struct ctrl_move *m = ctrl_move_find (c, vdisk, seg);
+
+  if (m == NULL || block >= (uint64_t) m->n_bytes * 8) {
+    errno = m ? EINVAL : ENOENT;
+    return -1;
+  }
+  *where = bit (m->busy, block) ? MOVE_BLOCK_WRITING
+    : bit (m->at_alt, block) ? MOVE_BLOCK_ALT : MOVE_BLOCK_ORIG;
+  return 0;
+}
+
+/* Put the deferred faults of M back on the controller's queue. */
+static void
+requeue_deferred (struct controller *c, struct ctrl_move *m)
+{
+  struct deferred_vector d = m->deferred;
+
+  m->deferred = (struct deferred_vector) { NULL, 0, 0 };
+  for (size_t i = 0; i < d.len; i++)
+    controller_submit_frame (c, d.ptr[i].frame, d.ptr[i].len);
+  free (d.ptr);
+}
+
+int
+ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg)
+{
+  size_t i = lower_bound (c, vdisk, seg);
+  struct ctrl_move *m;
+
+  if (i == c->moves.len || c->moves.ptr[i]->vdisk != vdisk
+      || c->moves.ptr[i]->seg != seg) {
+    errno = ENOENT;
+    return -1;
+  }
+  m = c->moves.ptr[i];
+  if (m->orders.len > 0) {
+    errno = EBUSY;
+    return -1;
+  }
+  memmove (&c->moves.ptr[i], &c->moves.ptr[i + 1],
+           (c->moves.len - i - 1) * sizeof c->moves.ptr[0]);
+  c->moves.len--;
+  requeue_deferred (c, m);      /* handled after the caller's turn */
+  move_free (m);
+  return 0;
+}
+
+void
+ctrl_move_free_all (struct controller *c)
+{
+  for (size_t i = 0; i < c->moves.len; i++)
+    move_free (c->moves.ptr[i]);
+  free (c->moves.ptr);
+  c->moves = (struct move_vector) { NULL, 0, 0 };
+}
+
+void
+ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
+                   uint32_t count, sm_entry *entries)
+{
+  for (size_t i = lower_bound (c, vdisk, first);
+       i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk
+         && c->moves.ptr[i]->seg < first + count; i++) {
+    const struct ctrl_move *m = c->moves.ptr[i];
+    entries[m->seg - first] |= ENTRY_NOWRITE
+      | (m->alt_shown ? ENTRY_ALT : 0);
+  }
+}
+
+/* The first movement in [FIRST, FIRST+COUNT) of VDISK, or NULL. */
+static struct ctrl_move *
+first_in (struct controller *c, uint32_t vdisk, uint64_t first,
+          uint64_t count)
+{
+  size_t i = lower_bound (c, vdisk, first);
+
+  if (i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk
+      && c->moves.ptr[i]->seg - first < count)
+    return c->moves.ptr[i];
+  return NULL;
+}
+
+uint64_t
+ctrl_move_zero_run (struct controller *c, uint32_t vdisk, uint64_t first,
+                    uint64_t n)
+{
+  const struct ctrl_move *m = first_in (c, vdisk, first, n);
+
+  return m ? m->seg - first : n;
+}
+
+/* Faults ------------------------------------------------------------ */
+
+static void
+fail (struct controller *c, const struct msg *req, int err)
+{
+  struct msg m = { .type = MSG_FAIL, .id = req->id, .status = err };
+
+  ctrl_answer (c, &m);
+}
+
+/* Keep REQ until M's busy blocks are written (or M ends).  Encoded
+ * again: it goes back through ctrl_handle_frame. */
+static void
+defer (struct controller *c, struct ctrl_move *m, const struct msg *req)
+{
+  struct deferred d;
+
+  if (msg_encode (req, &d.frame, &d.len) == -1) {
+    fail (c, req, EIO);
+    return;
+  }
+  if (deferred_vector_append (&m->deferred, d) == -1) {
+    free (d.frame);
+    fail (c, req, ENOMEM);
+  }
+}
+
+static void
+order_write (struct controller *c, struct ctrl_move *m, const struct msg *req)
+{
+  struct msg o = { .type = MSG_DO_WRITE, .id = req->id, .alt = m->alt,
+                   .entries = &m->orig, .n_entries = 1,
+                   .blocks = m->at_alt, .n_blocks = m->n_bytes };
+  struct order ord = { .id = req->id, .write = true };
+
+  if (!m->alt_shown && show (c, m, ENTRY_ALT, false) == -1) {
+    fail (c, req, EIO);
+    return;
+  }
+  m->alt_shown = true;
+  ord.blocks = malloc (m->n_bytes);
+  if (ord.blocks == NULL || order_vector_append (&m->orders, ord) == -1) {
+    free (ord.blocks);
+    fail (c, req, ENOMEM);
+    return;
+  }
+  memcpy (ord.blocks, req->blocks, m->n_bytes);
+  for (uint32_t i = 0; i < m->n_bytes; i++)
+    m->busy[i] |= req->blocks[i];
+  ctrl_answer (c, &o);
+}
+
+static void
+order_split_read (struct controller *c, struct ctrl_move *m,
+                  const struct msg *req)
+{
+  struct msg o = { .type = MSG_DO_SPLIT_READ, .id = req->id, .alt = m->alt,
+                   .entries = &m->orig, .n_entries = 1,
+                   .blocks = m->at_alt, .n_blocks = m->n_bytes };
+  struct order ord = { .id = req->id, .write = false };
+
+  if (order_vector_append (&m->orders, ord) == -1) {
+    fail (c, req, ENOMEM);
+    return;
+  }
+  ctrl_answer (c, &o);
+}
+
+bool
+ctrl_move_fault (struct controller *c, struct msg *req)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
+  struct ctrl_move *m;
+
+  if (req->op == FAULT_TRIM || req->op == FAULT_ZERO) {
+    /* Freeing a moving segment would leave the movement pointing at a
+     * freed location: wait for the end. */
+    if ((m = first_in (c, req->vdisk, req->first, req->count)) == NULL)
+      return false;
+    defer (c, m, req);
+    return true;
+  }
+  if ((req->op != FAULT_READ && req->op != FAULT_WRITE) || req->count != 1
+      || (m = ctrl_move_find (c, req->vdisk, req->first)) == NULL)
+    return false;
+  if (req->op == FAULT_READ && (req->n_blocks == 0 || !m->alt_shown))
+    return false;               /* a load, or orig holds every block */
+  if (!blocks_match (req->blocks, req->n_blocks, m->n_bytes, req->arg,
+                     req->arg2)) {
+    sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": a %s "
+              "fault's block bitmap (%" PRIu32 " bytes) does not match its "
+              "bytes %" PRIu64 "+%" PRIu32, req->vdisk, req->first,
+              fault_op_to_string (req->op), req->n_blocks, req->arg,
+              req->arg2);
+    fail (c, req, EPROTO);
+    return true;
+  }
+  if (req->op == FAULT_READ)
+    order_split_read (c, m, req);
+  else if (c->degraded || (v && v->read_only))
+    fail (c, req, c->degraded ? EIO : EROFS);
+  else if (!m->redirect || overlaps (m->busy, req->blocks, m->n_bytes))
+    defer (c, m, req);
+  else
+    order_write (c, m, req);
+  return true;
+}
+
+/* The movement and index of the order answering fault ID, or NULL. */
+static struct ctrl_move *
+find_order (struct controller *c, uint64_t id, size_t *index)
+{
+  for (size_t i = 0; i < c->moves.len; i++) {
+    struct ctrl_move *m = c->moves.ptr[i];
+    for (size_t j = 0; j < m->orders.len; j++)
+      if (m->orders.ptr[j].id == id) {
+        *index = j;
+        return m;
+      }
+  }
+  return NULL;
+}
+
+/* Settle order J of M as the agent reported it in REQ: the error to
+ * fail the host I/O with, or 0. */
+static int
+settle (struct ctrl_move *m, size_t j, const struct msg *req)
+{
+  struct order o = m->orders.ptr[j];
+  int err = req->status;
+
+  if (err == 0 && (req->vdisk != m->vdisk || req->first != m->seg
+                   || (o.write && (req->n_blocks != m->n_bytes
+                                   || memcmp (req->blocks, o.blocks,
+                                              m->n_bytes) != 0)))) {
+    sm_error ("controller: io_done for order %" PRIu64 " names other "
+              "blocks than vdisk %" PRIu32 " segment %" PRIu64 " was told",
+              o.id, m->vdisk, m->seg);
+    err = EPROTO;               /* marks nothing: orig still holds them */
+  }
+  if (o.write)
+    for (uint32_t i = 0; i < m->n_bytes; i++) {
+      if (err == 0)
+        m->at_alt[i] |= o.blocks[i];
+      m->busy[i] &= ~o.blocks[i];
+    }
+  free (o.blocks);
+  m->orders.ptr[j] = m->orders.ptr[--m->orders.len];
+  return err;
+}
+
+void
+ctrl_move_io_done (struct controller *c, struct msg *req)
+{
+  struct msg done = { .type = MSG_COMPLETE_TO_HOST, .id = req->id };
+  struct ctrl_move *m;
+  size_t j;
+  int err;
+
+  m = find_order (c, req->arg, &j);
+  if (m == NULL) {
+    sm_error ("controller: io_done for order %" PRIu64 ", which is not "
+              "outstanding", req->arg);
+    fail (c, req, EPROTO);
+    return;
+  }
+  err = settle (m, j, req);
+  if (err)
+    fail (c, req, err);
+  else
+    ctrl_answer (c, &done);
+  requeue_deferred (c, m);      /* they may go ahead now */
+}
