@@ -196,7 +196,8 @@ unreserve_last (struct controller *c, struct vdisk_grants *g, uint32_t k)
 }
 
 /* Reserve up to N segments for V and GRANT them.  Returns how many were
- * granted (0: the container is full, or the agent has no table). */
+ * granted or may have been (0: the container is full, or the agent
+ * refused them). */
 static uint32_t
 grant (struct controller *c, const struct sm_vdisk_info *v,
        struct vdisk_grants *g, uint32_t n)
@@ -233,9 +234,11 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
   case 0:
     return k;
   case CTRL_UNKNOWN:
-    /* The agent may hold them: they stay outstanding (an ALLOCATED
-     * for one is recorded; the rest go at delete or shutdown). */
-    return 0;
+    /* The agent may hold them: they stay outstanding and count as
+     * granted (an ALLOCATED for one is recorded; an agent that does
+     * not hold them faults again; the rest go at delete or
+     * shutdown). */
+    return k;
   default:
     unreserve_last (c, g, k);   /* refused: never written */
     return 0;
