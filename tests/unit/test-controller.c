@@ -177,10 +177,12 @@ static json_object *
 admin (const char *cmd, json_object *args)
 {
   char *error = NULL;
-  json_object *r = controller_admin (ctrl, cmd,
-                                     args ? args : json_object_new_object (),
-                                     &error);
+  json_object *r;
 
+  if (args == NULL)
+    args = json_object_new_object ();
+  r = controller_admin (ctrl, cmd, args, &error);
+  json_object_put (args);
   ck_assert_msg (r != NULL, "%s: %s", cmd, error ? error : "?");
   free (error);
   return r;
