@@ -28,9 +28,15 @@
  * segment holding data.
  *
  * Failure: a failed container sync or commit puts the controller in the
- * degraded state (no more allocations, flushes fail) and records
- * needs_check in the database when it still can.  Nothing is retried
- * into a false success.
+ * degraded state (no more allocations, flushes fail), tells every agent
+ * (SET_DEGRADED) and records needs_check in the database when it still
+ * can.  An agent's own failed sync reaches the controller as a REPORT
+ * (faults.c).  Nothing is retried into a false success.
+ *
+ * Agents: the controller knows them only through their transports and
+ * messages (agents.c); it includes nothing of src/agent.  A frame is
+ * queued with the transport it came from, so answers go back to the
+ * agent that asked.
  */
 #include <config.h>
 

@@ -9,9 +9,9 @@
  *
  * Lifecycle: controller_start() starts the thread, which opens the
  * database, reconciles the configuration, opens the containers, rebuilds
- * the allocators, recovers from an unclean shutdown and creates the
- * agents' tables as they register, then reports success or failure to
- * the caller.
+ * the allocators and recovers from an unclean shutdown, then reports
+ * success or failure to the caller.  Agents then REGISTER over their
+ * transports; each is given the containers and the vdisks' tables.
  * controller_stop() commits, syncs, marks the shutdown clean and closes.
  */
 #ifndef SEGMAP_CONTROLLER_H
