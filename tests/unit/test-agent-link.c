@@ -15,6 +15,7 @@
 
 #include <check.h>
 
+#include "test-errors.h"
 #include "test-util.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -63,31 +64,6 @@ struct script {
 
 static struct script sc;
 static char path1[64], path2[64];
-static pthread_mutex_t errors_lock = PTHREAD_MUTEX_INITIALIZER;
-static char errors[8192];
-
-static void
-capture_error (const char *fmt, va_list args)
-{
-  char line[1024];
-
-  vsnprintf (line, sizeof line, fmt, args);
-  pthread_mutex_lock (&errors_lock);
-  if (strlen (errors) + strlen (line) + 2 < sizeof errors) {
-    strcat (errors, line);
-    strcat (errors, "\n");
-  }
-  pthread_mutex_unlock (&errors_lock);
-}
-
-static bool
-errors_have (const char *s)
-{
-  pthread_mutex_lock (&errors_lock);
-  bool r = strstr (errors, s) != NULL;
-  pthread_mutex_unlock (&errors_lock);
-  return r;
-}
 
 static int
 script_to_controller (struct transport *tr, uint8_t *frame, size_t len)
@@ -229,8 +205,8 @@ command (struct msg *m, struct msg *r)
 static void
 setup (void)
 {
-  errors[0] = '\0';
-  sm_set_log_sinks (capture_error, NULL);
+  test_errors_clear ();
+  sm_set_log_sinks (test_capture_error, NULL);
   memset (&sc, 0, sizeof sc);
   pthread_mutex_init (&sc.lock, NULL);
   pthread_cond_init (&sc.cond, NULL);
@@ -312,9 +288,9 @@ START_TEST (test_register_refused)
   sc.register_status = EPROTONOSUPPORT;
   sc.register_version = 4;
   ck_assert_int_eq (agent_register (sc.a), -1);
-  ck_assert_msg (errors_have ("the controller speaks protocol version 4 "
+  ck_assert_msg (test_errors_have ("the controller speaks protocol version 4 "
                               "and this agent version 3"),
-                 "errors: %s", errors);
+                 "errors: %s", test_errors);
   ck_assert_uint_eq (sc.a->id, 0);
 }
 END_TEST
@@ -336,7 +312,7 @@ START_TEST (test_request_timeout)
   ck_assert_int_eq (agent_pread (sc.a, t, buf, sizeof buf, 0), -1);
   ck_assert_int_eq (errno, ETIMEDOUT);
   ck_assert_uint_ge (sm_test_now_ms () - start, 190);
-  ck_assert (errors_have ("no answer to map_fault"));
+  ck_assert (test_errors_have ("no answer to map_fault"));
   agent_get_stats (sc.a, &st);
   ck_assert_uint_eq (st.timeouts, 1);
 

@@ -15,6 +15,7 @@
 
 #include <check.h>
 
+#include "test-errors.h"
 #include "test-util.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -58,31 +59,6 @@ static char state_dir[64];
 static struct segmap_config *cfg;
 static struct controller *ctrl;
 
-static pthread_mutex_t errors_lock = PTHREAD_MUTEX_INITIALIZER;
-static char errors[16384];
-
-static void
-capture_error (const char *fmt, va_list args)
-{
-  char line[1024];
-
-  vsnprintf (line, sizeof line, fmt, args);
-  pthread_mutex_lock (&errors_lock);
-  if (strlen (errors) + strlen (line) + 2 < sizeof errors) {
-    strcat (errors, line);
-    strcat (errors, "\n");
-  }
-  pthread_mutex_unlock (&errors_lock);
-}
-
-static bool
-errors_have (const char *s)
-{
-  pthread_mutex_lock (&errors_lock);
-  bool r = strstr (errors, s) != NULL;
-  pthread_mutex_unlock (&errors_lock);
-  return r;
-}
 
 /* Controller -> scripted agent. */
 static int
@@ -200,8 +176,8 @@ jget_u64 (json_object *o, const char *key)
 static void
 setup (void)
 {
-  errors[0] = '\0';
-  sm_set_log_sinks (capture_error, NULL);
+  test_errors_clear ();
+  sm_set_log_sinks (test_capture_error, NULL);
   strcpy (state_dir, "/tmp/segmap-test-ctrl.XXXXXX");
   ck_assert_ptr_nonnull (mkdtemp (state_dir));
   cfg = cfg_new_empty ();
@@ -279,9 +255,9 @@ START_TEST (test_register_wrong_version)
   ck_assert_uint_eq (r.id, 7);
   ck_assert_uint_eq (r.status, EPROTONOSUPPORT);
   ck_assert_uint_eq (r.arg2, MSG_VERSION);
-  ck_assert_msg (errors_have ("agent old-agent speaks protocol version 2 "
+  ck_assert_msg (test_errors_have ("agent old-agent speaks protocol version 2 "
                               "and this controller version 3"),
-                 "errors: %s", errors);
+                 "errors: %s", test_errors);
   /* Nothing was attached or created for it. */
   pthread_mutex_lock (&fake.lock);
   ck_assert_uint_eq (fake.n_log, 1);
@@ -390,7 +366,7 @@ START_TEST (test_grant_unknown_stays_outstanding)
   i = fake.n_log;
   fake.grant_mode = REPLY_WRONG_ID;
   e = write_fault (vdisk, 5, 100, &i, MSG_RETRY);
-  ck_assert_msg (errors_have ("answered by reply"), "errors: %s", errors);
+  ck_assert_msg (test_errors_have ("answered by reply"), "errors: %s", test_errors);
   list = admin ("agents", NULL);
   ck_assert_uint_gt (jget_u64 (json_object_array_get_idx (list, 0),
                                "grants"), 0);
@@ -445,15 +421,15 @@ START_TEST (test_allocated_unknown_grant)
   alloc.alt = entry_make (1, unit, ENTRY_VALID);
   fake_send (&alloc, MSG_VERSION);
   ck_assert_uint_eq (mapped_segments (), 1);
-  ck_assert_msg (errors_have ("was not outstanding: recorded"),
-                 "errors: %s", errors);
+  ck_assert_msg (test_errors_have ("was not outstanding: recorded"),
+                 "errors: %s", test_errors);
   ck_assert (!vdisk_read_only ());
 
   /* The same location again, for another segment: it is used now. */
   alloc.first = 10;
   fake_send (&alloc, MSG_VERSION);
   ck_assert (vdisk_read_only ());
-  ck_assert_msg (errors_have ("fenced read-only"), "errors: %s", errors);
+  ck_assert_msg (test_errors_have ("fenced read-only"), "errors: %s", test_errors);
   ck_assert_uint_eq (mapped_segments (), 1);
 }
 END_TEST
