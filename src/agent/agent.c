@@ -173,7 +173,8 @@ void
 agent_report (struct agent *a, uint8_t op, uint32_t cid, int err)
 {
   struct msg m = { .type = MSG_REPORT, .op = op, .arg2 = cid,
-                   .status = err > 0 ? err : EIO };
+                   .status = err > 0 ? err : EIO,
+                   .id = atomic_fetch_add (&a->next_id, 1) };
   uint8_t *frame;
   size_t len;
 
@@ -334,7 +335,7 @@ int
 agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
 {
   struct msg m = { .type = MSG_ALLOCATED, .vdisk = t->vdisk, .first = seg,
-                   .alt = e };
+                   .alt = e, .id = atomic_fetch_add (&a->next_id, 1) };
   uint8_t *frame;
   size_t len;
 
@@ -409,7 +410,7 @@ request (struct agent *a, struct msg *req, uint64_t claim_seq,
   sem_init (&p->done, 0, 0);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
-    p->id = req->id = a->next_id++;
+    p->id = req->id = atomic_fetch_add (&a->next_id, 1);
     p->next = a->pending;
     a->pending = p;
   }

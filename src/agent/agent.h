@@ -93,9 +93,9 @@ struct agent {
   _Atomic uint32_t max_container; /* highest id ever set */
   pthread_rwlock_t containers_lock; /* flush: read; detach: write */
 
-  pthread_mutex_t pending_lock;   /* protects pending, next_id */
-  struct agent_pending *pending;  /* faults waiting for their answer */
-  uint64_t next_id;
+  pthread_mutex_t pending_lock;   /* protects pending */
+  struct agent_pending *pending;  /* requests waiting for their answer */
+  _Atomic uint64_t next_id;       /* ids of everything the agent sends */
 
   _Atomic bool degraded;          /* a sync failed: writes fail */
   _Atomic uint64_t faults;
