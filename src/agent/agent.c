@@ -445,7 +445,8 @@ agent_register (struct agent *a)
     return -1;
   }
   if (answer.type != MSG_REPLY || answer.status != 0) {
-    if (answer.type == MSG_REPLY && answer.arg2 != MSG_VERSION)
+    if (answer.type == MSG_REPLY && answer.arg2 != 0
+        && answer.arg2 != MSG_VERSION)
       sm_error ("agent %s: the controller speaks protocol version %" PRIu32
                 " and this agent version %d: registration refused",
                 a->name, answer.arg2, MSG_VERSION);

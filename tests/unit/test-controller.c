@@ -50,7 +50,8 @@ struct fake_agent {
   pthread_cond_t cond;
   struct msg log[LOG_MAX];      /* what the controller delivered */
   unsigned n_log;
-  enum reply_mode grant_mode;   /* how GRANT is answered */
+  uint8_t odd_type;             /* commands of this type ... */
+  enum reply_mode odd_mode;     /* ... are answered so */
   uint64_t tables;              /* answered to GET_STATS */
 };
 
@@ -80,8 +81,8 @@ fake_to_agent (struct transport *tr, const uint8_t *frame, size_t len,
     memset (&m, 0, sizeof m);
   }
   f->n_log++;
-  if (f->log[f->n_log - 1].type == MSG_GRANT)
-    mode = f->grant_mode;
+  if (f->log[f->n_log - 1].type == f->odd_type)
+    mode = f->odd_mode;
   counters[MSG_STAT_TABLES] = f->tables;
   pthread_cond_broadcast (&f->cond);
   r.id = f->log[f->n_log - 1].id;
@@ -364,7 +365,8 @@ START_TEST (test_grant_unknown_stays_outstanding)
 
   register_ok (&vdisk, &shift, &csize);
   i = fake.n_log;
-  fake.grant_mode = REPLY_WRONG_ID;
+  fake.odd_type = MSG_GRANT;
+  fake.odd_mode = REPLY_WRONG_ID;
   e = write_fault (vdisk, 5, 100, &i, MSG_RETRY);
   ck_assert_msg (test_errors_have ("answered by reply"), "errors: %s", test_errors);
   list = admin ("agents", NULL);
@@ -394,7 +396,8 @@ START_TEST (test_grant_refused_released)
 
   register_ok (&vdisk, &shift, &csize);
   i = fake.n_log;
-  fake.grant_mode = REPLY_REFUSE;
+  fake.odd_type = MSG_GRANT;
+  fake.odd_mode = REPLY_REFUSE;
   fault.vdisk = vdisk;
   fake_send (&fault, MSG_VERSION);
   ck_assert_uint_eq (wait_for (MSG_FAIL, &i).id, 100);
@@ -434,6 +437,39 @@ START_TEST (test_allocated_unknown_grant)
 }
 END_TEST
 
+/* A trim whose blocking SET_ENTRY has an unknown outcome fences the
+ * vdisk (the agent may still map the range: nothing is freed) and
+ * fails; a refused one only fails. */
+START_TEST (test_trim_unknown_fences)
+{
+  uint32_t vdisk, shift;
+  uint64_t csize;
+  unsigned i;
+  struct msg trim = { .type = MSG_MAP_FAULT, .id = 200, .op = FAULT_TRIM,
+                      .first = 0, .count = 4 }, f;
+
+  register_ok (&vdisk, &shift, &csize);
+  trim.vdisk = vdisk;
+  fake.odd_type = MSG_SET_ENTRY;
+  fake.odd_mode = REPLY_REFUSE;
+  i = fake.n_log;
+  fake_send (&trim, MSG_VERSION);
+  f = wait_for (MSG_FAIL, &i);
+  ck_assert_uint_eq (f.id, 200);
+  ck_assert (!vdisk_read_only ());
+
+  fake.odd_mode = REPLY_WRONG_ID;
+  trim.id = 201;
+  fake_send (&trim, MSG_VERSION);
+  f = wait_for (MSG_FAIL, &i);
+  ck_assert_uint_eq (f.id, 201);
+  ck_assert_uint_eq (f.status, EIO);
+  ck_assert (vdisk_read_only ());
+  ck_assert_msg (test_errors_have ("unknown outcome"), "errors: %s",
+                 test_errors);
+}
+END_TEST
+
 /* A second REGISTER on one transport is refused. */
 START_TEST (test_register_twice)
 {
@@ -464,6 +500,7 @@ controller_suite (void)
   tcase_add_test (tc, test_grant_refused_released);
   tcase_add_test (tc, test_allocated_unknown_grant);
   tcase_add_test (tc, test_register_twice);
+  tcase_add_test (tc, test_trim_unknown_fences);
   suite_add_tcase (s, tc);
   return s;
 }
