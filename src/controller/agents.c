@@ -181,6 +181,12 @@ ctrl_fence_vdisk (struct controller *c, struct sm_vdisk_info *v,
       || store_vdisk_set_read_only (c->store, v->id, true) == -1)
     sm_error ("controller: vdisk %s: the fence could not be stored "
               "(it holds until restart)", v->name);
+  /* The controller refuses every allocation, trim and zero of V from
+   * now on.  The agents learn V's mode with its table: NEW_TABLE of an
+   * existing table changes nothing but what it carries of V (its size
+   * today; its read-only flag once NEW_TABLE carries one, which is what
+   * stops writes to segments already mapped). */
+  ctrl_announce_vdisk (c, NULL, v);
 }
 
 unsigned
