@@ -494,6 +494,12 @@ zero_run_after (struct controller *c, const struct sm_vdisk_info *v,
   return next.vseg < n_segs ? next.vseg - seg : n_segs - seg;
 }
 
+/* Entries one RETRY loads at most: a fault's count comes from the
+ * agent and is not trusted to size an allocation (the agent asks for
+ * 64; a RETRY covering less than asked for is still a valid answer). */
+#define FAULT_LOAD_MAX 65536
+_Static_assert (FAULT_LOAD_MAX <= MSG_MAX_ENTRIES, "a RETRY can carry it");
+
 static void
 fault_load (struct controller *c, struct msg *req,
             const struct sm_vdisk_info *v, uint64_t n_segs)
@@ -505,6 +511,8 @@ fault_load (struct controller *c, struct msg *req,
 
   if (req->first + req->count > n_segs)
     m.count = n_segs - req->first;
+  if (m.count > FAULT_LOAD_MAX)
+    m.count = FAULT_LOAD_MAX;
   entries = malloc (m.count * sizeof *entries);
   if (entries == NULL) {
     answer_fail (c, req, ENOMEM);

@@ -470,6 +470,36 @@ START_TEST (test_trim_unknown_fences)
 }
 END_TEST
 
+/* A fault's count is the agent's word: it does not size the
+ * controller's allocation.  A read fault over 2^32 - 1 segments of a
+ * 1 PiB vdisk is answered with a RETRY of at most 65536 entries. */
+START_TEST (test_fault_count_bounded)
+{
+  uint32_t vdisk, shift;
+  uint64_t csize;
+  unsigned i;
+  json_object *args = json_object_new_object (), *r;
+  struct msg fault = { .type = MSG_MAP_FAULT, .id = 300, .op = FAULT_READ,
+                       .first = 0, .count = UINT32_MAX }, nt, retry;
+
+  register_ok (&vdisk, &shift, &csize);
+  i = fake.n_log;
+  json_object_object_add (args, "name", json_object_new_string ("huge"));
+  json_object_object_add (args, "size",
+                          json_object_new_int64 (INT64_C(1) << 50));
+  r = admin ("vdisk.create", args);
+  json_object_put (r);
+  nt = wait_for (MSG_NEW_TABLE, &i);
+  fault.vdisk = nt.vdisk;
+  fake_send (&fault, MSG_VERSION);
+  retry = wait_for (MSG_RETRY, &i);
+  ck_assert_uint_eq (retry.id, 300);
+  ck_assert_uint_eq (retry.first, 0);
+  ck_assert_uint_eq (retry.count, 65536);
+  ck_assert_uint_eq (retry.n_entries, 65536);
+}
+END_TEST
+
 /* A second REGISTER on one transport is refused. */
 START_TEST (test_register_twice)
 {
@@ -501,6 +531,7 @@ controller_suite (void)
   tcase_add_test (tc, test_allocated_unknown_grant);
   tcase_add_test (tc, test_register_twice);
   tcase_add_test (tc, test_trim_unknown_fences);
+  tcase_add_test (tc, test_fault_count_bounded);
   suite_add_tcase (s, tc);
   return s;
 }
