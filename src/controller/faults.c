@@ -392,9 +392,11 @@ unknown_allocated (struct controller *c, struct sm_vdisk_info *v,
   struct ctrl_container *cc = c->containers[cid];
   uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   uint64_t unit = entry_unit (req->alt);
+  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
+    >> v->seg_shift;
   sm_entry row = ENTRY_INVALID;
 
-  if (cc != NULL && cid == v->container_id
+  if (req->first < n_segs && cc != NULL && cid == v->container_id
       && unit % units == 0 && unit + units <= alloc_total_units (cc->alloc)
       && !alloc_is_used (cc->alloc, unit, units)
       && store_map_get (c->store, v->id, req->first, 1, &row) == 0
