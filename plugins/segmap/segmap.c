@@ -3,18 +3,19 @@
  * Life of the process:
  *   config / config_complete  parse parameters and the configuration
  *                             file (nothing opened yet)
- *   get_ready                 preflight: open the database and the
+ *   get_ready                 instance_new: open the database and the
  *                             containers once, so errors show before
- *                             nbdkit detaches (instance_preflight)
- *   after_fork                start the process's parts through the
- *                             composition room (src/instance/instance.h:
+ *                             nbdkit detaches
+ *   after_fork                instance_start: start the process's parts
+ *                             through the composition room
+ *                             (src/instance/instance.h:
  *                             agent, controller, transport, iSCSI
  *                             service, control socket) — threads must
  *                             be started after nbdkit forks into the
  *                             background
  *   open ... close            one handle per connection: a reference to
  *                             the vdisk's table in the agent
- *   cleanup                   instance_stop: stop and free everything
+ *   cleanup                   instance_free: stop and free everything
  *
  * The plugin starts and stops nothing itself: only the room does.
  * Every data callback hands straight to the agent (src/agent/agent.h)
@@ -118,14 +119,14 @@ segmap_config_complete (void)
 static int
 segmap_get_ready (void)
 {
-  return instance_preflight (cfg);
+  instance = instance_new (cfg);
+  return instance ? 0 : -1;
 }
 
 static int
 segmap_after_fork (void)
 {
-  instance = instance_start (cfg);
-  if (instance == NULL)
+  if (instance_start (instance) == -1)
     return -1;
   agent = instance_agent (instance);
   return 0;
@@ -134,7 +135,7 @@ segmap_after_fork (void)
 static void
 segmap_cleanup (void)
 {
-  instance_stop (instance);
+  instance_free (instance);
   instance = NULL;
   agent = NULL;
 }

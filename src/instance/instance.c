@@ -1,7 +1,7 @@
 /* segmap: the composition room (see instance.h).
  *
- * The start-up and stop sequences were the nbdkit plugin's after_fork
- * and cleanup; they are kept step for step.  Each step is one function
+ * The start-up and stop sequences were the nbdkit plugin's get_ready,
+ * after_fork and cleanup; they are kept step for step.  Each step is one function
  * so that an agent-only process can leave out start_controller and
  * connect its transport elsewhere.
  */
@@ -28,10 +28,20 @@ struct instance {
   struct ctl_server *ctl;
 };
 
-int
-instance_preflight (const struct segmap_config *cfg)
+struct instance *
+instance_new (const struct segmap_config *cfg)
 {
-  return controller_preflight (cfg);
+  struct instance *in;
+
+  if (controller_preflight (cfg) == -1)
+    return NULL;
+  in = calloc (1, sizeof *in);
+  if (in == NULL) {
+    sm_error ("cannot allocate the instance: %m");
+    return NULL;
+  }
+  in->cfg = cfg;
+  return in;
 }
 
 struct agent *
@@ -71,36 +81,40 @@ start_service (struct instance *in)
   return in->ctl ? 0 : -1;
 }
 
-struct instance *
-instance_start (const struct segmap_config *cfg)
+/* Stop what is running, keep IN. */
+static void
+stop_all (struct instance *in)
 {
-  struct instance *in = calloc (1, sizeof *in);
+  ctl_server_stop (in->ctl);
+  in->ctl = NULL;
+  iscsi_service_free (in->iscsi);
+  in->iscsi = NULL;
+  controller_stop (in->controller);
+  controller_free (in->controller);
+  in->controller = NULL;
+  agent_free (in->agent);
+  in->agent = NULL;
+}
 
-  if (in == NULL) {
-    sm_error ("cannot allocate the instance: %m");
-    return NULL;
-  }
-  in->cfg = cfg;
+int
+instance_start (struct instance *in)
+{
   if (start_agent (in) == -1
       || start_controller (in) == -1
       || agent_register (in->agent) == -1
       || start_service (in) == -1) {
-    instance_stop (in);
-    return NULL;
+    stop_all (in);
+    return -1;
   }
-  sm_debug ("segmap: serving from %s", cfg->state_dir);
-  return in;
+  sm_debug ("segmap: serving from %s", in->cfg->state_dir);
+  return 0;
 }
 
 void
-instance_stop (struct instance *in)
+instance_free (struct instance *in)
 {
   if (in == NULL)
     return;
-  ctl_server_stop (in->ctl);
-  iscsi_service_free (in->iscsi);
-  controller_stop (in->controller);
-  controller_free (in->controller);
-  agent_free (in->agent);
+  stop_all (in);
   free (in);
 }

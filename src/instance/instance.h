@@ -15,6 +15,10 @@
  * agent's data-path functions (agent_pread, agent_pwrite, ...) on
  * instance_agent() directly: the data path gains no indirection.
  *
+ * Two phases, because a daemon forks between them: instance_new
+ * (before the fork: checks, nothing running) and instance_start (after
+ * it: threads).
+ *
  * An agent-only process (multi-instance, later) is this room without
  * the controller step: the agent's transport then connects to a remote
  * controller instead of transport_local_init, and everything after
@@ -28,17 +32,19 @@ struct instance;
 struct segmap_config;
 
 /* Before a daemon forks: open the state, database and containers once
- * so that a bad configuration fails visibly.  0 or -1 (sm_error). */
-int instance_preflight (const struct segmap_config *cfg);
+ * so that a bad configuration fails visibly (what must exist before
+ * the fork is done here; no thread is started).  CFG must outlive the
+ * instance.  NULL + sm_error on failure. */
+struct instance *instance_new (const struct segmap_config *cfg);
 
-/* Start everything (threads: call after any fork).  CFG must outlive
- * the instance.  NULL + sm_error on failure, with whatever had started
- * stopped again. */
-struct instance *instance_start (const struct segmap_config *cfg);
+/* After any fork: start everything (threads).  0, or -1 + sm_error
+ * with whatever had started stopped again (instance_free still
+ * needed). */
+int instance_start (struct instance *in);
 
 /* Stop the control socket, the iSCSI service and the controller
  * (commit, mark clean), then free everything.  NULL is allowed. */
-void instance_stop (struct instance *in);
+void instance_free (struct instance *in);
 
 /* The agent, for the data path. */
 struct agent *instance_agent (struct instance *in);
