@@ -129,10 +129,15 @@ cmd_container_list (struct controller *c, json_object *args, char **error)
 static int
 detach_container (struct controller *c, uint32_t id)
 {
-  struct msg m = { .type = MSG_CONTAINER_DETACH, .arg2 = id };
-  int r = ctrl_broadcast (c, &m);
+  int result = 0;
 
-  return r == 0 || (r == -1 && errno == ENOENT) ? 0 : -1;
+  for (size_t i = 0; i < c->agents.len; i++) {
+    struct msg m = { .type = MSG_CONTAINER_DETACH, .arg2 = id };
+    int r = ctrl_send (c, c->agents.ptr[i], &m, NULL);
+    if (r != 0 && !(r == -1 && errno == ENOENT))
+      result = -1;
+  }
+  return result;
 }
 
 /* Detach (best effort) and close the controller's handle of ID. */
