@@ -129,15 +129,9 @@ cmd_container_list (struct controller *c, json_object *args, char **error)
 static int
 detach_container (struct controller *c, uint32_t id)
 {
-  int result = 0;
+  struct msg m = { .type = MSG_CONTAINER_DETACH, .arg2 = id };
 
-  for (size_t i = 0; i < c->agents.len; i++) {
-    struct msg m = { .type = MSG_CONTAINER_DETACH, .arg2 = id };
-    int r = ctrl_send (c, c->agents.ptr[i], &m, NULL);
-    if (r != 0 && !(r == -1 && errno == ENOENT))
-      result = -1;
-  }
-  return result;
+  return ctrl_broadcast_except (c, &m, ENOENT) == 0 ? 0 : -1;
 }
 
 /* Detach (best effort) and close the controller's handle of ID. */
@@ -407,16 +401,8 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
   /* The agents first: they stop serving and drain, so nothing writes
    * the segments we are about to free.  An unknown outcome frees
    * nothing. */
-  switch (ctrl_broadcast (c, &m)) {
-  case 0:
-    break;
-  case -1:
-    if (errno == ENOENT)
-      break;
-    /* fall through */
-  default:
+  if (ctrl_broadcast_except (c, &m, ENOENT) != 0)
     return fail (error, "cannot stop serving vdisk '%s'", v->name);
-  }
   if (ctrl_free_vdisk_range (c, v, 0, UINT64_MAX) == -1
       || store_vdisk_delete (c->store, v->id) == -1
       || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)

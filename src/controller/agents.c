@@ -139,7 +139,7 @@ ctrl_send (struct controller *c, struct ctrl_agent *ag, struct msg *m,
 }
 
 int
-ctrl_broadcast (struct controller *c, struct msg *m)
+ctrl_broadcast_except (struct controller *c, struct msg *m, int ok_errno)
 {
   int result = 0, err = 0;
 
@@ -147,7 +147,8 @@ ctrl_broadcast (struct controller *c, struct msg *m)
     int r = ctrl_send (c, c->agents.ptr[i], m, NULL);
     if (r == CTRL_UNKNOWN)
       result = CTRL_UNKNOWN;
-    else if (r == -1 && result == 0) {
+    else if (r == -1 && (ok_errno == 0 || errno != ok_errno)
+             && result == 0) {
       result = -1;
       err = errno;
     }
@@ -155,6 +156,12 @@ ctrl_broadcast (struct controller *c, struct msg *m)
   if (result == -1)
     errno = err;
   return result;
+}
+
+int
+ctrl_broadcast (struct controller *c, struct msg *m)
+{
+  return ctrl_broadcast_except (c, m, 0);
 }
 
 int

@@ -163,6 +163,10 @@ int ctrl_send (struct controller *c, struct ctrl_agent *ag, struct msg *m,
 /* Send command M to every agent: 0, -1 (a refusal, errno) or
  * CTRL_UNKNOWN (at least one unknown; wins over a refusal). */
 int ctrl_broadcast (struct controller *c, struct msg *m);
+/* The same, counting a refusal with OK_ERRNO (e.g. ENOENT: the agent
+ * has no such thing) as done. */
+int ctrl_broadcast_except (struct controller *c, struct msg *m,
+                           int ok_errno);
 /* Handle REGISTER from transport TR (the request REQ): check the
  * version, bring the agent up (containers, tables, mode) and answer. */
 void ctrl_register_agent (struct controller *c, struct transport *tr,
