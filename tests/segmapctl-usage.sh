@@ -55,7 +55,7 @@ expect_status () {
 
 # ---- --help everywhere ----
 
-for level in "" status check container "container list" "container add" \
+for level in "" status agents check container "container list" "container add" \
              "container remove" vdisk "vdisk list" "vdisk create" \
              "vdisk info" "vdisk resize" "vdisk set" "vdisk delete"; do
     # shellcheck disable=SC2086 # $level is one or two words
@@ -74,13 +74,13 @@ run container --help
 grep -q 'container add NAME PATH' "$tmp/out" || fail "container --help"
 grep -q '^  vdisk' "$tmp/out" && fail "container --help lists vdisk commands"
 run --help
-for c in status check "container list" "container add" "container remove" \
-         "vdisk list" "vdisk create" "vdisk info" "vdisk resize" \
-         "vdisk set" "vdisk delete"; do
+for c in status agents check "container list" "container add" \
+         "container remove" "vdisk list" "vdisk create" "vdisk info" \
+         "vdisk resize" "vdisk set" "vdisk delete"; do
     grep -q "^  $c" "$tmp/out" || fail "--help does not list '$c'"
 done
 # Commands that do not exist yet are not advertised.
-grep -E -q 'snapshot|clone|migrate|jobs|agents|stats' "$tmp/out" &&
+grep -E -q 'snapshot|clone|migrate|jobs|stats' "$tmp/out" &&
     fail "--help lists unimplemented commands"
 grep -q 'SEGMAP_SOCKET' "$tmp/out" || fail "--help does not mention SEGMAP_SOCKET"
 

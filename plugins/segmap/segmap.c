@@ -3,20 +3,23 @@
  * Life of the process:
  *   config / config_complete  parse parameters and the configuration
  *                             file (nothing opened yet)
- *   get_ready                 preflight: open the database and the
+ *   get_ready                 instance_new: open the database and the
  *                             containers once, so errors show before
  *                             nbdkit detaches
- *   after_fork                start the agent, the controller thread
- *                             (which opens the database and containers)
- *                             and the control socket — threads must be
- *                             started after nbdkit forks into the
+ *   after_fork                instance_start: start the process's parts
+ *                             through the composition room
+ *                             (src/instance/instance.h:
+ *                             agent, controller, transport, iSCSI
+ *                             service, control socket) — threads must
+ *                             be started after nbdkit forks into the
  *                             background
  *   open ... close            one handle per connection: a reference to
  *                             the vdisk's table in the agent
- *   cleanup                   stop the control socket, stop the
- *                             controller (commit, mark clean), free
+ *   cleanup                   instance_free: stop and free everything
  *
- * Every data callback hands straight to the agent (src/agent/agent.h);
+ * The plugin starts and stops nothing itself: only the room does.
+ * Every data callback hands straight to the agent (src/agent/agent.h)
+ * that the room made, with no indirection on the data path;
  * errors come back as -1 with errno, which nbdkit forwards to the client
  * (.errno_is_preserved).
  *
@@ -42,11 +45,7 @@
 #include "common/limits.h"
 #include "common/size.h"
 #include "config/config.h"
-#include "controller/controller.h"
-#include "controller/iscsi-directory.h"
-#include "ctl/ctl-server.h"
-#include "proto/transport.h"
-#include "service/service.h"
+#include "instance/instance.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -56,11 +55,8 @@ static char *iscsi_portals;     /* iscsi= */
 static uint64_t memory_limit;   /* memory-limit=, 0: from the config */
 static struct segmap_config *cfg;
 
-static struct agent *agent;
-static struct controller *controller;
-static struct transport transport;
-static struct ctl_server *ctl;
-static struct iscsi_service *iscsi;
+static struct instance *instance;
+static struct agent *agent;     /* instance_agent (instance) */
 
 static void
 segmap_load (void)
@@ -129,47 +125,24 @@ segmap_config_complete (void)
 static int
 segmap_get_ready (void)
 {
-  return controller_preflight (cfg);
+  instance = instance_new (cfg);
+  return instance ? 0 : -1;
 }
 
 static int
 segmap_after_fork (void)
 {
-  agent = agent_new (cfg->agent_name ? cfg->agent_name : "local",
-                     cfg->memory_limit);
-  if (agent == NULL)
+  if (instance_start (instance) == -1)
     return -1;
-  controller = controller_new (cfg, agent, &transport);
-  if (controller == NULL)
-    return -1;
-  transport_local_init (&transport, agent, controller);
-  agent_set_transport (agent, &transport);
-  if (controller_start (controller) == -1)
-    return -1;
-  iscsi = iscsi_service_new (cfg, agent,
-                             &(struct iscsi_directory) {
-                               &controller_iscsi_directory, controller },
-                             controller_admin, controller);
-  if (iscsi == NULL || iscsi_service_start (iscsi) == -1)
-    return -1;
-  ctl = ctl_server_start (cfg->socket, iscsi_service_dispatch, iscsi);
-  if (ctl == NULL)
-    return -1;
-  nbdkit_debug ("segmap: serving from %s", cfg->state_dir);
+  agent = instance_agent (instance);
   return 0;
 }
 
 static void
 segmap_cleanup (void)
 {
-  ctl_server_stop (ctl);
-  ctl = NULL;
-  iscsi_service_free (iscsi);
-  iscsi = NULL;
-  controller_stop (controller);
-  controller_free (controller);
-  controller = NULL;
-  agent_free (agent);
+  instance_free (instance);
+  instance = NULL;
   agent = NULL;
 }
 

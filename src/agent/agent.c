@@ -1,7 +1,14 @@
 /* segmap: the mapping agent's control side: tables, faults, commands.
  *
  * Faults: the I/O thread registers a `struct agent_pending` (id, its own
- * semaphore, the table's claim count), sends MAP_FAULT and sleeps.
+ * semaphore, the table's claim count), sends MAP_FAULT and sleeps, at
+ * most request_timeout_ms.  The pending struct is on the heap and
+ * linked in a->pending while unanswered; whoever unlinks it (the
+ * answering thread) reads its `abandoned' flag in the same critical
+ * section.  A waiter that times out marks it abandoned if it is still
+ * linked and leaves: the late answer is then applied (a RETRY's
+ * entries) and the struct freed by the answering thread.  A waiter
+ * that finds it unlinked waits for the post that is coming.
  * agent_receive(), called by the transport in the controller's order,
  * applies the answer's entries to the table first (table_load: only
  * where the table knows nothing newer, and not at all if a later claim
@@ -17,6 +24,12 @@
  * blocking SET_ENTRY / SET_STATUS changes the table and then drains it
  * (table_drain), so its REPLY means "no I/O that could have used the
  * old entries is still running".
+ *
+ * Containers: CONTAINER_ATTACH opens the agent's own handle and
+ * publishes it; CONTAINER_DETACH unpublishes it, drains every table
+ * (the I/O path reads the pointer inside an epoch section) and waits
+ * for flushes in progress (containers_lock), then closes it, so it
+ * answers only when nothing uses the handle.
  *
  * Table lifetime: the agent holds one reference to each live table and
  * every open handle one more; DELETE_TABLE marks the table dead, forgets
@@ -34,6 +47,7 @@
 #include "agent/agent.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
+#include "store/container.h"
 
 /* A request waiting for its answer.  The answering thread unlinks it
  * under pending_lock, fills in the answer and posts the semaphore; the
@@ -42,6 +56,7 @@ struct agent_pending {
   struct agent_pending *next;
   uint64_t id;
   uint64_t claim_seq;           /* the table's, when a fault was sent */
+  bool abandoned;               /* the waiter timed out (under the lock) */
   struct msg answer;
   sem_t done;
 };
@@ -55,10 +70,21 @@ agent_new (const char *name, uint64_t memory_limit)
     goto nomem;
   a->name = strdup (name);
   a->containers = calloc (ENTRY_MAX_CONTAINER + 1, sizeof a->containers[0]);
-  if (a->name == NULL || a->containers == NULL)
+  a->owned = calloc (ENTRY_MAX_CONTAINER + 1, sizeof a->owned[0]);
+  if (a->name == NULL || a->containers == NULL || a->owned == NULL)
     goto nomem;
   a->mem.limit = memory_limit;
   a->next_id = 1;
+  a->request_timeout_ms = AGENT_REQUEST_TIMEOUT_MS;
+  {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init (&attr);
+    /* A DETACH waiting for the write lock is not starved by flushes. */
+    pthread_rwlockattr_setkind_np
+      (&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init (&a->containers_lock, &attr);
+    pthread_rwlockattr_destroy (&attr);
+  }
   pthread_mutex_init (&a->tables_lock, NULL);
   pthread_mutex_init (&a->pending_lock, NULL);
   pthread_mutex_init (&a->evict_lock, NULL);
@@ -69,6 +95,7 @@ agent_new (const char *name, uint64_t memory_limit)
   if (a) {
     free (a->name);
     free (a->containers);
+    free (a->owned);
   }
   free (a);
   return NULL;
@@ -89,8 +116,19 @@ agent_free (struct agent *a)
   for (size_t i = 0; i < a->n_tables; i++)
     table_unref (a->tables[i]);
   free (a->tables);
+  for (uint32_t id = 1; id <= atomic_load (&a->max_container); id++)
+    if (a->owned[id])
+      container_close (atomic_load (&a->containers[id]));
+  while (a->pending) {          /* abandoned by waiters that timed out */
+    struct agent_pending *p = a->pending;
+    a->pending = p->next;
+    sem_destroy (&p->done);
+    free (p);
+  }
   free (a->containers);
+  free (a->owned);
   free (a->name);
+  pthread_rwlock_destroy (&a->containers_lock);
   pthread_mutex_destroy (&a->tables_lock);
   pthread_mutex_destroy (&a->pending_lock);
   pthread_mutex_destroy (&a->evict_lock);
@@ -101,6 +139,12 @@ void
 agent_set_transport (struct agent *a, struct transport *tr)
 {
   a->transport = tr;
+}
+
+void
+agent_set_request_timeout (struct agent *a, unsigned ms)
+{
+  a->request_timeout_ms = ms ? ms : AGENT_REQUEST_TIMEOUT_MS;
 }
 
 void
@@ -121,8 +165,23 @@ void
 agent_set_degraded (struct agent *a)
 {
   if (!atomic_exchange (&a->degraded, true))
-    sm_error ("a container failed to sync: every vdisk is now read-only "
-              "until 'segmapctl check' passes after a restart");
+    sm_error ("agent %s: degraded: every vdisk is now read-only until "
+              "'segmapctl check' passes after a restart", a->name);
+}
+
+void
+agent_report (struct agent *a, uint8_t op, uint32_t cid, int err)
+{
+  struct msg m = { .type = MSG_REPORT, .op = op, .arg2 = cid,
+                   .status = err > 0 ? err : EIO,
+                   .id = atomic_fetch_add (&a->next_id, 1) };
+  uint8_t *frame;
+  size_t len;
+
+  if (msg_encode (&m, &frame, &len) == -1
+      || a->transport->to_controller (a->transport, frame, len) == -1)
+    sm_error ("agent %s: cannot report %s to the controller", a->name,
+              report_op_to_string (op));
 }
 
 /* Tables -------------------------------------------------------------- */
@@ -190,6 +249,11 @@ agent_get_stats (struct agent *a, struct agent_stats *st)
   st->evicted_entries =
     atomic_load (&a->mem.evicted_leaves) * TABLE_LEAF_ENTRIES;
   st->grants_used = atomic_load (&a->grants_used);
+  st->timeouts = atomic_load (&a->timeouts);
+  st->degraded = atomic_load (&a->degraded);
+  st->containers = 0;
+  for (uint32_t id = 1; id <= atomic_load (&a->max_container); id++)
+    st->containers += atomic_load (&a->containers[id]) != NULL;
 }
 
 /* Keep table memory under the bound: evict until under 90% of it. */
@@ -218,15 +282,31 @@ agent_enforce_memory_limit (struct agent *a)
 
 /* Faults -------------------------------------------------------------- */
 
-static void
+/* Unlink P if it is still waiting: true; false if an answer took it. */
+static bool
 pending_remove (struct agent *a, struct agent_pending *p)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
   for (struct agent_pending **pp = &a->pending; *pp; pp = &(*pp)->next)
     if (*pp == p) {
       *pp = p->next;
-      break;
+      return true;
     }
+  return false;
+}
+
+/* The waiter of P timed out: abandon P if it is still linked (its late
+ * answer frees it): true; false if an answer is being delivered. */
+static bool
+pending_abandon (struct agent *a, struct agent_pending *p)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
+  for (struct agent_pending *q = a->pending; q; q = q->next)
+    if (q == p) {
+      p->abandoned = true;
+      return true;
+    }
+  return false;
 }
 
 static int request (struct agent *a, struct msg *req, uint64_t claim_seq,
@@ -255,7 +335,7 @@ int
 agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
 {
   struct msg m = { .type = MSG_ALLOCATED, .vdisk = t->vdisk, .first = seg,
-                   .alt = e };
+                   .alt = e, .id = atomic_fetch_add (&a->next_id, 1) };
   uint8_t *frame;
   size_t len;
 
@@ -266,35 +346,119 @@ agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
   sm_error ("vdisk %s: cannot tell the controller that segment %" PRIu64
             " was allocated", t->name, seg);
   agent_set_degraded (a);
+  agent_report (a, REPORT_UNRECORDED, 0, EIO);
   return -1;
+}
+
+/* The absolute CLOCK_REALTIME deadline MS from now (sem_timedwait). */
+static struct timespec
+deadline_in (unsigned ms)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long) (ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  return ts;
+}
+
+/* Wait for P's answer until the deadline.  0 (answered), or -1 with
+ * errno ETIMEDOUT (P is abandoned: no longer the caller's). */
+static int
+wait_answer (struct agent *a, struct agent_pending *p, const struct msg *req)
+{
+  struct timespec deadline = deadline_in (a->request_timeout_ms);
+  int r;
+
+  while ((r = sem_timedwait (&p->done, &deadline)) == -1 && errno == EINTR)
+    ;
+  if (r == 0)
+    return 0;
+  if (pending_abandon (a, p)) {
+    atomic_fetch_add (&a->timeouts, 1);
+    sm_error ("agent %s: no answer to %s %" PRIu64 " within %u ms",
+              a->name, msg_type_to_string (req->type), p->id,
+              a->request_timeout_ms);
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  /* The answer is being delivered right now. */
+  while (sem_wait (&p->done) == -1)
+    ;                           /* EINTR */
+  return 0;
 }
 
 static int
 request (struct agent *a, struct msg *req, uint64_t claim_seq,
          struct msg *answer)
 {
-  struct agent_pending p = { .next = NULL, .claim_seq = claim_seq };
+  struct agent_pending *p = calloc (1, sizeof *p);
   uint8_t *frame;
   size_t len;
+  int r;
 
-  sem_init (&p.done, 0, 0);
+  if (p == NULL) {
+    sm_error ("agent %s: cannot send %s: %m", a->name,
+              msg_type_to_string (req->type));
+    return -1;
+  }
+  p->claim_seq = claim_seq;
+  sem_init (&p->done, 0, 0);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
-    p.id = req->id = a->next_id++;
-    p.next = a->pending;
-    a->pending = &p;
+    p->id = req->id = atomic_fetch_add (&a->next_id, 1);
+    p->next = a->pending;
+    a->pending = p;
   }
   if (msg_encode (req, &frame, &len) == -1
       || a->transport->to_controller (a->transport, frame, len) == -1) {
-    pending_remove (a, &p);
-    sem_destroy (&p.done);
-    errno = EIO;
+    /* Not sent: no answer can come, unless one already did. */
+    if (pending_remove (a, p)) {
+      sem_destroy (&p->done);
+      free (p);
+      errno = EIO;
+      return -1;
+    }
+  }
+  r = wait_answer (a, p, req);
+  if (r == -1)
+    return -1;                  /* P was abandoned: not ours any more */
+  sem_destroy (&p->done);
+  *answer = p->answer;
+  free (p);
+  return 0;
+}
+
+int
+agent_register (struct agent *a)
+{
+  struct msg m = { .type = MSG_REGISTER, .arg = MSG_VERSION,
+                   .name = a->name };
+  struct msg answer;
+
+  if (request (a, &m, 0, &answer) == -1) {
+    sm_error ("agent %s: cannot register with the controller: %m", a->name);
     return -1;
   }
-  while (sem_wait (&p.done) == -1)
-    ;                           /* EINTR */
-  sem_destroy (&p.done);
-  *answer = p.answer;
+  if (answer.type != MSG_REPLY || answer.status != 0) {
+    if (answer.type == MSG_REPLY && answer.arg2 != 0
+        && answer.arg2 != MSG_VERSION)
+      sm_error ("agent %s: the controller speaks protocol version %" PRIu32
+                " and this agent version %d: registration refused",
+                a->name, answer.arg2, MSG_VERSION);
+    else
+      sm_error ("agent %s: registration refused: %s", a->name,
+                strerror (answer.status ? (int) answer.status : EPROTO));
+    msg_clear (&answer);
+    return -1;
+  }
+  a->id = answer.arg;
+  msg_clear (&answer);
+  sm_debug ("agent %s: registered as agent %" PRIu32, a->name, a->id);
   return 0;
 }
 
@@ -330,6 +494,7 @@ static int
 receive_answer (struct agent *a, struct msg *m)
 {
   struct agent_pending *p = NULL;
+  bool abandoned = false;
 
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->pending_lock);
@@ -337,6 +502,7 @@ receive_answer (struct agent *a, struct msg *m)
       if ((*pp)->id == m->id) {
         p = *pp;
         *pp = p->next;
+        abandoned = p->abandoned;
         break;
       }
   }
@@ -347,6 +513,13 @@ receive_answer (struct agent *a, struct msg *m)
   }
   if (m->type == MSG_RETRY)
     apply_retry (a, m, p->claim_seq);
+  if (abandoned) {              /* its waiter timed out: applied, dropped */
+    sm_debug ("agent: late %s for request %" PRIu64 " dropped",
+              msg_type_to_string (m->type), m->id);
+    sem_destroy (&p->done);
+    free (p);
+    return 0;
+  }
   p->answer = *m;
   memset (m, 0, sizeof *m);     /* ownership moved to the waiter */
   sem_post (&p->done);
@@ -518,6 +691,106 @@ cmd_recall (struct agent *a, struct msg *m, struct msg *reply)
   return 0;
 }
 
+/* CONTAINER_ATTACH: open our own handle and publish it. */
+static int
+cmd_container_attach (struct agent *a, struct msg *m, struct msg *reply)
+{
+  uint32_t id = m->arg2;
+  struct container *c;
+
+  if (atomic_load (&a->containers[id]) != NULL)
+    return EEXIST;
+  c = container_open (id, m->name, m->path, m->arg);
+  if (c == NULL)
+    return errno ? errno : EIO;
+  a->owned[id] = true;
+  agent_set_container (a, id, c);
+  return 0;
+}
+
+/* Wait until no I/O that started before now is in an epoch section of
+ * any table (the I/O path's container accesses are all inside one).
+ * 0, or -1 (ENOMEM: nothing drained). */
+static int
+drain_all_tables (struct agent *a)
+{
+  struct table **ts;
+  size_t n;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+    n = a->n_tables;
+    ts = malloc ((n ? n : 1) * sizeof *ts);
+    if (ts == NULL)
+      return -1;
+    for (size_t i = 0; i < n; i++) {
+      ts[i] = a->tables[i];
+      atomic_fetch_add (&ts[i]->refs, 1);
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    table_drain (ts[i]);
+    table_unref (ts[i]);
+  }
+  free (ts);
+  return 0;
+}
+
+/* CONTAINER_DETACH: unpublish, wait for every user, close. */
+static int
+cmd_container_detach (struct agent *a, struct msg *m, struct msg *reply)
+{
+  uint32_t id = m->arg2;
+  struct container *c = atomic_exchange (&a->containers[id], NULL);
+  bool owned = a->owned[id];
+
+  if (c == NULL)
+    return ENOENT;
+  if (drain_all_tables (a) == -1) {
+    atomic_store (&a->containers[id], c);   /* never close a used handle */
+    return ENOMEM;
+  }
+  a->owned[id] = false;
+  pthread_rwlock_wrlock (&a->containers_lock);    /* flushes in progress */
+  pthread_rwlock_unlock (&a->containers_lock);
+  if (owned)
+    container_close (c);
+  return 0;
+}
+
+static int
+cmd_set_degraded (struct agent *a, struct msg *m, struct msg *reply)
+{
+  if (m->flags & MSG_F_ON)
+    agent_set_degraded (a);
+  else if (atomic_exchange (&a->degraded, false))
+    sm_debug ("agent %s: writes allowed again", a->name);
+  return 0;
+}
+
+static int
+cmd_get_stats (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct agent_stats st;
+
+  reply->counters = calloc (MSG_STAT_COUNT, sizeof reply->counters[0]);
+  if (reply->counters == NULL)
+    return ENOMEM;
+  agent_get_stats (a, &st);
+  reply->n_counters = MSG_STAT_COUNT;
+  reply->counters[MSG_STAT_FAULTS] = st.faults;
+  reply->counters[MSG_STAT_TABLES] = st.tables;
+  reply->counters[MSG_STAT_ENTRIES] = st.entries;
+  reply->counters[MSG_STAT_MEMORY] = st.memory;
+  reply->counters[MSG_STAT_MEMORY_LIMIT] = st.memory_limit;
+  reply->counters[MSG_STAT_EVICTED] = st.evicted_entries;
+  reply->counters[MSG_STAT_GRANTS_USED] = st.grants_used;
+  reply->counters[MSG_STAT_DEGRADED] = st.degraded;
+  reply->counters[MSG_STAT_CONTAINERS] = st.containers;
+  reply->counters[MSG_STAT_TIMEOUTS] = st.timeouts;
+  return 0;
+}
+
 typedef int (*command_fn) (struct agent *a, struct msg *m, struct msg *reply);
 
 static const command_fn commands[MSG_TYPE_MAX + 1] = {
@@ -531,6 +804,10 @@ static const command_fn commands[MSG_TYPE_MAX + 1] = {
   [MSG_ACTIVATE] = cmd_quiesce,
   [MSG_GRANT] = cmd_grant,
   [MSG_RECALL] = cmd_recall,
+  [MSG_CONTAINER_ATTACH] = cmd_container_attach,
+  [MSG_CONTAINER_DETACH] = cmd_container_detach,
+  [MSG_SET_DEGRADED] = cmd_set_degraded,
+  [MSG_GET_STATS] = cmd_get_stats,
 };
 
 static int

@@ -18,6 +18,23 @@
  * controller's commands (NEW_TABLE, SET_ENTRY, ...), which arrive
  * through agent_receive() in order.  The agent never decides a mapping.
  *
+ * The agent knows the controller only through messages (it includes
+ * nothing of src/controller): it REGISTERs (agent_register) and gets
+ * an id; containers are attached (CONTAINER_ATTACH: the agent opens
+ * its own handle) and detached (CONTAINER_DETACH, blocking) by
+ * command; degraded mode is set and cleared by command (SET_DEGRADED);
+ * a failed sync is reported (REPORT); statistics are asked for
+ * (GET_STATS).  Every request waits at most request_timeout_ms for its
+ * answer (AGENT_REQUEST_TIMEOUT_MS by default), then fails with
+ * ETIMEDOUT; a late answer is still applied if it is a RETRY.
+ *
+ * Container handles: the I/O path reads a container pointer only
+ * inside an epoch section of the table it works on, and agent_flush
+ * only under containers_lock (read); so a DETACH that unpublishes the
+ * pointer, drains every table and takes containers_lock (write) knows
+ * that nothing uses the handle any more before it closes it.  Anything
+ * that adds container I/O must keep to this.
+ *
  * Memory: the tables of one agent share a bound (memory_limit); when a
  * fault's answer takes the agent over it, the agent forgets the least
  * recently referenced leaves (clock) until it is under 90% of it.
@@ -40,6 +57,9 @@
 
 struct container;
 
+/* Default bound on the wait for an answer (see segmap-protocol(7)). */
+#define AGENT_REQUEST_TIMEOUT_MS 30000
+
 struct agent_stats {
   uint64_t faults;
   uint64_t tables;
@@ -48,10 +68,15 @@ struct agent_stats {
   uint64_t memory_limit;
   uint64_t evicted_entries;       /* forgotten under the memory bound */
   uint64_t grants_used;           /* first writes mapped without a fault */
+  uint64_t containers;            /* attached */
+  uint64_t timeouts;              /* requests that timed out */
+  bool degraded;
 };
 
 struct agent {
   char *name;
+  uint32_t id;                    /* given by REGISTER's reply; 0 before */
+  unsigned request_timeout_ms;
   struct transport *transport;
   struct table_memory mem;
 
@@ -59,18 +84,23 @@ struct agent {
   struct table **tables;
   size_t n_tables;
 
-  /* Containers by id, set by the controller (in process) before any
-   * entry pointing into them is handed out. */
+  /* Containers by id, attached by the controller (CONTAINER_ATTACH)
+   * before any entry pointing into them is handed out.  OWNED: the
+   * agent opened the handle (and closes it); a handle given with
+   * agent_set_container stays its giver's. */
   _Atomic (struct container *) *containers;     /* [ENTRY_MAX_CONTAINER+1] */
+  bool *owned;                                  /* [ENTRY_MAX_CONTAINER+1] */
   _Atomic uint32_t max_container; /* highest id ever set */
+  pthread_rwlock_t containers_lock; /* flush: read; detach: write */
 
-  pthread_mutex_t pending_lock;   /* protects pending, next_id */
-  struct agent_pending *pending;  /* faults waiting for their answer */
-  uint64_t next_id;
+  pthread_mutex_t pending_lock;   /* protects pending */
+  struct agent_pending *pending;  /* requests waiting for their answer */
+  _Atomic uint64_t next_id;       /* ids of everything the agent sends */
 
   _Atomic bool degraded;          /* a sync failed: writes fail */
   _Atomic uint64_t faults;
   _Atomic uint64_t grants_used;
+  _Atomic uint64_t timeouts;
   pthread_mutex_t evict_lock;     /* one evictor at a time */
 };
 
@@ -78,6 +108,15 @@ struct agent {
 struct agent *agent_new (const char *name, uint64_t memory_limit);
 void agent_free (struct agent *a);
 void agent_set_transport (struct agent *a, struct transport *tr);
+/* Bound the wait for answers (0: the default). */
+void agent_set_request_timeout (struct agent *a, unsigned ms);
+
+/* REGISTER with the controller (name, MSG_VERSION) and wait for the
+ * agent id.  0, or -1 with sm_error (refused: both versions named). */
+int agent_register (struct agent *a);
+
+/* Publish a handle the caller keeps owning (tests; the controller
+ * attaches containers by CONTAINER_ATTACH). */
 void agent_set_container (struct agent *a, uint32_t id, struct container *c);
 struct container *agent_container (struct agent *a, uint32_t id);
 
@@ -99,8 +138,12 @@ int agent_foreach_vdisk (struct agent *a,
 void agent_get_stats (struct agent *a, struct agent_stats *st);
 
 /* Mark the agent degraded: a container sync failed, or the controller
- * could not be told of an allocation. */
+ * could not be told of an allocation.  The controller hears of it by a
+ * REPORT (agent_report). */
 void agent_set_degraded (struct agent *a);
+
+/* Send a REPORT (no answer) of OP about container CID with ERR. */
+void agent_report (struct agent *a, uint8_t op, uint32_t cid, int err);
 
 /* The I/O path (io.c).  Ranges must lie inside the vdisk (the front-end
  * checks bounds; these refuse with EINVAL otherwise). */

@@ -45,8 +45,10 @@
  * Durability: agent_flush() syncs every container first (data), then
  * asks the controller to commit the map (metadata) — never the other
  * order (dm-thin 694cfe7f31db).  A failed sync is never retried into a
- * false success: the agent becomes degraded and every later write,
- * trim, zero and flush fails.
+ * false success: the agent becomes degraded (and REPORTs the failed
+ * sync to the controller) and every later write, trim, zero and flush
+ * fails.  The sync runs under containers_lock (read), so a
+ * CONTAINER_DETACH never closes a handle being synced.
  */
 #include <config.h>
 
@@ -361,22 +363,36 @@ agent_pwrite (struct agent *a, struct table *t, const void *buf,
   return fua ? agent_flush (a, t) : 0;
 }
 
+/* Sync every attached container; a failure degrades the agent and is
+ * REPORTed.  Under containers_lock (read): a DETACH waits for us. */
+static bool
+sync_containers (struct agent *a)
+{
+  uint32_t max = atomic_load (&a->max_container);
+  bool synced = true;
+
+  pthread_rwlock_rdlock (&a->containers_lock);
+  for (uint32_t id = 1; id <= max && synced; id++) {
+    struct container *c = agent_container (a, id);
+    if (c && container_sync (c) == -1) {
+      int err = errno;
+      agent_set_degraded (a);
+      agent_report (a, REPORT_SYNC_FAILED, id, err);
+      synced = false;
+    }
+  }
+  pthread_rwlock_unlock (&a->containers_lock);
+  return synced;
+}
+
 /* Sync every container (data), then have the controller commit. */
 int
 agent_flush (struct agent *a, struct table *t)
 {
-  uint32_t max = atomic_load (&a->max_container);
   struct msg m = { .type = MSG_FLUSH, .vdisk = t->vdisk };
   struct msg answer;
-  bool synced = !atomic_load (&a->degraded);
+  bool synced = !atomic_load (&a->degraded) && sync_containers (a);
 
-  for (uint32_t id = 1; id <= max && synced; id++) {
-    struct container *c = agent_container (a, id);
-    if (c && container_sync (c) == -1) {
-      agent_set_degraded (a);
-      synced = false;
-    }
-  }
   /* Even after a failed sync the controller hears of the flush: it
    * records that the map needs a check. */
   if (agent_request (a, &m, &answer) == -1)

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/names.h"
@@ -125,6 +124,29 @@ cmd_container_list (struct controller *c, json_object *args, char **error)
   return list;
 }
 
+/* Detach container ID from every agent (blocking: each answers when no
+ * I/O uses its handle).  0; -1 if an agent refused or may still use it. */
+static int
+detach_container (struct controller *c, uint32_t id)
+{
+  struct msg m = { .type = MSG_CONTAINER_DETACH, .arg2 = id };
+
+  return ctrl_broadcast_except (c, &m, ENOENT) == 0 ? 0 : -1;
+}
+
+/* Detach (best effort) and close the controller's handle of ID. */
+static void
+drop_container (struct controller *c, uint32_t id)
+{
+  struct ctrl_container *cc = c->containers[id];
+
+  detach_container (c, id);
+  container_close (cc->c);
+  alloc_free (cc->alloc);
+  free (cc);
+  c->containers[id] = NULL;
+}
+
 static json_object *
 cmd_container_add (struct controller *c, json_object *args, char **error)
 {
@@ -161,6 +183,13 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
     store_container_remove (c->store, ci.id);
     return fail (error, "%s", sm_last_error ());
   }
+  if (ctrl_attach_container (c, NULL, c->containers[ci.id]) != 0) {
+    fail (error, "the agents cannot attach container '%s': %s", name,
+          sm_last_error ());
+    drop_container (c, ci.id);
+    store_container_remove (c->store, ci.id);
+    return NULL;
+  }
   if (ctrl_commit (c, false) == -1)
     return fail (error, "cannot commit container '%s'", name);
   return container_row (c->containers[ci.id]);
@@ -185,10 +214,16 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
   if (cc->n_segments > 0)
     return fail (error, "container '%s' still holds %" PRIu64 " segments",
                  name, cc->n_segments);
+  /* The agents first: a DETACH answers once no I/O (a flush's sync
+   * included) uses the agent's handle. */
+  if (detach_container (c, id) == -1)
+    return fail (error, "container '%s': an agent did not detach it (see "
+                 "the server log); it stays", name);
   if (ctrl_change (c) == -1 || store_container_remove (c->store, id) == -1
-      || ctrl_commit (c, false) == -1)
+      || ctrl_commit (c, false) == -1) {
+    ctrl_attach_container (c, NULL, cc);
     return fail (error, "cannot remove container '%s'", name);
-  agent_set_container (c->agent, id, NULL);
+  }
   container_close (cc->c);
   alloc_free (cc->alloc);
   free (cc);
@@ -214,8 +249,7 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   json_add_string (o, "container", cc ? cc->c->name : "?");
   json_add_u64 (o, "mapped_segments", mapped);
   json_add_u64 (o, "mapped", mapped << v->seg_shift);
-  json_add_bool (o, "read_only", v->read_only || c->degraded
-                 || atomic_load (&c->agent->degraded));
+  json_add_bool (o, "read_only", v->read_only || c->degraded);
   return o;
 }
 
@@ -307,7 +341,7 @@ cmd_vdisk_create (struct controller *c, json_object *args, char **error)
       || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)
     return fail (error, "cannot record vdisk '%s'", name);
   v = ctrl_find_vdisk (c, id);
-  if (ctrl_announce_vdisk (c, v) == -1)
+  if (ctrl_announce_vdisk (c, NULL, v) == -1)
     return fail (error, "vdisk '%s' was recorded but could not be served",
                  name);
   return vdisk_row (c, v);
@@ -350,7 +384,7 @@ cmd_vdisk_resize (struct controller *c, json_object *args, char **error)
   if (ctrl_change (c) == -1
       || store_vdisk_resize (c->store, id, size) == -1
       || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1
-      || ctrl_announce_vdisk (c, ctrl_find_vdisk (c, id)) == -1)
+      || ctrl_announce_vdisk (c, NULL, ctrl_find_vdisk (c, id)) == -1)
     return fail (error, "cannot resize vdisk '%s'", name);
   return vdisk_row (c, ctrl_find_vdisk (c, id));
 }
@@ -364,9 +398,10 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
   if (v == NULL)
     return NULL;
   m.vdisk = v->id;
-  /* The agent first: it stops serving and drains, so nothing writes the
-   * segments we are about to free. */
-  if (ctrl_send (c, &m, NULL) == -1 && errno != ENOENT)
+  /* The agents first: they stop serving and drain, so nothing writes
+   * the segments we are about to free.  An unknown outcome frees
+   * nothing. */
+  if (ctrl_broadcast_except (c, &m, ENOENT) != 0)
     return fail (error, "cannot stop serving vdisk '%s'", v->name);
   if (ctrl_free_vdisk_range (c, v, 0, UINT64_MAX) == -1
       || store_vdisk_delete (c->store, v->id) == -1
@@ -398,7 +433,7 @@ cmd_vdisk_set (struct controller *c, json_object *args, char **error)
       || store_vdisk_set_read_only (c->store, id,
                                     json_object_get_boolean (ro)) == -1
       || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1
-      || ctrl_announce_vdisk (c, ctrl_find_vdisk (c, id)) == -1)
+      || ctrl_announce_vdisk (c, NULL, ctrl_find_vdisk (c, id)) == -1)
     return fail (error, "cannot set the mode of vdisk '%s'", name);
   return vdisk_row (c, ctrl_find_vdisk (c, id));
 }
@@ -411,12 +446,13 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_object *o = json_object_new_object ();
   json_object *agent = json_object_new_object ();
   json_object *ctrl = json_object_new_object ();
-  struct agent_stats st;
+  uint64_t st[MSG_STAT_COUNT];
   unsigned n_containers = 0;
 
   for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
-  agent_get_stats (c->agent, &st);
+  /* The agents' counters, asked by GET_STATS and summed. */
+  ctrl_agent_stats (c, NULL, st);
   json_add_string (o, "version", PACKAGE_VERSION);
   json_add_u64 (o, "uptime", time (NULL) - c->started);
   json_add_string (o, "state_dir", c->cfg->state_dir);
@@ -426,18 +462,63 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_bool (o, "needs_check", c->degraded);
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
-  json_add_u64 (agent, "entries", st.entries);
-  json_add_u64 (agent, "memory", st.memory);
-  json_add_u64 (agent, "memory_limit", st.memory_limit);
-  json_add_u64 (agent, "faults", st.faults);
-  json_add_u64 (agent, "forgotten", st.evicted_entries);
-  json_add_u64 (agent, "granted_writes", st.grants_used);
+  json_add_u64 (o, "agents", c->agents.len);
+  json_add_u64 (agent, "entries", st[MSG_STAT_ENTRIES]);
+  json_add_u64 (agent, "memory", st[MSG_STAT_MEMORY]);
+  json_add_u64 (agent, "memory_limit", st[MSG_STAT_MEMORY_LIMIT]);
+  json_add_u64 (agent, "faults", st[MSG_STAT_FAULTS]);
+  json_add_u64 (agent, "forgotten", st[MSG_STAT_EVICTED]);
+  json_add_u64 (agent, "granted_writes", st[MSG_STAT_GRANTS_USED]);
   json_add_u64 (ctrl, "commits", atomic_load (&c->commits));
   json_add_u64 (ctrl, "allocations", atomic_load (&c->allocations));
   json_add_u64 (ctrl, "pending", c->frees.len);
   json_object_object_add (o, "agent", agent);
   json_object_object_add (o, "controller", ctrl);
   return o;
+}
+
+/* One row of `segmapctl agents': the controller's view of the agent,
+ * and what the agent itself says (GET_STATS; null when it did not
+ * answer). */
+static json_object *
+agent_row (struct controller *c, struct ctrl_agent *ag)
+{
+  json_object *o = json_object_new_object ();
+  uint64_t st[MSG_STAT_COUNT];
+  bool answered = ctrl_agent_stats (c, ag, st) == 1;
+  time_t now = time (NULL);
+
+  json_add_u64 (o, "id", ag->id);
+  json_add_string (o, "name", ag->name);
+  json_add_u64 (o, "version", ag->version);
+  if (answered) {
+    json_add_u64 (o, "tables", st[MSG_STAT_TABLES]);
+    json_add_bool (o, "degraded", st[MSG_STAT_DEGRADED] != 0);
+  }
+  else {
+    json_object_object_add (o, "tables", NULL);
+    json_object_object_add (o, "degraded", NULL);
+  }
+  json_add_u64 (o, "grants", ctrl_grants_of_agent (c, ag));
+  json_add_u64 (o, "faults", ag->faults);
+  json_add_u64 (o, "allocations", ag->allocations);
+  json_add_u64 (o, "flushes", ag->flushes);
+  json_add_u64 (o, "unknown_outcomes", ag->unknown);
+  json_add_u64 (o, "registered", (uint64_t) ag->registered);
+  json_add_u64 (o, "last_heard", (uint64_t) ag->last_heard);
+  json_add_u64 (o, "last_heard_ago",
+                now > ag->last_heard ? (uint64_t) (now - ag->last_heard) : 0);
+  return o;
+}
+
+static json_object *
+cmd_agents (struct controller *c, json_object *args, char **error)
+{
+  json_object *list = json_object_new_array ();
+
+  for (size_t i = 0; i < c->agents.len; i++)
+    json_object_array_add (list, agent_row (c, c->agents.ptr[i]));
+  return list;
 }
 
 static json_object *
@@ -466,6 +547,7 @@ static const struct {
 } commands[] = {
   { "status", cmd_status },
   { "check", cmd_check },
+  { "agents", cmd_agents },
   { "container.list", cmd_container_list },
   { "container.add", cmd_container_add },
   { "container.remove", cmd_container_remove },

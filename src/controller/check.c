@@ -9,7 +9,8 @@
  *     allocator, and that the allocator marks nothing else used except
  *     segments waiting for the commit that frees them: no segment is
  *     both mapped and free, and nothing leaks;
- *   - that no container has failed a sync in this process.
+ *   - that no container has failed a sync in this process, neither the
+ *     controller's handle nor an agent's (REPORTed).
  * When everything holds and the database carried needs_check (set after
  * a failed sync or commit in an earlier run), the flag is cleared and
  * writes are allowed again.
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "agent/agent.h"
 #include "common/errors.h"
 #include "common/json-add.h"
 #include "common/limits.h"
@@ -98,7 +98,7 @@ check_allocators (struct check_ctx *x)
       problem (x, "container %s: the allocator has %" PRIu64 " units in "
                "use but the map accounts for %" PRIu64 " (leak)",
                cc->c->name, alloc_used_units (cc->alloc), expected);
-    if (atomic_load (&cc->c->failed))
+    if (atomic_load (&cc->c->failed) || cc->agent_sync_errno)
       problem (x, "container %s failed a sync: restart segmap, then check "
                "again", cc->c->name);
   }
@@ -107,6 +107,8 @@ check_allocators (struct check_ctx *x)
 static void
 clear_needs_check (struct controller *c)
 {
+  struct msg m = { .type = MSG_SET_DEGRADED };
+
   if (!c->degraded)
     return;
   if (ctrl_change (c) == -1
@@ -114,8 +116,11 @@ clear_needs_check (struct controller *c)
       || ctrl_commit (c, false) == -1)
     return;
   c->degraded = false;
-  atomic_store (&c->agent->degraded, false);
-  sm_debug ("check passed: writes allowed again");
+  if (ctrl_broadcast (c, &m) != 0)
+    sm_error ("check passed, but not every agent confirmed that writes "
+              "are allowed again");
+  else
+    sm_debug ("check passed: writes allowed again");
 }
 
 int

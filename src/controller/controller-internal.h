@@ -2,6 +2,7 @@
  *
  *   controller.c  thread, queue, group commit, lifecycle
  *   startup.c     open, reconcile config, containers, recovery
+ *   agents.c      registered agents, matched commands (ctrl_send)
  *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
  *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE
  *   admin.c       control-socket commands
@@ -28,6 +29,33 @@
 #include "proto/msg.h"
 
 struct container;
+struct transport;
+
+/* A registered agent (agents.c).  The controller knows an agent only
+ * by its transport and the messages it sent: nothing here points into
+ * the agent's memory. */
+struct ctrl_agent {
+  uint32_t id;
+  char *name;
+  uint32_t version;             /* protocol version it registered with */
+  struct transport *tr;
+  time_t registered;
+  time_t last_heard;            /* its last frame (any counts as alive) */
+  uint64_t faults, allocations, flushes;
+  uint64_t unknown;             /* commands whose outcome is unknown */
+};
+DEFINE_VECTOR_TYPE (agent_vector, struct ctrl_agent *);
+
+/* A FLUSH waiting for the commit: whose, and its request id. */
+struct flusher {
+  struct ctrl_agent *agent;
+  uint64_t id;
+};
+DEFINE_VECTOR_TYPE (flusher_vector, struct flusher);
+
+/* ctrl_send's result when the command may or may not have been
+ * applied (send failed, reply lost, undecodable or not matching). */
+#define CTRL_UNKNOWN (-2)
 
 /* A container as the controller sees it: the open file and its
  * free-space map. */
@@ -35,6 +63,7 @@ struct ctrl_container {
   struct container *c;
   struct alloc *alloc;
   uint64_t n_segments;          /* physical segments allocated */
+  int agent_sync_errno;         /* an agent REPORTed a failed sync */
 };
 
 /* A freed physical segment: zeroed at once, but given back to the
@@ -55,6 +84,7 @@ DEFINE_VECTOR_TYPE (entry_vector, sm_entry);
  * allocation.  Grants of a deleted vdisk, or outstanding at shutdown,
  * are zeroed and released. */
 struct vdisk_grants {
+  struct ctrl_agent *agent;     /* the agent holding the pool */
   uint32_t vdisk;
   uint32_t container;
   uint32_t units;               /* of one segment */
@@ -78,6 +108,7 @@ typedef int ctrl_call_fn (struct controller *c, void *arg, char **error);
 struct creq {
   struct creq *next;
   enum creq_kind kind;
+  struct transport *from;       /* CREQ_FRAME: the agent's transport */
   uint8_t *frame;               /* CREQ_FRAME */
   size_t len;
   const char *cmd;              /* CREQ_ADMIN */
@@ -93,9 +124,11 @@ struct creq {
 
 struct controller {
   const struct segmap_config *cfg;
-  struct agent *agent;          /* in-process agent (containers) */
-  struct transport *transport;
   struct store *store;
+  struct agent_vector agents;   /* registered (agents.c) */
+  uint32_t next_agent_id;
+  uint64_t next_command_id;     /* commands' ids: unique, never 0 */
+  struct ctrl_agent *from;      /* whose request is being handled */
 
   pthread_t thread;
   bool thread_started;
@@ -118,7 +151,7 @@ struct controller {
   struct pending_free_vector frees;
   struct timespec dirty_since;
 
-  struct id_vector flushers;    /* ids of FLUSH waiting for the commit */
+  struct flusher_vector flushers; /* FLUSHes waiting for the commit */
   struct grants_vector grants;  /* per vdisk that writes new segments */
   struct move_vector moves;     /* by (vdisk, segment) (faults-move.c) */
 
@@ -131,8 +164,36 @@ struct controller {
 /* controller.c */
 int ctrl_change (struct controller *c);
 int ctrl_commit (struct controller *c, bool sync_data);
-int ctrl_send (struct controller *c, struct msg *m, struct msg *reply);
 void ctrl_set_degraded (struct controller *c, const char *why);
+
+/* agents.c.  Send M to agent AG.  A command (msg_is_command) gets a
+ * fresh id and its REPLY is matched to it: 0 and *REPLY (if not NULL;
+ * caller msg_clear()s it), -1 with errno = the agent's refusal status,
+ * or CTRL_UNKNOWN (logged) when it may or may not have been applied.
+ * An answer to a request keeps M->id: 0, or CTRL_UNKNOWN. */
+int ctrl_send (struct controller *c, struct ctrl_agent *ag, struct msg *m,
+               struct msg *reply);
+/* Send command M to every agent: 0, -1 (a refusal, errno) or
+ * CTRL_UNKNOWN (at least one unknown; wins over a refusal). */
+int ctrl_broadcast (struct controller *c, struct msg *m);
+/* The same, counting a refusal with OK_ERRNO (e.g. ENOENT: the agent
+ * has no such thing) as done. */
+int ctrl_broadcast_except (struct controller *c, struct msg *m,
+                           int ok_errno);
+/* Handle REGISTER from transport TR (the request REQ): check the
+ * version, bring the agent up (containers, tables, mode) and answer. */
+void ctrl_register_agent (struct controller *c, struct transport *tr,
+                          struct msg *req);
+struct ctrl_agent *ctrl_agent_of (struct controller *c,
+                                  struct transport *tr);
+void ctrl_free_agents (struct controller *c);
+/* CONTAINER_ATTACH of CC to AG (ALL: every agent).  As ctrl_send. */
+int ctrl_attach_container (struct controller *c, struct ctrl_agent *ag,
+                           const struct ctrl_container *cc);
+/* Fence vdisk V read-only (stored, logged at error level): a command's
+ * outcome is unknown or an allocation could not be accounted for. */
+void ctrl_fence_vdisk (struct controller *c, struct sm_vdisk_info *v,
+                       const char *why);
 int ctrl_sync_containers (struct controller *c);
 /* From any thread but the controller's: run FN (ARG) on the controller
  * thread, in queue order, and wait.  0, or -1 after sm_error on the
@@ -147,11 +208,13 @@ void ctrl_close_containers (struct controller *c);
 struct sm_vdisk_info *ctrl_find_vdisk (struct controller *c, uint32_t id);
 struct sm_vdisk_info *ctrl_find_vdisk_by_name (struct controller *c,
                                                const char *name);
-int ctrl_announce_vdisk (struct controller *c, const struct sm_vdisk_info *v);
+/* NEW_TABLE to AG, or to every agent if AG is NULL.  0 or -1. */
+int ctrl_announce_vdisk (struct controller *c, struct ctrl_agent *ag,
+                         const struct sm_vdisk_info *v);
 
 /* faults.c */
-void ctrl_handle_frame (struct controller *c, const uint8_t *frame,
-                        size_t len);
+void ctrl_handle_frame (struct controller *c, struct transport *from,
+                        const uint8_t *frame, size_t len);
 int ctrl_free_vdisk_range (struct controller *c,
                            const struct sm_vdisk_info *v,
                            uint64_t first, uint64_t count);
@@ -201,10 +264,17 @@ void ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
 uint64_t ctrl_move_zero_run (struct controller *c, uint32_t vdisk,
                              uint64_t first, uint64_t n);
 void ctrl_move_io_done (struct controller *c, struct msg *req);
+/* Grants outstanding in the pools of AG. */
+uint64_t ctrl_grants_of_agent (struct controller *c,
+                               const struct ctrl_agent *ag);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,
                          json_object *args, char **error);
+/* Sum of every agent's GET_STATS counters into COUNTERS[MSG_STAT_COUNT];
+ * returns how many agents answered. */
+unsigned ctrl_agent_stats (struct controller *c, struct ctrl_agent *only,
+                           uint64_t *counters);
 
 /* check.c */
 int ctrl_check (struct controller *c, json_object *problems,

@@ -28,9 +28,15 @@
  * segment holding data.
  *
  * Failure: a failed container sync or commit puts the controller in the
- * degraded state (no more allocations, flushes fail) and records
- * needs_check in the database when it still can.  Nothing is retried
- * into a false success.
+ * degraded state (no more allocations, flushes fail), tells every agent
+ * (SET_DEGRADED) and records needs_check in the database when it still
+ * can.  An agent's own failed sync reaches the controller as a REPORT
+ * (faults.c).  Nothing is retried into a false success.
+ *
+ * Agents: the controller knows them only through their transports and
+ * messages (agents.c); it includes nothing of src/agent.  A frame is
+ * queued with the transport it came from, so answers go back to the
+ * agent that asked.
  */
 #include <config.h>
 
@@ -39,7 +45,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "controller/controller-internal.h"
@@ -50,8 +55,7 @@
 #define LAZY_BATCH 16           /* ALLOCATED messages per wake-up */
 
 struct controller *
-controller_new (const struct segmap_config *cfg, struct agent *agent,
-                struct transport *transport)
+controller_new (const struct segmap_config *cfg)
 {
   struct controller *c = calloc (1, sizeof *c);
 
@@ -60,8 +64,6 @@ controller_new (const struct segmap_config *cfg, struct agent *agent,
     return NULL;
   }
   c->cfg = cfg;
-  c->agent = agent;
-  c->transport = transport;
   c->start_status = 1;
   pthread_mutex_init (&c->queue_lock, NULL);
   pthread_cond_init (&c->queue_cond, NULL);
@@ -82,6 +84,7 @@ controller_free (struct controller *c)
     free (c->grants.ptr[i].out.ptr);
   free (c->grants.ptr);
   ctrl_move_free_all (c);
+  ctrl_free_agents (c);
   pthread_mutex_destroy (&c->queue_lock);
   pthread_cond_destroy (&c->queue_cond);
   pthread_cond_destroy (&c->start_cond);
@@ -108,10 +111,8 @@ ctrl_sync_containers (struct controller *c)
 {
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
-    if (cc && container_sync (cc->c) == -1) {
-      agent_set_degraded (c->agent);
+    if (cc && container_sync (cc->c) == -1)
       return -1;
-    }
   }
   return 0;
 }
@@ -119,12 +120,16 @@ ctrl_sync_containers (struct controller *c)
 void
 ctrl_set_degraded (struct controller *c, const char *why)
 {
+  struct msg m = { .type = MSG_SET_DEGRADED, .flags = MSG_F_ON };
+
   if (c->degraded)
     return;
   c->degraded = true;
-  agent_set_degraded (c->agent);
   sm_error ("controller: %s: refusing writes until 'segmapctl check' "
             "passes after a restart", why);
+  if (ctrl_broadcast (c, &m) != 0)
+    sm_error ("controller: not every agent confirmed the degraded mode "
+              "(the controller refuses every allocation anyway)");
   /* Record it if the database still takes writes. */
   if (store_in_transaction (c->store))
     store_rollback (c->store);
@@ -175,38 +180,6 @@ ctrl_commit (struct controller *c, bool sync_data)
   return 0;
 }
 
-/* Messages to the agent ------------------------------------------------- */
-
-/* Send M to the agent.  For a command, REPLY (if not NULL) gets the
- * decoded REPLY and its status is returned as -1/errno. */
-int
-ctrl_send (struct controller *c, struct msg *m, struct msg *reply)
-{
-  CLEANUP_FREE uint8_t *frame = NULL;
-  CLEANUP_FREE uint8_t *answer = NULL;
-  size_t len, answer_len;
-  struct msg r;
-
-  if (msg_encode (m, &frame, &len) == -1
-      || c->transport->to_agent (c->transport, frame, len,
-                                 &answer, &answer_len) == -1)
-    return -1;
-  if (answer == NULL)
-    return 0;
-  if (msg_decode (answer, answer_len, &r) == -1)
-    return -1;
-  if (r.status != 0) {
-    errno = r.status;
-    msg_clear (&r);
-    return -1;
-  }
-  if (reply)
-    *reply = r;
-  else
-    msg_clear (&r);
-  return 0;
-}
-
 /* The queue -------------------------------------------------------------- */
 
 /* Queue R; wake the thread unless R is LAZY and the batch is not full
@@ -226,7 +199,8 @@ enqueue (struct controller *c, struct creq *r, bool lazy)
 }
 
 int
-controller_submit_frame (struct controller *c, uint8_t *frame, size_t len)
+controller_submit_frame (struct controller *c, struct transport *from,
+                         uint8_t *frame, size_t len)
 {
   struct creq *r = calloc (1, sizeof *r);
 
@@ -236,6 +210,7 @@ controller_submit_frame (struct controller *c, uint8_t *frame, size_t len)
     return -1;
   }
   r->kind = CREQ_FRAME;
+  r->from = from;
   r->frame = frame;
   r->len = len;
   enqueue (c, r, msg_frame_type (frame, len) == MSG_ALLOCATED);
@@ -284,9 +259,9 @@ static void
 answer_flushers (struct controller *c, int status)
 {
   for (size_t i = 0; i < c->flushers.len; i++) {
-    struct msg m = { .type = MSG_REPLY, .id = c->flushers.ptr[i],
+    struct msg m = { .type = MSG_REPLY, .id = c->flushers.ptr[i].id,
                      .status = status };
-    ctrl_send (c, &m, NULL);
+    ctrl_send (c, c->flushers.ptr[i].agent, &m, NULL);
   }
   c->flushers.len = 0;
 }
@@ -297,7 +272,7 @@ handle_request (struct controller *c, struct creq *r)
 {
   switch (r->kind) {
   case CREQ_FRAME:
-    ctrl_handle_frame (c, r->frame, r->len);
+    ctrl_handle_frame (c, r->from, r->frame, r->len);
     free (r->frame);
     free (r);
     return false;
@@ -377,9 +352,6 @@ run_loop (struct controller *c)
       stop |= handle_request (c, list);
       list = next;
     }
-    if (atomic_load (&c->agent->degraded) && !c->degraded)
-      ctrl_set_degraded (c, "the agent failed a container sync or could "
-                         "not report an allocation");
     ctrl_refill_grants (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only

@@ -9,8 +9,9 @@
  *
  * Lifecycle: controller_start() starts the thread, which opens the
  * database, reconciles the configuration, opens the containers, rebuilds
- * the allocators, recovers from an unclean shutdown and creates the
- * agent's tables, then reports success or failure to the caller.
+ * the allocators and recovers from an unclean shutdown, then reports
+ * success or failure to the caller.  Agents then REGISTER over their
+ * transports; each is given the containers and the vdisks' tables.
  * controller_stop() commits, syncs, marks the shutdown clean and closes.
  */
 #ifndef SEGMAP_CONTROLLER_H
@@ -21,15 +22,14 @@
 
 #include <json.h>
 
-struct agent;
 struct controller;
 struct segmap_config;
 struct transport;
 
-/* CFG must outlive the controller.  NULL + sm_error on ENOMEM. */
-struct controller *controller_new (const struct segmap_config *cfg,
-                                   struct agent *agent,
-                                   struct transport *transport);
+/* CFG must outlive the controller.  NULL + sm_error on ENOMEM.
+ * Agents join later, each over its own transport, by sending REGISTER
+ * (controller_submit_frame). */
+struct controller *controller_new (const struct segmap_config *cfg);
 
 /* Before nbdkit forks into the background: create the state directory,
  * open (creating or migrating) the database and open every container
@@ -45,9 +45,11 @@ int controller_start (struct controller *c);
 void controller_stop (struct controller *c);
 void controller_free (struct controller *c);
 
-/* Queue a frame from the agent (ownership passes).  0 or -1. */
-int controller_submit_frame (struct controller *c, uint8_t *frame,
-                             size_t len);
+/* Queue a frame from the agent at the other end of FROM (ownership of
+ * FRAME passes).  Answers and commands go back through FROM's
+ * to_agent.  0 or -1. */
+int controller_submit_frame (struct controller *c, struct transport *from,
+                             uint8_t *frame, size_t len);
 
 /* Run an administration command on the controller thread and wait for
  * its result (see src/ctl/ctl-proto.h for the commands).  Matches

@@ -96,6 +96,7 @@ struct order {
 DEFINE_VECTOR_TYPE (order_vector, struct order);
 
 struct deferred {
+  struct transport *from;       /* the agent that sent it */
   uint8_t *frame;
   size_t len;
 };
@@ -211,9 +212,9 @@ show (struct controller *c, const struct ctrl_move *m, uint64_t bits,
                    .first = m->seg, .count = 1, .arg = bits,
                    .flags = MSG_F_ON | (blocking ? MSG_F_BLOCKING : 0) };
 
-  if (ctrl_send (c, &s, NULL) == 0)
+  if (ctrl_broadcast (c, &s) == 0)
     return 0;
-  sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the agent "
+  sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": an agent "
             "did not take the %s state", m->vdisk, m->seg,
             bits & ENTRY_ALT ? "alternate" : "no-write");
   return -1;
@@ -313,7 +314,7 @@ requeue_deferred (struct controller *c, struct ctrl_move *m)
 
   m->deferred = (struct deferred_vector) { NULL, 0, 0 };
   for (size_t i = 0; i < d.len; i++)
-    controller_submit_frame (c, d.ptr[i].frame, d.ptr[i].len);
+    controller_submit_frame (c, d.ptr[i].from, d.ptr[i].frame, d.ptr[i].len);
   free (d.ptr);
 }
 
@@ -400,9 +401,9 @@ fail (struct controller *c, const struct msg *req, int err)
 static void
 defer (struct controller *c, struct ctrl_move *m, const struct msg *req)
 {
-  struct deferred d;
+  struct deferred d = { .from = c->from ? c->from->tr : NULL };
 
-  if (msg_encode (req, &d.frame, &d.len) == -1) {
+  if (d.from == NULL || msg_encode (req, &d.frame, &d.len) == -1) {
     fail (c, req, EIO);
     return;
   }

@@ -17,7 +17,17 @@
  *                         to a no-write entry with no movement: RETRY
  *                         if the stored entry is writable, else FAIL
  *                         EROFS
- *   REGISTER, HEARTBEAT   REPLY (one in-process agent for now)
+ *   REGISTER              agents.c: version check, id, bring-up
+ *   HEARTBEAT             REPLY (any frame refreshes last_heard)
+ *   REPORT                a failed sync (or an ALLOCATED the agent could
+ *                         not send): the controller becomes degraded
+ *
+ * Requests are answered to the agent that sent them (c->from, set for
+ * the frame being handled); commands that change a vdisk's table go to
+ * every agent (ctrl_broadcast).  An outcome that is unknown is never
+ * taken for "not applied" (agents.c): a GRANT that may not have arrived
+ * stays outstanding, a blocking SET_ENTRY that may not have been
+ * applied fences the vdisk read-only.
  *
  * A newly allocated segment needs no zeroing: free space always reads
  * zeros (zeroed when freed; re-zeroed after an unclean shutdown).
@@ -46,11 +56,19 @@
  * recorded or committed) is zeroed after an unclean shutdown.  Grants
  * of a deleted vdisk, or still outstanding at a clean shutdown, are
  * zeroed and released (a deleted vdisk's agent may have written them).
+ *
+ * An ALLOCATED for a grant that is not outstanding (the agent holds
+ * something the controller does not know it gave) is recorded when the
+ * location is free in the allocator and the map row is still zero,
+ * else the vdisk is fenced read-only; both are logged as errors.  Only
+ * an ALLOCATED of a deleted vdisk is expected (its write drained before
+ * the pool was zeroed and released) and merely noted.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,11 +85,11 @@ answer (struct controller *c, struct msg *m)
 {
   struct msg failed = { .type = MSG_FAIL, .id = m->id, .status = EIO };
 
-  if (ctrl_send (c, m, NULL) == 0)
+  if (ctrl_send (c, c->from, m, NULL) == 0)
     return;
   sm_error ("controller: cannot answer the agent's request %" PRIu64, m->id);
   if (m->type != MSG_FAIL)
-    ctrl_send (c, &failed, NULL);
+    ctrl_send (c, c->from, &failed, NULL);
 }
 
 void
@@ -123,12 +141,23 @@ pool_target (struct controller *c, const struct sm_vdisk_info *v)
 }
 
 static struct vdisk_grants *
-grants_of (struct controller *c, uint32_t vdisk)
+grants_of (struct controller *c, const struct ctrl_agent *ag, uint32_t vdisk)
 {
   for (size_t i = 0; i < c->grants.len; i++)
-    if (c->grants.ptr[i].vdisk == vdisk)
+    if (c->grants.ptr[i].vdisk == vdisk && c->grants.ptr[i].agent == ag)
       return &c->grants.ptr[i];
   return NULL;
+}
+
+uint64_t
+ctrl_grants_of_agent (struct controller *c, const struct ctrl_agent *ag)
+{
+  uint64_t n = 0;
+
+  for (size_t i = 0; i < c->grants.len; i++)
+    if (c->grants.ptr[i].agent == ag)
+      n += c->grants.ptr[i].out.len - c->grants.ptr[i].head;
+  return n;
 }
 
 /* Zero the granted segment E (the agent may have written it) and give
@@ -178,7 +207,8 @@ unreserve_last (struct controller *c, struct vdisk_grants *g, uint32_t k)
 }
 
 /* Reserve up to N segments for V and GRANT them.  Returns how many were
- * granted (0: the container is full, or the agent has no table). */
+ * granted or may have been (0: the container is full, or the agent
+ * refused them). */
 static uint32_t
 grant (struct controller *c, const struct sm_vdisk_info *v,
        struct vdisk_grants *g, uint32_t n)
@@ -211,11 +241,19 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
     return 0;
   m.entries = &g->out.ptr[start];
   m.n_entries = k;
-  if (ctrl_send (c, &m, NULL) == -1) {
-    unreserve_last (c, g, k);
+  switch (ctrl_send (c, g->agent, &m, NULL)) {
+  case 0:
+    return k;
+  case CTRL_UNKNOWN:
+    /* The agent may hold them: they stay outstanding and count as
+     * granted (an ALLOCATED for one is recorded; an agent that does
+     * not hold them faults again; the rest go at delete or
+     * shutdown). */
+    return k;
+  default:
+    unreserve_last (c, g, k);   /* refused: never written */
     return 0;
   }
-  return k;
 }
 
 /* RECALL the unused grants of every pool on container CID (the
@@ -233,7 +271,7 @@ recall_grants (struct controller *c, uint32_t cid)
     struct msg m = { .type = MSG_RECALL, .vdisk = g->vdisk }, r;
 
     if (g->container != cid || outstanding (g) == 0
-        || ctrl_send (c, &m, &r) == -1)
+        || ctrl_send (c, g->agent, &m, &r) != 0)
       continue;
     for (uint32_t j = 0; j < r.n_entries; j++)
       if (take_grant (g, r.entries[j])) {
@@ -247,11 +285,12 @@ recall_grants (struct controller *c, uint32_t cid)
 
 /* The pool of V, created if missing.  NULL on ENOMEM. */
 static struct vdisk_grants *
-pool_for (struct controller *c, const struct sm_vdisk_info *v)
+pool_for (struct controller *c, struct ctrl_agent *ag,
+          const struct sm_vdisk_info *v)
 {
-  struct vdisk_grants *g = grants_of (c, v->id);
+  struct vdisk_grants *g = grants_of (c, ag, v->id);
   struct vdisk_grants fresh = {
-    .vdisk = v->id, .container = v->container_id,
+    .agent = ag, .vdisk = v->id, .container = v->container_id,
     .units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE,
   };
 
@@ -279,7 +318,7 @@ grant_for_fault (struct controller *c, const struct sm_vdisk_info *v)
               v->container_id);
     return EIO;
   }
-  if ((g = pool_for (c, v)) == NULL)
+  if ((g = pool_for (c, c->from, v)) == NULL)
     return ENOMEM;
   n = outstanding (g) < target ? target - outstanding (g) : 1;
   if (grant (c, v, g, n) == 0 && grant (c, v, g, 1) == 0
@@ -351,11 +390,50 @@ record_allocation (struct controller *c, const struct sm_vdisk_info *v,
   return store_allocate (c->store, v->id, seg, e, units);
 }
 
+/* An ALLOCATED of V for a location that is not an outstanding grant of
+ * the sending agent (a GRANT whose outcome was unknown and was given up
+ * on, or a confused agent).  Record it if nothing else can own the
+ * location: free in the allocator, on V's container, and the map row
+ * still zero; else fence V.  Logged at error level either way. */
+static void
+unknown_allocated (struct controller *c, struct sm_vdisk_info *v,
+                   struct msg *req)
+{
+  uint32_t cid = entry_container (req->alt);
+  struct ctrl_container *cc = c->containers[cid];
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  uint64_t unit = entry_unit (req->alt);
+  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
+    >> v->seg_shift;
+  sm_entry row = ENTRY_INVALID;
+
+  if (req->first < n_segs && cc != NULL && cid == v->container_id
+      && unit % units == 0 && unit + units <= alloc_total_units (cc->alloc)
+      && !alloc_is_used (cc->alloc, unit, units)
+      && store_map_get (c->store, v->id, req->first, 1, &row) == 0
+      && row == ENTRY_ZERO_SEGMENT
+      && alloc_mark_used (cc->alloc, unit, units) == 0) {
+    if (record_allocation (c, v, req->first, req->alt, units) == 0) {
+      cc->n_segments++;
+      c->from->allocations++;
+      atomic_fetch_add (&c->allocations, 1);
+      sm_error ("controller: vdisk %s: segment %" PRIu64 " was allocated "
+                "at unit %" PRIu64 " of container %s from a grant that "
+                "was not outstanding: recorded (the location was free)",
+                v->name, req->first, unit, cc->c->name);
+      return;
+    }
+    alloc_put (cc->alloc, unit, units);
+  }
+  ctrl_fence_vdisk (c, v, "an allocation from a grant that was not "
+                    "outstanding could not be recorded");
+}
+
 static void
 handle_allocated (struct controller *c, struct msg *req)
 {
-  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
-  struct vdisk_grants *g = grants_of (c, req->vdisk);
+  struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
+  struct vdisk_grants *g = grants_of (c, c->from, req->vdisk);
   sm_entry invalid = ENTRY_INVALID;
   struct msg revoke = { .type = MSG_SET_ENTRY, .vdisk = req->vdisk,
                         .first = req->first, .count = 1,
@@ -364,9 +442,12 @@ handle_allocated (struct controller *c, struct msg *req)
   uint64_t n_segs;
 
   if (g == NULL || !take_grant (g, req->alt)) {
-    /* A deleted vdisk's grants were released already. */
-    sm_debug ("controller: allocated %" PRIu32 ":%" PRIu64 " from a grant "
-              "no longer outstanding: ignored", req->vdisk, req->first);
+    if (v == NULL)              /* deleted: its pool was zeroed after */
+      sm_debug ("controller: allocated %" PRIu32 ":%" PRIu64 " of a "
+                "deleted vdisk: released with its pool", req->vdisk,
+                req->first);
+    else
+      unknown_allocated (c, v, req);
     return;
   }
   if (v == NULL) {              /* deleted since: its agent table is gone */
@@ -384,13 +465,21 @@ handle_allocated (struct controller *c, struct msg *req)
     struct ctrl_container *cc = c->containers[g->container];
     alloc_use_reserved (cc->alloc, entry_unit (req->alt), g->units);
     cc->n_segments++;
+    c->from->allocations++;
     atomic_fetch_add (&c->allocations, 1);
     return;
   }
   /* Unrecordable: take the mapping back from the agent (draining the
    * write), then zero and release the segment. */
-  ctrl_send (c, &revoke, NULL);
-  release_grant (c, g, req->alt);
+  if (ctrl_broadcast (c, &revoke) != 0) {
+    /* An agent may still map it: keep the segment, fence the vdisk. */
+    alloc_use_reserved (c->containers[g->container]->alloc,
+                        entry_unit (req->alt), g->units);
+    ctrl_fence_vdisk (c, v, "an allocation could neither be recorded nor "
+                      "taken back");
+  }
+  else
+    release_grant (c, g, req->alt);
   ctrl_set_degraded (c, "the map could not be updated");
 }
 
@@ -418,6 +507,12 @@ zero_run_after (struct controller *c, const struct sm_vdisk_info *v,
   return next.vseg < n_segs ? next.vseg - seg : n_segs - seg;
 }
 
+/* Entries one RETRY loads at most: a fault's count comes from the
+ * agent and is not trusted to size an allocation (the agent asks for
+ * 64; a RETRY covering less than asked for is still a valid answer). */
+#define FAULT_LOAD_MAX 65536
+_Static_assert (FAULT_LOAD_MAX <= MSG_MAX_ENTRIES, "a RETRY can carry it");
+
 static void
 fault_load (struct controller *c, struct msg *req,
             const struct sm_vdisk_info *v, uint64_t n_segs)
@@ -429,6 +524,8 @@ fault_load (struct controller *c, struct msg *req,
 
   if (req->first + req->count > n_segs)
     m.count = n_segs - req->first;
+  if (m.count > FAULT_LOAD_MAX)
+    m.count = FAULT_LOAD_MAX;
   entries = malloc (m.count * sizeof *entries);
   if (entries == NULL) {
     answer_fail (c, req, ENOMEM);
@@ -553,8 +650,22 @@ fault_discard (struct controller *c, struct msg *req,
     forget.count = n_segs - forget.first;
   forget.entries = &invalid;
   forget.n_entries = 1;
-  if (ctrl_send (c, &forget, NULL) == -1
-      || ctrl_free_vdisk_range (c, v, forget.first, forget.count) == -1) {
+  switch (ctrl_broadcast (c, &forget)) {
+  case 0:
+    break;
+  case CTRL_UNKNOWN:
+    /* Some agent may or may not still map the range: freeing it could
+     * hand out a segment still written; keeping it is safe, writing
+     * on is not. */
+    ctrl_fence_vdisk (c, ctrl_find_vdisk (c, v->id),
+                      "a trim's set_entry has an unknown outcome");
+    answer_fail (c, req, EIO);
+    return;
+  default:
+    answer_fail (c, req, EIO);
+    return;
+  }
+  if (ctrl_free_vdisk_range (c, v, forget.first, forget.count) == -1) {
     ctrl_set_degraded (c, "a trim could not be recorded");
     answer_fail (c, req, EIO);
     return;
@@ -569,6 +680,7 @@ handle_map_fault (struct controller *c, struct msg *req)
   uint64_t n_segs;
 
   atomic_fetch_add (&c->faults, 1);
+  c->from->faults++;
   if (v == NULL) {
     answer_fail (c, req, ENXIO);
     return;
@@ -597,21 +709,73 @@ handle_map_fault (struct controller *c, struct msg *req)
 static void
 queue_flusher (struct controller *c, struct msg *req)
 {
-  if (id_vector_append (&c->flushers, req->id) == -1) {
+  c->from->flushes++;
+  if (flusher_vector_append (&c->flushers, (struct flusher) {
+        c->from, req->id }) == -1) {
     struct msg m = { .type = MSG_REPLY, .id = req->id, .status = ENOMEM };
     answer (c, &m);
   }
 }
 
+/* REPORT: an agent's container failed a sync, or it could not send an
+ * ALLOCATED.  Either way durability can no longer be promised. */
+static void
+handle_report (struct controller *c, struct msg *req)
+{
+  struct ctrl_container *cc = req->op == REPORT_SYNC_FAILED
+    ? c->containers[req->arg2] : NULL;
+  char why[256];
+
+  if (cc)
+    cc->agent_sync_errno = req->status;
+  if (req->op == REPORT_SYNC_FAILED)
+    snprintf (why, sizeof why, "agent %s: container %s failed a sync (%s)",
+              c->from->name, cc ? cc->c->name : "(unknown)",
+              strerror (req->status));
+  else
+    snprintf (why, sizeof why, "agent %s could not report an allocation",
+              c->from->name);
+  ctrl_set_degraded (c, why);
+}
+
+/* A frame from a transport that has not registered: refused. */
+static void
+refuse_unregistered (struct controller *c, struct transport *from,
+                     struct msg *req)
+{
+  struct ctrl_agent anon = { .name = (char *) "(unregistered)", .tr = from };
+  struct msg m = { .type = MSG_FAIL, .id = req->id, .status = EPROTO };
+
+  sm_error ("controller: %s from an agent that has not registered: "
+            "refused", msg_type_to_string (req->type));
+  if (req->type == MSG_MAP_FAULT || req->type == MSG_FLUSH
+      || req->type == MSG_HEARTBEAT)
+    ctrl_send (c, &anon, &m, NULL);
+}
+
 void
-ctrl_handle_frame (struct controller *c, const uint8_t *frame, size_t len)
+ctrl_handle_frame (struct controller *c, struct transport *from,
+                   const uint8_t *frame, size_t len)
 {
   struct msg req;
 
   if (msg_decode (frame, len, &req) == -1) {
-    sm_error ("controller: dropping a malformed frame from the agent");
+    sm_error ("controller: dropping a malformed frame from an agent: %s",
+              sm_last_error ());
     return;
   }
+  if (req.type == MSG_REGISTER) {
+    ctrl_register_agent (c, from, &req);
+    msg_clear (&req);
+    return;
+  }
+  c->from = ctrl_agent_of (c, from);
+  if (c->from == NULL) {
+    refuse_unregistered (c, from, &req);
+    msg_clear (&req);
+    return;
+  }
+  c->from->last_heard = time (NULL);
   switch (req.type) {
   case MSG_MAP_FAULT:
     handle_map_fault (c, &req);
@@ -625,16 +789,19 @@ ctrl_handle_frame (struct controller *c, const uint8_t *frame, size_t len)
   case MSG_IO_DONE:
     ctrl_move_io_done (c, &req);
     break;
-  case MSG_REGISTER:
+  case MSG_REPORT:
+    handle_report (c, &req);
+    break;
   case MSG_HEARTBEAT: {
     struct msg m = { .type = MSG_REPLY, .id = req.id };
     answer (c, &m);
     break;
   }
   default:
-    sm_error ("controller: unexpected %s from the agent",
-              msg_type_to_string (req.type));
+    sm_error ("controller: unexpected %s from agent %s",
+              msg_type_to_string (req.type), c->from->name);
     answer_fail (c, &req, EPROTO);
   }
+  c->from = NULL;
   msg_clear (&req);
 }

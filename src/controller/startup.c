@@ -10,8 +10,9 @@
  *   4. after an unclean shutdown, zero every free range: a segment that
  *      was allocated (or freed) in a transaction that never committed may
  *      hold data, and must read zeros before it is handed out again;
- *   5. announce every vdisk to the agent (NEW_TABLE).
- * Any failure stops start-up with a message naming the problem.
+ * Any failure stops start-up with a message naming the problem.  Agents
+ * REGISTER afterwards (agents.c): each is then given every container
+ * (CONTAINER_ATTACH) and every vdisk's table (NEW_TABLE).
  */
 #include <config.h>
 
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/agent.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
@@ -111,7 +111,6 @@ ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
   c->containers[ci->id] = cc;
   if (ci->id > c->max_container)
     c->max_container = ci->id;
-  agent_set_container (c->agent, ci->id, cc->c);
   return 0;
 
  fail:
@@ -129,7 +128,6 @@ ctrl_close_containers (struct controller *c)
     struct ctrl_container *cc = c->containers[id];
     if (cc == NULL)
       continue;
-    agent_set_container (c->agent, id, NULL);
     container_close (cc->c);
     alloc_free (cc->alloc);
     free (cc);
@@ -235,17 +233,20 @@ reconcile_vdisk (struct controller *c, const struct cfg_vdisk *cv)
 }
 
 int
-ctrl_announce_vdisk (struct controller *c, const struct sm_vdisk_info *v)
+ctrl_announce_vdisk (struct controller *c, struct ctrl_agent *ag,
+                     const struct sm_vdisk_info *v)
 {
   struct msg m = { .type = MSG_NEW_TABLE, .vdisk = v->id, .arg = v->size,
                    .arg2 = v->seg_shift, .name = v->name,
                    .flags = v->read_only ? MSG_F_READ_ONLY : 0 };
+  int r = ag ? ctrl_send (c, ag, &m, NULL) : ctrl_broadcast (c, &m);
 
-  if (ctrl_send (c, &m, NULL) == -1) {
+  if (r == -1)
     sm_error ("cannot create the agent's table for vdisk %s: %m", v->name);
-    return -1;
-  }
-  return 0;
+  else if (r == CTRL_UNKNOWN)
+    sm_error ("cannot tell whether the agents serve vdisk %s at its "
+              "new size", v->name);
+  return r == 0 ? 0 : -1;
 }
 
 /* Recovery ---------------------------------------------------------------- */
@@ -289,10 +290,8 @@ read_flags (struct controller *c, bool *was_clean)
     return -1;
   /* A brand-new database has no flag and nothing to recover. */
   *was_clean = clean == NULL || strcmp (clean, "1") == 0;
-  if (needs_check && strcmp (needs_check, "1") == 0) {
-    c->degraded = true;
-    agent_set_degraded (c->agent);
-  }
+  if (needs_check && strcmp (needs_check, "1") == 0)
+    c->degraded = true;         /* agents learn it when they register */
   if (ctrl_change (c) == -1
       || store_meta_set (c->store, "clean", "0") == -1)
     return -1;
@@ -320,9 +319,6 @@ ctrl_startup (struct controller *c)
     return -1;
   if (ctrl_commit (c, false) == -1)
     return -1;
-  for (size_t i = 0; i < c->n_vdisks; i++)
-    if (ctrl_announce_vdisk (c, &c->vdisks[i]) == -1)
-      return -1;
   return 0;
 }
 

@@ -9,7 +9,8 @@
  *   id u64 | op u8 | flags u8 | vdisk u32 | first u64 | count u32 |
  *   status u32 | arg u64 | arg2 u32 | alt u64 |
  *   entries (u32 n, n x u64) | blocks (u32 n, n x u8) |
- *   vdisks (u32 n, n x u32) | name (u32 n, n bytes, no NUL)
+ *   vdisks (u32 n, n x u32) | name (u32 n, n bytes, no NUL) |
+ *   counters (u32 n, n x u64) | path (u32 n, n bytes, no NUL)
  *
  * so one encode loop and one decode loop serve every type, and adding
  * a type is adding a row.  All integers are big-endian.
@@ -58,6 +59,8 @@ enum {
   FIELD_BLOCKS  = 1u << 11,
   FIELD_VDISKS  = 1u << 12,
   FIELD_NAME    = 1u << 13,
+  FIELD_COUNTERS = 1u << 14,
+  FIELD_PATH    = 1u << 15,
 };
 #define FIELD_RANGE (FIELD_VDISK | FIELD_FIRST | FIELD_COUNT)
 
@@ -119,6 +122,9 @@ static const struct field fields[] = {
   ARRAY (FIELD_VDISKS, vdisks, n_vdisks, 4, MSG_MAX_VDISKS),
   { FIELD_NAME, "name", FK_STRING, offsetof (struct msg, name), 0, 1,
     MSG_MAX_NAME },
+  ARRAY (FIELD_COUNTERS, counters, n_counters, 8, MSG_MAX_COUNTERS),
+  { FIELD_PATH, "path", FK_STRING, offsetof (struct msg, path), 0, 1,
+    MSG_MAX_PATH },
 };
 
 _Static_assert (sizeof (sm_entry) == 8, "entries are 8 bytes");
@@ -145,6 +151,9 @@ static int check_reply (const struct msg *m);
 static int check_grant (const struct msg *m);
 static int check_allocated (const struct msg *m);
 static int check_io_done (const struct msg *m);
+static int check_attach (const struct msg *m);
+static int check_detach (const struct msg *m);
+static int check_report (const struct msg *m);
 
 static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_REGISTER] = { "register", FIELD_ID | FIELD_ARG | FIELD_NAME, 0,
@@ -178,7 +187,8 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                     check_vdisk_list },
   [MSG_ACTIVATE] = { "activate", FIELD_ID | FIELD_VDISKS, 0,
                      check_vdisk_list },
-  [MSG_REPLY] = { "reply", FIELD_ID | FIELD_STATUS | FIELD_ENTRIES, 0,
+  [MSG_REPLY] = { "reply", FIELD_ID | FIELD_STATUS | FIELD_ARG |
+                  FIELD_ARG2 | FIELD_ENTRIES | FIELD_COUNTERS, 0,
                   check_reply },
   [MSG_GRANT] = { "grant", FIELD_ID | FIELD_VDISK | FIELD_ENTRIES, 0,
                   check_grant },
@@ -188,7 +198,45 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_IO_DONE] = { "io_done", FIELD_ID | FIELD_VDISK | FIELD_FIRST |
                     FIELD_STATUS | FIELD_ARG | FIELD_BLOCKS, 0,
                     check_io_done },
+  [MSG_CONTAINER_ATTACH] = { "container_attach", FIELD_ID | FIELD_ARG |
+                             FIELD_ARG2 | FIELD_NAME | FIELD_PATH, 0,
+                             check_attach },
+  [MSG_CONTAINER_DETACH] = { "container_detach", FIELD_ID | FIELD_ARG2, 0,
+                             check_detach },
+  [MSG_SET_DEGRADED] = { "set_degraded", FIELD_ID | FIELD_FLAGS, MSG_F_ON,
+                         NULL },
+  [MSG_REPORT] = { "report", FIELD_ID | FIELD_OP | FIELD_STATUS |
+                   FIELD_ARG2, 0, check_report },
+  [MSG_GET_STATS] = { "get_stats", FIELD_ID, 0, NULL },
 };
+
+static const char *const report_ops[REPORT_OP_MAX + 1] = {
+  [REPORT_SYNC_FAILED] = "sync_failed",
+  [REPORT_UNRECORDED] = "unrecorded_allocation",
+};
+
+int
+msg_is_command (unsigned type)
+{
+  switch (type) {
+  case MSG_NEW_TABLE: case MSG_DELETE_TABLE: case MSG_GET_ENTRY:
+  case MSG_GET_STATUS: case MSG_SET_ENTRY: case MSG_SET_STATUS:
+  case MSG_QUIESCE: case MSG_ACTIVATE: case MSG_GRANT: case MSG_RECALL:
+  case MSG_CONTAINER_ATTACH: case MSG_CONTAINER_DETACH:
+  case MSG_SET_DEGRADED: case MSG_GET_STATS:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+const char *
+report_op_to_string (unsigned op)
+{
+  if (op > REPORT_OP_MAX || report_ops[op] == NULL)
+    return "unknown";
+  return report_ops[op];
+}
 
 static const char *const fault_ops[FAULT_OP_MAX + 1] = {
   [FAULT_READ] = "read",
@@ -363,25 +411,35 @@ check_field (const struct msg *m, const struct layout *row,
   return 0;
 }
 
-/* A name, if present, has no control bytes: names end up in logs.
- * (check_field has bounded its length; decode refused NUL bytes.) */
+/* A name or path, if present, has no control bytes: they end up in
+ * logs.  (check_field has bounded its length; decode refused NUL
+ * bytes.) */
 static int
-check_name_bytes (const struct msg *m, const struct layout *row)
+check_string_bytes (const char *s, const char *what,
+                    const struct layout *row)
 {
   size_t i, len;
 
-  if (m->name == NULL)
+  if (s == NULL)
     return 0;
-  len = strlen (m->name);
+  len = strlen (s);
   for (i = 0; i < len; i++) {
-    unsigned char c = m->name[i];
+    unsigned char c = s[i];
     if (c < 0x20 || c == 0x7f) {
-      sm_error ("%s: name has control character 0x%02x at byte %zu",
-                row->name, c, i);
+      sm_error ("%s: %s has control character 0x%02x at byte %zu",
+                row->name, what, c, i);
       return -1;
     }
   }
   return 0;
+}
+
+static int
+check_name_bytes (const struct msg *m, const struct layout *row)
+{
+  if (check_string_bytes (m->name, "name", row) == -1)
+    return -1;
+  return check_string_bytes (m->path, "path", row);
 }
 
 static int
@@ -688,12 +746,60 @@ check_reply (const struct msg *m)
 {
   if (check_errno (m, 0) == -1)
     return -1;
-  if (m->status != 0 && m->n_entries != 0) {
-    sm_error ("reply: an error (status %" PRIu32 ") carries no entries",
-              m->status);
+  if (m->status != 0 && (m->n_entries != 0 || m->n_counters != 0)) {
+    sm_error ("reply: an error (status %" PRIu32 ") carries no entries "
+              "or counters", m->status);
     return -1;
   }
   return 0;
+}
+
+/* A container id as entries address it: 1..ENTRY_MAX_CONTAINER. */
+static int
+check_container_id (const struct msg *m)
+{
+  if (m->arg2 == 0 || m->arg2 > ENTRY_MAX_CONTAINER) {
+    sm_error ("%s: container id %" PRIu32 " is outside 1..%u",
+              msg_type_to_string (m->type), m->arg2,
+              (unsigned) ENTRY_MAX_CONTAINER);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+check_attach (const struct msg *m)
+{
+  if (check_container_id (m) == -1 || need_name (m) == -1)
+    return -1;
+  if (m->path == NULL || m->path[0] == '\0') {
+    sm_error ("container_attach needs a path");
+    return -1;
+  }
+  if (m->arg == 0 || m->arg % SM_UNIT_SIZE != 0) {
+    sm_error ("container_attach: size %" PRIu64 " is not a positive "
+              "multiple of %" PRIu64, m->arg, SM_UNIT_SIZE);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+check_detach (const struct msg *m)
+{
+  return check_container_id (m);
+}
+
+static int
+check_report (const struct msg *m)
+{
+  if (m->op == 0 || m->op > REPORT_OP_MAX) {
+    sm_error ("report: op %u is not one of 1..%d", m->op, REPORT_OP_MAX);
+    return -1;
+  }
+  if (m->op == REPORT_SYNC_FAILED && check_container_id (m) == -1)
+    return -1;
+  return check_errno (m, 1);
 }
 
 /*----------------------------------------------------------------------
@@ -719,7 +825,9 @@ parse_header (const uint8_t *h, uint8_t *type, uint32_t *body_len)
               magic, MSG_MAGIC);
     return -1;
   }
-  if (h[4] != MSG_VERSION) {
+  /* REGISTER's body is the same in every version: decode it, so that
+   * the controller can refuse the peer naming both versions. */
+  if (h[4] != MSG_VERSION && h[5] != MSG_REGISTER) {
     sm_error ("frame is protocol version %u, this peer speaks version %d",
               h[4], MSG_VERSION);
     return -1;
@@ -941,7 +1049,10 @@ field_size (const struct msg *m, const struct field *f)
 {
   switch (f->kind) {
   case FK_ARRAY: return 4 + (size_t) get_count (m, f) * f->width;
-  case FK_STRING: return 4 + (m->name ? strlen (m->name) : 0);
+  case FK_STRING: {
+    const char *str = get_ptr (m, f);
+    return 4 + (str ? strlen (str) : 0);
+  }
   default: return f->width;
   }
 }
@@ -961,9 +1072,10 @@ write_field (uint8_t *p, const struct msg *m, const struct field *f)
       p = emit_be (p, get_elem (ptr, f->width, i), f->width);
     return p;
   case FK_STRING:
-    n = m->name ? strlen (m->name) : 0;
+    ptr = get_ptr (m, f);
+    n = ptr ? strlen (ptr) : 0;
     p = emit_be (p, n, 4);
-    memcpy (p, m->name ? m->name : "", n);
+    memcpy (p, ptr ? ptr : "", n);
     return p + n;
   default:
     return emit_be (p, get_scalar (m, f), f->width);
@@ -1014,5 +1126,7 @@ msg_clear (struct msg *m)
   free (m->blocks);
   free (m->vdisks);
   free (m->name);
+  free (m->counters);
+  free (m->path);
   memset (m, 0, sizeof *m);
 }

@@ -16,7 +16,8 @@
  * Requests carry an id chosen by the sender; every answer echoes it.
  *
  *   agent -> controller         answer (controller -> agent)
- *   REGISTER name,version       REPLY status
+ *   REGISTER name,version       REPLY status,agent id (arg),
+ *                                 controller's version (arg2)
  *   HEARTBEAT                   REPLY status
  *   MAP_FAULT vdisk,first,      RETRY entries,zero_after | FAIL status |
  *     count,op,blocks             DO_WRITE orig,alt,blocks |
@@ -26,6 +27,7 @@
  *     order id,blocks
  *   FLUSH vdisk                 REPLY status
  *   ALLOCATED vdisk,seg,alt     (none: recorded in queue order)
+ *   REPORT op,container,status  (none: an event, e.g. a failed sync)
  *
  *   controller -> agent         answer (agent -> controller)
  *   NEW_TABLE vdisk,size,       REPLY status
@@ -41,6 +43,21 @@
  *   ACTIVATE vdisks             REPLY status
  *   GRANT vdisk,entries         REPLY status
  *   RECALL vdisk                REPLY status,entries (grants given back)
+ *   CONTAINER_ATTACH container, REPLY status   (the agent opens its own
+ *     size,name,path                            handle)
+ *   CONTAINER_DETACH container  REPLY status   (blocking: after no I/O
+ *                                                uses the handle)
+ *   SET_DEGRADED on|off         REPLY status
+ *   GET_STATS                   REPLY status,counters (enum msg_stat)
+ *
+ * Version 3: agents REGISTER and get an id; every command carries an id
+ * unique in the controller and its REPLY echoes it (a REPLY with
+ * another id or type is a protocol error: the command's outcome is
+ * unknown); containers, degraded mode and statistics travel as
+ * messages.  A REGISTER frame is decoded whatever version its header
+ * says (its body is the same in every version), so that a peer of
+ * another version is refused with both versions named rather than
+ * with an undecodable frame.
  *
  * Grants (version 2): the controller reserves zeroed segments for a
  * vdisk and GRANTs them to the agent; a write to a segment the agent
@@ -101,6 +118,8 @@
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
 #define MSG_MAX_BITMAP (1u << 11)    /* bitmap bytes: 64 MiB / 4 KiB / 8 */
 #define MSG_MAX_NAME 255
+#define MSG_MAX_PATH 4096            /* CONTAINER_ATTACH path */
+#define MSG_MAX_COUNTERS 64          /* REPLY to GET_STATS */
 #define MSG_MAX_VDISKS 4096          /* quiesce/activate list */
 
 enum msg_type {
@@ -126,8 +145,36 @@ enum msg_type {
   MSG_ALLOCATED = 20,
   MSG_RECALL = 21,
   MSG_IO_DONE = 22,
+  MSG_CONTAINER_ATTACH = 23,
+  MSG_CONTAINER_DETACH = 24,
+  MSG_SET_DEGRADED = 25,
+  MSG_REPORT = 26,
+  MSG_GET_STATS = 27,
 };
-#define MSG_TYPE_MAX MSG_IO_DONE
+#define MSG_TYPE_MAX MSG_GET_STATS
+
+/* REPORT: what happened (msg.op). */
+enum report_op {
+  REPORT_SYNC_FAILED = 1,       /* container arg2 failed a sync, status */
+  REPORT_UNRECORDED = 2,        /* an ALLOCATED could not be sent */
+};
+#define REPORT_OP_MAX REPORT_UNRECORDED
+
+/* The counters of a REPLY to GET_STATS, by index (a peer may send
+ * fewer or more; a missing one reads as 0). */
+enum msg_stat {
+  MSG_STAT_FAULTS,
+  MSG_STAT_TABLES,
+  MSG_STAT_ENTRIES,
+  MSG_STAT_MEMORY,
+  MSG_STAT_MEMORY_LIMIT,
+  MSG_STAT_EVICTED,
+  MSG_STAT_GRANTS_USED,
+  MSG_STAT_DEGRADED,
+  MSG_STAT_CONTAINERS,
+  MSG_STAT_TIMEOUTS,
+  MSG_STAT_COUNT
+};
 
 /* What the faulting I/O was doing. */
 enum fault_op {
@@ -140,7 +187,8 @@ enum fault_op {
 
 /* msg.flags */
 #define MSG_F_BLOCKING 0x01     /* set_entry/set_status: drain before answer */
-#define MSG_F_ON       0x02     /* set_status: set (else clear) the bits */
+#define MSG_F_ON       0x02     /* set_status: set (else clear) the bits;
+                                   set_degraded: on (else off) */
 #define MSG_F_READ_ONLY 0x04    /* new_table: writes fail with EROFS */
 #define MSG_F_KNOWN    (MSG_F_BLOCKING | MSG_F_ON | MSG_F_READ_ONLY)
 
@@ -150,22 +198,27 @@ enum fault_op {
  */
 struct msg {
   uint8_t type;             /* enum msg_type */
-  uint8_t op;               /* MAP_FAULT: enum fault_op */
+  uint8_t op;               /* MAP_FAULT: enum fault_op; REPORT: enum
+                               report_op */
   uint8_t flags;            /* MSG_F_* */
   uint64_t id;              /* request id, echoed by the answer */
   uint32_t vdisk;           /* vdisk id */
   uint64_t first;           /* first segment of the range */
   uint32_t count;           /* segments in the range */
-  uint32_t status;          /* FAIL, REPLY, IO_DONE: 0 or a positive
-                               errno */
+  uint32_t status;          /* FAIL, REPLY, IO_DONE, REPORT: 0 or a
+                               positive errno */
   uint64_t arg;             /* NEW_TABLE: size in bytes; SET_STATUS: bits;
                                QUIESCE: timeout in ms; REGISTER: version;
                                HEARTBEAT: lease in ms; MAP_FAULT: byte
                                offset of the I/O in the first segment;
                                RETRY: zero segments after the range;
-                               IO_DONE: id of the DO_* it reports */
+                               IO_DONE: id of the DO_* it reports;
+                               CONTAINER_ATTACH: size in bytes; REPLY to
+                               REGISTER: the agent's id */
   uint32_t arg2;            /* NEW_TABLE: segment shift; MAP_FAULT: I/O
-                               length in bytes (capped to the range) */
+                               length in bytes (capped to the range);
+                               CONTAINER_*, REPORT: container id; REPLY
+                               to REGISTER: the controller's version */
   sm_entry alt;             /* DO_WRITE, DO_SPLIT_READ: alternate location;
                                ALLOCATED: the granted location used */
   uint32_t n_entries;
@@ -180,7 +233,11 @@ struct msg {
                                IO_DONE: blocks written to alt */
   uint32_t n_vdisks;
   uint32_t *vdisks;         /* QUIESCE, ACTIVATE */
-  char *name;               /* REGISTER: agent name; NEW_TABLE: vdisk name */
+  char *name;               /* REGISTER: agent name; NEW_TABLE: vdisk name;
+                               CONTAINER_ATTACH: container name */
+  uint32_t n_counters;
+  uint64_t *counters;       /* REPLY to GET_STATS: enum msg_stat */
+  char *path;               /* CONTAINER_ATTACH: file or device */
 };
 
 /* Encode M into a newly allocated frame (*FRAME, *LEN).  Returns 0, or -1
@@ -217,5 +274,10 @@ msg_block_is_set (const uint8_t *blocks, uint32_t n, uint64_t i)
   return i / 8 < n && (blocks[i / 8] >> (i % 8)) & 1;
 }
 const char *fault_op_to_string (unsigned op);
+const char *report_op_to_string (unsigned op);
+
+/* Is TYPE a command (controller -> agent, answered by a REPLY with its
+ * id)? */
+int msg_is_command (unsigned type);
 
 #endif /* SEGMAP_MSG_H */

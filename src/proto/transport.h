@@ -12,8 +12,11 @@
  *    what keeps a freed segment from being written).  A command's answer
  *    (REPLY) comes back as the return value of the delivery.
  *
- * The in-process transport (transport-local.c) is two function calls;
- * a TCP transport keeps the same ordering with one reader per socket.
+ * The in-process transport (src/instance/transport-local.c) is two
+ * function calls; a TCP transport keeps the same ordering with one
+ * reader per socket.  src/proto knows neither end: the agent and the
+ * controller pointers below are opaque here (forward declarations),
+ * set by whoever wires the two ends (the composition room).
  */
 #ifndef SEGMAP_TRANSPORT_H
 #define SEGMAP_TRANSPORT_H
@@ -37,9 +40,5 @@ struct transport {
   struct agent *agent;
   struct controller *controller;
 };
-
-/* Wire an in-process agent and controller together. */
-void transport_local_init (struct transport *tr, struct agent *a,
-                           struct controller *c);
 
 #endif /* SEGMAP_TRANSPORT_H */

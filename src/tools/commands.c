@@ -278,6 +278,51 @@ run_status (struct session *s, const struct command *cmd, int argc,
   return rc;
 }
 
+/* ---- agents ---- */
+
+static const char *const agent_headers[] = {
+  "ID", "NAME", "VERSION", "TABLES", "GRANTS", "FAULTS", "HEARD"
+};
+
+/* Right-aligned (numeric) columns of the agent table. */
+#define AGENT_RIGHT 0x7d
+
+static int
+add_agent_row (struct table *t, json_object *a)
+{
+  char b[6][FMT_SIZE_LEN];
+  int64_t ago;
+  const char *cells[] = {
+    jnum (a, "id", b[0]), jstr (a, "name") ?: "-",
+    jnum (a, "version", b[1]), jnum (a, "tables", b[2]),
+    jnum (a, "grants", b[3]), jnum (a, "faults", b[4]), b[5],
+  };
+
+  if (jint (a, "last_heard_ago", &ago) && ago >= 0) {
+    fmt_duration (ago, b[5], sizeof b[5]);
+    strncat (b[5], " ago", sizeof b[5] - strlen (b[5]) - 1);
+  }
+  else
+    strcpy (b[5], "-");
+  return table_add_row (t, cells);
+}
+
+static int
+run_agents (struct session *s, const struct command *cmd, int argc,
+            char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  int rc = call (s, "agents", NULL, &r);
+
+  if (rc != 0)
+    return rc;
+  if (s->json) {
+    print_json (r);
+    return 0;
+  }
+  return print_table (r, 7, agent_headers, AGENT_RIGHT, add_agent_row);
+}
+
 /* ---- containers ---- */
 
 static const char *const container_headers[] = {
@@ -673,6 +718,19 @@ const struct command commands[] = {
     "Shows the version, uptime, paths, counts of vdisks and containers,\n"
     "and the mapping agent's and the controller's counters.\n",
     .run = run_status,
+  },
+  {
+    .name = "agents", .args = "",
+    .summary = "list the mapping agents registered with the controller",
+    .details =
+    "Columns: ID (given at registration), NAME, VERSION (protocol),\n"
+    "TABLES (vdisk tables the agent holds, as it reports them; - if it\n"
+    "did not answer), GRANTS (free segments granted to it and not yet\n"
+    "used), FAULTS (its map faults), HEARD (since its last message).\n"
+    "--json adds allocations, flushes, unknown_outcomes (commands whose\n"
+    "outcome the controller could not learn), degraded and the times\n"
+    "of registration and of the last message.\n",
+    .run = run_agents,
   },
   {
     .name = "check", .args = "",

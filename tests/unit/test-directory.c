@@ -3,7 +3,7 @@
  * read-only from the controller down to the agent's I/O path.
  *
  * Each test runs a whole in-process agent and controller, wired as the
- * plugin wires them, on a temporary state directory (the embedded
+ * composition room (src/instance) wires them, on a temporary state directory (the embedded
  * defaults: container "default", vdisk "disk0").  Changes are made the
  * way segmapctl makes them (controller_admin, JSON), and read back
  * through the typed directory, as the iSCSI service reads them; a
@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "controller/controller.h"
 #include "controller/iscsi-directory.h"
+#include "instance/transport-local.h"
 #include "proto/transport.h"
 
 static char state_dir[] = "/tmp/segmap-test-directory-XXXXXX";
@@ -40,11 +41,12 @@ start (void)
 {
   agent = agent_new ("test", 0);
   ck_assert_ptr_nonnull (agent);
-  ctrl = controller_new (cfg, agent, &tr);
+  ctrl = controller_new (cfg);
   ck_assert_ptr_nonnull (ctrl);
   transport_local_init (&tr, agent, ctrl);
   agent_set_transport (agent, &tr);
   ck_assert_int_eq (controller_start (ctrl), 0);
+  ck_assert_int_eq (agent_register (agent), 0);
 }
 
 static void

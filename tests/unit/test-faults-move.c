@@ -3,7 +3,8 @@
  * agent, a real store and a real container.
  *
  * The controller here is assembled by hand: a struct controller with a
- * store, the vdisk cache and the in-process transport, and no thread.
+ * store, the vdisk cache and the in-process transport (the agent
+ * REGISTERs as in the room), and no thread.
  * The test's own thread plays the controller thread: it pops the
  * frames the agent queued (controller_submit_frame) and hands them to
  * ctrl_handle_frame, one at a time and in an order the test chooses,
@@ -35,6 +36,7 @@
 #include "common/limits.h"
 #include "controller/controller-internal.h"
 #include "proto/msg.h"
+#include "instance/transport-local.h"
 #include "proto/transport.h"
 #include "store/container.h"
 #include "store/inject.h"
@@ -138,7 +140,7 @@ handle (unsigned i)
       c->queue_tail = q;
   }
   pthread_mutex_unlock (&c->queue_lock);
-  ctrl_handle_frame (c, r->frame, r->len);
+  ctrl_handle_frame (c, r->from, r->frame, r->len);
   free (r->frame);
   free (r);
 }
@@ -217,6 +219,28 @@ host_io (struct host_io *h, bool write, uint64_t off, uint32_t len,
  * Set-up: store, container, agent, controller.
  */
 
+static void *
+register_run (void *arg)
+{
+  return (void *) (intptr_t) agent_register (a);
+}
+
+/* REGISTER the agent as the room does, with this thread handling the
+ * frame: the controller answers it and announces the vdisk. */
+static void
+register_agent (void)
+{
+  pthread_t th;
+  void *r;
+
+  ck_assert_int_eq (pthread_create (&th, NULL, register_run, NULL), 0);
+  wait_queued (1);
+  handle (0);
+  pthread_join (th, &r);
+  ck_assert_int_eq ((intptr_t) r, 0);
+  ck_assert_uint_eq (c->agents.len, 1);
+}
+
 static void
 setup (void)
 {
@@ -260,11 +284,9 @@ setup (void)
   a = agent_new ("test-move", 0);
   ck_assert_ptr_nonnull (a);
   transport_local_init (&tr, a, c);
-  c->transport = &tr;
-  c->agent = a;
   agent_set_transport (a, &tr);
   agent_set_container (a, cid, box);
-  ck_assert_int_eq (ctrl_announce_vdisk (c, &c->vdisks[0]), 0);
+  register_agent ();
   t = agent_open_vdisk (a, "vd");
   ck_assert_ptr_nonnull (t);
 }
@@ -303,7 +325,7 @@ agent_entry (uint64_t seg)
                    .count = 1 }, r;
   sm_entry e;
 
-  ck_assert_int_eq (ctrl_send (c, &m, &r), 0);
+  ck_assert_int_eq (ctrl_send (c, c->agents.ptr[0], &m, &r), 0);
   e = r.entries[0];
   msg_clear (&r);
   return e;

@@ -110,6 +110,8 @@ static sm_entry sample_entries[4];
 static uint8_t sample_blocks[32];
 static uint32_t sample_vdisks[3] = { 1, 2, 0xffffffff };
 static char long_name[MSG_MAX_NAME + 1];
+static char long_path[MSG_MAX_PATH + 1];
+static uint64_t sample_counters[MSG_MAX_COUNTERS];
 static sm_entry *huge_entries;
 static sm_entry grant_entries[2];
 static sm_entry *grant_huge;             /* MSG_MAX_ENTRIES locations */
@@ -136,6 +138,11 @@ init_samples (void)
   orig_entries[1] = ENTRY_ZERO_SEGMENT;
   memset (long_name, 'n', MSG_MAX_NAME);
   long_name[MSG_MAX_NAME] = '\0';
+  memset (long_path, 'p', MSG_MAX_PATH);
+  long_path[0] = '/';
+  long_path[MSG_MAX_PATH] = '\0';
+  for (i = 0; i < MSG_MAX_COUNTERS; i++)
+    sample_counters[i] = i == 1 ? UINT64_MAX : i * 1000003;
 }
 
 static void
@@ -281,6 +288,29 @@ sample_body (struct msg *m, unsigned variant)
     m->status = variant == V_EDGE ? 4095 : 0;
     m->n_entries = huge ? MSG_MAX_ENTRIES : edge ? 0 : 3;
     m->entries = huge ? huge_entries : edge ? NULL : sample_entries;
+    m->arg = edge ? UINT64_MAX : 1;           /* REGISTER: agent id */
+    m->arg2 = edge ? UINT32_MAX : MSG_VERSION;
+    m->n_counters = huge ? MSG_MAX_COUNTERS : edge ? 0 : MSG_STAT_COUNT;
+    m->counters = edge && !huge ? NULL : sample_counters;
+    break;
+  case MSG_CONTAINER_ATTACH:
+    m->arg = edge ? UINT64_MAX - (SM_UNIT_SIZE - 1) : UINT64_C(1) << 30;
+    m->arg2 = edge ? ENTRY_MAX_CONTAINER : 1;
+    m->name = edge ? long_name : "c1";
+    m->path = huge ? long_path : edge ? "/" : "/var/lib/segmap/c1.img";
+    break;
+  case MSG_CONTAINER_DETACH:
+    m->arg2 = edge ? ENTRY_MAX_CONTAINER : 1;
+    break;
+  case MSG_SET_DEGRADED:
+    m->flags = edge ? 0 : MSG_F_ON;
+    break;
+  case MSG_REPORT:
+    m->op = edge ? REPORT_UNRECORDED : REPORT_SYNC_FAILED;
+    m->status = edge ? 4095 : 5;
+    m->arg2 = edge ? 0 : 3;
+    break;
+  case MSG_GET_STATS:
     break;
   default:
     abort ();
@@ -326,6 +356,12 @@ assert_msg_equal (const struct msg *a, const struct msg *b)
   ck_assert ((a->name == NULL) == (b->name == NULL));
   if (a->name)
     ck_assert_str_eq (a->name, b->name);
+  ck_assert_uint_eq (a->n_counters, b->n_counters);
+  if (a->n_counters)
+    ck_assert (memcmp (a->counters, b->counters, a->n_counters * 8) == 0);
+  ck_assert ((a->path == NULL) == (b->path == NULL));
+  if (a->path)
+    ck_assert_str_eq (a->path, b->path);
 }
 
 static bool
@@ -359,7 +395,8 @@ assert_rejected (const uint8_t *frame, size_t len)
  * fields of each type, in this letter code:
  *   i id u64, o op u8, f flags u8, v vdisk u32, F first u64,
  *   c count u32, s status u32, a arg u64, b arg2 u32, A alt u64,
- *   E entries, B blocks, V vdisks, N name (each: u32 n, then data).
+ *   E entries, B blocks, V vdisks, N name, C counters, P path (each:
+ *   u32 n, then data).
  */
 
 static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
@@ -380,11 +417,16 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_SET_STATUS] = "ifvFca",
   [MSG_QUIESCE] = "iaV",
   [MSG_ACTIVATE] = "iV",
-  [MSG_REPLY] = "isE",
+  [MSG_REPLY] = "isabEC",
   [MSG_GRANT] = "ivE",
   [MSG_ALLOCATED] = "ivFA",
   [MSG_RECALL] = "iv",
   [MSG_IO_DONE] = "ivFsaB",
+  [MSG_CONTAINER_ATTACH] = "iabNP",
+  [MSG_CONTAINER_DETACH] = "ib",
+  [MSG_SET_DEGRADED] = "if",
+  [MSG_REPORT] = "iosb",
+  [MSG_GET_STATS] = "i",
 };
 
 struct tbuf {
@@ -453,6 +495,16 @@ tb_field (struct tbuf *b, const struct msg *m, char code)
       tb_put (b, m->vdisks[i], 4);
     break;
   case 'N': tb_name (b, m); break;
+  case 'C':
+    tb_put (b, m->n_counters, 4);
+    for (i = 0; i < m->n_counters; i++)
+      tb_put (b, m->counters[i], 8);
+    break;
+  case 'P':
+    tb_put (b, m->path ? strlen (m->path) : 0, 4);
+    for (i = 0; m->path && m->path[i]; i++)
+      tb_put (b, (uint8_t) m->path[i], 1);
+    break;
   default: abort ();
   }
 }
@@ -539,6 +591,7 @@ START_TEST (test_roundtrip_max_sizes)
   static const unsigned types[] = {
     MSG_MAP_FAULT, MSG_RETRY, MSG_DO_WRITE, MSG_DO_SPLIT_READ, MSG_SET_ENTRY,
     MSG_QUIESCE, MSG_ACTIVATE, MSG_REPLY, MSG_GRANT, MSG_IO_DONE,
+    MSG_CONTAINER_ATTACH,
   };
   size_t i;
 
@@ -625,6 +678,10 @@ check_header_change (uint8_t *frame, size_t len, unsigned i, unsigned v)
   if (msg_decode (frame, len, &m) == -1) {
     ck_assert (msg_is_cleared (&m));
     ck_assert (last_error[0] != '\0');
+    return;
+  }
+  if (i == 4 && frame[5] == MSG_REGISTER) {
+    msg_clear (&m);             /* REGISTER: any version decodes */
     return;
   }
   ck_assert_msg (i == 5, "header byte %u = 0x%02x was accepted", i, v);
@@ -814,6 +871,63 @@ START_TEST (test_oversize_counts)
   check_lying_count (MSG_IO_DONE, done, sizeof done, "exceed the limit");
   put_u32 (done + 32, MSG_MAX_BITMAP);
   check_lying_count (MSG_IO_DONE, done, sizeof done, "truncated");
+  /* Reply: counters of MSG_MAX_COUNTERS + 1 and 3 (more than the body
+   * holds): id, status, arg, arg2, entries (0), counters. */
+  uint8_t rep[8 + 4 + 8 + 4 + 4 + 4 + 8] = { 0 };
+  put_u32 (rep + 28, MSG_MAX_COUNTERS + 1);
+  check_lying_count (MSG_REPLY, rep, sizeof rep, "exceed the limit");
+  put_u32 (rep + 28, 3);
+  check_lying_count (MSG_REPLY, rep, sizeof rep, "truncated");
+  /* Container_attach: a path of 4097, and of 4096 in a short body:
+   * id, size, container id, name (empty), path. */
+  uint8_t att[8 + 8 + 4 + 4 + 4 + 8] = { 0 };
+  att[19] = 1;                  /* container 1; name length 0 */
+  put_u32 (att + 24, MSG_MAX_PATH + 1);
+  check_lying_count (MSG_CONTAINER_ATTACH, att, sizeof att,
+                     "longer than 4096");
+  put_u32 (att + 24, MSG_MAX_PATH);
+  check_lying_count (MSG_CONTAINER_ATTACH, att, sizeof att, "truncated");
+}
+END_TEST
+
+/* REGISTER is decoded whatever version its header says, so that a peer
+ * of another version can be refused naming both versions; any other
+ * frame of another version is not. */
+START_TEST (test_register_any_version)
+{
+  struct msg m = sample (MSG_REGISTER, V_TYPICAL), out;
+  uint8_t *frame;
+  size_t len;
+
+  m.arg = 2;
+  ck_assert_int_eq (msg_encode (&m, &frame, &len), 0);
+  frame[4] = 2;
+  ck_assert_int_eq (msg_decode (frame, len, &out), 0);
+  ck_assert_uint_eq (out.arg, 2);
+  ck_assert_str_eq (out.name, m.name);
+  msg_clear (&out);
+  free (frame);
+
+  m = sample (MSG_HEARTBEAT, V_TYPICAL);
+  ck_assert_int_eq (msg_encode (&m, &frame, &len), 0);
+  frame[4] = 2;
+  assert_rejected (frame, len);
+  ck_assert_error_has ("version 2");
+  free (frame);
+}
+END_TEST
+
+START_TEST (test_is_command)
+{
+  ck_assert (msg_is_command (MSG_CONTAINER_ATTACH));
+  ck_assert (msg_is_command (MSG_GET_STATS));
+  ck_assert (msg_is_command (MSG_GRANT));
+  ck_assert (!msg_is_command (MSG_REPLY));
+  ck_assert (!msg_is_command (MSG_RETRY));
+  ck_assert (!msg_is_command (MSG_REPORT));
+  ck_assert (!msg_is_command (MSG_REGISTER));
+  ck_assert_str_eq (report_op_to_string (REPORT_SYNC_FAILED), "sync_failed");
+  ck_assert_str_eq (report_op_to_string (0), "unknown");
 }
 END_TEST
 
@@ -874,6 +988,35 @@ static void alt_alt (struct msg *m) { m->alt |= ENTRY_ALT; }
 static void no_blocks (struct msg *m) { m->n_blocks = 0; m->blocks = NULL; }
 static void no_vdisks (struct msg *m) { m->n_vdisks = 0; m->vdisks = NULL; }
 static void count_too_many (struct msg *m) { m->count = MSG_MAX_ENTRIES + 1; }
+static void no_path (struct msg *m) { m->path = NULL; }
+static void ctl_path (struct msg *m) { m->path = "/tmp/a\tb"; }
+static void cid_0 (struct msg *m) { m->arg2 = 0; }
+static void cid_big (struct msg *m) { m->arg2 = ENTRY_MAX_CONTAINER + 1; }
+static void size_0 (struct msg *m) { m->arg = 0; }
+static void size_not_unit (struct msg *m) { m->arg = SM_UNIT_SIZE + 512; }
+static void report_op_3 (struct msg *m) { m->op = REPORT_OP_MAX + 1; }
+static void flag_blocking (struct msg *m) { m->flags = MSG_F_BLOCKING; }
+static void
+error_with_counters (struct msg *m)
+{
+  m->status = 5;
+  m->n_entries = 0;
+  m->entries = NULL;
+}
+static uint64_t many_counters[MSG_MAX_COUNTERS + 1];
+static void
+too_many_counters (struct msg *m)
+{
+  m->n_counters = MSG_MAX_COUNTERS + 1;
+  m->counters = many_counters;
+}
+static char too_long_path[MSG_MAX_PATH + 2];
+static void
+long_path_ (struct msg *m)
+{
+  memset (too_long_path, 'p', MSG_MAX_PATH + 1);
+  m->path = too_long_path;
+}
 static void
 bad_flag_entry (struct msg *m)
 {
@@ -1063,6 +1206,31 @@ static const struct bad_case bad_cases[] = {
     false },
   { "allocated with count", MSG_ALLOCATED, allocated_count, "carry count",
     true },
+  { "attach no path", MSG_CONTAINER_ATTACH, no_path, "needs a path", false },
+  { "attach path control", MSG_CONTAINER_ATTACH, ctl_path,
+    "path has control character", false },
+  { "attach path 4097", MSG_CONTAINER_ATTACH, long_path_, "longer than 4096",
+    false },
+  { "attach no name", MSG_CONTAINER_ATTACH, no_name, "needs a name", false },
+  { "attach container 0", MSG_CONTAINER_ATTACH, cid_0, "container id 0",
+    false },
+  { "attach container 65536", MSG_CONTAINER_ATTACH, cid_big,
+    "container id 65536", false },
+  { "attach size 0", MSG_CONTAINER_ATTACH, size_0, "size 0", false },
+  { "attach size odd", MSG_CONTAINER_ATTACH, size_not_unit,
+    "not a positive multiple", false },
+  { "detach container 0", MSG_CONTAINER_DETACH, cid_0, "container id 0",
+    false },
+  { "set_degraded blocking", MSG_SET_DEGRADED, flag_blocking,
+    "does not take flags", false },
+  { "report op 0", MSG_REPORT, op_0, "op 0", false },
+  { "report op 3", MSG_REPORT, report_op_3, "op 3", false },
+  { "report status 0", MSG_REPORT, status_0, "status 0", false },
+  { "report sync container 0", MSG_REPORT, cid_0, "container id 0", false },
+  { "reply error+counters", MSG_REPLY, error_with_counters,
+    "carries no entries or counters", false },
+  { "reply 65 counters", MSG_REPLY, too_many_counters, "exceed the limit",
+    false },
 };
 
 START_TEST (test_invalid_messages)
@@ -1196,6 +1364,8 @@ check_random_frame (const uint8_t *buf, size_t len)
   ck_assert_msg (msg_encode (&m, &again, &len2) == 0,
                  "decoded but does not encode: %s", last_error);
   ck_assert_uint_eq (len2, len);
+  if (m.type == MSG_REGISTER)   /* decoded whatever its version byte */
+    again[4] = buf[4];
   ck_assert (memcmp (again, buf, len) == 0);
   ck_assert_int_eq (msg_decode (again, len2, &m2), 0);
   assert_msg_equal (&m, &m2);
@@ -1299,6 +1469,8 @@ msg_suite (void)
   tcase_add_test (tc, test_unknown_type);
   tcase_add_test (tc, test_trailing_bytes);
   tcase_add_test (tc, test_oversize_counts);
+  tcase_add_test (tc, test_register_any_version);
+  tcase_add_test (tc, test_is_command);
   tcase_add_loop_test (tc, test_invalid_messages, 0,
                        sizeof bad_cases / sizeof bad_cases[0]);
   tcase_add_test (tc, test_name_with_nul);

@@ -60,6 +60,16 @@ static const char status_json[] =
   "\"faults\":17,\"forgotten\":192,\"granted_writes\":5},"
   "\"controller\":{\"commits\":5,\"allocations\":12,\"pending\":1}}";
 
+static const char agents_json[] =
+  "[{\"id\":1,\"name\":\"host-a\",\"version\":3,\"tables\":2,"
+  "\"degraded\":false,\"grants\":1024,\"faults\":17,\"allocations\":5,"
+  "\"flushes\":9,\"unknown_outcomes\":0,\"registered\":1700000000,"
+  "\"last_heard\":1700000100,\"last_heard_ago\":65},"
+  "{\"id\":2,\"name\":\"host-b\",\"version\":3,\"tables\":null,"
+  "\"degraded\":null,\"grants\":0,\"faults\":0,\"allocations\":0,"
+  "\"flushes\":0,\"unknown_outcomes\":1,\"registered\":1700000000,"
+  "\"last_heard\":1700000000,\"last_heard_ago\":3}]";
+
 static const char container_list_json[] =
   "[{\"name\":\"default\",\"path\":\"/srv/sm/default.img\",\"kind\":\"file\","
   "\"size\":1099511627776,\"used\":12582912,\"allocated\":12652544,"
@@ -157,6 +167,8 @@ fake_dispatch (void *opaque, const char *cmd, json_object *args, char **error)
     return json_tokener_parse (status_json);
   if (strcmp (cmd, "container.list") == 0)
     return json_tokener_parse (container_list_json);
+  if (strcmp (cmd, "agents") == 0)
+    return json_tokener_parse (agents_json);
   if (strcmp (cmd, "container.add") == 0)
     return container_row (args);
   if (strcmp (cmd, "vdisk.list") == 0)
@@ -353,6 +365,22 @@ START_TEST (test_status)
   RUN (&r, "status", "--json");
   check_run (&r, 0, NULL, "");
   check_json_out (&r, status_json);
+}
+END_TEST
+
+START_TEST (test_agents)
+{
+  struct run r;
+
+  RUN (&r, "agents");
+  check_run (&r, 0,
+    "ID  NAME    VERSION  TABLES  GRANTS  FAULTS      HEARD\n"
+    " 1  host-a        3       2    1024      17  1m 5s ago\n"
+    " 2  host-b        3       -       0       0     3s ago\n", "");
+  check_request ("agents", "{}");
+  RUN (&r, "agents", "--json");
+  check_run (&r, 0, NULL, "");
+  check_json_out (&r, agents_json);
 }
 END_TEST
 
@@ -619,6 +647,7 @@ segmapctl_suite (void)
   tcase_set_timeout (tc, 300);
   tcase_add_test (tc, test_status);
   tcase_add_test (tc, test_container_list);
+  tcase_add_test (tc, test_agents);
   tcase_add_test (tc, test_vdisk_list);
   tcase_add_test (tc, test_vdisk_create);
   tcase_add_test (tc, test_vdisk_info);

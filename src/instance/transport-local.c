@@ -1,20 +1,25 @@
-/* segmap: the in-process transport (see transport.h).
+/* segmap: the in-process transport (see proto/transport.h).
  *
- * Agent -> controller: the frame is queued on the controller's queue.
- * Controller -> agent: a direct call of agent_receive() on the
- * controller thread, so answers and commands are applied in exactly the
- * order the controller sent them.
+ * Agent -> controller: the frame is queued on the controller's queue,
+ * tagged with this transport (which agent sent it).  Controller ->
+ * agent: a direct call of agent_receive() on the controller thread, so
+ * answers and commands are applied in exactly the order the
+ * controller sent them.
+ *
+ * It lives in the composition room because it is the one piece of code
+ * that calls into both the agent and the controller.
  */
 #include <config.h>
 
 #include "agent/agent.h"
 #include "controller/controller.h"
+#include "instance/transport-local.h"
 #include "proto/transport.h"
 
 static int
 local_to_controller (struct transport *tr, uint8_t *frame, size_t len)
 {
-  return controller_submit_frame (tr->controller, frame, len);
+  return controller_submit_frame (tr->controller, tr, frame, len);
 }
 
 static int
