@@ -528,19 +528,41 @@ receive_answer (struct agent *a, struct msg *m)
 
 /* Commands ------------------------------------------------------------ */
 
+static struct table *table_of (struct agent *a, const struct msg *m);
+
+/* NEW_TABLE of a table the agent has: its size and mode.  Turning a
+ * vdisk read-only drains it, so the REPLY means that no write that
+ * could have missed the flag is still running (writes look at the flag
+ * inside their epoch section: io.c). */
+static int
+update_table (struct agent *a, struct table *t, struct msg *m)
+{
+  bool read_only = m->flags & MSG_F_READ_ONLY, was;
+  int r;
+
+  if (t->seg_shift != m->arg2 || strcmp (t->name, m->name) != 0)
+    return EINVAL;
+  was = atomic_exchange (&t->read_only, read_only);
+  r = table_grow (t, m->arg) == 0 ? 0 : ENOMEM;
+  if (read_only && !was)
+    table_drain (t);
+  return r;
+}
+
 static int
 cmd_new_table (struct agent *a, struct msg *m, struct msg *reply)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
-  struct table *t = find_table_locked (a, m->vdisk, NULL), **tables;
+  struct table *t = table_of (a, m), **tables;
   bool read_only = m->flags & MSG_F_READ_ONLY;
 
   if (t) {
-    if (t->seg_shift != m->arg2 || strcmp (t->name, m->name) != 0)
-      return EINVAL;
-    atomic_store (&t->read_only, read_only);
-    return table_grow (t, m->arg) == 0 ? 0 : ENOMEM;
+    int r = update_table (a, t, m);
+    table_unref (t);
+    return r;
   }
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+  if (find_table_locked (a, m->vdisk, NULL))
+    return EEXIST;              /* commands arrive in order: never */
   t = table_new (m->vdisk, m->name, m->arg, m->arg2, &a->mem);
   if (t == NULL)
     return ENOMEM;

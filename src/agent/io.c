@@ -250,6 +250,8 @@ try_grant (struct agent *a, struct table *t, struct piece *p, int *r,
   return 1;
 }
 
+static int check_writable (struct agent *a, struct table *t);
+
 static int
 do_piece (struct agent *a, struct table *t, struct piece *p)
 {
@@ -262,6 +264,12 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
     bool grew = false;
     int r = 0;
 
+    /* Again inside the epoch: a drain after the flag was set (vdisk set
+     * --read-only, a fence) then waits for every write that missed it. */
+    if (p->op != PIECE_READ && check_writable (a, t) == -1) {
+      table_exit (t, epoch);
+      return -1;
+    }
     if (try_fast_path (a, p, entry, &r)
         || (p->op == PIECE_WRITE && entry == ENTRY_ZERO_SEGMENT
             && try_grant (a, t, p, &r, &grew))) {

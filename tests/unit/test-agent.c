@@ -775,6 +775,49 @@ START_TEST (test_set_entry_blocking)
 }
 END_TEST
 
+/* Turning a vdisk read-only (NEW_TABLE with MSG_F_READ_ONLY) drains it:
+ * the REPLY comes after every I/O in flight has left, so no write that
+ * missed the flag can land after "vdisk set --read-only" returned; a
+ * write that starts later fails with EROFS. */
+START_TEST (test_read_only_drains)
+{
+  struct agent *a = start_agent (0);
+  struct holder h = { .hold_ms = 400, .seg = 3 };
+  struct msg ro = { .type = MSG_NEW_TABLE, .vdisk = 1, .arg = 100 * MiB,
+                    .arg2 = SEG_SHIFT, .name = (char *) "vd1",
+                    .flags = MSG_F_READ_ONLY };
+  char buf[512] = { 0 };
+  pthread_t th;
+  uint64_t start;
+
+  ck_assert_uint_eq (new_table (a, 1, "vd1", 100 * MiB, SEG_SHIFT), 0);
+  h.t = agent_open_vdisk (a, "vd1");
+  ck_assert_ptr_nonnull (h.t);
+  holder_start (&th, &h);
+  start = sm_test_now_ms ();
+  ck_assert_uint_eq (command (a, &ro, NULL), 0);
+  ck_assert (h.exited);
+  ck_assert_uint_ge (sm_test_now_ms () - start + 20, 400);
+  pthread_join (th, NULL);
+  errno = 0;
+  ck_assert_int_eq (agent_pwrite (a, h.t, buf, sizeof buf, 0, false), -1);
+  ck_assert_int_eq (errno, EROFS);
+
+  /* Already read-only, or back to read-write: no drain. */
+  h.entered = h.exited = false;
+  holder_start (&th, &h);
+  start = sm_test_now_ms ();
+  ck_assert_uint_eq (command (a, &ro, NULL), 0);
+  ro.flags = 0;
+  ck_assert_uint_eq (command (a, &ro, NULL), 0);
+  ck_assert_uint_lt (sm_test_now_ms () - start, 200);
+  pthread_join (th, NULL);
+
+  agent_close_vdisk (a, h.t);
+  stop_agent (a);
+}
+END_TEST
+
 /* An I/O waiting for a fault's answer has issued nothing: a blocking
  * SET_ENTRY does not wait for it (or the controller would deadlock). */
 START_TEST (test_set_entry_blocking_ignores_faults)
@@ -1307,6 +1350,7 @@ agent_suite (void)
   tcase_add_test (tc, test_delete_during_fault);
   tcase_add_test (tc, test_get_set);
   tcase_add_test (tc, test_set_entry_blocking);
+  tcase_add_test (tc, test_read_only_drains);
   tcase_add_test (tc, test_set_entry_blocking_ignores_faults);
   tcase_add_test (tc, test_read_zero_one_fault);
   tcase_add_test (tc, test_fail_answer);
