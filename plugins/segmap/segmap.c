@@ -25,8 +25,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -54,6 +57,7 @@ static struct controller *controller;
 static struct transport transport;
 static struct ctl_server *ctl;
 static struct iscsi_service *iscsi;
+static pid_t ready_pid;         /* the process get_ready ran in */
 
 static void
 segmap_load (void)
@@ -122,7 +126,29 @@ segmap_config_complete (void)
 static int
 segmap_get_ready (void)
 {
-  return controller_preflight (cfg);
+  ready_pid = getpid ();
+  if (controller_preflight (cfg) == -1)
+    return -1;
+  ctl = ctl_server_bind (cfg->socket);  /* served in after_fork */
+  return ctl ? 0 : -1;
+}
+
+/* The start-up line goes where nbdkit's own messages go by default:
+ * stderr in the foreground (nbdkit -f, systemd), syslog once nbdkit
+ * has forked into the background (its stderr is then /dev/null). */
+static int
+announce_ready (void)
+{
+  char *line = cfg_ready_line (cfg);
+
+  if (line == NULL)
+    return -1;
+  if (getpid () != ready_pid)
+    syslog (LOG_NOTICE, "%s", line);
+  else
+    fprintf (stderr, "%s\n", line);
+  free (line);
+  return 0;
 }
 
 static int
@@ -142,11 +168,9 @@ segmap_after_fork (void)
   iscsi = iscsi_service_new (cfg, agent, controller);
   if (iscsi == NULL || iscsi_service_start (iscsi) == -1)
     return -1;
-  ctl = ctl_server_start (cfg->socket, iscsi_service_dispatch, iscsi);
-  if (ctl == NULL)
+  if (ctl_server_serve (ctl, iscsi_service_dispatch, iscsi) == -1)
     return -1;
-  nbdkit_debug ("segmap: serving from %s", cfg->state_dir);
-  return 0;
+  return announce_ready ();
 }
 
 static void
