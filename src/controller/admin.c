@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/names.h"
@@ -377,6 +378,18 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
 
 /* Status and check ------------------------------------------------------------- */
 
+/* The database's needs_check flag; true when it cannot be read (a
+ * database that cannot answer needs checking). */
+static bool
+stored_needs_check (struct controller *c)
+{
+  CLEANUP_FREE char *v = NULL;
+
+  if (store_meta_get (c->store, "needs_check", &v) == -1)
+    return true;
+  return v != NULL && strcmp (v, "1") == 0;
+}
+
 static json_object *
 cmd_status (struct controller *c, json_object *args, char **error)
 {
@@ -394,8 +407,10 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_string (o, "state_dir", c->cfg->state_dir);
   json_add_string (o, "database", c->cfg->database);
   json_add_string (o, "socket", c->cfg->socket);
-  json_add_bool (o, "read_only", c->degraded);
-  json_add_bool (o, "needs_check", c->degraded);
+  /* The stored flag, as the next start will see it; read-only also
+   * while this run is degraded but could not store it. */
+  json_add_bool (o, "read_only", c->degraded || stored_needs_check (c));
+  json_add_bool (o, "needs_check", stored_needs_check (c));
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
   json_add_u64 (agent, "entries", st.entries);

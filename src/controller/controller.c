@@ -124,9 +124,11 @@ ctrl_set_degraded (struct controller *c, const char *why)
   agent_set_degraded (c->agent);
   sm_error ("controller: %s: refusing writes until 'segmapctl check' "
             "passes after a restart", why);
-  /* Record it if the database still takes writes. */
+  /* Record it if the database still takes writes.  The open
+   * transaction is dropped: nothing is committed from now on. */
   if (store_in_transaction (c->store))
     store_rollback (c->store);
+  c->dirty = false;
   if (store_begin (c->store) == 0
       && (store_meta_set (c->store, "needs_check", "1") == -1
           || store_commit (c->store) == -1))
@@ -318,7 +320,7 @@ take_queue (struct controller *c)
   struct creq *list;
 
   if (c->queue_head == NULL) {
-    if (c->dirty) {
+    if (c->dirty && !c->degraded) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
       deadline.tv_nsec += 100 * 1000000;
@@ -363,7 +365,8 @@ run_loop (struct controller *c)
       int r = c->degraded ? -1 : ctrl_commit (c, false);
       answer_flushers (c, r == 0 ? 0 : EIO);
     }
-    else if (commit_due (c) || (!c->dirty && c->frees.len > 0))
+    else if (!c->degraded
+             && (commit_due (c) || (!c->dirty && c->frees.len > 0)))
       ctrl_commit (c, false);   /* the latter: released grants only */
   }
 }
