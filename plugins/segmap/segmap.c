@@ -303,12 +303,21 @@ segmap_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   return agent_trim (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 
-/* Zeroing is always fast here (metadata for whole segments, a punched
- * hole for partial ones), so NBDKIT_FLAG_FAST_ZERO needs no special
- * case. */
+/* Zeroing whole segments is metadata, and so is a partial segment that
+ * already reads as zeros; any other partial segment is zeroed in the
+ * container, which may write: with NBDKIT_FLAG_FAST_ZERO that case
+ * fails with ENOTSUP before anything is done. */
 static int
 segmap_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  if (flags & NBDKIT_FLAG_FAST_ZERO) {
+    int fast = agent_zero_is_fast (agent, handle, count, offset);
+    if (fast != 1) {
+      if (fast == 0)
+        errno = ENOTSUP;
+      return -1;
+    }
+  }
   return agent_zero (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 
