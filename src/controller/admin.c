@@ -361,6 +361,7 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
 {
   const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
   struct msg m = { .type = MSG_DELETE_TABLE };
+  char name[SM_NAME_MAX + 1];
 
   if (v == NULL)
     return NULL;
@@ -369,10 +370,11 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
    * segments we are about to free. */
   if (ctrl_send (c, &m, NULL) == -1 && errno != ENOENT)
     return fail (error, "cannot stop serving vdisk '%s'", v->name);
-  if (ctrl_free_vdisk_range (c, v, 0, UINT64_MAX) == -1
-      || store_vdisk_delete (c->store, v->id) == -1
-      || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)
-    return fail (error, "cannot delete vdisk '%s'", v->name);
+  /* Its segments are freed in the background (delete.c); V goes with
+   * the reload. */
+  snprintf (name, sizeof name, "%s", v->name);
+  if (ctrl_delete_start (c, v->id) == -1)
+    return fail (error, "cannot delete vdisk '%s'", name);
   return json_object_new_object ();
 }
 

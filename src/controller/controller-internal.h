@@ -100,6 +100,8 @@ struct controller {
   uint32_t max_container;       /* highest id ever opened: loops stop there */
   struct sm_vdisk_info *vdisks; /* cache of the vdisk table */
   size_t n_vdisks;
+  struct sm_vdisk_info *deleting;       /* vdisks being deleted (delete.c) */
+  size_t n_deleting;
 
   bool dirty;                   /* an open transaction has changes */
   bool frees_unsynced;          /* zeroing not yet synced */
@@ -143,6 +145,12 @@ int ctrl_free_vdisk_range (struct controller *c,
 void ctrl_refill_grants (struct controller *c);
 /* Zero and release every outstanding grant (shutdown). */
 void ctrl_release_grants (struct controller *c);
+
+/* delete.c: vdisks deleted a batch at a time (see there). */
+int ctrl_delete_start (struct controller *c, uint32_t id);
+int ctrl_delete_resume (struct controller *c);
+bool ctrl_delete_pending (const struct controller *c);
+void ctrl_delete_step (struct controller *c);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

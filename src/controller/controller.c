@@ -76,6 +76,7 @@ controller_free (struct controller *c)
     return;
   ctrl_close_containers (c);
   sm_vdisk_info_free (c->vdisks, c->n_vdisks);
+  sm_vdisk_info_free (c->deleting, c->n_deleting);
   free (c->frees.ptr);
   free (c->flushers.ptr);
   for (size_t i = 0; i < c->grants.len; i++)
@@ -319,7 +320,7 @@ take_queue (struct controller *c)
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
   struct creq *list;
 
-  if (c->queue_head == NULL) {
+  if (c->queue_head == NULL && !ctrl_delete_pending (c)) {
     if (c->dirty && !c->degraded) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
@@ -359,6 +360,7 @@ run_loop (struct controller *c)
       ctrl_set_degraded (c, "the agent failed a container sync or could "
                          "not report an allocation");
     ctrl_refill_grants (c);
+    ctrl_delete_step (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */

@@ -333,7 +333,8 @@ ctrl_startup (struct controller *c)
   for (size_t i = 0; i < c->cfg->n_vdisks; i++)
     if (reconcile_vdisk (c, &c->cfg->vdisks[i]) == -1)
       return -1;
-  if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1)
+  if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1
+      || ctrl_delete_resume (c) == -1)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;
