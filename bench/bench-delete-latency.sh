@@ -83,11 +83,20 @@ h.connect_uri(uri)
 buf = b"\x42" * 4096
 lat, i = [], start
 t_end = time.monotonic() + float(until) if until.isdigit() else None
+# Open loop: one write every INTERVAL, each timed from when it was due,
+# so a stall counts against every write it delayed (no coordinated
+# omission: a closed loop would record a 10 s stall as one sample).
+INTERVAL = 0.001
+t0, k = time.perf_counter(), 0
 while (time.monotonic() < t_end) if t_end else not os.path.exists(until):
-    t = time.perf_counter()
+    due = t0 + k * INTERVAL
+    now = time.perf_counter()
+    if now < due:
+        time.sleep(due - now)
     h.pwrite(buf, i * 65536)
-    lat.append((time.perf_counter() - t) * 1000)
+    lat.append((time.perf_counter() - due) * 1000)
     i += 1
+    k += 1
 with open(out, "w") as f:
     f.write("\n".join("%.3f" % x for x in lat) + "\n")
 print(i)

@@ -102,6 +102,8 @@ struct controller {
   size_t n_vdisks;
   struct sm_vdisk_info *deleting;       /* vdisks being deleted (delete.c) */
   size_t n_deleting;
+  struct pending_free_vector delete_zeroed, delete_syncing;
+  struct delete_sync *delete_sync;
 
   bool dirty;                   /* an open transaction has changes */
   bool frees_unsynced;          /* zeroing not yet synced */
@@ -151,6 +153,11 @@ int ctrl_delete_start (struct controller *c, uint32_t id);
 int ctrl_delete_resume (struct controller *c);
 bool ctrl_delete_pending (const struct controller *c);
 void ctrl_delete_step (struct controller *c);
+/* Units of CONTAINER freed by deletes, not yet back in the allocator. */
+uint64_t ctrl_delete_units_held (const struct controller *c,
+                                 uint32_t container);
+/* Wait for the sync thread (shutdown). */
+void ctrl_delete_stop (struct controller *c);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

@@ -77,6 +77,8 @@ controller_free (struct controller *c)
   ctrl_close_containers (c);
   sm_vdisk_info_free (c->vdisks, c->n_vdisks);
   sm_vdisk_info_free (c->deleting, c->n_deleting);
+  free (c->delete_zeroed.ptr);
+  free (c->delete_syncing.ptr);
   free (c->frees.ptr);
   free (c->flushers.ptr);
   for (size_t i = 0; i < c->grants.len; i++)
@@ -377,6 +379,7 @@ run_loop (struct controller *c)
 static void
 shutdown_store (struct controller *c)
 {
+  ctrl_delete_stop (c);
   ctrl_release_grants (c);
   if (!c->degraded && ctrl_commit (c, true) == 0
       && ctrl_change (c) == 0
