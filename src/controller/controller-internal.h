@@ -148,7 +148,10 @@ void ctrl_refill_grants (struct controller *c);
 /* Zero and release every outstanding grant (shutdown). */
 void ctrl_release_grants (struct controller *c);
 
-/* delete.c: vdisks deleted a batch at a time (see there). */
+/* delete.c: vdisks deleted a batch at a time (see there), at most one
+ * batch per DELETE_PACE_MS while the controller has nothing else to do
+ * (so the deletion takes a fraction of a core, not all of it). */
+#define DELETE_PACE_MS 2
 int ctrl_delete_start (struct controller *c, uint32_t id);
 int ctrl_delete_resume (struct controller *c);
 bool ctrl_delete_pending (const struct controller *c);

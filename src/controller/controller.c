@@ -322,11 +322,14 @@ take_queue (struct controller *c)
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
   struct creq *list;
 
-  if (c->queue_head == NULL && !ctrl_delete_pending (c)) {
-    if (c->dirty && !c->degraded) {
+  if (c->queue_head == NULL) {
+    /* A delete in progress paces itself: one batch per DELETE_PACE_MS
+     * when nothing else is queued (delete.c). */
+    bool deleting = ctrl_delete_pending (c);
+    if (deleting || (c->dirty && !c->degraded)) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
-      deadline.tv_nsec += 100 * 1000000;
+      deadline.tv_nsec += (deleting ? DELETE_PACE_MS : 100) * 1000000;
       if (deadline.tv_nsec >= 1000000000) {
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000;

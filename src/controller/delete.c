@@ -10,7 +10,8 @@
  * (unlisted, its name free; sql/004) and commits.  The segments are
  * freed afterwards by ctrl_delete_step, which the controller loop runs
  * once per iteration, between batches of requests: at most
- * DELETE_BATCH map rows each time.  When no row is left the vdisk row
+ * DELETE_BATCH map rows each time, and the loop waits DELETE_PACE_MS
+ * for requests before the next batch.  When no row is left the vdisk row
  * goes too.
  *
  * Durability without a sync on the controller thread.  A freed segment
@@ -57,9 +58,11 @@
 #include "controller/controller-internal.h"
 #include "store/container.h"
 
-/* Map rows freed per loop iteration: about a millisecond of work, so a
- * fault queued behind it is not held up for long. */
-#define DELETE_BATCH 16
+/* Map rows freed per loop iteration: well under a millisecond of work,
+ * so a fault queued behind it is not held up for long.  With the
+ * controller's pacing (DELETE_PACE_MS between batches when idle) a
+ * delete takes about a third of a core. */
+#define DELETE_BATCH 8
 
 enum delete_sync_state {
   DELETE_SYNC_IDLE,

@@ -619,20 +619,28 @@ START_TEST (test_second_server)
 }
 END_TEST
 
-START_TEST (test_stale_socket)
+/* Stop the fixture's server and leave a socket file nobody listens on
+ * at sock_path, as a crashed process leaves it. */
+static void
+leave_stale_socket (void)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  struct client *c;
   int fd;
 
   ctl_server_stop (server);
   server = NULL;
-  /* A socket file nobody listens on, as a crashed process leaves it. */
   fd = socket (AF_UNIX, SOCK_STREAM, 0);
   strcpy (addr.sun_path, sock_path);
   ck_assert_int_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
   close (fd);
   ck_assert_int_eq (access (sock_path, F_OK), 0);
+}
+
+START_TEST (test_stale_socket)
+{
+  struct client *c;
+
+  leave_stale_socket ();
 
   server = start (NULL);
   ck_assert_msg (server != NULL, "%s", last_error);
@@ -647,16 +655,9 @@ END_TEST
  * replaced at bind. */
 START_TEST (test_bind_then_serve)
 {
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
   struct client *c;
-  int fd;
 
-  ctl_server_stop (server);
-  server = NULL;
-  fd = socket (AF_UNIX, SOCK_STREAM, 0);
-  strcpy (addr.sun_path, sock_path);
-  ck_assert_int_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
-  close (fd);
+  leave_stale_socket ();
 
   server = ctl_server_bind (sock_path);
   ck_assert_msg (server != NULL, "%s", last_error);
