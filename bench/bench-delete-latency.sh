@@ -3,7 +3,7 @@
 # Not part of make check (tests/test-delete.sh covers the function).
 #
 #   bench/bench-delete-latency.sh [-s SIZE] [-g SEGMENT] [-d WORKDIR]
-#                                 [-b BUILDDIR]
+#                                 [-b BUILDDIR] [-o]
 #
 #   -s SIZE     size of the vdisk that is filled, then deleted (default 10G)
 #   -g SEGMENT  its segment size (default 1M)
@@ -11,6 +11,8 @@
 #               current directory; removed at exit)
 #   -b BUILDDIR the segmap build tree (default: SEGMAP_PLUGIN/SEGMAPCTL
 #               from the environment, else the current directory)
+#   -o          put the probe vdisk on another container file (the same
+#               file system) instead of the deleted vdisk's container
 #
 # One server (nbdkit -f -U).  The vdisk "victim" (SIZE, SEGMENT) is
 # filled with fio.  A probe client (python3 libnbd) then writes 4 KiB at
@@ -24,14 +26,15 @@
 # median, p99 and maximum of the probe's write latencies.
 
 set -e
-size=10G seg=1M workdir= builddir=
-while getopts s:g:d:b: opt; do
+size=10G seg=1M workdir= builddir= probe_container=c
+while getopts s:g:d:b:o opt; do
   case $opt in
     s) size=$OPTARG ;;
     g) seg=$OPTARG ;;
     d) workdir=$OPTARG ;;
     b) builddir=$OPTARG ;;
-    *) sed -n '2,26p' "$0"; exit 2 ;;
+    o) probe_container=c2 ;;
+    *) sed -n '2,34p' "$0"; exit 2 ;;
   esac
 done
 if [ -n "$builddir" ]; then
@@ -65,8 +68,10 @@ for (( i = 0; i < 300; i++ )); do
   sleep 0.1
 done
 ctl container add c "$s/c.img" 1T >/dev/null
+[ "$probe_container" = c ] || ctl container add c2 "$s/c2.img" 1T >/dev/null
 ctl vdisk create victim "$size" --container c --segment-size "$seg" >/dev/null
-ctl vdisk create probe 1T --container c --segment-size 64K >/dev/null
+ctl vdisk create probe 1T --container "$probe_container" --segment-size 64K \
+  >/dev/null
 echo "filling victim ($size, segments of $seg)..."
 fio --name=fill --ioengine=nbd --uri="$(uri victim)" --rw=write --bs=1M \
   --size="$size" --iodepth=8 --end_fsync=1 >/dev/null
