@@ -26,7 +26,7 @@
 # median, p99 and maximum of the probe's write latencies.
 
 set -e
-size=10G seg=1M workdir= builddir= probe_container=c
+size=10G seg=1M workdir='' builddir='' probe_container=c
 while getopts s:g:d:b:o opt; do
   case $opt in
     s) size=$OPTARG ;;

@@ -39,8 +39,9 @@ expect_refused ()
   timeout -k 5 "$sm_timeout" nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid" \
     "$SEGMAP_PLUGIN" iscsi=off "$@" >"$dir/log" 2>&1 </dev/null || st=$?
   [ "$st" != 0 ] || fail "$name: a second server started (args: $*)"
-  [ "$st" != 124 ] && [ "$st" != 137 ] ||
+  if [ "$st" = 124 ] || [ "$st" = 137 ]; then
     fail "$name: a second server started and kept serving (args: $*)"
+  fi
   [ ! -s "$dir/pid" ] || fail "$name: the second server wrote its pidfile"
   if ! grep -Eq -- "$re" "$dir/log"; then
     cat "$dir/log" >&2

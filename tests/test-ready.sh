@@ -20,6 +20,8 @@ s=$sm_tmpdir/s
 rounds=${ROUNDS:-20}
 mkdir -p "$s"
 current=
+# (evaluated at exit: the server running then, if any)
+# shellcheck disable=SC2016
 cleanup_fn eval '[ -z "$current" ] || kill -9 "$current" 2>/dev/null'
 
 # wait_gone PID: until the process has exited (it is not our child).
