@@ -10,7 +10,9 @@
 #    - another state directory whose database is A's;
 #    - another state directory and database whose container is A's.
 # 3. A still reads the data back, and `check' passes.
-# 4. A is killed with SIGKILL; a restart on the same state directory
+# 4. A container added to A is refused to another server until A
+#    removes it; then the other server starts on it.
+# 5. A is killed with SIGKILL; a restart on the same state directory
 #    comes up and reads the data back.
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
@@ -81,6 +83,19 @@ open('$sm_tmpdir/back', 'wb').write(h.pread($((4 * MiB)), 8 << 20))
 check_data "after the refusals"
 segctl "$s" status >/dev/null || fail "status failed after the refusals"
 segctl "$s" check || fail "check failed after the refusals"
+
+# A removed container is free for another server at once.
+segctl "$s" container add extra "$sm_tmpdir/extra.img" 64M >/dev/null ||
+  fail "container add extra failed"
+conf=$sm_tmpdir/extra.conf
+printf '[container extra]\npath = %s\nsize = 64M\n[vdisk v]\nsize = 16M\n' \
+  "$sm_tmpdir/extra.img" >"$conf"
+expect_refused extra "container extra: $sm_tmpdir/extra.img $held" \
+  "state-dir=$sm_tmpdir/t4" "config=$conf"
+segctl "$s" container remove extra || fail "container remove extra failed"
+t5=$sm_tmpdir/t5
+start_segmap "$t5" "config=$conf"
+stop_segmap "$t5"
 
 kill_segmap "$s"
 start_segmap "$s"

@@ -190,6 +190,7 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
       || ctrl_commit (c, false) == -1)
     return fail (error, "cannot remove container '%s'", name);
   agent_set_container (c->agent, id, NULL);
+  container_unlock (cc->c);     /* another server may use it now */
   container_close (cc->c);
   alloc_free (cc->alloc);
   free (cc);
