@@ -52,10 +52,14 @@ for p in "$(command -v python3)" /usr/bin/python3; do
 done
 [ -n "$PYTHON" ] || { echo "missing python3 libnbd" >&2; exit 77; }
 
+made_workdir=
 if [ -z "$workdir" ]; then
   workdir=$(mktemp -d "$PWD/bench-tmp-XXXX")
-  trap 'kill $(cat "$workdir/pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$workdir"' EXIT
+  made_workdir=1
 fi
+# The server is stopped at exit; a workdir we made is removed.
+trap 'kill $(cat "$workdir/s/pid" 2>/dev/null) 2>/dev/null; sleep 1
+      [ -z "$made_workdir" ] || rm -rf "$workdir"' EXIT
 s=$workdir/s
 mkdir -p "$s"
 ctl () { "$SEGMAPCTL" -s "$s/segmap.sock" "$@"; }
