@@ -17,6 +17,7 @@
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
 requires_python_nbd
+requires jq
 
 for n in 2 5; do
   s=$sm_tmpdir/s$n
@@ -78,6 +79,25 @@ json.dump(flushed, open(out, "w"))
 EOF
     fail "after=$n: wrong behaviour around the failed sync"
 
+  # Degraded means no more commit attempts: an idle server logs nothing
+  # more (it used to retry a commit every 100 ms, each failing with
+  # "commit without a transaction").
+  before=$(wc -l <"$s/server.log")
+  sleep 2
+  after=$(wc -l <"$s/server.log")
+  if [ "$after" -gt "$before" ]; then
+    tail -n +"$((before + 1))" "$s/server.log" | head -n 5 >&2
+    fail "after=$n: the degraded server keeps logging while idle" \
+         "($((after - before)) lines in 2 s)"
+  fi
+
+  # status: the stored needs_check, and read-only.
+  st_json=$(segctl "$s" --json status) || fail "after=$n: status failed"
+  for f in read_only needs_check; do
+    [ "$(jq -r ".$f" <<<"$st_json")" = true ] ||
+      fail "after=$n: status does not show $f after the sync failure"
+  done
+
   ro=$(json_field "$(segctl "$s" --json vdisk list)" name disk0 read_only) ||
     fail "after=$n: no read_only field for disk0 in vdisk list"
   [ "$ro" = true ] ||
@@ -108,5 +128,13 @@ for i in flushed:
 print("after restart: segments %s intact" % flushed)
 EOF
     fail "after=$n: flushed data lost across the restart"
+  # Restarted with needs_check stored: read-only until check passes.
+  st_json=$(segctl "$s" --json status) || fail "after=$n: status failed"
+  [ "$(jq -r '.needs_check, .read_only' <<<"$st_json" | tr '\n' ' ')" = \
+    "true true " ] || fail "after=$n: status after the restart: $st_json"
+  segctl "$s" check >/dev/null || fail "after=$n: check after the restart"
+  st_json=$(segctl "$s" --json status) || fail "after=$n: status failed"
+  [ "$(jq -r '.needs_check, .read_only' <<<"$st_json" | tr '\n' ' ')" = \
+    "false false " ] || fail "after=$n: status after check: $st_json"
   stop_segmap "$s"
 done

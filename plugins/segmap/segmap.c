@@ -34,8 +34,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -57,6 +60,7 @@ static struct segmap_config *cfg;
 
 static struct instance *instance;
 static struct agent *agent;     /* instance_agent (instance) */
+static pid_t ready_pid;         /* the process get_ready ran in */
 
 static void
 segmap_load (void)
@@ -125,8 +129,27 @@ segmap_config_complete (void)
 static int
 segmap_get_ready (void)
 {
-  instance = instance_new (cfg);
+  ready_pid = getpid ();
+  instance = instance_new (cfg);  /* binds the control socket */
   return instance ? 0 : -1;
+}
+
+/* The start-up line goes where nbdkit's own messages go by default:
+ * stderr in the foreground (nbdkit -f, systemd), syslog once nbdkit
+ * has forked into the background (its stderr is then /dev/null). */
+static int
+announce_ready (void)
+{
+  char *line = cfg_ready_line (cfg);
+
+  if (line == NULL)
+    return -1;
+  if (getpid () != ready_pid)
+    syslog (LOG_NOTICE, "%s", line);
+  else
+    fprintf (stderr, "%s\n", line);
+  free (line);
+  return 0;
 }
 
 static int
@@ -135,7 +158,7 @@ segmap_after_fork (void)
   if (instance_start (instance) == -1)
     return -1;
   agent = instance_agent (instance);
-  return 0;
+  return announce_ready ();
 }
 
 static void
@@ -270,12 +293,21 @@ segmap_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   return agent_trim (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 
-/* Zeroing is always fast here (metadata for whole segments, a punched
- * hole for partial ones), so NBDKIT_FLAG_FAST_ZERO needs no special
- * case. */
+/* Zeroing whole segments is metadata, and so is a partial segment that
+ * already reads as zeros; any other partial segment is zeroed in the
+ * container, which may write: with NBDKIT_FLAG_FAST_ZERO that case
+ * fails with ENOTSUP before anything is done. */
 static int
 segmap_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  if (flags & NBDKIT_FLAG_FAST_ZERO) {
+    int fast = agent_zero_is_fast (agent, handle, count, offset);
+    if (fast != 1) {
+      if (fast == 0)
+        errno = ENOTSUP;
+      return -1;
+    }
+  }
   return agent_zero (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 

@@ -158,6 +158,11 @@ int agent_trim (struct agent *a, struct table *t, uint32_t count,
                 uint64_t offset, bool fua);
 int agent_zero (struct agent *a, struct table *t, uint32_t count,
                 uint64_t offset, bool fua);
+/* Would agent_zero of the range change only metadata (whole segments,
+ * and partial ones already zero)?  1 yes, 0 no (it would write data),
+ * -1 with errno.  May fault entries in; writes nothing. */
+int agent_zero_is_fast (struct agent *a, struct table *t, uint32_t count,
+                        uint64_t offset);
 
 /* Extents: calls FN for runs of [offset, offset+len) with ZERO true for
  * segments in the zero state.  May stop early (after at least one run)

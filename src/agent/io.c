@@ -468,6 +468,40 @@ agent_zero (struct agent *a, struct table *t, uint32_t count,
   return discard (a, t, FAULT_ZERO, count, offset, fua);
 }
 
+static int entry_for_extents (struct agent *a, struct table *t,
+                              uint64_t seg, sm_entry *out);
+
+/* Is the partial segment holding OFFSET already zero (so zeroing part
+ * of it writes nothing)?  1 yes, 0 no, -1 error. */
+static int
+edge_is_zero (struct agent *a, struct table *t, uint64_t offset)
+{
+  sm_entry e;
+
+  if (entry_for_extents (a, t, table_segment_of (t, offset), &e) == -1)
+    return -1;
+  return entry_readable (e) && (e & ENTRY_ZERO);
+}
+
+int
+agent_zero_is_fast (struct agent *a, struct table *t, uint32_t count,
+                    uint64_t offset)
+{
+  uint64_t seg_mask = (UINT64_C(1) << t->seg_shift) - 1;
+  uint64_t end = offset + count;
+  int r = 1;
+
+  if (check_range (t, count, offset) == -1)
+    return -1;
+  if (count == 0)
+    return 1;
+  if (offset & seg_mask)
+    r = edge_is_zero (a, t, offset);
+  if (r == 1 && (end & seg_mask) && end != t->size)
+    r = edge_is_zero (a, t, end - 1);   /* (maybe the head's segment) */
+  return r;
+}
+
 /* The loaded entry of SEG, faulting it in if needed.  -1 on error. */
 static int
 entry_for_extents (struct agent *a, struct table *t, uint64_t seg,

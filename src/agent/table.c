@@ -133,31 +133,41 @@ table_free (struct table *t)
   free (t);
 }
 
+/* The old top array is freed after a drain, and the drain runs with
+ * the table lock released: an I/O inside its epoch may be waiting for
+ * that lock (table_claim), and the drain waits for that I/O. */
 int
 table_grow (struct table *t, uint64_t size)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
-  uint64_t n_segments, slots;
-  struct table_top *old = t->top, *top;
+  struct table_top *old = NULL;
 
-  if (size <= t->size)
-    return 0;
-  n_segments = (size + (UINT64_C(1) << t->seg_shift) - 1) >> t->seg_shift;
-  slots = top_slots_for (n_segments);
-  if (slots > old->n) {
-    top = top_new (t->mem, slots);
-    if (top == NULL)
-      return -1;
-    for (uint64_t m = 0; m < old->n; m++)
-      atomic_store (&top->mid[m], atomic_load (&old->mid[m]));
-    atomic_store (&t->top, top);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);
+    uint64_t n_segments, slots;
+    struct table_top *cur = t->top, *top;
+
+    if (size <= t->size)
+      return 0;
+    n_segments = (size + (UINT64_C(1) << t->seg_shift) - 1) >> t->seg_shift;
+    slots = top_slots_for (n_segments);
+    if (slots > cur->n) {
+      top = top_new (t->mem, slots);
+      if (top == NULL)
+        return -1;
+      for (uint64_t m = 0; m < cur->n; m++)
+        atomic_store (&top->mid[m], atomic_load (&cur->mid[m]));
+      atomic_store (&t->top, top);
+      old = cur;
+    }
+    if (t->n_segments > 0)
+      forget_zero_locked (t, t->n_segments - 1);
+    t->n_segments = n_segments;
+    t->size = size;
+  }
+  if (old != NULL) {
     table_drain (t);              /* nobody still reads the old top */
     top_release (t->mem, old);
   }
-  if (t->n_segments > 0)
-    forget_zero_locked (t, t->n_segments - 1);
-  t->n_segments = n_segments;
-  t->size = size;
   return 0;
 }
 

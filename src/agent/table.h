@@ -56,8 +56,11 @@
  * quiesce/activate).
  *
  * Thread safety: lookups and stores of entries are lock-free; creating
- * leaves uses compare-and-swap; eviction, drains and grow are serialised
- * by table->lock.
+ * leaves uses compare-and-swap; eviction and grow are serialised by
+ * table->lock.  Nobody drains while holding table->lock: an I/O inside
+ * its epoch may wait for that lock (table_claim), so a drain under it
+ * would wait for itself (grow publishes the new top under the lock and
+ * drains after releasing it, before freeing the old top).
  */
 #ifndef SEGMAP_TABLE_H
 #define SEGMAP_TABLE_H

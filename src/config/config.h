@@ -125,6 +125,12 @@ int cfg_finish (struct segmap_config *cfg, const char *state_dir_override);
  * before cfg_finish.  0, or -1 with sm_error naming the bad portal. */
 int cfg_set_portals (struct segmap_config *cfg, const char *list);
 
+/* The line a server logs once it serves: "segmap: ready: state
+ * directory DIR, control socket PATH, NBD through nbdkit (...), iSCSI
+ * on PORTAL[, PORTAL...]" (or "iSCSI off").  Malloc'd; NULL + sm_error
+ * on ENOMEM. */
+char *cfg_ready_line (const struct segmap_config *cfg);
+
 /* Free CFG and everything it holds; NULL is allowed. */
 void cfg_free (struct segmap_config *cfg);
 

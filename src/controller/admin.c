@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/names.h"
@@ -224,6 +225,7 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
     ctrl_attach_container (c, NULL, cc);
     return fail (error, "cannot remove container '%s'", name);
   }
+  container_unlock (cc->c);     /* another server may use it now */
   container_close (cc->c);
   alloc_free (cc->alloc);
   free (cc);
@@ -394,6 +396,7 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
 {
   const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
   struct msg m = { .type = MSG_DELETE_TABLE };
+  char name[SM_NAME_MAX + 1];
 
   if (v == NULL)
     return NULL;
@@ -403,10 +406,11 @@ cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
    * nothing. */
   if (ctrl_broadcast_except (c, &m, ENOENT) != 0)
     return fail (error, "cannot stop serving vdisk '%s'", v->name);
-  if (ctrl_free_vdisk_range (c, v, 0, UINT64_MAX) == -1
-      || store_vdisk_delete (c->store, v->id) == -1
-      || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)
-    return fail (error, "cannot delete vdisk '%s'", v->name);
+  /* Its segments are freed in the background (delete.c); V goes with
+   * the reload. */
+  snprintf (name, sizeof name, "%s", v->name);
+  if (ctrl_delete_start (c, v->id) == -1)
+    return fail (error, "cannot delete vdisk '%s'", name);
   return json_object_new_object ();
 }
 
@@ -440,6 +444,18 @@ cmd_vdisk_set (struct controller *c, json_object *args, char **error)
 
 /* Status and check ------------------------------------------------------------- */
 
+/* The database's needs_check flag; true when it cannot be read (a
+ * database that cannot answer needs checking). */
+static bool
+stored_needs_check (struct controller *c)
+{
+  CLEANUP_FREE char *v = NULL;
+
+  if (store_meta_get (c->store, "needs_check", &v) == -1)
+    return true;
+  return v != NULL && strcmp (v, "1") == 0;
+}
+
 static json_object *
 cmd_status (struct controller *c, json_object *args, char **error)
 {
@@ -458,8 +474,10 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_string (o, "state_dir", c->cfg->state_dir);
   json_add_string (o, "database", c->cfg->database);
   json_add_string (o, "socket", c->cfg->socket);
-  json_add_bool (o, "read_only", c->degraded);
-  json_add_bool (o, "needs_check", c->degraded);
+  /* The stored flag, as the next start will see it; read-only also
+   * while this run is degraded but could not store it. */
+  json_add_bool (o, "read_only", c->degraded || stored_needs_check (c));
+  json_add_bool (o, "needs_check", stored_needs_check (c));
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
   json_add_u64 (o, "agents", c->agents.len);

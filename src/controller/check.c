@@ -94,6 +94,7 @@ check_allocators (struct check_ctx *x)
     for (size_t i = 0; i < c->frees.len; i++)
       if (c->frees.ptr[i].container == id)
         expected += c->frees.ptr[i].units;
+    expected += ctrl_delete_units_held (c, id);
     if (alloc_used_units (cc->alloc) != expected)
       problem (x, "container %s: the allocator has %" PRIu64 " units in "
                "use but the map accounts for %" PRIu64 " (leak)",

@@ -145,6 +145,10 @@ struct controller {
   uint32_t max_container;       /* highest id ever opened: loops stop there */
   struct sm_vdisk_info *vdisks; /* cache of the vdisk table */
   size_t n_vdisks;
+  struct sm_vdisk_info *deleting;       /* vdisks being deleted (delete.c) */
+  size_t n_deleting;
+  struct pending_free_vector delete_zeroed, delete_syncing;
+  struct delete_sync *delete_sync;
 
   bool dirty;                   /* an open transaction has changes */
   bool frees_unsynced;          /* zeroing not yet synced */
@@ -267,6 +271,20 @@ void ctrl_move_io_done (struct controller *c, struct msg *req);
 /* Grants outstanding in the pools of AG. */
 uint64_t ctrl_grants_of_agent (struct controller *c,
                                const struct ctrl_agent *ag);
+
+/* delete.c: vdisks deleted a batch at a time (see there), at most one
+ * batch per DELETE_PACE_MS while the controller has nothing else to do
+ * (so the deletion takes a fraction of a core, not all of it). */
+#define DELETE_PACE_MS 2
+int ctrl_delete_start (struct controller *c, uint32_t id);
+int ctrl_delete_resume (struct controller *c);
+bool ctrl_delete_pending (const struct controller *c);
+void ctrl_delete_step (struct controller *c);
+/* Units of CONTAINER freed by deletes, not yet back in the allocator. */
+uint64_t ctrl_delete_units_held (const struct controller *c,
+                                 uint32_t container);
+/* Wait for the sync thread (shutdown). */
+void ctrl_delete_stop (struct controller *c);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

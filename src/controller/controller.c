@@ -78,6 +78,9 @@ controller_free (struct controller *c)
     return;
   ctrl_close_containers (c);
   sm_vdisk_info_free (c->vdisks, c->n_vdisks);
+  sm_vdisk_info_free (c->deleting, c->n_deleting);
+  free (c->delete_zeroed.ptr);
+  free (c->delete_syncing.ptr);
   free (c->frees.ptr);
   free (c->flushers.ptr);
   for (size_t i = 0; i < c->grants.len; i++)
@@ -130,9 +133,11 @@ ctrl_set_degraded (struct controller *c, const char *why)
   if (ctrl_broadcast (c, &m) != 0)
     sm_error ("controller: not every agent confirmed the degraded mode "
               "(the controller refuses every allocation anyway)");
-  /* Record it if the database still takes writes. */
+  /* Record it if the database still takes writes.  The open
+   * transaction is dropped: nothing is committed from now on. */
   if (store_in_transaction (c->store))
     store_rollback (c->store);
+  c->dirty = false;
   if (store_begin (c->store) == 0
       && (store_meta_set (c->store, "needs_check", "1") == -1
           || store_commit (c->store) == -1))
@@ -317,10 +322,13 @@ take_queue (struct controller *c)
   struct creq *list;
 
   if (c->queue_head == NULL) {
-    if (c->dirty) {
+    /* A delete in progress paces itself: one batch per DELETE_PACE_MS
+     * when nothing else is queued (delete.c). */
+    bool deleting = ctrl_delete_pending (c);
+    if (deleting || (c->dirty && !c->degraded)) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
-      deadline.tv_nsec += 100 * 1000000;
+      deadline.tv_nsec += (deleting ? DELETE_PACE_MS : 100) * 1000000;
       if (deadline.tv_nsec >= 1000000000) {
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000;
@@ -353,13 +361,15 @@ run_loop (struct controller *c)
       list = next;
     }
     ctrl_refill_grants (c);
+    ctrl_delete_step (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */
       int r = c->degraded ? -1 : ctrl_commit (c, false);
       answer_flushers (c, r == 0 ? 0 : EIO);
     }
-    else if (commit_due (c) || (!c->dirty && c->frees.len > 0))
+    else if (!c->degraded
+             && (commit_due (c) || (!c->dirty && c->frees.len > 0)))
       ctrl_commit (c, false);   /* the latter: released grants only */
   }
 }
@@ -368,6 +378,7 @@ run_loop (struct controller *c)
 static void
 shutdown_store (struct controller *c)
 {
+  ctrl_delete_stop (c);
   ctrl_release_grants (c);
   if (!c->degraded && ctrl_commit (c, true) == 0
       && ctrl_change (c) == 0

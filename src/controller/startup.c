@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #include "controller/admin-internal.h"
 #include "controller/controller-internal.h"
 #include "store/container.h"
+#include "store/lock.h"
 
 static int
 make_state_dir (const char *dir)
@@ -39,6 +41,24 @@ make_state_dir (const char *dir)
     return -1;
   }
   return 0;
+}
+
+/* Create DIR if needed and lock it (DIR/segmap.lock holds our pid);
+ * again after nbdkit's fork, the lock is already ours. */
+static int
+lock_state_dir (const char *dir)
+{
+  CLEANUP_FREE char *path = NULL;
+  CLEANUP_FREE char *what = NULL;
+
+  if (make_state_dir (dir) == -1)
+    return -1;
+  if (asprintf (&path, "%s/segmap.lock", dir) == -1 ||
+      asprintf (&what, "state directory %s", dir) == -1) {
+    sm_error ("asprintf: %m");
+    return -1;
+  }
+  return sm_lock_take (path, what, SM_LOCK_PIDFILE);
 }
 
 struct sm_vdisk_info *
@@ -101,7 +121,7 @@ ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
     return -1;
   }
   cc->c = container_open (ci->id, ci->name, ci->path, ci->size);
-  if (cc->c == NULL)
+  if (cc->c == NULL || container_lock_exclusive (cc->c) == -1)
     goto fail;
   cc->alloc = alloc_new (cc->c->size / SM_UNIT_SIZE);
   if (cc->alloc == NULL)
@@ -304,7 +324,7 @@ ctrl_startup (struct controller *c)
   bool was_clean;
 
   c->started = time (NULL);
-  if (make_state_dir (c->cfg->state_dir) == -1
+  if (lock_state_dir (c->cfg->state_dir) == -1
       || store_open (c->cfg->database, &c->store) == -1
       || read_flags (c, &was_clean) == -1
       || open_containers (c) == -1
@@ -313,7 +333,8 @@ ctrl_startup (struct controller *c)
   for (size_t i = 0; i < c->cfg->n_vdisks; i++)
     if (reconcile_vdisk (c, &c->cfg->vdisks[i]) == -1)
       return -1;
-  if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1)
+  if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1
+      || ctrl_delete_resume (c) == -1)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;
@@ -330,11 +351,14 @@ probe_container (uint32_t id, const char *name, const char *path,
                  uint64_t size)
 {
   struct container *probe = container_open (id, name, path, size);
+  int r;
 
   if (probe == NULL)
     return -1;
+  /* The lock outlives the probe: it covers nbdkit's fork. */
+  r = container_lock_exclusive (probe);
   container_close (probe);
-  return 0;
+  return r;
 }
 
 int
@@ -345,7 +369,7 @@ controller_preflight (const struct segmap_config *cfg)
   size_t n = 0;
   int r = 0;
 
-  if (make_state_dir (cfg->state_dir) == -1
+  if (lock_state_dir (cfg->state_dir) == -1
       || store_open (cfg->database, &st) == -1)
     return -1;
   if (store_container_list (st, &ci, &n) == -1)

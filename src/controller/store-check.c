@@ -40,6 +40,11 @@ static const char *const check_sql[] = {
   "               vdisk_id, count (*))"
   " FROM map WHERE vdisk_id NOT IN (SELECT id FROM vdisk) GROUP BY vdisk_id",
 
+  "SELECT printf ('vdisk ''%s'' counts %d mapped segments but has %d map"
+  " entries', v.name, v.mapped, count (m.vseg))"
+  " FROM vdisk v LEFT JOIN map m ON m.vdisk_id = v.id"
+  " GROUP BY v.id HAVING v.mapped <> count (m.vseg)",
+
   "SELECT printf ('vdisk ''%s'' allocates from container #%d, which does"
   " not exist', name, container_id)"
   " FROM vdisk WHERE container_id NOT IN (SELECT id FROM container)",

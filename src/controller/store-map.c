@@ -48,7 +48,8 @@ const struct stmt_def store_map_stmts[] = {
   { STMT_MAP_FOREACH,
     "SELECT vseg, container_id, unit, flags FROM map"
     " WHERE vdisk_id = ?1 AND vseg >= ?2 ORDER BY vseg" },
-  { STMT_MAP_COUNT, "SELECT count (*) FROM map WHERE vdisk_id = ?1" },
+  /* Kept by triggers (sql/004): one row, not a count of the map. */
+  { STMT_MAP_COUNT, "SELECT mapped FROM vdisk WHERE id = ?1" },
 
   /* Where could segment ?1:?2 of ?3 units go?  The container's size in
    * units (NULL: no container), and where the segment that starts last
@@ -261,11 +262,13 @@ int
 store_map_count (struct store *st, uint32_t vdisk, uint64_t *n)
 {
   sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_MAP_COUNT];
+  int r;
 
   sqlite3_bind_int64 (s, 1, vdisk);
-  if (stmt_row (st, s, "counting the map of vdisk %" PRIu32, vdisk) != 1)
+  r = stmt_row (st, s, "counting the map of vdisk %" PRIu32, vdisk);
+  if (r == -1)
     return -1;
-  *n = sqlite3_column_int64 (s, 0);
+  *n = r == 1 ? sqlite3_column_int64 (s, 0) : 0;      /* no vdisk: none */
   return 0;
 }
 

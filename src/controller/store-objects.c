@@ -12,6 +12,11 @@
  * An object in use is not removed: a container while vdisks allocate
  * from it or segments live in it (EBUSY); a vdisk shrinks only down to
  * its last mapped segment (EBUSY).
+ *
+ * Deleting a vdisk has two steps (sql/004): store_vdisk_mark_deleting
+ * takes it away from users at once (unlisted, its name free), the
+ * controller frees its map rows a batch at a time, then
+ * store_vdisk_delete removes the row.
  */
 #include <config.h>
 
@@ -70,7 +75,14 @@ const struct stmt_def store_object_stmts[] = {
   { STMT_VDISK_SET_RO, "UPDATE vdisk SET read_only = ?2 WHERE id = ?1" },
   { STMT_VDISK_LIST,
     "SELECT id, name, size, seg_shift, container_id, created, read_only"
-    " FROM vdisk ORDER BY name" },
+    " FROM vdisk WHERE deleting = 0 ORDER BY name" },
+  /* The name is given up at once: no valid name contains ':'. */
+  { STMT_VDISK_MARK_DELETING,
+    "UPDATE vdisk SET deleting = 1, name = 'deleting:' || id"
+    " WHERE id = ?1 AND deleting = 0" },
+  { STMT_VDISK_LIST_DELETING,
+    "SELECT id, name, size, seg_shift, container_id, created, read_only"
+    " FROM vdisk WHERE deleting = 1 ORDER BY id" },
   { STMT_COUNT, NULL }
 };
 
@@ -389,9 +401,22 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
 }
 
 int
-store_vdisk_list (struct store *st, struct sm_vdisk_info **out, size_t *n)
+store_vdisk_mark_deleting (struct store *st, uint32_t id)
 {
-  sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_VDISK_LIST];
+  sqlite3_stmt *u CLEANUP_RESET = st->stmt[STMT_VDISK_MARK_DELETING];
+
+  sqlite3_bind_int64 (u, 1, id);
+  if (stmt_run (st, u, "marking vdisk %" PRIu32 " deleted", id) == -1)
+    return -1;
+  return sqlite3_changes (st->db) ? 0 : no_vdisk (id);
+}
+
+/* The vdisks of the list statement ID into a new array. */
+static int
+list_vdisks (struct store *st, enum stmt_id id, struct sm_vdisk_info **out,
+             size_t *n)
+{
+  sqlite3_stmt *s CLEANUP_RESET = st->stmt[id];
   struct sm_vdisk_info *v = NULL;
   size_t len = 0, cap = 0;
   int r;
@@ -409,6 +434,19 @@ store_vdisk_list (struct store *st, struct sm_vdisk_info **out, size_t *n)
   *out = v;
   *n = len;
   return 0;
+}
+
+int
+store_vdisk_list (struct store *st, struct sm_vdisk_info **out, size_t *n)
+{
+  return list_vdisks (st, STMT_VDISK_LIST, out, n);
+}
+
+int
+store_vdisk_list_deleting (struct store *st, struct sm_vdisk_info **out,
+                           size_t *n)
+{
+  return list_vdisks (st, STMT_VDISK_LIST_DELETING, out, n);
 }
 
 void

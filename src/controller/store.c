@@ -53,6 +53,7 @@
 #include "common/errors.h"
 #include "controller/store.h"
 #include "controller/store-internal.h"
+#include "store/lock.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /* Page cache: the map's b-trees of a large vdisk stay in memory, and a
@@ -532,7 +533,9 @@ store_open (const char *path, struct store **stp)
     free (st);
     return -1;
   }
-  if (db_open (path, &st->db) == -1 ||
+  /* Locked before SQLite touches it: a second server stops here. */
+  if (sm_lock_take (path, "database", SM_LOCK_CREATE) == -1 ||
+      db_open (path, &st->db) == -1 ||
       migrate (st->db, path, sm_migrations, sm_n_migrations) == -1 ||
       enable_foreign_keys (st->db, path) == -1 ||
       prepare_all (st) == -1) {

@@ -124,8 +124,17 @@ int store_vdisk_resize (struct store *st, uint32_t id, uint64_t size);
 
 int store_vdisk_set_read_only (struct store *st, uint32_t id, bool ro);
 
-/* All vdisks ordered by name, into a new array (*N elements). */
+/* Take vdisk ID away from users: it is no longer listed and its name
+ * is free (it becomes 'deleting:ID'); its map rows stay until the
+ * controller frees them, then store_vdisk_delete.  ENOENT if there is
+ * no such vdisk not already being deleted. */
+int store_vdisk_mark_deleting (struct store *st, uint32_t id);
+
+/* All vdisks ordered by name, into a new array (*N elements); not
+ * those being deleted, which store_vdisk_list_deleting lists (by id). */
 int store_vdisk_list (struct store *st, struct sm_vdisk_info **out, size_t *n);
+int store_vdisk_list_deleting (struct store *st, struct sm_vdisk_info **out,
+                               size_t *n);
 void sm_vdisk_info_free (struct sm_vdisk_info *v, size_t n);
 
 /* The map.  store_map_get fills OUT[0..COUNT-1] with the entries of

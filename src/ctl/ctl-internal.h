@@ -37,7 +37,8 @@ struct ctl_server {
   void *opaque;
   unsigned max_connections;
   int idle_timeout_ms;
-  pthread_t accept_thread;
+  pthread_t accept_thread;       /* running once serving */
+  bool serving;
 
   pthread_mutex_t lock;
   struct ctl_conn *conns;       /* protected by lock */

@@ -9,6 +9,12 @@
  * through (our euid or root, nobody else).  On stop the file is
  * unlinked only if its device/inode are still the ones we created.
  *
+ * Bind and serve are separate steps so that a host process that forks
+ * into the background (nbdkit) can listen before the fork — a client
+ * that connects as soon as the parent returns waits in the backlog
+ * instead of failing — and start threads after it.  The listening
+ * descriptor survives the fork.
+ *
  * Threads (see ctl-internal.h for a connection's life): the accept
  * thread polls the listening socket and the stop eventfd; each accepted
  * and allowed connection gets its own thread, at most max_connections
@@ -313,13 +319,12 @@ destroy (struct ctl_server *s, bool bound)
 }
 
 struct ctl_server *
-ctl_server_start_opts (const char *path, ctl_dispatch_fn fn, void *opaque,
-                       const struct ctl_server_opts *opts)
+ctl_server_bind_opts (const char *path, const struct ctl_server_opts *opts)
 {
   struct ctl_server *s;
 
-  if (path == NULL || *path == '\0' || fn == NULL) {
-    sm_error ("ctl_server_start: no socket path or dispatch function");
+  if (path == NULL || *path == '\0') {
+    sm_error ("ctl_server_bind: no socket path");
     return NULL;
   }
   s = calloc (1, sizeof *s);
@@ -329,8 +334,6 @@ ctl_server_start_opts (const char *path, ctl_dispatch_fn fn, void *opaque,
     return NULL;
   }
   s->listen_fd = s->stop_fd = -1;
-  s->fn = fn;
-  s->opaque = opaque;
   s->max_connections = opts && opts->max_connections ?
     opts->max_connections : CTL_MAX_CONNECTIONS;
   s->idle_timeout_ms = opts && opts->idle_timeout_ms > 0 ?
@@ -342,13 +345,51 @@ ctl_server_start_opts (const char *path, ctl_dispatch_fn fn, void *opaque,
     return NULL;
   }
   s->stop_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s->stop_fd == -1)
+  if (s->stop_fd == -1) {
     sm_error ("eventfd: %m");
-  if (s->stop_fd == -1 || start_accept_thread (s) == -1) {
     destroy (s, true);
     return NULL;
   }
   sm_debug ("ctl: listening on %s", path);
+  return s;
+}
+
+struct ctl_server *
+ctl_server_bind (const char *path)
+{
+  return ctl_server_bind_opts (path, NULL);
+}
+
+int
+ctl_server_serve (struct ctl_server *s, ctl_dispatch_fn fn, void *opaque)
+{
+  if (fn == NULL || s->serving) {
+    sm_error ("ctl_server_serve: no dispatch function, or served twice");
+    return -1;
+  }
+  s->fn = fn;
+  s->opaque = opaque;
+  if (start_accept_thread (s) == -1)
+    return -1;
+  s->serving = true;
+  return 0;
+}
+
+struct ctl_server *
+ctl_server_start_opts (const char *path, ctl_dispatch_fn fn, void *opaque,
+                       const struct ctl_server_opts *opts)
+{
+  struct ctl_server *s;
+
+  if (fn == NULL) {
+    sm_error ("ctl_server_start: no dispatch function");
+    return NULL;
+  }
+  s = ctl_server_bind_opts (path, opts);
+  if (s != NULL && ctl_server_serve (s, fn, opaque) == -1) {
+    destroy (s, true);
+    return NULL;
+  }
   return s;
 }
 
@@ -367,7 +408,8 @@ ctl_server_stop (struct ctl_server *s)
     return;
   while (write (s->stop_fd, &one, sizeof one) == -1 && errno == EINTR)
     ;
-  pthread_join (s->accept_thread, NULL);
+  if (s->serving)
+    pthread_join (s->accept_thread, NULL);
   /* Refuse new clients at once, then wait for the connections. */
   close (s->listen_fd);
   s->listen_fd = -1;

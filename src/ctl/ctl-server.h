@@ -34,6 +34,19 @@ struct ctl_server_opts {
   int idle_timeout_ms;          /* default CTL_IDLE_TIMEOUT_MS */
 };
 
+/* Bind and listen on PATH (rules as ctl_server_start) without serving:
+ * clients queue in the backlog until ctl_server_serve.  No thread is
+ * started, so the server may be bound before a fork and served in the
+ * child.  NULL with sm_error on failure. */
+struct ctl_server *ctl_server_bind (const char *path);
+struct ctl_server *ctl_server_bind_opts (const char *path,
+                                         const struct ctl_server_opts *opts);
+
+/* Start serving a bound server in background threads.  0, or -1 with
+ * sm_error (the server stays bound; ctl_server_stop frees it). */
+int ctl_server_serve (struct ctl_server *s, ctl_dispatch_fn fn,
+                      void *opaque);
+
 /* Bind PATH (mode 0600; a stale socket file nobody listens on is
  * removed; a live one -> error "another segmap is using PATH"), start
  * serving in background threads.  Returns NULL with sm_error on failure. */
@@ -45,7 +58,8 @@ struct ctl_server *ctl_server_start_opts (const char *path,
                                           ctl_dispatch_fn fn, void *opaque,
                                           const struct ctl_server_opts *opts);
 
-/* Stop accepting, wake and join all threads, close, unlink the socket
+/* Stop accepting (or only close, if never served), wake and join all
+ * threads, close, unlink the socket
  * (only if the file is still ours).  S may be NULL.  Must not be called
  * from inside a dispatch function. */
 void ctl_server_stop (struct ctl_server *s);

@@ -44,6 +44,14 @@ instance_new (const struct segmap_config *cfg)
     return NULL;
   }
   in->cfg = cfg;
+  /* Bound and listening before nbdkit forks, served after it: when
+   * nbdkit returns, segmapctl can connect (requests wait in the
+   * backlog until instance_start). */
+  in->ctl = ctl_server_bind (cfg->socket);
+  if (in->ctl == NULL) {
+    free (in);
+    return NULL;
+  }
   return in;
 }
 
@@ -82,9 +90,7 @@ start_service (struct instance *in)
                                  controller_admin, in->controller);
   if (in->iscsi == NULL || iscsi_service_start (in->iscsi) == -1)
     return -1;
-  in->ctl = ctl_server_start (in->cfg->socket, iscsi_service_dispatch,
-                              in->iscsi);
-  return in->ctl ? 0 : -1;
+  return ctl_server_serve (in->ctl, iscsi_service_dispatch, in->iscsi);
 }
 
 /* Stop what is running, keep IN. */

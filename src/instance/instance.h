@@ -31,9 +31,11 @@ struct agent;
 struct instance;
 struct segmap_config;
 
-/* Before a daemon forks: open the state, database and containers once
- * so that a bad configuration fails visibly (what must exist before
- * the fork is done here; no thread is started).  CFG must outlive the
+/* Before a daemon forks: take the state directory's lock, open the
+ * database and containers once so that a bad configuration fails
+ * visibly, and bind the control socket (served from instance_start),
+ * so that it answers as soon as nbdkit reports the server started.  No
+ * thread is started.  CFG must outlive the
  * instance.  NULL + sm_error on failure. */
 struct instance *instance_new (const struct segmap_config *cfg);
 

@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -37,6 +38,7 @@
 #include "common/limits.h"
 #include "store/container.h"
 #include "store/inject.h"
+#include "store/lock.h"
 
 #define MAX_IO_CHUNK   (UINT64_C(1) << 30)  /* per pread/pwrite call */
 #define ZERO_BUF_SIZE  (UINT64_C(1) << 20)  /* for writing zeros */
@@ -248,6 +250,24 @@ container_open (uint32_t id, const char *name, const char *path,
  fail:
   container_close (c);
   return NULL;
+}
+
+int
+container_lock_exclusive (const struct container *c)
+{
+  CLEANUP_FREE char *what = NULL;
+
+  if (asprintf (&what, "container %s", c->name) == -1) {
+    sm_error ("container %s: asprintf: %m", c->name);
+    return -1;
+  }
+  return sm_lock_take (c->path, what, 0);
+}
+
+void
+container_unlock (const struct container *c)
+{
+  sm_lock_release (c->path);
 }
 
 void

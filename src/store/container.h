@@ -58,6 +58,16 @@ struct container {
 struct container *container_open (uint32_t id, const char *name,
                                   const char *path, uint64_t size);
 
+/* Lock C's file or device exclusively for the life of the process
+ * (store/lock.h): the claim of the one server that owns it.  Separate
+ * from container_open because other handles of the same container in
+ * this process (an agent's own) must neither take nor break the lock.
+ * 0, or -1 + sm_error naming the holder's pid. */
+int container_lock_exclusive (const struct container *c);
+
+/* Drop that lock (the container is no longer served). */
+void container_unlock (const struct container *c);
+
 /* Close and free C (NULL is allowed). */
 void container_close (struct container *c);
 

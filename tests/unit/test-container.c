@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -581,6 +582,85 @@ START_TEST (test_block_device)
 }
 END_TEST
 
+/* `flock -n PATH true': 0 if PATH could be locked, 99 if it is held. */
+static int
+flock_probe (const char *path)
+{
+  char cmd[256];
+
+  snprintf (cmd, sizeof cmd, "flock -n -E 99 '%s' true", path);
+  return WEXITSTATUS (system (cmd));
+}
+
+/* container_lock_exclusive: held against other processes, idempotent in
+ * ours (by any path), not broken by another handle of the container
+ * opened and closed, refused with the holder's pid. */
+START_TEST (test_lock_exclusive)
+{
+  char pbuf[128];
+  const char *path = path_in (pbuf, "l.img");
+  struct container *c = container_open (1, "l", path, MiB), *d;
+  char link[160], stat_path[64], stat_buf[256];
+  const char *named;
+  pid_t holder;
+  long pid, ppid = 0;
+  FILE *fp;
+
+  if (system ("flock -V >/dev/null 2>&1") != 0)
+    return;                     /* no flock(1): nothing to probe with */
+  ck_assert_ptr_nonnull (c);
+  ck_assert_int_eq (flock_probe (path), 0);
+  ck_assert_int_eq (container_lock_exclusive (c), 0);
+  ck_assert_int_eq (flock_probe (path), 99);
+  /* An agent's own handle: opened, used, closed; the lock stays. */
+  d = container_open (1, "l", path, MiB);
+  ck_assert_ptr_nonnull (d);
+  container_close (d);
+  ck_assert_int_eq (flock_probe (path), 99);
+  ck_assert_int_eq (container_lock_exclusive (c), 0);
+  snprintf (link, sizeof link, "%s/link.img", tmpdir);
+  ck_assert_int_eq (symlink (path, link), 0);
+  d = container_open (1, "l2", link, 0);
+  ck_assert_ptr_nonnull (d);
+  ck_assert_int_eq (container_lock_exclusive (d), 0);   /* same file */
+  container_close (d);
+  container_unlock (c);
+  ck_assert_int_eq (flock_probe (path), 0);
+
+  /* Another process holds it: refused, naming that process. */
+  holder = fork ();
+  ck_assert_int_ge (holder, 0);
+  if (holder == 0) {
+    execlp ("flock", "flock", path, "sleep", "30", (char *) NULL);
+    _exit (127);
+  }
+  for (int i = 0; i < 500 && flock_probe (path) != 99; i++)
+    usleep (10000);
+  errno = 0;
+  ck_assert_int_eq (container_lock_exclusive (c), -1);
+  ck_assert_int_eq (errno, EWOULDBLOCK);
+  ck_assert_msg (strstr (last_error, "is locked by another process") &&
+                 strstr (last_error, path), "%s", last_error);
+  /* flock(1) runs sleep as its child, which inherits the locked file:
+   * either may be named, but one of them must be. */
+  named = strstr (last_error, "(pid ");
+  ck_assert_msg (named != NULL, "%s", last_error);
+  pid = atol (named + 5);
+  snprintf (stat_path, sizeof stat_path, "/proc/%ld/stat", pid);
+  if ((fp = fopen (stat_path, "r")) != NULL) {
+    if (fgets (stat_buf, sizeof stat_buf, fp) && strrchr (stat_buf, ')'))
+      sscanf (strrchr (stat_buf, ')') + 2, "%*c %ld", &ppid);
+    fclose (fp);
+  }
+  ck_assert_msg (pid == holder || ppid == holder,
+                 "named pid %ld, holder %ld: %s", pid, (long) holder,
+                 last_error);
+  kill (holder, SIGKILL);
+  waitpid (holder, NULL, 0);
+  container_close (c);
+}
+END_TEST
+
 static Suite *
 container_suite (void)
 {
@@ -605,6 +685,7 @@ container_suite (void)
   tcase_add_test (tc, test_inject_parse);
   tcase_add_test (tc, test_inject_threads);
   tcase_add_test (tc, test_block_device);
+  tcase_add_test (tc, test_lock_exclusive);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -619,26 +619,70 @@ START_TEST (test_second_server)
 }
 END_TEST
 
-START_TEST (test_stale_socket)
+/* Stop the fixture's server and leave a socket file nobody listens on
+ * at sock_path, as a crashed process leaves it. */
+static void
+leave_stale_socket (void)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  struct client *c;
   int fd;
 
   ctl_server_stop (server);
   server = NULL;
-  /* A socket file nobody listens on, as a crashed process leaves it. */
   fd = socket (AF_UNIX, SOCK_STREAM, 0);
   strcpy (addr.sun_path, sock_path);
   ck_assert_int_eq (bind (fd, (struct sockaddr *) &addr, sizeof addr), 0);
   close (fd);
   ck_assert_int_eq (access (sock_path, F_OK), 0);
+}
+
+START_TEST (test_stale_socket)
+{
+  struct client *c;
+
+  leave_stale_socket ();
 
   server = start (NULL);
   ck_assert_msg (server != NULL, "%s", last_error);
   c = client_new ();
   check_echo_works (c);
   client_free (c);
+}
+END_TEST
+
+/* Bound but not served (before a fork): a client connects and sends at
+ * once, and gets its answer when serving starts; a stale socket file is
+ * replaced at bind. */
+START_TEST (test_bind_then_serve)
+{
+  struct client *c;
+
+  leave_stale_socket ();
+
+  server = ctl_server_bind (sock_path);
+  ck_assert_msg (server != NULL, "%s", last_error);
+  c = client_new ();
+  client_send (c, "{\"v\":1,\"cmd\":\"echo\",\"args\":{\"x\":7}}\n");
+  usleep (100000);
+  ck_assert_uint_eq (atomic_load (&n_calls), 0);      /* not served yet */
+  ck_assert_int_eq (ctl_server_serve (server, fake_dispatch, &n_calls), 0);
+  check_result (client_reply (c), "{\"x\":7}");
+  check_echo_works (c);
+  client_free (c);
+  /* Serving twice is refused. */
+  ck_assert_int_eq (ctl_server_serve (server, fake_dispatch, &n_calls), -1);
+}
+END_TEST
+
+/* A bound server that never serves is stopped cleanly. */
+START_TEST (test_bind_never_served)
+{
+  ctl_server_stop (server);
+  server = ctl_server_bind (sock_path);
+  ck_assert_msg (server != NULL, "%s", last_error);
+  ctl_server_stop (server);
+  server = NULL;
+  ck_assert_int_eq (access (sock_path, F_OK), -1);
 }
 END_TEST
 
@@ -872,6 +916,8 @@ ctl_suite (void)
   tcase_add_test (tc, test_concurrency);
   tcase_add_test (tc, test_stop_with_clients);
   tcase_add_test (tc, test_second_server);
+  tcase_add_test (tc, test_bind_then_serve);
+  tcase_add_test (tc, test_bind_never_served);
   tcase_add_test (tc, test_stale_socket);
   tcase_add_test (tc, test_not_a_socket);
   tcase_add_test (tc, test_stop_keeps_foreign_file);

@@ -678,6 +678,67 @@ collect (void *opaque, const char *problem)
   p->n++;
 }
 
+/* sql/004: the kept map count follows inserts, updates and deletes
+ * (store_check proves it), and a vdisk marked deleting is gone for
+ * users (unlisted, its name free) until its rows are freed and the row
+ * deleted. */
+START_TEST (test_counts_and_deleting)
+{
+  uint32_t cid, vid, again;
+  struct store *st = open_with_vdisk (&cid, &vid);
+  struct sm_vdisk_info *v;
+  uint64_t count;
+  size_t n;
+
+  for (uint64_t seg = 0; seg < 3; seg++) {
+    OK (store_segment_insert (st, cid, seg * 16, 16));
+    OK (store_map_set (st, vid, seg, MAPPED (cid, seg * 16)));
+  }
+  OK (store_map_set (st, vid, 1, MAPPED (cid, 16) | ENTRY_NOWRITE));
+  OK (store_map_count (st, vid, &count));
+  ck_assert_uint_eq (count, 3);
+  OK (store_map_set (st, vid, 2, ENTRY_ZERO_SEGMENT));
+  OK (store_segment_ref (st, cid, 32, -1, NULL));
+  OK (store_map_count (st, vid, &count));
+  ck_assert_uint_eq (count, 2);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  raw_sql ("UPDATE vdisk SET mapped = 7");
+  {
+    struct problems p = { 0 };
+    ck_assert_int_eq (store_check (st, collect, &p), 1);
+    ck_assert_ptr_nonnull (strstr (p.text[0], "counts 7 mapped segments "
+                                   "but has 2 map entries"));
+  }
+  raw_sql ("UPDATE vdisk SET mapped = 2");
+
+  OK (store_vdisk_mark_deleting (st, vid));
+  FAILS (store_vdisk_mark_deleting (st, vid), ENOENT);
+  OK (store_vdisk_list (st, &v, &n));
+  ck_assert_uint_eq (n, 0);
+  sm_vdisk_info_free (v, n);
+  OK (store_vdisk_list_deleting (st, &v, &n));
+  ck_assert_uint_eq (n, 1);
+  ck_assert_uint_eq (v[0].id, vid);
+  sm_vdisk_info_free (v, n);
+  /* The name is free at once; the rows are still there. */
+  OK (store_vdisk_create (st, "v", 16 * MiB, 20, cid, &again));
+  ck_assert_uint_ne (again, vid);
+  OK (store_map_count (st, vid, &count));
+  ck_assert_uint_eq (count, 2);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  for (uint64_t seg = 0; seg < 2; seg++) {
+    OK (store_map_set (st, vid, seg, ENTRY_ZERO_SEGMENT));
+    OK (store_segment_ref (st, cid, seg * 16, -1, NULL));
+  }
+  OK (store_vdisk_delete (st, vid));
+  OK (store_vdisk_list_deleting (st, &v, &n));
+  ck_assert_uint_eq (n, 0);
+  sm_vdisk_info_free (v, n);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  store_close (st);
+}
+END_TEST
+
 START_TEST (test_map_foreach_calls_store)
 {
   uint32_t cid, vid;
@@ -1161,6 +1222,7 @@ store_suite (void)
   tcase_add_test (tc, test_map_get_set);
   tcase_add_test (tc, test_map_foreach);
   tcase_add_test (tc, test_map_foreach_calls_store);
+  tcase_add_test (tc, test_counts_and_deleting);
   tcase_add_test (tc, test_segments);
   tcase_add_test (tc, test_allocate);
   tcase_add_test (tc, test_transactions);

@@ -23,6 +23,8 @@
  *    sentinels, and eviction never frees one.
  *  - Eviction follows the clock: a leaf referenced since the last pass
  *    survives, an unreferenced one goes and its entries read INVALID.
+ *  - A claim by an I/O inside its epoch while the table grows (and
+ *    drains) finishes: grow does not drain under the table lock.
  *  - Epochs: a drain waits for an I/O that entered before it (200 ms)
  *    but not for one that entered after it started; quiesce times out
  *    with ETIMEDOUT while an I/O is in flight and holds new I/O in
@@ -1214,6 +1216,81 @@ START_TEST (test_sentinels_forgotten)
 }
 END_TEST
 
+/* An I/O inside its epoch claims a segment while the table grows (a
+ * vdisk resize under first writes): the grow's drain waits for the I/O,
+ * so the grow must not hold the table lock the claim needs.  Both must
+ * finish within a deadline (a deadlock fails instead of hanging). */
+struct claim_during_grow {
+  struct table *t;
+  uint64_t new_size;
+  _Atomic bool grow_started, claimed, grown;
+  int r_grow, r_claim;
+};
+
+static void *
+grow_thread (void *arg)
+{
+  struct claim_during_grow *c = arg;
+
+  atomic_store (&c->grow_started, true);
+  c->r_grow = table_grow (c->t, c->new_size);
+  atomic_store (&c->grown, true);
+  return NULL;
+}
+
+static void *
+claim_thread (void *arg)
+{
+  struct claim_during_grow *c = arg;
+  uint64_t ep = table_enter (c->t);
+  pthread_t grower;
+  sm_entry e;
+  bool grew;
+
+  /* Start the grow while we hold the epoch; give it time to reach its
+   * drain, then claim. */
+  pthread_create (&grower, NULL, grow_thread, c);
+  while (!atomic_load (&c->grow_started))
+    sm_test_sleep_ms (1);
+  sm_test_sleep_ms (100 * slow);
+  c->r_claim = table_claim (c->t, 5, count_notify, NULL, &e, &grew);
+  atomic_store (&c->claimed, true);
+  table_exit (c->t, ep);
+  pthread_join (grower, NULL);
+  return NULL;
+}
+
+START_TEST (test_claim_during_grow)
+{
+  uint64_t n = MID_SEGMENTS;               /* one top slot */
+  struct table *t = new_table (n, SEG_SHIFT);
+  sm_entry grant = entry_make (1, 77, ENTRY_VALID);
+  struct claim_during_grow c = { .t = t,
+                                 .new_size = (4 * n) << SEG_SHIFT };
+  pthread_t th;
+  uint64_t deadline;
+
+  ck_assert_int_eq (table_load (t, 0, 1, &ZERO, n - 1, 0), 0);
+  ck_assert_int_eq (table_add_grants (t, &grant, 1), 0);
+  notify_fails = false;
+  pthread_create (&th, NULL, claim_thread, &c);
+  deadline = sm_test_now_ms () + 10000 * slow;
+  while (!(atomic_load (&c.claimed) && atomic_load (&c.grown))
+         && sm_test_now_ms () < deadline)
+    sm_test_sleep_ms (10);
+  if (!atomic_load (&c.claimed) || !atomic_load (&c.grown))
+    ck_abort_msg ("deadlock: claimed %d, grown %d after 10 s",
+                  atomic_load (&c.claimed), atomic_load (&c.grown));
+  pthread_join (th, NULL);
+  ck_assert_int_eq (c.r_claim, 1);
+  ck_assert_int_eq (c.r_grow, 0);
+  ck_assert_uint_eq (get (t, 5), grant);
+  ck_assert_uint_eq (t->n_segments, 4 * n);
+  table_free (t);
+  ck_assert_uint_eq (mem.bytes, 0);
+}
+END_TEST
+
 static Suite *
 table_suite (void)
 {
@@ -1241,6 +1318,7 @@ table_suite (void)
   tcase_add_test (tc, test_drain_after_quiesce_timeout);
   tcase_add_test (tc, test_zero_hint_sentinels);
   tcase_add_test (tc, test_claim);
+  tcase_add_test (tc, test_claim_during_grow);
   tcase_add_test (tc, test_answer_after_eviction_dropped);
   tcase_add_test (tc, test_sentinels_forgotten);
   tcase_add_test (tc, test_stress);

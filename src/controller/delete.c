@@ -1,0 +1,338 @@
+/* segmap: deleting a vdisk without stalling the controller.
+ *
+ * Freeing a vdisk's segments costs a store update and a container zero
+ * (a punched hole) per segment, and a container sync before the space
+ * may be handed out again: for a fully written 10 GiB vdisk that is
+ * seconds of work, and the controller thread also answers every fault.
+ * So `vdisk delete' only takes the vdisk away: the agent drops its
+ * table first (DELETE_TABLE: it stops serving and drains, nothing
+ * writes the segments afterwards), then the store marks it deleting
+ * (unlisted, its name free; sql/004) and commits.  The segments are
+ * freed afterwards by ctrl_delete_step, which the controller loop runs
+ * once per iteration, between batches of requests: at most
+ * DELETE_BATCH map rows each time, and the loop waits DELETE_PACE_MS
+ * for requests before the next batch.  When no row is left the vdisk row
+ * goes too.
+ *
+ * Durability without a sync on the controller thread.  A freed segment
+ * must read zeros, durably, before the allocator may hand it out (the
+ * commit recording its next owner could otherwise reach the disk
+ * before the zeroing).  A trim makes every commit sync the containers
+ * first; a delete frees far more, and those syncs (seconds after
+ * thousands of punched holes) would stall every fault.  So a segment
+ * freed here is zeroed on the controller thread but not released:
+ *
+ *   zeroed ---> syncing ---> c->frees ---> allocator
+ *     (the next   (a sync thread    (released by the
+ *      sync takes  ran fdatasync     next commit, as
+ *      them)       on duplicates of  any free)
+ *                  the containers'
+ *                  descriptors)
+ *
+ * Committing the deleted rows before the zeroing is durable is safe: a
+ * crash makes the next start zero all free space (startup.c), and a
+ * clean stop syncs every container before it marks the database clean.
+ * The sync thread works on dup()s of the containers' descriptors (same
+ * open file description, so the kernel reports a writeback error to it
+ * as it would to the container's own sync), never on the containers
+ * themselves, which `container remove' may close meanwhile.  A failed
+ * sync makes the controller degraded and its containers failed, as any
+ * failed sync does.
+ *
+ * A crash while deleting loses at most the uncommitted batches (their
+ * rows are still there); the next start finds the vdisk marked deleting
+ * (ctrl_delete_resume) and carries on.  Nothing is freed while the
+ * controller is degraded (it writes nothing any more).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "controller/controller-internal.h"
+#include "store/container.h"
+
+/* Map rows freed per loop iteration: well under a millisecond of work,
+ * so a fault queued behind it is not held up for long.  With the
+ * controller's pacing (DELETE_PACE_MS between batches when idle) a
+ * delete takes about a third of a core. */
+#define DELETE_BATCH 8
+
+enum delete_sync_state {
+  DELETE_SYNC_IDLE,
+  DELETE_SYNC_RUNNING,
+  DELETE_SYNC_DONE,             /* the thread finished: join it */
+};
+
+struct delete_sync {
+  struct controller *c;
+  pthread_t thread;
+  _Atomic enum delete_sync_state state;
+  int fds[ENTRY_MAX_CONTAINER + 1];     /* dup'ed, -1: not synced */
+  int err;                              /* errno of a failed sync, or 0 */
+  uint32_t failed_container;
+};
+
+int
+ctrl_delete_resume (struct controller *c)
+{
+  sm_vdisk_info_free (c->deleting, c->n_deleting);
+  c->deleting = NULL;
+  c->n_deleting = 0;
+  if (store_vdisk_list_deleting (c->store, &c->deleting, &c->n_deleting)
+      == -1)
+    return -1;
+  if (c->n_deleting > 0)
+    sm_debug ("controller: resuming the deletion of %zu vdisks",
+              c->n_deleting);
+  return 0;
+}
+
+int
+ctrl_delete_start (struct controller *c, uint32_t id)
+{
+  if (ctrl_change (c) == -1
+      || store_vdisk_mark_deleting (c->store, id) == -1
+      || ctrl_commit (c, false) == -1
+      || ctrl_reload_vdisks (c) == -1)
+    return -1;
+  return ctrl_delete_resume (c);
+}
+
+/* Work to do now (waiting for the sync thread is not: it wakes the
+ * loop when it is done). */
+bool
+ctrl_delete_pending (const struct controller *c)
+{
+  bool syncing = c->delete_sync != NULL
+    && atomic_load (&c->delete_sync->state) == DELETE_SYNC_RUNNING;
+
+  if (c->degraded)
+    return false;
+  return c->n_deleting > 0
+    || (!syncing && (c->delete_zeroed.len > 0 || c->delete_syncing.len > 0));
+}
+
+uint64_t
+ctrl_delete_units_held (const struct controller *c, uint32_t container)
+{
+  uint64_t units = 0;
+
+  for (size_t i = 0; i < c->delete_zeroed.len; i++)
+    if (c->delete_zeroed.ptr[i].container == container)
+      units += c->delete_zeroed.ptr[i].units;
+  for (size_t i = 0; i < c->delete_syncing.len; i++)
+    if (c->delete_syncing.ptr[i].container == container)
+      units += c->delete_syncing.ptr[i].units;
+  return units;
+}
+
+/* The sync thread ------------------------------------------------------- */
+
+static void *
+sync_thread (void *arg)
+{
+  struct delete_sync *ds = arg;
+
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
+    if (ds->fds[id] < 0)
+      continue;
+    if (ds->err == 0 && fdatasync (ds->fds[id]) == -1) {
+      ds->err = errno;
+      ds->failed_container = id;
+    }
+    close (ds->fds[id]);
+  }
+  /* Wake the controller loop (it may be waiting for requests). */
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&ds->c->queue_lock);
+    atomic_store (&ds->state, DELETE_SYNC_DONE);
+    pthread_cond_signal (&ds->c->queue_cond);
+  }
+  return NULL;
+}
+
+/* Hand the zeroed segments to a new sync thread. */
+static int
+start_sync (struct controller *c)
+{
+  struct delete_sync *ds = c->delete_sync;
+  struct pending_free_vector v = c->delete_syncing;
+  int r;
+
+  for (uint32_t id = 0; id <= ENTRY_MAX_CONTAINER; id++)
+    ds->fds[id] = -1;
+  ds->err = 0;
+  for (size_t i = 0; i < c->delete_zeroed.len; i++) {
+    uint32_t id = c->delete_zeroed.ptr[i].container;
+    if (ds->fds[id] < 0 && c->containers[id]
+        && (ds->fds[id] = dup (c->containers[id]->c->fd)) == -1) {
+      sm_error ("controller: dup: %m");
+      return -1;
+    }
+  }
+  c->delete_syncing = c->delete_zeroed;
+  c->delete_zeroed = v;
+  c->delete_zeroed.len = 0;
+  atomic_store (&ds->state, DELETE_SYNC_RUNNING);
+  r = pthread_create (&ds->thread, NULL, sync_thread, ds);
+  if (r != 0) {
+    errno = r;
+    sm_error ("controller: cannot start a sync thread: %m");
+    atomic_store (&ds->state, DELETE_SYNC_IDLE);
+    return -1;
+  }
+  return 0;
+}
+
+/* The sync thread is done: release what it made durable. */
+static int
+finish_sync (struct controller *c)
+{
+  struct delete_sync *ds = c->delete_sync;
+
+  pthread_join (ds->thread, NULL);
+  atomic_store (&ds->state, DELETE_SYNC_IDLE);
+  if (ds->err != 0) {
+    struct ctrl_container *cc = c->containers[ds->failed_container];
+    if (cc)
+      atomic_store (&cc->c->failed, true);
+    errno = ds->err;
+    sm_error ("container %s: fdatasync: %m",
+              cc ? cc->c->name : "(removed)");
+    return -1;
+  }
+  for (size_t i = 0; i < c->delete_syncing.len; i++)
+    if (pending_free_vector_append (&c->frees,
+                                    c->delete_syncing.ptr[i]) == -1)
+      return -1;
+  c->delete_syncing.len = 0;
+  return 0;
+}
+
+static int
+advance_sync (struct controller *c)
+{
+  if (c->delete_sync == NULL
+      && (c->delete_sync = calloc (1, sizeof *c->delete_sync)) == NULL) {
+    sm_error ("controller: calloc: %m");
+    return -1;
+  }
+  c->delete_sync->c = c;
+  switch (atomic_load (&c->delete_sync->state)) {
+  case DELETE_SYNC_RUNNING:
+    return 0;
+  case DELETE_SYNC_DONE:
+    if (finish_sync (c) == -1)
+      return -1;
+    /* fall through */
+  case DELETE_SYNC_IDLE:
+    if (c->delete_zeroed.len > 0)
+      return start_sync (c);
+  }
+  return 0;
+}
+
+void
+ctrl_delete_stop (struct controller *c)
+{
+  if (c->delete_sync == NULL)
+    return;
+  if (atomic_load (&c->delete_sync->state) != DELETE_SYNC_IDLE)
+    pthread_join (c->delete_sync->thread, NULL);
+  free (c->delete_sync);
+  c->delete_sync = NULL;
+}
+
+/* Freeing a batch --------------------------------------------------------- */
+
+struct batch {
+  unsigned n;
+  uint64_t vseg[DELETE_BATCH];
+  sm_entry e[DELETE_BATCH];
+};
+
+static int
+batch_row (void *opaque, uint64_t vseg, sm_entry e)
+{
+  struct batch *b = opaque;
+
+  b->vseg[b->n] = vseg;
+  b->e[b->n] = e;
+  return ++b->n == DELETE_BATCH;
+}
+
+/* Drop one map row of V and, with its last reference, its segment:
+ * zeroed now, handed to the allocator once a sync made that durable. */
+static int
+free_row (struct controller *c, const struct sm_vdisk_info *v,
+          uint64_t vseg, sm_entry e)
+{
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  uint32_t cid = entry_container (e), refs;
+  struct ctrl_container *cc = c->containers[cid];
+
+  if (store_map_set (c->store, v->id, vseg, ENTRY_ZERO_SEGMENT) == -1)
+    return -1;
+  if (cid == 0)
+    return 0;                   /* an ERROR entry without a location */
+  if (store_segment_ref (c->store, cid, entry_unit (e), -1, &refs) == -1)
+    return -1;
+  if (refs > 0 || cc == NULL)
+    return 0;
+  if (container_zero (cc->c, entry_offset (e),
+                      (uint64_t) units * SM_UNIT_SIZE) == -1
+      || pending_free_vector_append (&c->delete_zeroed, (struct pending_free) {
+          cid, entry_unit (e), units }) == -1)
+    return -1;
+  cc->n_segments--;
+  atomic_fetch_add (&c->frees_total, 1);
+  return 0;
+}
+
+/* The vdisk has no row left: remove it from the store and the list. */
+static int
+finish_vdisk (struct controller *c)
+{
+  struct sm_vdisk_info *v = &c->deleting[0];
+
+  if (store_vdisk_delete (c->store, v->id) == -1)
+    return -1;
+  sm_debug ("controller: vdisk %" PRIu32 " deleted", v->id);
+  free (v->name);
+  memmove (v, v + 1, (c->n_deleting - 1) * sizeof *v);
+  c->n_deleting--;
+  return 0;
+}
+
+static int
+free_batch (struct controller *c)
+{
+  struct sm_vdisk_info *v = &c->deleting[0];
+  struct batch b = { .n = 0 };
+
+  if (ctrl_change (c) == -1
+      || store_map_foreach (c->store, v->id, 0, batch_row, &b) < 0)
+    return -1;
+  if (b.n == 0)
+    return finish_vdisk (c);
+  for (unsigned i = 0; i < b.n; i++)
+    if (free_row (c, v, b.vseg[i], b.e[i]) == -1)
+      return -1;
+  return 0;
+}
+
+void
+ctrl_delete_step (struct controller *c)
+{
+  if (!ctrl_delete_pending (c))
+    return;
+  if ((c->n_deleting > 0 && free_batch (c) == -1) || advance_sync (c) == -1)
+    ctrl_set_degraded (c, "freeing the segments of a deleted vdisk failed");
+}
