@@ -218,6 +218,8 @@ _sm_valgrind_cmd ()
 # instrumented plugin needs loaded first (reports in
 # DIR/sanitizer-WHAT.PID; the preload lists libp11-kit ahead of libasan,
 # see tests/Makefile.am, hence verify_asan_link_order=0); empty otherwise.
+# SEGMAP_PRELOAD (set on the start_segmap call) is preloaded into the
+# server too (test-powercut.sh's interposer).
 _sm_server_wrapper ()
 {
   local what=$1 dir=$2
@@ -225,9 +227,13 @@ _sm_server_wrapper ()
   if [ "$SEGMAP_VALGRIND" = 1 ]; then
     read -r -a _sm_wrapper <<<"$(_sm_valgrind_cmd "$dir/valgrind-$what.%p.log")"
   elif [ "$SEGMAP_SANITIZERS" = 1 ]; then
-    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_SANITIZER_PRELOAD"
+    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_SANITIZER_PRELOAD${SEGMAP_PRELOAD:+ $SEGMAP_PRELOAD}"
       "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0:log_path=$dir/sanitizer-$what"
       "UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/sanitizer-$what")
+    return 0
+  fi
+  if [ -n "$SEGMAP_PRELOAD" ]; then
+    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_PRELOAD" "${_sm_wrapper[@]}")
   fi
 }
 
