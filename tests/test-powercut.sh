@@ -20,10 +20,10 @@
 #   POWERCUT_SKIP_CUTS   cuts with sync:SKIP that must report losses
 #                        (default 3)
 #   POWERCUT_SEED        seed (default random, printed for a replay)
-#   POWERCUT_MAX_LOAD    longest load before a cut, seconds (default 0.5)
+#   POWERCUT_MAX_LOAD    longest load before a cut, seconds (default 0.4)
 #   POWERCUT_PLAIN_EVERY check without the interposer every N cuts
 #                        (default 10)
-#   CRASH_REGION         bytes of disk0 the workload writes (default 16 MiB)
+#   CRASH_REGION         bytes of disk0 the workload writes (default 8 MiB)
 #
 # powercut/selftest.py checks the interposer itself first (its overlay
 # against a model, and what a kill -9 leaves on disk).  soak-powercut.sh
@@ -43,12 +43,12 @@ if [ "$SEGMAP_VALGRIND" = 1 ]; then
   max_load=${POWERCUT_MAX_LOAD:-3.0}
 else
   cuts=${POWERCUT_CUTS:-200}
-  max_load=${POWERCUT_MAX_LOAD:-0.5}
+  max_load=${POWERCUT_MAX_LOAD:-0.4}
 fi
 skip_cuts=${POWERCUT_SKIP_CUTS:-3}
 plain_every=${POWERCUT_PLAIN_EVERY:-10}
 seed=${POWERCUT_SEED:-$(( $(date +%s) % 100000 ))}
-CRASH_REGION=${CRASH_REGION:-$((16 * MiB))}
+CRASH_REGION=${CRASH_REGION:-$((8 * MiB))}
 RANDOM=$seed
 echo "$sm_test_name: $cuts cuts + $skip_cuts with sync:SKIP, seed $seed" \
      "(set POWERCUT_SEED=$seed to replay)"
@@ -76,7 +76,7 @@ verify_cut ()
 # --- the interposer itself ------------------------------------------------
 mkdir "$sm_tmpdir/self"
 "$PYTHON" "$(dirname "$0")/powercut/selftest.py" "$sm_tmpdir/self" \
-  "$POWERCUT_SO" "$seed" 8 2>"$sm_tmpdir/self.err" ||
+  "$POWERCUT_SO" "$seed" 6 2>"$sm_tmpdir/self.err" ||
   { cat "$sm_tmpdir/self.err" >&2; fail "powercut.so's self-test failed"; }
 
 # --- the detector fails when the sync is removed --------------------------

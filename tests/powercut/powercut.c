@@ -832,7 +832,7 @@ pread (int fd, void *buf, size_t len, off_t off)
 /* A write at OFF (-1: at the file position, or the end with O_APPEND). */
 static ssize_t
 tracked_write (struct pfile *f, int fd, const void *buf, size_t len,
-               off_t off, bool sync_after)
+               off_t off)
 {
   bool at_pos = off == -1;
   ssize_t r;
@@ -844,7 +844,7 @@ tracked_write (struct pfile *f, int fd, const void *buf, size_t len,
   r = off < 0 ? -1 : ov_pwrite (f, fd, buf, len, off);
   if (r >= 0 && at_pos)
     real.lseek (fd, off + r, SEEK_SET);
-  if (r >= 0 && (sync_after || (sync_flags[fd] & (O_SYNC | O_DSYNC)))
+  if (r >= 0 && (sync_flags[fd] & (O_SYNC | O_DSYNC))
       && sync_locked (f, fd, real.fdatasync) == -1)
     r = -1;
   pthread_mutex_unlock (&lock);
@@ -863,7 +863,7 @@ pwrite (int fd, const void *buf, size_t len, off_t off)
     errno = EINVAL;
     return -1;
   }
-  return tracked_write (f, fd, buf, len, off, false);
+  return tracked_write (f, fd, buf, len, off);
 }
 
 ssize_t pread64 (int, void *, size_t, off_t) __attribute__ ((alias ("pread")));
@@ -897,7 +897,7 @@ write (int fd, const void *buf, size_t len)
   ensure_init ();
   if ((f = tracked (fd)) == NULL)
     return real.write (fd, buf, len);
-  return tracked_write (f, fd, buf, len, -1, false);
+  return tracked_write (f, fd, buf, len, -1);
 }
 
 /* preadv/pwritev: one iovec at a time, each through the overlay. */
