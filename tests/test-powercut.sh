@@ -8,8 +8,11 @@
 # previous cuts (crash-workload.py: every flushed or FUA write reads
 # back, an unflushed block reads its old or a newer value, nothing
 # foreign), `segmapctl check', run the write load for a random short
-# time, kill -9.  Every POWERCUT_PLAIN_EVERY-th cut, and after the last,
-# the state is also checked by a server started without the interposer.
+# time, kill -9.  Every other cut, the interposer also writes random
+# unsynced changes to the files early (POWERCUT_WRITEBACK), so that the
+# cut keeps a random part of them rather than none.  Every
+# POWERCUT_PLAIN_EVERY-th cut, and after the last, the state is also
+# checked by a server started without the interposer.
 #
 # The detector is proven able to fail first: in a separate state, with
 # SEGMAP_INJECT=sync:SKIP (container syncs report success without
@@ -53,12 +56,13 @@ RANDOM=$seed
 echo "$sm_test_name: $cuts cuts + $skip_cuts with sync:SKIP, seed $seed" \
      "(set POWERCUT_SEED=$seed to replay)"
 
-# start_cut DIR [SEGMAP_INJECT]: start DIR's server under the interposer.
+# start_cut DIR [SEGMAP_INJECT [WRITEBACK]]: start DIR's server under the
+# interposer (POWERCUT_WRITEBACK=WRITEBACK: see powercut.c).
 start_cut ()
 {
   SEGMAP_PRELOAD=$POWERCUT_SO POWERCUT_DIR=$1 \
     POWERCUT_MATCH='segmap.db:segmap.db-*:*.img' SEGMAP_INJECT=${2:-} \
-    start_segmap "$1"
+    POWERCUT_WRITEBACK=${3:-0} start_segmap "$1"
 }
 
 # verify_cut DIR LOG STATE WHAT: the model holds and check passes.
@@ -124,7 +128,8 @@ total_flushes=0
 prev=$sm_tmpdir/log-0
 for (( t = 1; t <= cuts; t++ )); do
   log=$sm_tmpdir/log-$t
-  start_cut "$s"
+  # Every other cut keeps a random part of the unsynced changes.
+  start_cut "$s" "" $(( t % 2 ? 8 : 0 ))
   verify_cut "$s" "$prev" "$state" "cut $(( t - 1 )) (seed $seed)"
   crash_trial "$s" "$log" $(( seed * 1000 + t )) $(( t * 10000000 )) \
     "$max_load" "cut $t (seed $seed)"

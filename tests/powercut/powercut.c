@@ -42,13 +42,18 @@
  * the files.  A kill during a sync leaves any prefix of that sync's
  * pages written, as a cut during a real writeback can.
  *
+ * POWERCUT_WRITEBACK=N: one change in N (at random) also writes one
+ * random dirty page or zero range to the real file early, unsynced, as
+ * the kernel's writeback may, so that a cut keeps a random subset of the
+ * unsynced changes instead of none of them.
+ *
  * Not modelled (documented simplifications): directory entries --
  * creation, unlink, rename, O_TRUNC at open -- are durable at once
  * (segmap fsyncs the directory after creating a container, and SQLite
  * after creating its log, so the model only leaves out a loss they
- * already guard against); unsynced writes never reach the disk early
- * (a cut loses all of them, the harshest case for the data, while
- * test-crash.sh covers the case where all of them survive).  O_DIRECT
+ * already guard against); without POWERCUT_WRITEBACK unsynced writes
+ * never reach the disk early (a cut loses all of them; test-crash.sh
+ * covers the case where all of them survive).  O_DIRECT
  * is cleared on a tracked descriptor (the overlay is the cache it
  * would bypass).  mmap of a
  * tracked file, and a descriptor made by dup/fcntl(F_DUPFD), would
@@ -145,6 +150,8 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *dir;                       /* realpath of POWERCUT_DIR */
 static char *match;                     /* POWERCUT_MATCH */
+static unsigned writeback;              /* POWERCUT_WRITEBACK, 0: off */
+static uint64_t rng_state;              /* under lock */
 static struct pfile *files;             /* under lock */
 static struct pfile *_Atomic fds[MAX_FDS];
 static int sync_flags[MAX_FDS];         /* O_SYNC/O_DSYNC/O_APPEND of fd */
@@ -164,6 +171,7 @@ static void
 init (void)
 {
   const char *d = getenv ("POWERCUT_DIR"), *m = getenv ("POWERCUT_MATCH");
+  const char *wb = getenv ("POWERCUT_WRITEBACK");
 
   REAL (open); REAL (openat); REAL (close); REAL (pread); REAL (pwrite);
   REAL (read); REAL (write); REAL (lseek); REAL (fsync); REAL (fdatasync);
@@ -176,8 +184,10 @@ init (void)
   if ((dir = realpath (d, NULL)) == NULL)
     die ("POWERCUT_DIR does not exist");
   match = strdup (m != NULL && *m != '\0' ? m : "*");
-  fprintf (stderr, "powercut: unsynced writes to %s/{%s} are volatile\n",
-           dir, match);
+  writeback = wb != NULL ? strtoul (wb, NULL, 10) : 0;
+  rng_state = (uint64_t) getpid () * 0x9E3779B97F4A7C15ULL | 1;
+  fprintf (stderr, "powercut: unsynced writes to %s/{%s} are volatile%s\n",
+           dir, match, writeback ? ", some written back early" : "");
 }
 
 static void
@@ -593,6 +603,40 @@ ov_writeback (struct pfile *f, int fd)
   return r;
 }
 
+static uint64_t
+rng (void)
+{
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+/* POWERCUT_WRITEBACK=N: after one change in N (at random), write one
+ * random dirty page or zero range of F to the real file, unsynced, as
+ * the kernel's writeback may: a cut then keeps any subset of the
+ * unsynced changes, not only none.  The overlay keeps it (still dirty:
+ * the sync writes it again), so what the process reads is unchanged. */
+static void
+maybe_writeback (struct pfile *f, int fd)
+{
+  const int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+  size_t i;
+
+  if (writeback == 0 || rng () % writeback != 0
+      || f->npages + f->nzr == 0)
+    return;
+  if (rng () % (f->npages + f->nzr) < f->nzr) {
+    struct zrange *z = &f->zr[rng () % f->nzr];
+    real.fallocate (fd, punch, z->start * PAGE, (z->end - z->start) * PAGE);
+    return;
+  }
+  for (i = rng () % f->nbuckets; f->buckets[i] == NULL;
+       i = (i + 1) % f->nbuckets)
+    ;
+  write_all (fd, f->buckets[i]->data, PAGE, f->buckets[i]->idx * PAGE);
+}
+
 /* Sync F through FD with SYNCFN (the real fsync or fdatasync). */
 static int
 ov_sync (struct pfile *f, int fd, int (*syncfn) (int))
@@ -842,6 +886,8 @@ tracked_write (struct pfile *f, int fd, const void *buf, size_t len,
     off = sync_flags[fd] & O_APPEND ? (off_t) f->size
       : real.lseek (fd, 0, SEEK_CUR);
   r = off < 0 ? -1 : ov_pwrite (f, fd, buf, len, off);
+  if (r >= 0)
+    maybe_writeback (f, fd);
   if (r >= 0 && at_pos)
     real.lseek (fd, off + r, SEEK_SET);
   if (r >= 0 && (sync_flags[fd] & (O_SYNC | O_DSYNC))
@@ -1015,6 +1061,8 @@ fallocate (int fd, int mode, off_t off, off_t len)
     if ((mode & FALLOC_FL_KEEP_SIZE) && end > f->size)
       end = f->size > (uint64_t) off ? f->size : (uint64_t) off;
     r = ov_zero (f, fd, off, end - off);
+    if (r == 0)
+      maybe_writeback (f, fd);
   }
   if (r == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && (uint64_t) (off + len) > f->size)
     f->size = off + len;
