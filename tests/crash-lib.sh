@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # sm_tmpdir, sm_timeout: set by functions.sh
 # One crash trial under tests/crash-workload.py's write load, shared by
 # test-crash.sh (kill -9: unsynced writes survive in the page cache) and
 # test-powercut.sh (kill -9 under powercut.so: unsynced writes are lost).

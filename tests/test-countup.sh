@@ -129,7 +129,7 @@ n_list ()
   local work total n
   work=$(count_of "$sm_tmpdir/counts.workload" "$1")
   total=$(count_of "$sm_tmpdir/counts" "$1")
-  [ -n "$work" ] && [ -n "$total" ] || fail "no count for $1"
+  if [ -z "$work" ] || [ -z "$total" ]; then fail "no count for $1"; fi
   [ "$total" -gt 0 ] || fail "the workload makes no $1 call"
   {
     seq 1 "$work"
