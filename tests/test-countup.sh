@@ -23,7 +23,8 @@
 #
 #   COUNTUP_OPS    operations to count up (default "pwrite zero sync commit")
 #   COUNTUP_ALL=1  every N of the shutdown too
-#   COUNTUP_MAX_N  stop each operation at this N (default: no limit)
+#   COUNTUP_MAX_N  stop each operation at this N (default: no limit; 3
+#                  under valgrind)
 #   COUNTUP_ERRNO  the injected errno (default EIO)
 #   COUNTUP_FAIL_COUNT  consecutive calls that fail from the Nth (default 1)
 #
@@ -38,7 +39,12 @@ requires_python_nbd
 
 workload=$(dirname "$0")/countup-workload.py
 ops=${COUNTUP_OPS:-pwrite zero sync commit}
-max_n=${COUNTUP_MAX_N:-1000000}
+# (under valgrind each run restarts two servers: the first three N only)
+if [ "$SEGMAP_VALGRIND" = 1 ]; then
+  max_n=${COUNTUP_MAX_N:-3}
+else
+  max_n=${COUNTUP_MAX_N:-1000000}
+fi
 errno_name=${COUNTUP_ERRNO:-EIO}
 fail_count=${COUNTUP_FAIL_COUNT:-1}
 CRASH_REGION=$((8 * MiB))
