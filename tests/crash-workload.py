@@ -16,6 +16,10 @@ flight), waits for all of them, then flushes about every other batch.  It
 appends to LOG, in order:
     W SEQ BLOCK FUA   before a write is issued (FUA 1 = with the FUA flag)
     T SEQ SEGMENT     before a trim of a whole segment is issued
+    Z SEQ BLOCK N     before a zero of N blocks from BLOCK is issued
+    E SEQ             after the operation failed (its effect is unknown:
+                      its value stays allowed until a later write); Z and
+                      E are written by countup-workload.py
     A SEQ             after the operation completed successfully
     F                 after a flush returned successfully; every operation
                       issued before it had completed before it was sent
@@ -116,18 +120,22 @@ def run(uri, log_path, region, seed, seqbase, maxsecs):
 
 class Model:
     """durable[b]: an int (0 = zeros, else a write's seq) or a list of
-    SECTORS ints (a block last seen torn); pending[b]: values of the
-    operations issued on b since its durable value was set."""
+    SECTORS ints (a block last seen torn); pending[b]: (seq, value) of the
+    operations issued on b since its durable value was set; failed[b]:
+    values of failed operations issued on b after its durable value (a
+    failed operation may or may not have been applied, flush or not)."""
 
     def __init__(self, state):
         self.durable = {int(k): v for k, v in state.items()}
         self.pending = {}
+        self.failed = {}
+        self.failed_seqs = set()
         self.ops = {}
 
     def issue(self, seq, blocks, value, fua):
         self.ops[seq] = (blocks, value, fua)
         for b in blocks:
-            self.pending.setdefault(b, []).append(value)
+            self.pending.setdefault(b, []).append((seq, value))
 
     def ack(self, seq):
         blocks, value, fua = self.ops[seq]
@@ -135,17 +143,27 @@ class Model:
             for b in blocks:
                 self.durable[b] = value
                 self.pending.pop(b, None)
+                self.failed.pop(b, None)
+
+    def fail(self, seq):
+        self.failed_seqs.add(seq)
 
     def flush(self):
-        for b, values in self.pending.items():
-            self.durable[b] = values[-1]
+        for b, ops in self.pending.items():
+            for seq, value in ops:
+                if seq in self.failed_seqs:
+                    self.failed.setdefault(b, set()).add(value)
+                else:
+                    self.durable[b] = value
+                    self.failed.pop(b, None)
         self.pending = {}
 
     def allowed(self, b, i):
         d = self.durable.get(b, 0)
         if isinstance(d, list):
             d = d[i]
-        return {d} | set(self.pending.get(b, ()))
+        return {d} | self.failed.get(b, set()) | \
+            {v for _, v in self.pending.get(b, ())}
 
 
 def classify(blk, i, data):
@@ -172,7 +190,7 @@ def verify(uri, log_path, state_path, region):
         with open(state_path) as f:
             state = json.load(f)
     m = Model(state)
-    counts = {"W": 0, "T": 0, "A": 0, "F": 0}
+    counts = {"W": 0, "T": 0, "Z": 0, "A": 0, "E": 0, "F": 0}
     with open(log_path) as f:
         for line in f:
             w = line.split()
@@ -186,8 +204,13 @@ def verify(uri, log_path, state_path, region):
                 per = SEGMENT // BLOCK
                 m.issue(int(w[1]), range(seg * per, (seg + 1) * per), 0,
                         False)
+            elif w[0] == "Z":
+                first = int(w[2])
+                m.issue(int(w[1]), range(first, first + int(w[3])), 0, False)
             elif w[0] == "A":
                 m.ack(int(w[1]))
+            elif w[0] == "E":
+                m.fail(int(w[1]))
             else:
                 m.flush()
 

@@ -218,6 +218,8 @@ _sm_valgrind_cmd ()
 # instrumented plugin needs loaded first (reports in
 # DIR/sanitizer-WHAT.PID; the preload lists libp11-kit ahead of libasan,
 # see tests/Makefile.am, hence verify_asan_link_order=0); empty otherwise.
+# SEGMAP_PRELOAD (set on the start_segmap call) is preloaded into the
+# server too (test-powercut.sh's interposer).
 _sm_server_wrapper ()
 {
   local what=$1 dir=$2
@@ -225,9 +227,13 @@ _sm_server_wrapper ()
   if [ "$SEGMAP_VALGRIND" = 1 ]; then
     read -r -a _sm_wrapper <<<"$(_sm_valgrind_cmd "$dir/valgrind-$what.%p.log")"
   elif [ "$SEGMAP_SANITIZERS" = 1 ]; then
-    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_SANITIZER_PRELOAD"
+    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_SANITIZER_PRELOAD${SEGMAP_PRELOAD:+ $SEGMAP_PRELOAD}"
       "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0:log_path=$dir/sanitizer-$what"
       "UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/sanitizer-$what")
+    return 0
+  fi
+  if [ -n "$SEGMAP_PRELOAD" ]; then
+    _sm_wrapper=(env "LD_PRELOAD=$SEGMAP_PRELOAD" "${_sm_wrapper[@]}")
   fi
 }
 
@@ -235,7 +241,9 @@ _sm_server_wrapper ()
 # (iSCSI off unless PLUGIN-ARGS give iscsi=ADDR:PORT: tests run in parallel)
 # in the background (environment variables such as SEGMAP_INJECT set on
 # the call are passed to it), wait until the pidfile and the control
-# socket exist, and register its teardown.  Fails the test if it dies.
+# socket exist, and register its teardown.  Fails the test if it dies
+# (unless SEGMAP_START_MAY_FAIL is set on the call: then it returns the
+# server's exit status).
 start_segmap ()
 {
   local dir=$1; shift
@@ -268,6 +276,8 @@ start_segmap ()
       local st=0
       wait "$pid" || st=$?
       unset "_sm_pid[$dir]"
+      # (the fault count-up: a refusal to start is a valid outcome)
+      [ -z "$SEGMAP_START_MAY_FAIL" ] || return "$st"
       tail -n 40 "$dir/server.log" >&2
       fail "server in $dir exited during start-up with status $st"
     fi

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 
 static sm_log_sink error_sink;  /* NULL: stderr */
 static sm_log_sink debug_sink;  /* NULL: stderr */
-static int debug_state = -1;    /* -1: not decided yet, read $SEGMAP_DEBUG */
+/* -1: not decided yet, read $SEGMAP_DEBUG.  Atomic: any thread may
+ * decide it first (the same answer each time). */
+static _Atomic int debug_state = -1;
 static __thread char last_error[512];
 
 const char *
@@ -37,17 +40,20 @@ sm_set_log_sinks (sm_log_sink e, sm_log_sink d)
 void
 sm_set_debug (bool on)
 {
-  debug_state = on;
+  atomic_store_explicit (&debug_state, on, memory_order_relaxed);
 }
 
 bool
 sm_debug_enabled (void)
 {
-  if (debug_state == -1) {
+  int state = atomic_load_explicit (&debug_state, memory_order_relaxed);
+
+  if (state == -1) {
     const char *s = getenv ("SEGMAP_DEBUG");
-    debug_state = s != NULL && *s != '\0' && strcmp (s, "0") != 0;
+    state = s != NULL && *s != '\0' && strcmp (s, "0") != 0;
+    atomic_store_explicit (&debug_state, state, memory_order_relaxed);
   }
-  return debug_state;
+  return state;
 }
 
 void

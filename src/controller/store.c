@@ -53,6 +53,7 @@
 #include "common/errors.h"
 #include "controller/store.h"
 #include "controller/store-internal.h"
+#include "store/inject.h"
 #include "store/lock.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -445,6 +446,8 @@ db_open (const char *path, sqlite3 **dbp)
   int rc;
 
   pthread_once (&configured, configure_library);
+  if (inject_init () == -1)     /* for SEGMAP_INJECT's commit rules */
+    return -1;
   rc = sqlite3_open_v2 (path, &db, flags, NULL);
 
   if (rc != SQLITE_OK) {
@@ -599,9 +602,15 @@ int
 store_commit (struct store *st)
 {
   sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_COMMIT];
+  int err;
 
   if (!store_in_transaction (st))
     return store_fail (EINVAL, "%s: commit without a transaction", st->path);
+  if ((err = inject_check (INJECT_COMMIT)) != 0) {
+    sqlite3_exec (st->db, "ROLLBACK", NULL, NULL, NULL);
+    return store_fail (err, "%s: committing: %s (injected)", st->path,
+                       strerror (err));
+  }
   if (stmt_run (st, s, "committing") == 0)
     return 0;
   if (store_in_transaction (st))

@@ -494,6 +494,8 @@ container_sync (struct container *c)
     return -1;
   }
   err = inject_check (INJECT_SYNC);
+  if (err == INJECT_SKIP)
+    return 0;                   /* a test's broken sync (inject.h) */
   if (err != 0)
     return sync_failed (c, err, true);
   while (fdatasync (c->fd) == -1) {

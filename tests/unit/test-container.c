@@ -457,6 +457,7 @@ START_TEST (test_inject_parse)
     "foo:EIO", "sync", "sync:", "sync:EFOO", "sync:EIO:after=",
     "sync:EIO:after=x", "sync:EIO:after=-1", "sync:EIO:count=0",
     "sync:EIO:bogus=1", "sync:EIO,", ",sync:EIO", "sync:EIO:after=1 ",
+    "pwrite:SKIP", "commit:SKIP", "zero:SKIP", "commits:EIO",
     "sync:EIO,sync:EIO,sync:EIO,sync:EIO,sync:EIO,sync:EIO,sync:EIO,"
     "sync:EIO,sync:EIO,sync:EIO,sync:EIO,sync:EIO,sync:EIO,sync:EIO,"
     "sync:EIO,sync:EIO,sync:EIO",
@@ -486,6 +487,63 @@ START_TEST (test_inject_parse)
   ck_assert_int_eq (inject_check (INJECT_SYNC), EIO);
   ck_assert_int_eq (inject_check (INJECT_SYNC), ENOSPC);
   ck_assert_int_eq (inject_check (INJECT_SYNC), 0);
+}
+END_TEST
+
+/* SKIP: the sync reports success without syncing, for sync only; commit
+ * rules count store_commit calls. */
+START_TEST (test_inject_skip_commit)
+{
+  char p[128];
+  struct container *c = container_open (1, "k", path_in (p, "k.img"), MiB);
+
+  ck_assert_int_eq (inject_configure ("sync:SKIP:after=1:count=1,"
+                                      "commit:ENOSPC:after=1:count=1"), 0);
+  ck_assert_int_eq (inject_check (INJECT_SYNC), 0);
+  ck_assert_int_eq (inject_check (INJECT_SYNC), INJECT_SKIP);
+  ck_assert_int_eq (inject_check (INJECT_SYNC), 0);
+  ck_assert_int_eq (inject_check (INJECT_COMMIT), 0);
+  ck_assert_int_eq (inject_check (INJECT_COMMIT), ENOSPC);
+  ck_assert_int_eq (inject_check (INJECT_COMMIT), 0);
+  ck_assert_str_eq (inject_op_to_string (INJECT_COMMIT), "commit");
+  /* A skipped sync succeeds and leaves the container healthy. */
+  ck_assert_int_eq (inject_configure ("sync:SKIP"), 0);
+  ck_assert_int_eq (container_sync (c), 0);
+  ck_assert (!c->failed);
+  ck_assert_uint_eq (n_errors, 0);
+  container_close (c);
+}
+END_TEST
+
+/* The counts file holds the latest per-operation totals. */
+START_TEST (test_inject_counts)
+{
+  char p[128], text[512] = "";
+  uint64_t n[5] = { 0 };
+  int fd, i;
+
+  ck_assert_int_eq (inject_count_to (path_in (p, "counts")), 0);
+  for (i = 0; i < 3; i++)
+    ck_assert_int_eq (inject_check (INJECT_PWRITE), 0);
+  ck_assert_int_eq (inject_check (INJECT_COMMIT), 0);
+  ck_assert_int_eq (inject_configure ("sync:EIO:count=1"), 0);
+  ck_assert_int_eq (inject_check (INJECT_SYNC), EIO);   /* both at once */
+  fd = open (p, O_RDONLY);
+  ck_assert_int_ne (fd, -1);
+  ck_assert_int_gt (read (fd, text, sizeof text - 1), 0);
+  close (fd);
+  ck_assert_int_eq (sscanf (text, "pread %" SCNu64 " pwrite %" SCNu64
+                            " zero %" SCNu64 " sync %" SCNu64
+                            " commit %" SCNu64, &n[0], &n[1], &n[2], &n[3],
+                            &n[4]), 5);
+  ck_assert_uint_eq (n[0], 0);
+  ck_assert_uint_eq (n[1], 3);
+  ck_assert_uint_eq (n[2], 0);
+  ck_assert_uint_eq (n[3], 1);
+  ck_assert_uint_eq (n[4], 1);
+  ck_assert_int_eq (inject_count_to (NULL), 0);
+  ck_assert_int_eq (inject_count_to ("/nonexistent/dir/counts"), -1);
+  expect_error ("SEGMAP_INJECT_COUNTS");
 }
 END_TEST
 
@@ -684,6 +742,8 @@ container_suite (void)
   tcase_add_test (tc, test_inject_enospc);
   tcase_add_test (tc, test_inject_parse);
   tcase_add_test (tc, test_inject_threads);
+  tcase_add_test (tc, test_inject_skip_commit);
+  tcase_add_test (tc, test_inject_counts);
   tcase_add_test (tc, test_block_device);
   tcase_add_test (tc, test_lock_exclusive);
   suite_add_tcase (s, tc);

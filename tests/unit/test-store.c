@@ -27,6 +27,7 @@
 
 #include "common/errors.h"
 #include "controller/store.h"
+#include "store/inject.h"
 
 /* sm_error calls are counted, and the last message kept. */
 static unsigned n_errors;
@@ -202,6 +203,35 @@ START_TEST (test_meta)
   OK (store_meta_get (st, "k", &v));
   ck_assert_ptr_null (v);
   store_close (st);
+}
+END_TEST
+
+/* SEGMAP_INJECT commit rules: the Nth commit fails with the errno,
+ * rolled back (its change is gone, on disk too); the next one works. */
+START_TEST (test_commit_injected)
+{
+  struct store *st = open_store ();
+  char *v;
+
+  ck_assert_int_eq (inject_configure ("commit:ENOSPC:after=1:count=1"), 0);
+  OK (store_begin (st));
+  OK (store_meta_set (st, "k", "1"));
+  OK (store_commit (st));
+  OK (store_begin (st));
+  OK (store_meta_set (st, "k", "2"));
+  FAILS (store_commit (st), ENOSPC);
+  ck_assert_msg (strstr (last_error, "(injected)") != NULL, "%s", last_error);
+  ck_assert (!store_in_transaction (st));
+  OK (store_meta_get (st, "k", &v));
+  ck_assert_str_eq (v, "1");
+  free (v);
+  ck_assert_int_eq (raw_int ("SELECT value FROM meta WHERE key = 'k'"), 1);
+  OK (store_begin (st));
+  OK (store_meta_set (st, "k", "3"));
+  OK (store_commit (st));
+  ck_assert_int_eq (inject_configure (NULL), 0);
+  store_close (st);
+  ck_assert_int_eq (raw_int ("SELECT value FROM meta WHERE key = 'k'"), 3);
 }
 END_TEST
 
@@ -1207,6 +1237,7 @@ store_suite (void)
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_create_reopen);
   tcase_add_test (tc, test_meta);
+  tcase_add_test (tc, test_commit_injected);
   tcase_add_test (tc, test_migrations);
   tcase_add_test (tc, test_migrations_must_be_contiguous);
   tcase_add_test (tc, test_migration_breaking_foreign_key);
