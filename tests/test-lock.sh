@@ -38,11 +38,19 @@ expect_refused ()
   local name=$1 re=$2 st=0; shift 2
   local dir=$sm_tmpdir/$name
   mkdir -p "$dir"
-  timeout -k 5 "$sm_timeout" nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid" \
+  # (through the same wrapper as every server: a sanitizer build's
+  # plugin needs its runtime preloaded, valgrind checks the refusal)
+  _sm_server_wrapper refused "$dir"
+  timeout -k 5 "$sm_timeout" "${_sm_wrapper[@]}" \
+    nbdkit -f -U "$dir/nbd.sock" -P "$dir/pid" \
     "$SEGMAP_PLUGIN" iscsi=off "$@" >"$dir/log" 2>&1 </dev/null || st=$?
   [ "$st" != 0 ] || fail "$name: a second server started (args: $*)"
   if [ "$st" = 124 ] || [ "$st" = 137 ]; then
     fail "$name: a second server started and kept serving (args: $*)"
+  fi
+  if [ "$st" = 119 ]; then
+    cat "$dir"/valgrind-refused.* "$dir"/sanitizer-refused.* >&2 2>/dev/null
+    fail "$name: valgrind or a sanitizer found errors in the refusal"
   fi
   [ ! -s "$dir/pid" ] || fail "$name: the second server wrote its pidfile"
   if ! grep -Eq -- "$re" "$dir/log"; then
