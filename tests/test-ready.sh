@@ -35,10 +35,14 @@ wait_gone ()
   fail "server $1 did not exit"
 }
 
+# (every nbdkit through the wrapper start_segmap uses: a sanitizer
+# build's plugin needs its runtime preloaded; valgrind checks the rest)
+_sm_server_wrapper ready "$s"
+
 for (( r = 1; r <= rounds; r++ )); do
   rm -f "$s/pid" "$s/nbd.sock"
   # shellcheck disable=SC2086 # SEGMAP_NBDKIT_FLAGS is meant to be split
-  nbdkit -U "$s/nbd.sock" -P "$s/pid" $SEGMAP_NBDKIT_FLAGS \
+  "${_sm_wrapper[@]}" nbdkit -U "$s/nbd.sock" -P "$s/pid" $SEGMAP_NBDKIT_FLAGS \
     "$SEGMAP_PLUGIN" "state-dir=$s" iscsi=off >>"$s/server.log" 2>&1 ||
     fail "round $r: nbdkit failed to start"
   current=$(cat "$s/pid")
@@ -61,7 +65,7 @@ wait_gone "$current"
 current=
 
 rm -f "$s/pid" "$s/nbd.sock"
-timeout -s INT 10 nbdkit -f -U "$s/nbd.sock" -P "$s/pid" "$SEGMAP_PLUGIN" \
+timeout -s INT "$sm_timeout" "${_sm_wrapper[@]}" nbdkit -f -U "$s/nbd.sock" -P "$s/pid" "$SEGMAP_PLUGIN" \
   "state-dir=$s" iscsi=off >"$sm_tmpdir/fg.log" 2>&1 &
 fg=$!
 for (( i = 0; i < sm_timeout * 10; i++ )); do
