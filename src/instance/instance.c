@@ -20,6 +20,7 @@
 #include "proto/transport.h"
 #include "service/directory.h"
 #include "service/service.h"
+#include "store/lock.h"
 
 struct instance {
   const struct segmap_config *cfg;
@@ -129,4 +130,5 @@ instance_free (struct instance *in)
     return;
   stop_all (in);
   free (in);
+  sm_lock_release_all ();       /* the state is free for the next server */
 }

@@ -217,3 +217,16 @@ sm_lock_release (const char *path)
     }
   }
 }
+
+void
+sm_lock_release_all (void)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&lock);
+
+  while (held) {
+    struct held_lock *h = held;
+    held = h->next;
+    close (h->fd);
+    free (h);
+  }
+}

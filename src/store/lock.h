@@ -45,6 +45,11 @@ int sm_lock_take (const char *path, const char *what, unsigned flags);
  * descriptor of it would drop SQLite's own POSIX locks. */
 void sm_lock_release (const char *path);
 
+/* Release every lock (the process is about to exit).  The registry
+ * lives in the plugin, which nbdkit unloads before the process exits,
+ * so what it still holds is freed here rather than left behind. */
+void sm_lock_release_all (void);
+
 /* The pid of another process that has PATH open, 0 if none is found. */
 pid_t sm_lock_holder (const char *path);
 
