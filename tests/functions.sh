@@ -291,14 +291,14 @@ start_segmap ()
        "$dir/segmap.sock within $sm_timeout s"
 }
 
-# _sm_sock_alive PATH: true if a unix stream socket at PATH accepts.
+# _sm_sock_alive PATH: true if the control socket at PATH answers a
+# request.  Accepting a connection is not enough: segmap binds and
+# listens before nbdkit forks, and serves only once start-up finished
+# (where it may still fail), so a request waits in the backlog until
+# then, or fails when the server exits.
 _sm_sock_alive ()
 {
-  [ -S "$1" ] && python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-' "$1" 2>/dev/null
+  [ -S "$1" ] && timeout 10 "$SEGMAPCTL" -s "$1" status >/dev/null 2>&1
 }
 
 # server_pid DIR: print the pid of the server running in DIR.
