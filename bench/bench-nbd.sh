@@ -263,6 +263,21 @@ for (( r = 1; r <= repeats; r++ )); do
   done
 done
 
+# wait_deletes: until segmap's database holds no vdisk being deleted
+# (read-only, through python3's sqlite3 module).
+wait_deletes ()
+{
+  python3 - "$workdir/state/segmap.db" <<'EOF' || die "waiting for a vdisk delete failed"
+import sqlite3, sys, time
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+deadline = time.time() + 600
+while db.execute("SELECT count (*) FROM vdisk WHERE deleting = 1").fetchone()[0]:
+    if time.time() > deadline:
+        sys.exit("a vdisk delete did not finish within 600 s")
+    time.sleep(0.05)
+EOF
+}
+
 # (c) first writes, after all the comparisons above (the cache drops
 # below would otherwise hand the next repeat's reads a cold cache).
 for (( r = 1; r <= repeats * first_writes; r++ )); do
@@ -284,6 +299,9 @@ for (( r = 1; r <= repeats * first_writes; r++ )); do
     "nbd+unix:///first$r?socket=$workdir/segmap-nbd.sock" "$seg_pid" \
     --rw=randwrite --bs=4k --iodepth=32 --blockalign=1m --randrepeat=0
   ctl vdisk delete "first$r" >/dev/null || die "vdisk delete first$r failed"
+  # A delete frees its segments in the background (punched holes, a
+  # container sync): let it finish, or it runs under the next workload.
+  wait_deletes
   # ... and the pre-allocated rate right after it, in the same conditions.
   sync
   fio_run "$workdir/prewrite-segmap-$r.json" "$seg_uri" "$seg_pid" \
