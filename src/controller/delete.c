@@ -9,10 +9,13 @@
  * writes the segments afterwards), then the store marks it deleting
  * (unlisted, its name free; sql/004) and commits.  The segments are
  * freed afterwards by ctrl_delete_step, which the controller loop runs
- * once per iteration, between batches of requests: at most
- * DELETE_BATCH map rows each time, and the loop waits DELETE_PACE_MS
- * for requests before the next batch.  When no row is left the vdisk row
- * goes too.
+ * once per iteration, between batches of requests: DELETE_BATCH map
+ * rows at most once per DELETE_PACE_MS, whether the controller is busy
+ * or idle (when idle, the loop waits DELETE_PACE_MS for requests).  The
+ * pace is a bound on punched holes per second, not on controller time:
+ * freed faster, their journal commits stalled other vdisks' writes for
+ * up to a second (bench/bench-delete-latency.sh).  When no row is left
+ * the vdisk row goes too.
  *
  * Durability without a sync on the controller thread.  A freed segment
  * must read zeros, durably, before the allocator may hand it out (the
@@ -58,10 +61,9 @@
 #include "controller/controller-internal.h"
 #include "store/container.h"
 
-/* Map rows freed per loop iteration: well under a millisecond of work,
- * so a fault queued behind it is not held up for long.  With the
- * controller's pacing (DELETE_PACE_MS between batches when idle) a
- * delete takes about a third of a core. */
+/* Map rows freed per batch: well under a millisecond of work, so a
+ * fault queued behind it is not held up for long; one batch per
+ * DELETE_PACE_MS (controller-internal.h). */
 #define DELETE_BATCH 8
 
 enum delete_sync_state {
@@ -331,8 +333,21 @@ free_batch (struct controller *c)
 void
 ctrl_delete_step (struct controller *c)
 {
+  struct timespec now;
+  int64_t ms;
+
   if (!ctrl_delete_pending (c))
     return;
-  if ((c->n_deleting > 0 && free_batch (c) == -1) || advance_sync (c) == -1)
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  ms = (now.tv_sec - c->delete_last.tv_sec) * 1000
+    + (now.tv_nsec - c->delete_last.tv_nsec) / 1000000;
+  if (c->n_deleting > 0 && ms >= DELETE_PACE_MS) {
+    c->delete_last = now;
+    if (free_batch (c) == -1) {
+      ctrl_set_degraded (c, "freeing the segments of a deleted vdisk failed");
+      return;
+    }
+  }
+  if (advance_sync (c) == -1)
     ctrl_set_degraded (c, "freeing the segments of a deleted vdisk failed");
 }
