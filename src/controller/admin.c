@@ -459,6 +459,7 @@ stored_needs_check (struct controller *c)
 static json_object *
 cmd_status (struct controller *c, json_object *args, char **error)
 {
+  bool needs_check = stored_needs_check (c);  /* one read of the store */
   json_object *o = json_object_new_object ();
   json_object *agent = json_object_new_object ();
   json_object *ctrl = json_object_new_object ();
@@ -476,8 +477,8 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_string (o, "socket", c->cfg->socket);
   /* The stored flag, as the next start will see it; read-only also
    * while this run is degraded but could not store it. */
-  json_add_bool (o, "read_only", c->degraded || stored_needs_check (c));
-  json_add_bool (o, "needs_check", stored_needs_check (c));
+  json_add_bool (o, "read_only", c->degraded || needs_check);
+  json_add_bool (o, "needs_check", needs_check);
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
   json_add_u64 (o, "agents", c->agents.len);

@@ -80,8 +80,8 @@
 
 /* Answer a request; if the answer cannot be delivered, fail the request
  * instead, so the waiting I/O never hangs. */
-static void
-answer (struct controller *c, struct msg *m)
+void
+ctrl_answer (struct controller *c, struct msg *m)
 {
   struct msg failed = { .type = MSG_FAIL, .id = m->id, .status = EIO };
 
@@ -92,17 +92,12 @@ answer (struct controller *c, struct msg *m)
     ctrl_send (c, c->from, &failed, NULL);
 }
 
-void
-ctrl_answer (struct controller *c, struct msg *m)
-{
-  answer (c, m);
-}
 
 static void
 answer_fail (struct controller *c, const struct msg *req, int err)
 {
   struct msg m = { .type = MSG_FAIL, .id = req->id, .status = err };
-  answer (c, &m);
+  ctrl_answer (c, &m);
 }
 
 /* Grants ------------------------------------------------------------ */
@@ -554,7 +549,7 @@ fault_load (struct controller *c, struct msg *req,
                                                 n_segs));
   m.entries = entries;
   m.n_entries = m.count;
-  answer (c, &m);
+  ctrl_answer (c, &m);
 }
 
 /* Collect the mapped rows of a range, in batches. */
@@ -670,7 +665,7 @@ fault_discard (struct controller *c, struct msg *req,
     answer_fail (c, req, EIO);
     return;
   }
-  answer (c, &done);
+  ctrl_answer (c, &done);
 }
 
 static void
@@ -713,7 +708,7 @@ queue_flusher (struct controller *c, struct msg *req)
   if (flusher_vector_append (&c->flushers, (struct flusher) {
         c->from, req->id }) == -1) {
     struct msg m = { .type = MSG_REPLY, .id = req->id, .status = ENOMEM };
-    answer (c, &m);
+    ctrl_answer (c, &m);
   }
 }
 
@@ -794,7 +789,7 @@ ctrl_handle_frame (struct controller *c, struct transport *from,
     break;
   case MSG_HEARTBEAT: {
     struct msg m = { .type = MSG_REPLY, .id = req.id };
-    answer (c, &m);
+    ctrl_answer (c, &m);
     break;
   }
   default:
