@@ -15,16 +15,24 @@
 #               file system) instead of the deleted vdisk's container
 #
 # One server (nbdkit -f -U).  The vdisk "victim" (SIZE, SEGMENT) is
-# filled with fio.  A probe client (python3 libnbd) then writes 4 KiB at
-# the start of successive 64 KiB segments of the vdisk "probe": every
-# write is a first write, which takes a segment granted by the
-# controller or faults to it, so it waits whenever the controller
-# thread is busy.  The probe runs 5 s alone (baseline), then again while
-# `segmapctl vdisk delete victim' runs and until the database has no
-# vdisk marked deleting left.  Printed: the delete command's own time,
-# the time until the space was freed, and for each phase the count,
-# median, p99 and maximum of the probe's write latencies.
-
+# filled with fio.  Two probe clients (python3 libnbd, open loop, one
+# request per millisecond each) then run 5 s alone (baseline), then
+# again while `segmapctl vdisk delete victim' runs and until the
+# database has no vdisk marked deleting left:
+#
+#   faults  reads 4 KiB of the empty 1 TiB vdisk "rprobe" 64 segments
+#           apart: the agent has never loaded those entries, so every
+#           read is a fault answered by the controller thread (and reads
+#           no container).  Its latency is the controller's.
+#   writes  writes 4 KiB at the start of successive 64 KiB segments of
+#           the vdisk "probe": every write is a first write into a
+#           segment the controller granted ahead (or a fault when none
+#           is at hand), so it also waits for the file system of the
+#           container, where the deleted segments' holes are punched.
+#
+# Printed: the delete command's own time, the time until the space was
+# freed, and for each phase and probe the count, median, p99 and maximum
+# latency.
 set -e
 size=10G seg=1M workdir='' builddir='' probe_container=c
 while getopts s:g:d:b:o opt; do
@@ -34,7 +42,7 @@ while getopts s:g:d:b:o opt; do
     d) workdir=$OPTARG ;;
     b) builddir=$OPTARG ;;
     o) probe_container=c2 ;;
-    *) sed -n '2,34p' "$0"; exit 2 ;;
+    *) sed -n '2,35p' "$0"; exit 2 ;;
   esac
 done
 if [ -n "$builddir" ]; then
@@ -76,25 +84,33 @@ ctl container add c "$s/c.img" 1T >/dev/null
 ctl vdisk create victim "$size" --container c --segment-size "$seg" >/dev/null
 ctl vdisk create probe 1T --container "$probe_container" --segment-size 64K \
   >/dev/null
+ctl vdisk create rprobe 1T --container "$probe_container" --segment-size 64K \
+  >/dev/null
 echo "filling victim ($size, segments of $seg)..."
 fio --name=fill --ioengine=nbd --uri="$(uri victim)" --rw=write --bs=1M \
   --size="$size" --iodepth=8 --end_fsync=1 >/dev/null
 ctl vdisk info victim | grep -i mapped
 
-# probe OUT SECONDS|STOPFILE START: latencies (ms), one per line.
+# probe write|read OUT SECONDS|STOPFILE START: latencies (ms), one per
+# line; prints the next START.
 probe ()
 {
-  "$PYTHON" - "$(uri probe)" "$1" "$2" "$3" <<'PY'
+  local vdisk=probe
+  [ "$1" = write ] || vdisk=rprobe
+  "$PYTHON" - "$(uri $vdisk)" "$@" <<'PY'
 import nbd, os, sys, time
-uri, out, until, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+uri, kind, out, until, start = sys.argv[1:6]
 h = nbd.NBD()
 h.connect_uri(uri)
 buf = b"\x42" * 4096
-lat, i = [], start
+# A read 64 segments (one load run of the agent) past the last one.
+stride = 65536 * (64 if kind == "read" else 1)
+lat, i = [], int(start)
 t_end = time.monotonic() + float(until) if until.isdigit() else None
-# Open loop: one write every INTERVAL, each timed from when it was due,
-# so a stall counts against every write it delayed (no coordinated
-# omission: a closed loop would record a 10 s stall as one sample).
+# Open loop: one request every INTERVAL, each timed from when it was
+# due, so a stall counts against every request it delayed (no
+# coordinated omission: a closed loop would record a 10 s stall as one
+# sample).
 INTERVAL = 0.001
 t0, k = time.perf_counter(), 0
 while (time.monotonic() < t_end) if t_end else not os.path.exists(until):
@@ -102,7 +118,10 @@ while (time.monotonic() < t_end) if t_end else not os.path.exists(until):
     now = time.perf_counter()
     if now < due:
         time.sleep(due - now)
-    h.pwrite(buf, i * 65536)
+    if kind == "write":
+        h.pwrite(buf, i * stride)
+    else:
+        h.pread(4096, i * stride)
     lat.append((time.perf_counter() - due) * 1000)
     i += 1
     k += 1
@@ -119,15 +138,18 @@ import sys
 lat = sorted(float(x) for x in open(sys.argv[2]) if x.strip())
 n = len(lat)
 pct = lambda p: lat[min(n - 1, int(p * n))]
-print("%-16s %7d writes  p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms"
+print("%-18s %7d  p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms"
       % (sys.argv[1], n, pct(0.5), pct(0.99), lat[-1]))
 PY
 }
 
-next=$(probe "$workdir/base.lat" 5 0)
+next_w=$(probe write "$workdir/base-w.lat" 5 0)
+next_r=$(probe read "$workdir/base-r.lat" 5 0)
 rm -f "$workdir/stop"
-probe "$workdir/delete.lat" "$workdir/stop" "$next" >/dev/null &
-probe_pid=$!
+probe write "$workdir/delete-w.lat" "$workdir/stop" "$next_w" >/dev/null &
+probe_w=$!
+probe read "$workdir/delete-r.lat" "$workdir/stop" "$next_r" >/dev/null &
+probe_r=$!
 sleep 1
 t0=$(date +%s%N)
 ctl vdisk delete victim
@@ -140,9 +162,11 @@ done
 t2=$(date +%s%N)
 sleep 1
 touch "$workdir/stop"
-wait $probe_pid
+wait $probe_w $probe_r
 echo "vdisk delete answered in $(( (t1 - t0) / 1000000 )) ms;" \
      "space freed after $(( (t2 - t0) / 1000000 )) ms"
-report "baseline" "$workdir/base.lat"
-report "during delete" "$workdir/delete.lat"
+report "faults, baseline" "$workdir/base-r.lat"
+report "faults, delete" "$workdir/delete-r.lat"
+report "writes, baseline" "$workdir/base-w.lat"
+report "writes, delete" "$workdir/delete-w.lat"
 ctl check

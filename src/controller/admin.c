@@ -215,6 +215,9 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
   if (cc->n_segments > 0)
     return fail (error, "container '%s' still holds %" PRIu64 " segments",
                  name, cc->n_segments);
+  if (ctrl_delete_units_held (c, id) > 0)
+    return fail (error, "container '%s' still holds segments of a deleted "
+                 "vdisk being freed; try again in a moment", name);
   /* The agents first: a DETACH answers once no I/O (a flush's sync
    * included) uses the agent's handle. */
   if (detach_container (c, id) == -1)

@@ -64,6 +64,8 @@ struct ctrl_container {
   struct alloc *alloc;
   uint64_t n_segments;          /* physical segments allocated */
   int agent_sync_errno;         /* an agent REPORTed a failed sync */
+  bool zeroed_unsynced;         /* zeroed since its last sync: the next
+                                 * commit syncs it (and only it) first */
 };
 
 /* A freed physical segment: zeroed at once, but given back to the
@@ -147,12 +149,11 @@ struct controller {
   size_t n_vdisks;
   struct sm_vdisk_info *deleting;       /* vdisks being deleted (delete.c) */
   size_t n_deleting;
-  struct pending_free_vector delete_zeroed, delete_syncing;
+  struct pending_free_vector delete_freed, delete_syncing;
   struct delete_sync *delete_sync;
   struct timespec delete_last;  /* when the last batch was freed */
 
   bool dirty;                   /* an open transaction has changes */
-  bool frees_unsynced;          /* zeroing not yet synced */
   struct pending_free_vector frees;
   struct timespec dirty_since;
 

@@ -79,7 +79,7 @@ controller_free (struct controller *c)
   ctrl_close_containers (c);
   sm_vdisk_info_free (c->vdisks, c->n_vdisks);
   sm_vdisk_info_free (c->deleting, c->n_deleting);
-  free (c->delete_zeroed.ptr);
+  free (c->delete_freed.ptr);
   free (c->delete_syncing.ptr);
   free (c->frees.ptr);
   free (c->flushers.ptr);
@@ -109,15 +109,28 @@ ctrl_change (struct controller *c)
   return 0;
 }
 
-int
-ctrl_sync_containers (struct controller *c)
+/* Sync every container (ALL) or those zeroed since their last sync.
+ * A container that nothing zeroed is not synced on the controller's
+ * behalf: its dirty data is the agents' (they sync it on a flush), and
+ * a sync of it could take long enough to stall every fault. */
+static int
+sync_containers (struct controller *c, bool all)
 {
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
-    if (cc && container_sync (cc->c) == -1)
+    if (cc == NULL || !(all || cc->zeroed_unsynced))
+      continue;
+    if (container_sync (cc->c) == -1)
       return -1;
+    cc->zeroed_unsynced = false;
   }
   return 0;
+}
+
+int
+ctrl_sync_containers (struct controller *c)
+{
+  return sync_containers (c, true);
 }
 
 void
@@ -163,11 +176,10 @@ release_pending_frees (struct controller *c)
 int
 ctrl_commit (struct controller *c, bool sync_data)
 {
-  if ((sync_data || c->frees_unsynced) && ctrl_sync_containers (c) == -1) {
+  if (sync_containers (c, sync_data) == -1) {
     ctrl_set_degraded (c, "a container sync failed");
     return -1;
   }
-  c->frees_unsynced = false;
   if (!c->dirty) {
     /* Nothing to commit, so only released grants can be pending: they
      * never reached the store, and their zeroing is synced now. */

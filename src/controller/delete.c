@@ -17,30 +17,28 @@
  * up to a second (bench/bench-delete-latency.sh).  When no row is left
  * the vdisk row goes too.
  *
- * Durability without a sync on the controller thread.  A freed segment
- * must read zeros, durably, before the allocator may hand it out (the
- * commit recording its next owner could otherwise reach the disk
- * before the zeroing).  A trim makes every commit sync the containers
- * first; a delete frees far more, and those syncs (seconds after
- * thousands of punched holes) would stall every fault.  So a segment
- * freed here is zeroed on the controller thread but not released:
+ * Durability without zeroing or syncing on the controller thread.  A
+ * freed segment must read zeros, durably, before the allocator may hand
+ * it out (the commit recording its next owner could otherwise reach the
+ * disk before the zeroing).  Punching a hole and syncing a container
+ * each wait for the file system's journal, for tens of milliseconds
+ * while other writers keep it busy, and the controller thread also
+ * answers every fault.  So a segment freed here only leaves the map on
+ * the controller thread; a worker thread does the rest:
  *
- *   zeroed ---> syncing ---> c->frees ---> allocator
- *     (the next   (a sync thread    (released by the
- *      sync takes  ran fdatasync     next commit, as
- *      them)       on duplicates of  any free)
- *                  the containers'
- *                  descriptors)
+ *   freed ----> zeroing+syncing ----> c->frees ----> allocator
+ *   (the next     (the worker punches    (released by the
+ *    round takes   each segment, then     next commit, as
+ *    them)         syncs its containers)  any free)
  *
  * Committing the deleted rows before the zeroing is durable is safe: a
  * crash makes the next start zero all free space (startup.c), and a
- * clean stop syncs every container before it marks the database clean.
- * The sync thread works on dup()s of the containers' descriptors (same
- * open file description, so the kernel reports a writeback error to it
- * as it would to the container's own sync), never on the containers
- * themselves, which `container remove' may close meanwhile.  A failed
- * sync makes the controller degraded and its containers failed, as any
- * failed sync does.
+ * clean stop waits for the worker and syncs every container before it
+ * marks the database clean.  The worker uses the containers themselves:
+ * `container remove' refuses a container that still has segments in
+ * this pipeline (ctrl_delete_units_held), so none is closed under it.
+ * A failed zeroing or sync makes the controller degraded and the
+ * container failed, as any failed sync does.
  *
  * A crash while deleting loses at most the uncommitted batches (their
  * rows are still there); the next start finds the vdisk marked deleting
@@ -76,8 +74,12 @@ struct delete_sync {
   struct controller *c;
   pthread_t thread;
   _Atomic enum delete_sync_state state;
-  int fds[ENTRY_MAX_CONTAINER + 1];     /* dup'ed, -1: not synced */
-  int err;                              /* errno of a failed sync, or 0 */
+  /* The round: segments to zero (c->delete_syncing, untouched by the
+   * controller thread while the worker runs) and their containers. */
+  const struct pending_free_vector *segments;
+  struct container *containers[ENTRY_MAX_CONTAINER + 1];
+  int err;                              /* errno of a failure, or 0 */
+  const char *failed_op;                /* "zero" or "sync" */
   uint32_t failed_container;
 };
 
@@ -118,7 +120,7 @@ ctrl_delete_pending (const struct controller *c)
   if (c->degraded)
     return false;
   return c->n_deleting > 0
-    || (!syncing && (c->delete_zeroed.len > 0 || c->delete_syncing.len > 0));
+    || (!syncing && (c->delete_freed.len > 0 || c->delete_syncing.len > 0));
 }
 
 uint64_t
@@ -126,9 +128,9 @@ ctrl_delete_units_held (const struct controller *c, uint32_t container)
 {
   uint64_t units = 0;
 
-  for (size_t i = 0; i < c->delete_zeroed.len; i++)
-    if (c->delete_zeroed.ptr[i].container == container)
-      units += c->delete_zeroed.ptr[i].units;
+  for (size_t i = 0; i < c->delete_freed.len; i++)
+    if (c->delete_freed.ptr[i].container == container)
+      units += c->delete_freed.ptr[i].units;
   for (size_t i = 0; i < c->delete_syncing.len; i++)
     if (c->delete_syncing.ptr[i].container == container)
       units += c->delete_syncing.ptr[i].units;
@@ -137,20 +139,31 @@ ctrl_delete_units_held (const struct controller *c, uint32_t container)
 
 /* The sync thread ------------------------------------------------------- */
 
+static void
+round_failed (struct delete_sync *ds, const char *op, uint32_t container)
+{
+  ds->err = errno;
+  ds->failed_op = op;
+  ds->failed_container = container;
+}
+
+/* The worker: zero every segment of the round, then sync each container
+ * it touched. */
 static void *
 sync_thread (void *arg)
 {
   struct delete_sync *ds = arg;
 
-  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER; id++) {
-    if (ds->fds[id] < 0)
-      continue;
-    if (ds->err == 0 && fdatasync (ds->fds[id]) == -1) {
-      ds->err = errno;
-      ds->failed_container = id;
-    }
-    close (ds->fds[id]);
+  for (size_t i = 0; i < ds->segments->len && ds->err == 0; i++) {
+    const struct pending_free *f = &ds->segments->ptr[i];
+    if (container_zero (ds->containers[f->container],
+                        f->unit * SM_UNIT_SIZE,
+                        (uint64_t) f->units * SM_UNIT_SIZE) == -1)
+      round_failed (ds, "zero", f->container);
   }
+  for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER && ds->err == 0; id++)
+    if (ds->containers[id] && container_sync (ds->containers[id]) == -1)
+      round_failed (ds, "sync", id);
   /* Wake the controller loop (it may be waiting for requests). */
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&ds->c->queue_lock);
@@ -160,7 +173,7 @@ sync_thread (void *arg)
   return NULL;
 }
 
-/* Hand the zeroed segments to a new sync thread. */
+/* Hand the freed segments to a new round of the worker. */
 static int
 start_sync (struct controller *c)
 {
@@ -168,20 +181,17 @@ start_sync (struct controller *c)
   struct pending_free_vector v = c->delete_syncing;
   int r;
 
-  for (uint32_t id = 0; id <= ENTRY_MAX_CONTAINER; id++)
-    ds->fds[id] = -1;
+  memset (ds->containers, 0, sizeof ds->containers);
   ds->err = 0;
-  for (size_t i = 0; i < c->delete_zeroed.len; i++) {
-    uint32_t id = c->delete_zeroed.ptr[i].container;
-    if (ds->fds[id] < 0 && c->containers[id]
-        && (ds->fds[id] = dup (c->containers[id]->c->fd)) == -1) {
-      sm_error ("controller: dup: %m");
-      return -1;
-    }
+  for (size_t i = 0; i < c->delete_freed.len; i++) {
+    uint32_t id = c->delete_freed.ptr[i].container;
+    /* Present: `container remove' waits for this pipeline. */
+    ds->containers[id] = c->containers[id]->c;
   }
-  c->delete_syncing = c->delete_zeroed;
-  c->delete_zeroed = v;
-  c->delete_zeroed.len = 0;
+  c->delete_syncing = c->delete_freed;
+  c->delete_freed = v;
+  c->delete_freed.len = 0;
+  ds->segments = &c->delete_syncing;
   atomic_store (&ds->state, DELETE_SYNC_RUNNING);
   r = pthread_create (&ds->thread, NULL, sync_thread, ds);
   if (r != 0) {
@@ -202,12 +212,11 @@ finish_sync (struct controller *c)
   pthread_join (ds->thread, NULL);
   atomic_store (&ds->state, DELETE_SYNC_IDLE);
   if (ds->err != 0) {
-    struct ctrl_container *cc = c->containers[ds->failed_container];
-    if (cc)
-      atomic_store (&cc->c->failed, true);
+    struct container *failed = ds->containers[ds->failed_container];
+    atomic_store (&failed->failed, true);
     errno = ds->err;
-    sm_error ("container %s: fdatasync: %m",
-              cc ? cc->c->name : "(removed)");
+    sm_error ("container %s: %s of freed segments: %m", failed->name,
+              ds->failed_op);
     return -1;
   }
   for (size_t i = 0; i < c->delete_syncing.len; i++)
@@ -235,21 +244,42 @@ advance_sync (struct controller *c)
       return -1;
     /* fall through */
   case DELETE_SYNC_IDLE:
-    if (c->delete_zeroed.len > 0)
+    if (c->delete_freed.len > 0)
       return start_sync (c);
   }
   return 0;
 }
 
+/* Zero what V holds on the controller thread (at a stop). */
+static int
+zero_now (struct controller *c, const struct pending_free_vector *v)
+{
+  for (size_t i = 0; i < v->len; i++) {
+    const struct pending_free *f = &v->ptr[i];
+    if (container_zero (c->containers[f->container]->c,
+                        f->unit * SM_UNIT_SIZE,
+                        (uint64_t) f->units * SM_UNIT_SIZE) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+/* A clean stop: wait for the worker, and zero what it has not, so that
+ * the clean stop's sync makes every freed segment durably zero (the
+ * next start does not zero free space after a clean stop). */
 void
 ctrl_delete_stop (struct controller *c)
 {
-  if (c->delete_sync == NULL)
-    return;
-  if (atomic_load (&c->delete_sync->state) != DELETE_SYNC_IDLE)
-    pthread_join (c->delete_sync->thread, NULL);
-  free (c->delete_sync);
-  c->delete_sync = NULL;
+  if (c->delete_sync != NULL) {
+    if (atomic_load (&c->delete_sync->state) != DELETE_SYNC_IDLE)
+      pthread_join (c->delete_sync->thread, NULL);
+    free (c->delete_sync);
+    c->delete_sync = NULL;
+  }
+  if (!c->degraded
+      && (zero_now (c, &c->delete_syncing) == -1
+          || zero_now (c, &c->delete_freed) == -1))
+    ctrl_set_degraded (c, "zeroing the segments of a deleted vdisk failed");
 }
 
 /* Freeing a batch --------------------------------------------------------- */
@@ -270,8 +300,8 @@ batch_row (void *opaque, uint64_t vseg, sm_entry e)
   return ++b->n == DELETE_BATCH;
 }
 
-/* Drop one map row of V and, with its last reference, its segment:
- * zeroed now, handed to the allocator once a sync made that durable. */
+/* Drop one map row of V and, with its last reference, its segment: the
+ * worker zeroes it, and it goes to the allocator once that is durable. */
 static int
 free_row (struct controller *c, const struct sm_vdisk_info *v,
           uint64_t vseg, sm_entry e)
@@ -288,10 +318,8 @@ free_row (struct controller *c, const struct sm_vdisk_info *v,
     return -1;
   if (refs > 0 || cc == NULL)
     return 0;
-  if (container_zero (cc->c, entry_offset (e),
-                      (uint64_t) units * SM_UNIT_SIZE) == -1
-      || pending_free_vector_append (&c->delete_zeroed, (struct pending_free) {
-          cid, entry_unit (e), units }) == -1)
+  if (pending_free_vector_append (&c->delete_freed, (struct pending_free) {
+        cid, entry_unit (e), units }) == -1)
     return -1;
   cc->n_segments--;
   atomic_fetch_add (&c->frees_total, 1);

@@ -173,7 +173,7 @@ release_grant (struct controller *c, const struct vdisk_grants *g, sm_entry e)
     ctrl_set_degraded (c, "a granted segment could not be released");
     return;
   }
-  c->frees_unsynced = true;
+  cc->zeroed_unsynced = true;
 }
 
 /* Drop the pool at index I of c->grants, releasing its grants. */
@@ -591,7 +591,7 @@ unref_segment (struct controller *c, sm_entry e, uint32_t units)
   if (pending_free_vector_append (&c->frees, (struct pending_free) {
         cid, entry_unit (e), units }) == -1)
     return -1;
-  c->frees_unsynced = true;
+  cc->zeroed_unsynced = true;
   cc->n_segments--;
   atomic_fetch_add (&c->frees_total, 1);
   return 0;
