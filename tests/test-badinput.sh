@@ -188,6 +188,27 @@ for v in a b; do
 done
 stop_segmap "$g"
 
+# A container without size = on a new database: an existing file gives
+# its own size (segmap.conf(5)); a missing one is refused, naming it.
+begin_case "a container without size = takes an existing file's size"
+e=$sm_tmpdir/nosize
+mkdir -p "$e"
+truncate -s 3G "$e/c.img"
+cat >"$cfgdir/nosize.conf" <<EOF
+[container c]
+path = $e/c.img
+[vdisk a]
+size = 1G
+EOF
+start_segmap "$e" "config=$cfgdir/nosize.conf"
+[ "$(json_field "$(segctl "$e" --json container list)" name c size)" = \
+  $(( 3 << 30 )) ] ||
+  fail "container c: $(segctl "$e" --json container list)"
+stop_segmap "$e"
+rm -f "$e/c.img" "$e/segmap.db"*
+begin_case "a container without size = and no file is refused"
+expect_start_failure "$e" 'c\.img' "config=$cfgdir/nosize.conf"
+
 # =====================================================================
 # segmapctl errors on a running server.
 # =====================================================================

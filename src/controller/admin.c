@@ -154,7 +154,6 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
   const char *name = arg_name (args, "name", error);
   const char *path = arg_string (args, "path");
   struct sm_container_info ci = { 0 };
-  struct container *probe;
   uint64_t size = 0;
 
   if (name == NULL)
@@ -169,11 +168,8 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
     return fail (error, "container '%s' already exists", name);
   /* Open it once to learn its real size (an existing file or a block
    * device needs no SIZE) and to refuse what cannot be used. */
-  probe = container_open (0, name, path, size);
-  if (probe == NULL)
+  if (container_probe_size (name, path, size, &ci.size) == -1)
     return fail (error, "%s", sm_last_error ());
-  ci.size = probe->size;
-  container_close (probe);
   if (ctrl_change (c) == -1
       || store_container_add (c->store, name, path, ci.size, &ci.id) == -1)
     return fail (error, "cannot record container '%s': %s", name,

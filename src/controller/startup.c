@@ -160,6 +160,7 @@ static int
 reconcile_container (struct controller *c, const struct cfg_container *cc,
                      struct sm_container_info *known, size_t n_known)
 {
+  uint64_t size;
   uint32_t id;
 
   if (cc->uri) {
@@ -180,7 +181,10 @@ reconcile_container (struct controller *c, const struct cfg_container *cc,
       return store_container_set_size (c->store, known[i].id, cc->size);
     return 0;
   }
-  return store_container_add (c->store, cc->name, cc->path, cc->size, &id);
+  /* New: without size =, an existing file or device gives its own. */
+  if (container_probe_size (cc->name, cc->path, cc->size, &size) == -1)
+    return -1;
+  return store_container_add (c->store, cc->name, cc->path, size, &id);
 }
 
 static int

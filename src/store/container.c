@@ -270,6 +270,19 @@ container_unlock (const struct container *c)
   sm_lock_release (c->path);
 }
 
+int
+container_probe_size (const char *name, const char *path, uint64_t size,
+                      uint64_t *real)
+{
+  struct container *probe = container_open (0, name, path, size);
+
+  if (probe == NULL)
+    return -1;
+  *real = probe->size;
+  container_close (probe);
+  return 0;
+}
+
 void
 container_close (struct container *c)
 {

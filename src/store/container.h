@@ -58,6 +58,12 @@ struct container {
 struct container *container_open (uint32_t id, const char *name,
                                   const char *path, uint64_t size);
 
+/* The size container_open would give PATH with SIZE (opening it once:
+ * a missing file is created, a short one grown), in *REAL; refuses what
+ * container_open refuses.  0, or -1 + sm_error. */
+int container_probe_size (const char *name, const char *path, uint64_t size,
+                          uint64_t *real);
+
 /* Lock C's file or device exclusively for the life of the process
  * (store/lock.h): the claim of the one server that owns it.  Separate
  * from container_open because other handles of the same container in
