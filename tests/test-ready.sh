@@ -45,9 +45,16 @@ for (( r = 1; r <= rounds; r++ )); do
   "${_sm_wrapper[@]}" nbdkit -U "$s/nbd.sock" -P "$s/pid" $SEGMAP_NBDKIT_FLAGS \
     "$SEGMAP_PLUGIN" "state-dir=$s" iscsi=off >>"$s/server.log" 2>&1 ||
     fail "round $r: nbdkit failed to start"
-  current=$(cat "$s/pid")
   out=$("$SEGMAPCTL" -s "$s/segmap.sock" status 2>&1) ||
     fail "round $r: segmapctl status right after nbdkit returned: $out"
+  # nbdkit's background process writes its pidfile after the fork, and
+  # its parent may return before: the pid, unlike segmap's readiness,
+  # may take a moment.
+  for (( i = 0; i < sm_timeout * 10; i++ )); do
+    [ ! -s "$s/pid" ] || break
+    sleep 0.1
+  done
+  current=$(cat "$s/pid")
   [ "$(cat "$s/segmap.lock")" = "$current" ] ||
     fail "round $r: the lock file names $(cat "$s/segmap.lock")," \
          "the server is $current"
