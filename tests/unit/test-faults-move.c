@@ -388,9 +388,9 @@ START_TEST (test_redirect_then_split)
       ck_abort_msg ("byte %" PRIu64 " is 0x%02x, expected 0x%02x", i,
                     r.buf[i - 2 * BLK], expect);
   }
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   errno = 0;
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), -1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, ENOENT);
 }
 END_TEST
@@ -423,7 +423,7 @@ START_TEST (test_busy_blocks_wait)
   free (got);
   ck_assert_str_eq (move_block_to_string (where (4)), "alt");
   ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
 }
 END_TEST
 
@@ -446,7 +446,7 @@ START_TEST (test_end_and_failures)
   handle (0);
   wait_queued (1);                      /* IO_DONE outstanding */
   errno = 0;
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), -1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, EBUSY);
   errno = 0;
   ck_assert_int_eq (ctrl_move_mark (c, vid, 0, 7, 3), -1);
@@ -461,11 +461,11 @@ START_TEST (test_end_and_failures)
   host_start (&r, false, 0, 100, 0);
   handle_until_io_done ();
   errno = 0;
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), -1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, EBUSY);
   ck_assert_int_eq (host_finish (&r), 0);
   ck_assert_uint_eq (r.buf[5], orig_byte (5));
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
 }
 END_TEST
 
@@ -483,7 +483,7 @@ START_TEST (test_hold_writes)
   ck_assert_uint_eq (queued (), 0);
   sm_test_sleep_ms (50);
   ck_assert (!w.done);
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   ck_assert_uint_eq (queued (), 1);     /* the held fault, again */
   ck_assert_int_eq (host_finish (&w), 0);
   got = segment_read (box, ORIG_AT, SEG);
@@ -502,16 +502,16 @@ START_TEST (test_overlay_and_erofs)
                                 ENTRY_VALID | ENTRY_NOWRITE);
 
   ck_assert_int_eq (ctrl_move_begin (c, vid, 0, orig, alt, true), 0);
-  ck_assert_int_eq (store_begin (c->store), 0);
+  ck_assert_int_eq (ctrl_change (c), 0);
   ck_assert_int_eq (store_allocate (c->store, vid, 2, shared, UNITS), 0);
-  ck_assert_int_eq (store_commit (c->store), 0);
+  ck_assert_int_eq (ctrl_commit (c, false), 0);
   ck_assert_int_eq (host_io (&io, false, 2 * MiB, 10, 0), 0);  /* a load */
   ck_assert_uint_eq (agent_entry (0), orig | ENTRY_NOWRITE);
   ck_assert_uint_eq (agent_entry (2), shared);
   errno = 0;
   ck_assert_int_eq (host_io (&io, true, 2 * MiB, 10, 1), -1);
   ck_assert_int_eq (errno, EROFS);
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
 }
 END_TEST
 
@@ -531,7 +531,7 @@ START_TEST (test_trim_waits)
   ck_assert (!tr_io.done);
   ck_assert_int_eq (store_map_count (c->store, vid, &rows), 0);
   ck_assert_uint_eq (rows, 1);          /* segment 0 still mapped */
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   ck_assert_int_eq (host_finish (&tr_io), 0);
   ck_assert_int_eq (store_map_count (c->store, vid, &rows), 0);
   ck_assert_uint_eq (rows, 0);
@@ -563,7 +563,7 @@ START_TEST (test_zero_origin)
   }
   ck_assert_uint_eq (got[2 * BLK], alt_byte (2 * BLK));
   free (got);
-  ck_assert_int_eq (ctrl_move_end (c, vid, 100), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 100, false), 0);
 }
 END_TEST
 
