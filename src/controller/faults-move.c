@@ -60,21 +60,50 @@
  * entry becomes NOWRITE, blocking: no write to orig is in flight
  * afterwards), copy blocks that ctrl_move_query reports ORIG (skip
  * WRITING ones) and ctrl_move_mark them, then ctrl_move_end (EBUSY:
- * try again later) and, in the same controller turn, record the final
- * entry in the store and SET_ENTRY it (blocking) before freeing the
- * location no longer used.
+ * try again later; KEEP_ALT when alt becomes the segment's location)
+ * and, in the same controller turn, record the final entry in the
+ * store and SET_ENTRY it (blocking) before freeing the location no
+ * longer used (orig with KEEP_ALT; otherwise the end frees alt).
  *
- * The registry is volatile: a restart forgets every movement, and with
- * it which blocks of a segment were written at alt.  Nothing creates
- * movements yet; the issue that does (snapshots) must persist orig,
- * alt and at_alt in SQLite (a table keyed by vdisk and segment, the
- * bitmap as a blob), updated in the transaction of the IO_DONE that
- * marks blocks, so that a FLUSH after the host's acknowledgement covers
- * it, and reload it at start-up before any fault is answered.
+ * Durability (sql/005-movement.sql, store-movement.c).  orig, alt,
+ * redirect and at_alt of every movement are stored in the table
+ * movement, keyed by vdisk and segment, the bitmap as a blob; busy,
+ * alt_shown, orders and deferred faults are not (they belong to the
+ * agents' I/O in flight, which a restart ends).  What is stored when,
+ * always in the controller's open transaction:
+ *
+ *   ctrl_move_begin   the row, and alt's segment row (refcount 1: the
+ *                     movement's reference), before NOWRITE is shown
+ *   IO_DONE of a      the new bitmap, before COMPLETE_TO_HOST is sent:
+ *     redirected      a FLUSH the host sends after the acknowledgement
+ *     write           is answered after the commit, which covers it
+ *   ctrl_move_mark    the new bitmap, before it returns
+ *   ctrl_move_end     the row goes; alt's reference is dropped (alt
+ *                     zeroed, freed after the commit), or with KEEP_ALT
+ *                     passes to the caller, who maps alt in the same
+ *                     turn (the map row takes it over)
+ *
+ * A store failure marks nothing and makes the controller degraded (the
+ * host I/O fails with EIO).  At start-up (startup.c) ctrl_move_load
+ * registers every stored movement before any agent can fault: nothing
+ * busy, no orders, alt_shown if a block is at alt; the map row still
+ * points at orig, and the entries loaded for the segment carry NOWRITE
+ * (and ALT) as above.
+ *
+ * The alt segment's store reference is the movement's, and ALT is
+ * placed as faults.c places a new segment: the caller takes it from
+ * the container's allocator (used there, not in the store) and
+ * ctrl_move_begin records its segment row with the movement row, all or
+ * nothing; a begin that fails leaves nothing stored, and the caller
+ * gives the place back to the allocator.  So segment.refcount = map
+ * rows + movement rows, alt is never free in the store, and an unclean
+ * start, which zeroes all free space, never zeroes blocks written at
+ * alt.  store_check proves it (segmapctl check).
+ *
  * Orders are keyed by the agent's request id: one agent.  Deleting a
- * vdisk must end its movements first (and free their alternate
- * segments); the issue that creates movements wires that into vdisk
- * delete.
+ * vdisk (delete.c) ends its movements before its map rows go, alt
+ * freed (ctrl_move_end_vdisk); one with an order outstanding holds the
+ * deletion until its IO_DONE has been handled.
  */
 #include <config.h>
 

@@ -116,6 +116,19 @@ store_movement_put (struct store *st, const struct sm_movement *m)
   return r;
 }
 
+/* R, the result of a statement on the movement of VSEG of VDISK: ENOENT
+ * if it changed no row (there is no such movement). */
+static int
+one_changed (struct store *st, int r, uint32_t vdisk, uint64_t vseg)
+{
+  if (r == -1)
+    return -1;
+  if (sqlite3_changes (st->db) == 0)
+    return store_fail (ENOENT, "vdisk %" PRIu32 " segment %" PRIu64
+                       " has no movement", vdisk, vseg);
+  return 0;
+}
+
 int
 store_movement_update (struct store *st, uint32_t vdisk, uint64_t vseg,
                        const uint8_t *at_alt, uint32_t n_bytes)
@@ -125,13 +138,9 @@ store_movement_update (struct store *st, uint32_t vdisk, uint64_t vseg,
   sqlite3_bind_int64 (s, 1, vdisk);
   sqlite3_bind_int64 (s, 2, vseg);
   sqlite3_bind_blob (s, 3, at_alt, n_bytes, SQLITE_STATIC);
-  if (stmt_run (st, s, "updating the movement of vdisk %" PRIu32
-                " segment %" PRIu64, vdisk, vseg) == -1)
-    return -1;
-  if (sqlite3_changes (st->db) == 0)
-    return store_fail (ENOENT, "vdisk %" PRIu32 " segment %" PRIu64
-                       " has no movement to update", vdisk, vseg);
-  return 0;
+  return one_changed (st, stmt_run (st, s, "updating the movement of vdisk %"
+                                    PRIu32 " segment %" PRIu64, vdisk, vseg),
+                      vdisk, vseg);
 }
 
 int
@@ -141,13 +150,9 @@ store_movement_delete (struct store *st, uint32_t vdisk, uint64_t vseg)
 
   sqlite3_bind_int64 (s, 1, vdisk);
   sqlite3_bind_int64 (s, 2, vseg);
-  if (stmt_run (st, s, "deleting the movement of vdisk %" PRIu32
-                " segment %" PRIu64, vdisk, vseg) == -1)
-    return -1;
-  if (sqlite3_changes (st->db) == 0)
-    return store_fail (ENOENT, "vdisk %" PRIu32 " segment %" PRIu64
-                       " has no movement", vdisk, vseg);
-  return 0;
+  return one_changed (st, stmt_run (st, s, "deleting the movement of vdisk %"
+                                    PRIu32 " segment %" PRIu64, vdisk, vseg),
+                      vdisk, vseg);
 }
 
 /* A location column pair (COL, COL+1) as an entry: NULL is zero. */
