@@ -4,7 +4,8 @@
  *   startup.c     open, reconcile config, containers, recovery
  *   agents.c      registered agents, matched commands (ctrl_send)
  *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
- *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE
+ *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE;
+ *                 stored in the store's movement table (sql/005)
  *   admin.c       control-socket commands
  *   check.c       the consistency checker
  *

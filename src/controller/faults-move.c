@@ -412,6 +412,7 @@ ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
   if (insert (c, m) == -1) {
     move_free (m);
     ctrl_set_degraded (c, "a data movement could not be registered");
+    errno = ENOMEM;
     return -1;
   }
   /* Blocking: once answered, no write to orig is in flight. */
