@@ -4,7 +4,8 @@
  *   startup.c     open, reconcile config, containers, recovery
  *   agents.c      registered agents, matched commands (ctrl_send)
  *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
- *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE
+ *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE;
+ *                 stored in the store's movement table (sql/005)
  *   admin.c       control-socket commands
  *   check.c       the consistency checker
  *
@@ -231,6 +232,10 @@ void ctrl_refill_grants (struct controller *c);
 void ctrl_release_grants (struct controller *c);
 /* Answer an agent's request (FAIL EIO if the answer cannot be sent). */
 void ctrl_answer (struct controller *c, struct msg *m);
+/* Drop one reference to the segment at E (UNITS units), in the open
+ * transaction; with the last, zero it and give it to the allocator
+ * after the commit.  0 or -1. */
+int ctrl_unref_segment (struct controller *c, sm_entry e, uint32_t units);
 
 /* faults-move.c: the registry of data movements (design note there).
  * Each 0, or -1 with errno. */
@@ -240,23 +245,40 @@ enum move_block {
   MOVE_BLOCK_WRITING,           /* a redirected write is putting it at alt */
 };
 const char *move_block_to_string (enum move_block b);
-/* SEG of VDISK starts moving from ORIG (a location, or ZERO) to ALT (a
- * plain location); REDIRECT: host writes go to alt, else they wait for
- * the end.  The agent's entry becomes NOWRITE (blocking).  EEXIST,
- * EINVAL, ENOMEM, EIO (the agent did not take it). */
+/* SEG of VDISK starts moving from ORIG (where the store maps it: a
+ * location, or ZERO) to ALT (a plain location, which the caller took
+ * from the container's allocator: used there, not in the store);
+ * REDIRECT: host writes go to alt, else they wait for the end.  The
+ * movement is recorded in the open transaction with ALT's segment row,
+ * whose reference is the movement's; the agent's entry becomes NOWRITE
+ * (blocking).  EEXIST, EINVAL (also: ORIG is not the stored entry),
+ * ENOMEM, EIO (degraded, or the agent did not take it); on failure the
+ * caller gives ALT back to the allocator. */
 int ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
                      sm_entry orig, sm_entry alt, bool redirect);
-/* Blocks [FIRST, FIRST+N) were copied to alt.  EBUSY if a redirected
- * write is writing one of them (nothing marked), ENOENT, EINVAL. */
+/* Blocks [FIRST, FIRST+N) were copied to alt: marked, and recorded in
+ * the open transaction.  EBUSY if a redirected write is writing one of
+ * them (nothing marked), ENOENT, EINVAL, EIO (the store failed: the
+ * controller is degraded). */
 int ctrl_move_mark (struct controller *c, uint32_t vdisk, uint64_t seg,
                     uint64_t first, uint64_t n);
 /* Where BLOCK's data is.  ENOENT (no movement), EINVAL. */
 int ctrl_move_query (struct controller *c, uint32_t vdisk, uint64_t seg,
                      uint64_t block, enum move_block *where);
-/* Forget the movement; its waiting write faults are queued again.
- * EBUSY while an order is outstanding, ENOENT.  See the design note
- * for what the caller does in the same turn. */
-int ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg);
+/* End the movement: its row goes in the open transaction and its
+ * waiting faults are queued again.  KEEP_ALT: the movement's reference
+ * to alt passes to the caller, who maps alt in the same turn; else it
+ * is dropped (alt zeroed and freed after the commit).  EBUSY while an
+ * order is outstanding, ENOENT, EIO (the store failed: degraded).  See
+ * the design note for what the caller does in the same turn. */
+int ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg,
+                   bool keep_alt);
+/* End every movement of VDISK (being deleted), dropping alt: how many
+ * are left because an order is outstanding (try again later), or -1. */
+int ctrl_move_end_vdisk (struct controller *c, uint32_t vdisk);
+/* Start-up: register every stored movement (nothing busy, no orders;
+ * alt shown if a block is at alt).  0 or -1. */
+int ctrl_move_load (struct controller *c);
 struct ctrl_move *ctrl_move_find (struct controller *c, uint32_t vdisk,
                                   uint64_t seg);
 void ctrl_move_free_all (struct controller *c);

@@ -40,6 +40,14 @@
  * A failed zeroing or sync makes the controller degraded and the
  * container failed, as any failed sync does.
  *
+ * Data movements of the vdisk (faults-move.c) end first, before any
+ * map row goes: each one's row is deleted and its alt segment freed
+ * (zeroed at once on the controller thread, as a trim does: movements
+ * are few), in the batch's transaction.  A movement with an order
+ * outstanding (its IO_DONE is still queued) holds the deletion until
+ * the next batch.  The store refuses to delete a vdisk row that still
+ * has movement rows (a foreign key, sql/005).
+ *
  * A crash while deleting loses at most the uncommitted batches (their
  * rows are still there); the next start finds the vdisk marked deleting
  * (ctrl_delete_resume) and carries on.  Nothing is freed while the
@@ -346,9 +354,14 @@ free_batch (struct controller *c)
 {
   struct sm_vdisk_info *v = &c->deleting[0];
   struct batch b = { .n = 0 };
+  int moving;
 
   if (ctrl_change (c) == -1
-      || store_map_foreach (c->store, v->id, 0, batch_row, &b) < 0)
+      || (moving = ctrl_move_end_vdisk (c, v->id)) < 0)
+    return -1;
+  if (moving > 0)
+    return 0;                   /* an IO_DONE is queued: the next batch */
+  if (store_map_foreach (c->store, v->id, 0, batch_row, &b) < 0)
     return -1;
   if (b.n == 0)
     return finish_vdisk (c);

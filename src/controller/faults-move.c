@@ -60,21 +60,50 @@
  * entry becomes NOWRITE, blocking: no write to orig is in flight
  * afterwards), copy blocks that ctrl_move_query reports ORIG (skip
  * WRITING ones) and ctrl_move_mark them, then ctrl_move_end (EBUSY:
- * try again later) and, in the same controller turn, record the final
- * entry in the store and SET_ENTRY it (blocking) before freeing the
- * location no longer used.
+ * try again later; KEEP_ALT when alt becomes the segment's location)
+ * and, in the same controller turn, record the final entry in the
+ * store and SET_ENTRY it (blocking) before freeing the location no
+ * longer used (orig with KEEP_ALT; otherwise the end frees alt).
  *
- * The registry is volatile: a restart forgets every movement, and with
- * it which blocks of a segment were written at alt.  Nothing creates
- * movements yet; the issue that does (snapshots) must persist orig,
- * alt and at_alt in SQLite (a table keyed by vdisk and segment, the
- * bitmap as a blob), updated in the transaction of the IO_DONE that
- * marks blocks, so that a FLUSH after the host's acknowledgement covers
- * it, and reload it at start-up before any fault is answered.
+ * Durability (sql/005-movement.sql, store-movement.c).  orig, alt,
+ * redirect and at_alt of every movement are stored in the table
+ * movement, keyed by vdisk and segment, the bitmap as a blob; busy,
+ * alt_shown, orders and deferred faults are not (they belong to the
+ * agents' I/O in flight, which a restart ends).  What is stored when,
+ * always in the controller's open transaction:
+ *
+ *   ctrl_move_begin   the row, and alt's segment row (refcount 1: the
+ *                     movement's reference), before NOWRITE is shown
+ *   IO_DONE of a      the new bitmap, before COMPLETE_TO_HOST is sent:
+ *     redirected      a FLUSH the host sends after the acknowledgement
+ *     write           is answered after the commit, which covers it
+ *   ctrl_move_mark    the new bitmap, before it returns
+ *   ctrl_move_end     the row goes; alt's reference is dropped (alt
+ *                     zeroed, freed after the commit), or with KEEP_ALT
+ *                     passes to the caller, who maps alt in the same
+ *                     turn (the map row takes it over)
+ *
+ * A store failure marks nothing and makes the controller degraded (the
+ * host I/O fails with EIO).  At start-up (startup.c) ctrl_move_load
+ * registers every stored movement before any agent can fault: nothing
+ * busy, no orders, alt_shown if a block is at alt; the map row still
+ * points at orig, and the entries loaded for the segment carry NOWRITE
+ * (and ALT) as above.
+ *
+ * The alt segment's store reference is the movement's, and ALT is
+ * placed as faults.c places a new segment: the caller takes it from
+ * the container's allocator (used there, not in the store) and
+ * ctrl_move_begin records its segment row with the movement row, all or
+ * nothing; a begin that fails leaves nothing stored, and the caller
+ * gives the place back to the allocator.  So segment.refcount = map
+ * rows + movement rows, alt is never free in the store, and an unclean
+ * start, which zeroes all free space, never zeroes blocks written at
+ * alt.  store_check proves it (segmapctl check).
+ *
  * Orders are keyed by the agent's request id: one agent.  Deleting a
- * vdisk must end its movements first (and free their alternate
- * segments); the issue that creates movements wires that into vdisk
- * delete.
+ * vdisk (delete.c) ends its movements before its map rows go, alt
+ * freed (ctrl_move_end_vdisk); one with an order outstanding holds the
+ * deletion until its IO_DONE has been handled.
  */
 #include <config.h>
 
@@ -130,6 +159,15 @@ static bool
 bit (const uint8_t *b, uint64_t i)
 {
   return (b[i / 8] >> (i % 8)) & 1;
+}
+
+static bool
+any (const uint8_t *b, uint32_t n)
+{
+  for (uint32_t i = 0; i < n; i++)
+    if (b[i])
+      return true;
+  return false;
 }
 
 static bool
@@ -202,6 +240,18 @@ move_free (struct ctrl_move *m)
   free (m);
 }
 
+/* Put the deferred faults of M back on the controller's queue. */
+static void
+requeue_deferred (struct controller *c, struct ctrl_move *m)
+{
+  struct deferred_vector d = m->deferred;
+
+  m->deferred = (struct deferred_vector) { NULL, 0, 0 };
+  for (size_t i = 0; i < d.len; i++)
+    controller_submit_frame (c, d.ptr[i].from, d.ptr[i].frame, d.ptr[i].len);
+  free (d.ptr);
+}
+
 /* Change the status BITS of the agent's entry of M (not blocking unless
  * BLOCKING).  0 or -1. */
 static int
@@ -220,13 +270,112 @@ show (struct controller *c, const struct ctrl_move *m, uint64_t bits,
   return -1;
 }
 
+/* Is ORIG where the store maps SEG of VDISK (ZERO: no row)? */
+static bool
+orig_is_mapped (struct controller *c, uint32_t vdisk, uint64_t seg,
+                sm_entry orig)
+{
+  sm_entry row;
+
+  if (store_map_get (c->store, vdisk, seg, 1, &row) == -1)
+    return false;
+  if (orig == ENTRY_ZERO_SEGMENT || row == ENTRY_ZERO_SEGMENT)
+    return row == orig;
+  return !(row & ENTRY_ERROR) && entry_container (row) == entry_container (orig)
+    && entry_unit (row) == entry_unit (orig);
+}
+
+/* The movement of SEG of a vdisk with segments of 1 << SHIFT bytes,
+ * at_alt a copy of AT_ALT (NULL: none at alt), nothing busy; not in
+ * the registry yet.  NULL on ENOMEM. */
+static struct ctrl_move *
+move_new (uint32_t vdisk, uint64_t seg, unsigned shift, sm_entry orig,
+          sm_entry alt, bool redirect, const uint8_t *at_alt)
+{
+  struct ctrl_move *m = calloc (1, sizeof *m);
+
+  if (m == NULL)
+    return NULL;
+  *m = (struct ctrl_move) {
+    .vdisk = vdisk, .seg = seg, .redirect = redirect,
+    .orig = orig & ~(ENTRY_NOWRITE | ENTRY_ALT), .alt = alt,
+    .n_bytes = (UINT64_C(1) << shift) / SM_BLOCK_SIZE / 8,
+  };
+  m->at_alt = calloc (m->n_bytes, 1);
+  m->busy = calloc (m->n_bytes, 1);
+  if (m->at_alt == NULL || m->busy == NULL) {
+    move_free (m);
+    return NULL;
+  }
+  if (at_alt) {
+    memcpy (m->at_alt, at_alt, m->n_bytes);
+    m->alt_shown = any (at_alt, m->n_bytes);
+  }
+  return m;
+}
+
+/* Put M into the registry (none for its segment yet).  0 or -1. */
+static int
+insert (struct controller *c, struct ctrl_move *m)
+{
+  size_t i = lower_bound (c, m->vdisk, m->seg);
+
+  if (move_vector_append (&c->moves, NULL) == -1) {
+    errno = ENOMEM;
+    return -1;
+  }
+  memmove (&c->moves.ptr[i + 1], &c->moves.ptr[i],
+           (c->moves.len - 1 - i) * sizeof c->moves.ptr[0]);
+  c->moves.ptr[i] = m;
+  return 0;
+}
+
+/* Take M (at index I) out of the registry and free it; its deferred
+ * faults are queued again, handled after the caller's turn. */
+static void
+remove_at (struct controller *c, size_t i)
+{
+  struct ctrl_move *m = c->moves.ptr[i];
+
+  memmove (&c->moves.ptr[i], &c->moves.ptr[i + 1],
+           (c->moves.len - i - 1) * sizeof c->moves.ptr[0]);
+  c->moves.len--;
+  requeue_deferred (c, m);
+  move_free (m);
+}
+
+/* The stored form of M. */
+static struct sm_movement
+stored (const struct ctrl_move *m)
+{
+  return (struct sm_movement) {
+    .vdisk = m->vdisk, .vseg = m->seg, .orig = m->orig, .alt = m->alt,
+    .redirect = m->redirect, .at_alt = m->at_alt, .n_bytes = m->n_bytes,
+  };
+}
+
+/* Undo a begin whose agents did not take NOWRITE: the row and the alt
+ * segment row go (nothing was written there; the caller gives the
+ * place back to the allocator). */
+static void
+unbegin (struct controller *c, struct ctrl_move *m)
+{
+  uint32_t cid = entry_container (m->alt);
+  uint64_t unit = entry_unit (m->alt), seg = m->seg, vdisk = m->vdisk;
+
+  remove_at (c, lower_bound (c, m->vdisk, m->seg));
+  if (store_movement_delete (c->store, vdisk, seg) == -1
+      || store_segment_ref (c->store, cid, unit, -1, NULL) == -1)
+    ctrl_set_degraded (c, "a data movement could not be taken back");
+}
+
 int
 ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
                  sm_entry orig, sm_entry alt, bool redirect)
 {
   const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
   struct ctrl_move *m;
-  size_t i;
+  struct sm_movement row;
 
   if (v == NULL || seg >= (v->size + (UINT64_C(1) << v->seg_shift) - 1)
       >> v->seg_shift || entry_flags (alt) != ENTRY_VALID
@@ -238,32 +387,65 @@ ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
     errno = EEXIST;
     return -1;
   }
-  m = calloc (1, sizeof *m);
-  if (m == NULL)
-    return -1;
-  *m = (struct ctrl_move) {
-    .vdisk = vdisk, .seg = seg, .redirect = redirect,
-    .orig = orig & ~(ENTRY_NOWRITE | ENTRY_ALT), .alt = alt,
-    .n_bytes = ((UINT64_C(1) << v->seg_shift) / SM_BLOCK_SIZE + 7) / 8,
-  };
-  m->at_alt = calloc (m->n_bytes, 1);
-  m->busy = calloc (m->n_bytes, 1);
-  i = lower_bound (c, vdisk, seg);
-  if (m->at_alt == NULL || m->busy == NULL
-      || move_vector_append (&c->moves, NULL) == -1) {
-    move_free (m);
-    errno = ENOMEM;
-    return -1;
-  }
-  memmove (&c->moves.ptr[i + 1], &c->moves.ptr[i],
-           (c->moves.len - 1 - i) * sizeof c->moves.ptr[0]);
-  c->moves.ptr[i] = m;
-  /* Blocking: once answered, no write to orig is in flight. */
-  if (show (c, m, ENTRY_NOWRITE, true) == -1) {
-    ctrl_move_end (c, vdisk, seg);
+  if (c->degraded) {
     errno = EIO;
     return -1;
   }
+  m = move_new (vdisk, seg, v->seg_shift, orig, alt, redirect, NULL);
+  if (m == NULL) {
+    errno = ENOMEM;
+    return -1;
+  }
+  row = stored (m);
+  if (!orig_is_mapped (c, vdisk, seg, m->orig)) {
+    move_free (m);
+    errno = EINVAL;
+    return -1;
+  }
+  /* A failed put leaves the open transaction as it was. */
+  if (ctrl_change (c) == -1 || store_movement_put (c->store, &row) == -1) {
+    int err = errno;
+    move_free (m);
+    errno = err;
+    return -1;
+  }
+  if (insert (c, m) == -1) {
+    move_free (m);
+    ctrl_set_degraded (c, "a data movement could not be registered");
+    errno = ENOMEM;
+    return -1;
+  }
+  /* Blocking: once answered, no write to orig is in flight. */
+  if (show (c, m, ENTRY_NOWRITE, true) == -1) {
+    unbegin (c, m);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+/* Mark BLOCKS at alt in M, durably: the store's row is updated in the
+ * open transaction first (the next commit covers it).  0, or an errno
+ * (the controller is then degraded: nothing was marked). */
+static int
+record_blocks (struct controller *c, struct ctrl_move *m,
+               const uint8_t *blocks)
+{
+  CLEANUP_FREE uint8_t *next = malloc (m->n_bytes);
+
+  if (next == NULL)
+    return ENOMEM;
+  for (uint32_t i = 0; i < m->n_bytes; i++)
+    next[i] = m->at_alt[i] | blocks[i];
+  if (memcmp (next, m->at_alt, m->n_bytes) == 0)
+    return 0;
+  if (ctrl_change (c) == -1
+      || store_movement_update (c->store, m->vdisk, m->seg, next,
+                                m->n_bytes) == -1) {
+    ctrl_set_degraded (c, "a data movement could not be recorded");
+    return EIO;
+  }
+  memcpy (m->at_alt, next, m->n_bytes);
   return 0;
 }
 
@@ -272,6 +454,8 @@ ctrl_move_mark (struct controller *c, uint32_t vdisk, uint64_t seg,
                 uint64_t first, uint64_t n)
 {
   struct ctrl_move *m = ctrl_move_find (c, vdisk, seg);
+  CLEANUP_FREE uint8_t *blocks = NULL;
+  int err;
 
   if (m == NULL) {
     errno = ENOENT;
@@ -286,8 +470,15 @@ ctrl_move_mark (struct controller *c, uint32_t vdisk, uint64_t seg,
       errno = EBUSY;
       return -1;
     }
+  blocks = calloc (m->n_bytes, 1);
+  if (blocks == NULL)
+    return -1;
   for (uint64_t b = first; b < first + n; b++)
-    m->at_alt[b / 8] |= 1u << (b % 8);
+    blocks[b / 8] |= 1u << (b % 8);
+  if ((err = record_blocks (c, m, blocks)) != 0) {
+    errno = err;
+    return -1;
+  }
   return 0;
 }
 
@@ -306,23 +497,13 @@ ctrl_move_query (struct controller *c, uint32_t vdisk, uint64_t seg,
   return 0;
 }
 
-/* Put the deferred faults of M back on the controller's queue. */
-static void
-requeue_deferred (struct controller *c, struct ctrl_move *m)
-{
-  struct deferred_vector d = m->deferred;
-
-  m->deferred = (struct deferred_vector) { NULL, 0, 0 };
-  for (size_t i = 0; i < d.len; i++)
-    controller_submit_frame (c, d.ptr[i].from, d.ptr[i].frame, d.ptr[i].len);
-  free (d.ptr);
-}
-
 int
-ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg)
+ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg,
+               bool keep_alt)
 {
   size_t i = lower_bound (c, vdisk, seg);
   struct ctrl_move *m;
+  uint32_t units;
 
   if (i == c->moves.len || c->moves.ptr[i]->vdisk != vdisk
       || c->moves.ptr[i]->seg != seg) {
@@ -334,12 +515,89 @@ ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg)
     errno = EBUSY;
     return -1;
   }
-  memmove (&c->moves.ptr[i], &c->moves.ptr[i + 1],
-           (c->moves.len - i - 1) * sizeof c->moves.ptr[0]);
-  c->moves.len--;
-  requeue_deferred (c, m);      /* handled after the caller's turn */
-  move_free (m);
+  units = (uint64_t) m->n_bytes * 8 * SM_BLOCK_SIZE / SM_UNIT_SIZE;
+  if (ctrl_change (c) == -1
+      || store_movement_delete (c->store, vdisk, seg) == -1
+      || (!keep_alt && ctrl_unref_segment (c, m->alt, units) == -1)) {
+    ctrl_set_degraded (c, "the end of a data movement could not be "
+                       "recorded");
+    errno = EIO;
+    return -1;
+  }
+  remove_at (c, i);
   return 0;
+}
+
+int
+ctrl_move_end_vdisk (struct controller *c, uint32_t vdisk)
+{
+  size_t i = lower_bound (c, vdisk, 0);
+  int left = 0;
+
+  while (i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk) {
+    if (ctrl_move_end (c, vdisk, c->moves.ptr[i]->seg, false) == 0)
+      continue;                 /* the next one is at I now */
+    if (errno != EBUSY)
+      return -1;
+    left++;
+    i++;
+  }
+  return left;
+}
+
+/* The segment shift of vdisk ID, live or being deleted; 0 if none. */
+static unsigned
+shift_of (struct controller *c, uint32_t id)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, id);
+
+  for (size_t i = 0; v == NULL && i < c->n_deleting; i++)
+    if (c->deleting[i].id == id)
+      v = &c->deleting[i];
+  return v ? v->seg_shift : 0;
+}
+
+/* Register stored movement R (rows come in registry order). */
+static int
+load_one (struct controller *c, const struct sm_movement *r)
+{
+  unsigned shift = shift_of (c, r->vdisk);
+  struct ctrl_move *m;
+
+  if (shift == 0
+      || r->n_bytes != (UINT64_C(1) << shift) / SM_BLOCK_SIZE / 8) {
+    sm_error ("controller: the movement of vdisk %" PRIu32 " segment %"
+              PRIu64 " does not fit its vdisk; run 'segmapctl check'",
+              r->vdisk, r->vseg);
+    return -1;
+  }
+  m = move_new (r->vdisk, r->vseg, shift, r->orig, r->alt, r->redirect,
+                r->at_alt);
+  if (m == NULL || move_vector_append (&c->moves, m) == -1) {
+    if (m)
+      move_free (m);
+    sm_error ("controller: cannot load the data movements: %m");
+    return -1;
+  }
+  return 0;
+}
+
+int
+ctrl_move_load (struct controller *c)
+{
+  struct sm_movement *rows;
+  size_t n;
+  int r = 0;
+
+  ctrl_move_free_all (c);
+  if (store_movement_list (c->store, 0, &rows, &n) == -1)
+    return -1;
+  for (size_t i = 0; i < n && r == 0; i++)
+    r = load_one (c, &rows[i]);
+  sm_movement_free (rows, n);
+  if (r == 0 && n > 0)
+    sm_debug ("controller: %zu data movements loaded", n);
+  return r;
 }
 
 void
@@ -510,9 +768,12 @@ find_order (struct controller *c, uint64_t id, size_t *index)
 }
 
 /* Settle order J of M as the agent reported it in REQ: the error to
- * fail the host I/O with, or 0. */
+ * fail the host I/O with, or 0.  A write's blocks are marked at alt
+ * (in the store's open transaction: the commit that answers a later
+ * FLUSH covers them) only when the agent wrote them. */
 static int
-settle (struct ctrl_move *m, size_t j, const struct msg *req)
+settle (struct controller *c, struct ctrl_move *m, size_t j,
+        const struct msg *req)
 {
   struct order o = m->orders.ptr[j];
   int err = req->status;
@@ -526,12 +787,12 @@ settle (struct ctrl_move *m, size_t j, const struct msg *req)
               o.id, m->vdisk, m->seg);
     err = EPROTO;               /* marks nothing: orig still holds them */
   }
-  if (o.write)
-    for (uint32_t i = 0; i < m->n_bytes; i++) {
-      if (err == 0)
-        m->at_alt[i] |= o.blocks[i];
+  if (o.write) {
+    if (err == 0)
+      err = record_blocks (c, m, o.blocks);
+    for (uint32_t i = 0; i < m->n_bytes; i++)
       m->busy[i] &= ~o.blocks[i];
-    }
+  }
   free (o.blocks);
   m->orders.ptr[j] = m->orders.ptr[--m->orders.len];
   return err;
@@ -552,7 +813,7 @@ ctrl_move_io_done (struct controller *c, struct msg *req)
     fail (c, req, EPROTO);
     return;
   }
-  err = settle (m, j, req);
+  err = settle (c, m, j, req);
   if (err)
     fail (c, req, err);
   else

@@ -571,10 +571,8 @@ collect_row (void *opaque, uint64_t vseg, sm_entry e)
   return rows->v.len == FREE_BATCH ? 1 : 0;
 }
 
-/* Drop one reference to the segment of E; zero and queue it for the
- * allocator when it was the last. */
-static int
-unref_segment (struct controller *c, sm_entry e, uint32_t units)
+int
+ctrl_unref_segment (struct controller *c, sm_entry e, uint32_t units)
 {
   uint32_t cid = entry_container (e), refs;
   struct ctrl_container *cc = c->containers[cid];
@@ -617,7 +615,7 @@ ctrl_free_vdisk_range (struct controller *c, const struct sm_vdisk_info *v,
     for (size_t i = 0; i < rows.v.len && r >= 0; i++)
       if (store_map_set (c->store, v->id, rows.v.ptr[i].vseg,
                          ENTRY_ZERO_SEGMENT) == -1
-          || unref_segment (c, rows.v.ptr[i].e, units) == -1)
+          || ctrl_unref_segment (c, rows.v.ptr[i].e, units) == -1)
         r = -1;
     if (r < 0)
       break;

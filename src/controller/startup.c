@@ -7,9 +7,13 @@
  *      the database does not know are created; known ones must agree;
  *   3. open every container and rebuild its allocator from the durable
  *      segment table (free space = complement of used space);
- *   4. after an unclean shutdown, zero every free range: a segment that
+ *   4. load the data movements (faults-move.c) of live vdisks and of
+ *      those being deleted, before any agent can fault;
+ *   5. after an unclean shutdown, zero every free range: a segment that
  *      was allocated (or freed) in a transaction that never committed may
- *      hold data, and must read zeros before it is handed out again;
+ *      hold data, and must read zeros before it is handed out again.  A
+ *      movement's alt segment is not free (it has a segment row, sql/005),
+ *      so the blocks written there survive;
  * Any failure stops start-up with a message naming the problem.  Agents
  * REGISTER afterwards (agents.c): each is then given every container
  * (CONTAINER_ATTACH) and every vdisk's table (NEW_TABLE).
@@ -302,7 +306,7 @@ zero_free_space (struct controller *c)
   return 0;
 }
 
-/* Steps 1 and 4 of start-up: the clean flag and needs_check. */
+/* Steps 1 and 5 of start-up: the clean flag and needs_check. */
 static int
 read_flags (struct controller *c, bool *was_clean)
 {
@@ -338,7 +342,7 @@ ctrl_startup (struct controller *c)
     if (reconcile_vdisk (c, &c->cfg->vdisks[i]) == -1)
       return -1;
   if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1
-      || ctrl_delete_resume (c) == -1)
+      || ctrl_delete_resume (c) == -1 || ctrl_move_load (c) == -1)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;

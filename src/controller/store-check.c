@@ -3,8 +3,11 @@
  * It proves the invariants of sql/001-initial.sql on the durable state:
  * SQLite's own integrity; every reference between rows; map rows point
  * at the start of an allocated segment of the vdisk's segment size;
- * refcount = number of map rows referencing the segment (0 references
- * is a leak); segments of a container never overlap and lie inside it;
+ * refcount = number of map rows and data movements referencing the
+ * segment (0 references is a leak); a movement's vdisk exists, its
+ * segment's map row is at its orig, its alt is an allocated segment of
+ * the vdisk's segment size that no map row and no other movement
+ * references, and its bitmap has one bit per block; segments of a container never overlap and lie inside it;
  * map rows lie inside their vdisk; flags are well formed.
  *
  * Each check is one query whose rows are the problems it found, already
@@ -12,7 +15,8 @@
  * query.  The queries use the primary keys and one sort of the map by
  * location: the whole check is a few linear scans.  The references
  * checked in detail here (map to segment has no foreign key since
- * sql/003) are left out of the generic foreign_key_check, which remains
+ * sql/003; movements are checked with sentences of their own) are left
+ * out of the generic foreign_key_check, which remains
  * for tables added by later schemas.
  * All queries run in one read transaction, so they see one state.
  */
@@ -34,7 +38,8 @@ static const char *const check_sql[] = {
   "SELECT printf ('table %s row %s references a missing row of table %s',"
   "               t.name, coalesce (f.rowid, '?'), f.parent)"
   " FROM sqlite_master t, pragma_foreign_key_check (t.name) f"
-  " WHERE t.type = 'table' AND t.name NOT IN ('map', 'vdisk', 'segment')",
+  " WHERE t.type = 'table'"
+  "   AND t.name NOT IN ('map', 'vdisk', 'segment', 'movement')",
 
   "SELECT printf ('vdisk #%d does not exist but has %d map entries',"
   "               vdisk_id, count (*))"
@@ -69,16 +74,77 @@ static const char *const check_sql[] = {
   " JOIN segment s ON s.container_id = m.container_id AND s.unit = m.unit"
   " WHERE s.units <> 1 << (v.seg_shift - 16)",
 
-  "WITH refs AS (SELECT container_id, unit, count (*) AS n FROM map"
-  "              WHERE container_id IS NOT NULL GROUP BY container_id, unit)"
-  " SELECT CASE WHEN r.n IS NULL"
+  "WITH refs AS (SELECT container_id, unit, sum (m) AS n_map,"
+  "                     sum (1 - m) AS n_move"
+  "              FROM (SELECT container_id, unit, 1 AS m FROM map"
+  "                    WHERE container_id IS NOT NULL"
+  "                    UNION ALL SELECT alt_container_id, alt_unit, 0"
+  "                    FROM movement)"
+  "              GROUP BY container_id, unit)"
+  " SELECT CASE WHEN r.n_map IS NULL"
   "  THEN printf ('segment %d:%d (%d units) is referenced by no map entry"
-  " (leaked)', s.container_id, s.unit, s.units)"
+  " or movement (leaked)', s.container_id, s.unit, s.units)"
   "  ELSE printf ('segment %d:%d has reference count %d but %d map entries"
-  " reference it', s.container_id, s.unit, s.refcount, r.n) END"
+  " and %d movements reference it', s.container_id, s.unit, s.refcount,"
+  "               r.n_map, r.n_move) END"
   " FROM segment s LEFT JOIN refs r"
   "  ON r.container_id = s.container_id AND r.unit = s.unit"
-  " WHERE coalesce (r.n, 0) <> s.refcount",
+  " WHERE coalesce (r.n_map + r.n_move, 0) <> s.refcount",
+
+  /* Data movements (sql/005). */
+  "SELECT printf ('vdisk #%d does not exist but has %d data movements',"
+  "               vdisk_id, count (*))"
+  " FROM movement WHERE vdisk_id NOT IN (SELECT id FROM vdisk)"
+  " GROUP BY vdisk_id",
+
+  "SELECT printf ('vdisk %s segment %d moves from %s, but its map entry is"
+  " %s', " VDISK_NAME ("v", "mv.vdisk_id") ", mv.vseg,"
+  "               coalesce (mv.orig_container_id || ':' || mv.orig_unit,"
+  "                         'zero'),"
+  "               CASE WHEN m.vseg IS NULL THEN 'zero'"
+  "               ELSE coalesce (m.container_id || ':' || m.unit,"
+  "                              'an error entry') END)"
+  " FROM movement mv LEFT JOIN vdisk v ON v.id = mv.vdisk_id"
+  " LEFT JOIN map m ON m.vdisk_id = mv.vdisk_id AND m.vseg = mv.vseg"
+  " WHERE CASE WHEN mv.orig_container_id IS NULL THEN m.vseg IS NOT NULL"
+  "  ELSE m.container_id IS NOT mv.orig_container_id"
+  "    OR m.unit IS NOT mv.orig_unit END",
+
+  "SELECT printf ('vdisk %s segment %d moves to container %d unit %d, which"
+  " is not an allocated segment', " VDISK_NAME ("v", "mv.vdisk_id") ","
+  "               mv.vseg, mv.alt_container_id, mv.alt_unit)"
+  " FROM movement mv LEFT JOIN vdisk v ON v.id = mv.vdisk_id"
+  " WHERE NOT EXISTS (SELECT 1 FROM segment s"
+  "  WHERE s.container_id = mv.alt_container_id AND s.unit = mv.alt_unit)",
+
+  "SELECT printf ('vdisk ''%s'' segment %d moves to segment %d:%d of %d"
+  " units, but its segments are %d units', v.name, mv.vseg,"
+  "               s.container_id, s.unit, s.units, 1 << (v.seg_shift - 16))"
+  " FROM movement mv JOIN vdisk v ON v.id = mv.vdisk_id"
+  " JOIN segment s ON s.container_id = mv.alt_container_id"
+  "  AND s.unit = mv.alt_unit"
+  " WHERE s.units <> 1 << (v.seg_shift - 16)",
+
+  "SELECT printf ('vdisk ''%s'' segment %d: the bitmap of its movement has"
+  " %d bytes, but its segments have %d blocks (%d bytes)', v.name,"
+  "               mv.vseg, length (mv.at_alt), 1 << (v.seg_shift - 12),"
+  "               1 << (v.seg_shift - 15))"
+  " FROM movement mv JOIN vdisk v ON v.id = mv.vdisk_id"
+  " WHERE typeof (mv.at_alt) <> 'blob'"
+  "    OR length (mv.at_alt) <> 1 << (v.seg_shift - 15)",
+
+  "SELECT printf ('segment %d:%d is where vdisk %s segment %d moves, but"
+  " vdisk %s segment %d maps it', m.container_id, m.unit, "
+  VDISK_NAME ("v", "mv.vdisk_id") ", mv.vseg, "
+  VDISK_NAME ("w", "m.vdisk_id") ", m.vseg)"
+  " FROM map m JOIN movement mv ON mv.alt_container_id = m.container_id"
+  "  AND mv.alt_unit = m.unit"
+  " LEFT JOIN vdisk v ON v.id = mv.vdisk_id"
+  " LEFT JOIN vdisk w ON w.id = m.vdisk_id",
+
+  "SELECT printf ('segment %d:%d is where %d movements move', "
+  "               alt_container_id, alt_unit, count (*))"
+  " FROM movement GROUP BY alt_container_id, alt_unit HAVING count (*) > 1",
 
   "SELECT printf ('segment %d:%d (%d units) overlaps an earlier segment of"
   " container %d, which ends at unit %d', container_id, unit, units,"

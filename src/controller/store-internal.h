@@ -2,7 +2,8 @@
  *
  * The store is split by concern: store.c (connection, errors,
  * migrations, transactions, meta), store-objects.c (containers and
- * vdisks), store-map.c (the map and segments: the allocation path) and
+ * vdisks), store-map.c (the map and segments: the allocation path),
+ * store-movement.c (data movements), store-iscsi.c (access lists) and
  * store-check.c (the consistency check).  Each file lists the SQL it
  * runs in a stmt_def table next to its code; store_open prepares all of
  * them into st->stmt[] once.
@@ -39,6 +40,9 @@ enum stmt_id {
   STMT_HOST_LIST, STMT_HOST_VDISKS, STMT_HOST_UPSERT, STMT_HOST_DELETE,
   STMT_HOST_CLEAR_VDISKS, STMT_HOST_ADD_VDISK, STMT_HOST_BY_INITIATOR,
   STMT_PR_GET, STMT_PR_SET,
+  /* store-movement.c */
+  STMT_MOVE_INSERT, STMT_MOVE_UPDATE, STMT_MOVE_DELETE,
+  STMT_MOVE_LIST_ALL, STMT_MOVE_LIST_ONE,
   STMT_COUNT
 };
 
@@ -51,6 +55,7 @@ struct stmt_def {
 extern const struct stmt_def store_object_stmts[];    /* store-objects.c */
 extern const struct stmt_def store_map_stmts[];       /* store-map.c */
 extern const struct stmt_def store_iscsi_stmts[];     /* store-iscsi.c */
+extern const struct stmt_def store_movement_stmts[];  /* store-movement.c */
 
 struct store {
   sqlite3 *db;

@@ -21,7 +21,8 @@
  *
  * Statements.  Every statement the store runs is prepared once, at
  * open, into st->stmt[] (SQLITE_PREPARE_PERSISTENT), from the tables of
- * store.c, store-objects.c and store-map.c, and reset when the function
+ * store.c, store-objects.c, store-map.c, store-iscsi.c and
+ * store-movement.c, and reset when the function
  * using it returns (CLEANUP_RESET), which also ends any read it had
  * open.  The allocation path never parses SQL.
  *
@@ -79,6 +80,7 @@ static const struct stmt_def core_stmts[] = {
 
 static const struct stmt_def *const stmt_tables[] = {
   core_stmts, store_object_stmts, store_map_stmts, store_iscsi_stmts,
+  store_movement_stmts,
 };
 
 static void

@@ -195,9 +195,49 @@ int store_segment_foreach (struct store *st, uint32_t container,
                                       uint32_t refcount),
                            void *opaque);
 
+/* Data movements (store-movement.c, sql/005): segment VSEG of VDISK
+ * moves from ORIG (a plain location, or ENTRY_ZERO_SEGMENT) to ALT (a
+ * plain location); AT_ALT has N_BYTES bytes (segment size / 4096 / 8),
+ * one bit per 4 KiB block, LSB first: set = the block's data is at
+ * alt. */
+struct sm_movement {
+  uint32_t vdisk;
+  uint64_t vseg;
+  sm_entry orig, alt;
+  bool redirect;                /* host writes go to alt */
+  uint8_t *at_alt;
+  uint32_t n_bytes;
+};
+
+/* Record M and its alt segment (a segment row of N_BYTES * 8 blocks,
+ * refcount 1: the movement's reference), all or nothing.  EEXIST if
+ * the segment has a movement or alt overlaps an allocated segment,
+ * EINVAL for a movement the schema refuses or a missing vdisk, ENOENT
+ * for a missing container. */
+int store_movement_put (struct store *st, const struct sm_movement *m);
+
+/* Replace the bitmap of the movement of VSEG of VDISK.  ENOENT if there
+ * is none. */
+int store_movement_update (struct store *st, uint32_t vdisk, uint64_t vseg,
+                           const uint8_t *at_alt, uint32_t n_bytes);
+
+/* Delete the movement row; its alt segment's reference passes to the
+ * caller, who maps alt (the map row takes the reference over) or drops
+ * it (store_segment_ref -1) in the same transaction.  ENOENT if there
+ * is none. */
+int store_movement_delete (struct store *st, uint32_t vdisk, uint64_t vseg);
+
+/* The movements of VDISK (0: of every vdisk), ordered by vdisk then
+ * segment, into a new array (*N elements). */
+int store_movement_list (struct store *st, uint32_t vdisk,
+                         struct sm_movement **out, size_t *n);
+void sm_movement_free (struct sm_movement *v, size_t n);
+
 /* Consistency check: SQLite integrity and foreign keys; map rows whose
  * segment is missing or of the wrong size; refcounts that differ from
- * the number of referencing map rows; overlapping segments or segments
+ * the number of referencing map rows and movements; movements whose
+ * vdisk, map row at orig or alt segment is missing or does not match,
+ * or whose alt is also mapped; overlapping segments or segments
  * past their container's end; leaked (unreferenced) segments; map rows
  * past their vdisk's end; malformed flags.  REPORT (may be NULL) gets
  * one sentence per problem.  Returns the number of problems, or -1 if

@@ -33,6 +33,7 @@
 
 #include "agent/agent.h"
 #include "common/errors.h"
+#include "config/config.h"
 #include "common/limits.h"
 #include "controller/controller-internal.h"
 #include "proto/msg.h"
@@ -388,9 +389,9 @@ START_TEST (test_redirect_then_split)
       ck_abort_msg ("byte %" PRIu64 " is 0x%02x, expected 0x%02x", i,
                     r.buf[i - 2 * BLK], expect);
   }
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   errno = 0;
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), -1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, ENOENT);
 }
 END_TEST
@@ -423,7 +424,7 @@ START_TEST (test_busy_blocks_wait)
   free (got);
   ck_assert_str_eq (move_block_to_string (where (4)), "alt");
   ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
 }
 END_TEST
 
@@ -446,7 +447,7 @@ START_TEST (test_end_and_failures)
   handle (0);
   wait_queued (1);                      /* IO_DONE outstanding */
   errno = 0;
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), -1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, EBUSY);
   errno = 0;
   ck_assert_int_eq (ctrl_move_mark (c, vid, 0, 7, 3), -1);
@@ -461,11 +462,11 @@ START_TEST (test_end_and_failures)
   host_start (&r, false, 0, 100, 0);
   handle_until_io_done ();
   errno = 0;
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), -1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, EBUSY);
   ck_assert_int_eq (host_finish (&r), 0);
   ck_assert_uint_eq (r.buf[5], orig_byte (5));
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
 }
 END_TEST
 
@@ -483,7 +484,7 @@ START_TEST (test_hold_writes)
   ck_assert_uint_eq (queued (), 0);
   sm_test_sleep_ms (50);
   ck_assert (!w.done);
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   ck_assert_uint_eq (queued (), 1);     /* the held fault, again */
   ck_assert_int_eq (host_finish (&w), 0);
   got = segment_read (box, ORIG_AT, SEG);
@@ -502,16 +503,16 @@ START_TEST (test_overlay_and_erofs)
                                 ENTRY_VALID | ENTRY_NOWRITE);
 
   ck_assert_int_eq (ctrl_move_begin (c, vid, 0, orig, alt, true), 0);
-  ck_assert_int_eq (store_begin (c->store), 0);
+  ck_assert_int_eq (ctrl_change (c), 0);
   ck_assert_int_eq (store_allocate (c->store, vid, 2, shared, UNITS), 0);
-  ck_assert_int_eq (store_commit (c->store), 0);
+  ck_assert_int_eq (ctrl_commit (c, false), 0);
   ck_assert_int_eq (host_io (&io, false, 2 * MiB, 10, 0), 0);  /* a load */
   ck_assert_uint_eq (agent_entry (0), orig | ENTRY_NOWRITE);
   ck_assert_uint_eq (agent_entry (2), shared);
   errno = 0;
   ck_assert_int_eq (host_io (&io, true, 2 * MiB, 10, 1), -1);
   ck_assert_int_eq (errno, EROFS);
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
 }
 END_TEST
 
@@ -531,7 +532,7 @@ START_TEST (test_trim_waits)
   ck_assert (!tr_io.done);
   ck_assert_int_eq (store_map_count (c->store, vid, &rows), 0);
   ck_assert_uint_eq (rows, 1);          /* segment 0 still mapped */
-  ck_assert_int_eq (ctrl_move_end (c, vid, 0), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   ck_assert_int_eq (host_finish (&tr_io), 0);
   ck_assert_int_eq (store_map_count (c->store, vid, &rows), 0);
   ck_assert_uint_eq (rows, 0);
@@ -563,7 +564,158 @@ START_TEST (test_zero_origin)
   }
   ck_assert_uint_eq (got[2 * BLK], alt_byte (2 * BLK));
   free (got);
-  ck_assert_int_eq (ctrl_move_end (c, vid, 100), 0);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 100, false), 0);
+}
+END_TEST
+
+/*----------------------------------------------------------------------
+ * Persistence.
+ */
+
+static uint8_t
+zero_byte (uint64_t off)
+{
+  return 0;
+}
+
+/* Problems store_check finds in ST. */
+static int
+check_problems (struct store *st)
+{
+  return store_check (st, NULL, NULL);
+}
+
+/* The bitmap the tests below leave at alt: blocks 3..5 written by a
+ * redirected write, 10..11 copied. */
+static bool
+expected_at_alt (uint64_t b)
+{
+  return (b >= 3 && b <= 5) || b == 10 || b == 11;
+}
+
+/* A second controller on the same state, started as segmap starts
+ * (ctrl_startup) after an unclean stop; C's store is closed first. */
+static struct controller *
+restart_unclean (struct segmap_config **cfgp)
+{
+  struct segmap_config *cfg = cfg_new_empty ();
+  struct controller *c2;
+
+  ck_assert_int_eq (ctrl_change (c), 0);
+  ck_assert_int_eq (store_meta_set (c->store, "clean", "0"), 0);
+  ck_assert_int_eq (ctrl_commit (c, false), 0);
+  store_close (c->store);
+  c->store = NULL;
+  ck_assert_ptr_nonnull (cfg);
+  ck_assert_int_eq (cfg_finish (cfg, dir), 0);
+  c2 = controller_new (cfg);
+  ck_assert_ptr_nonnull (c2);
+  ck_assert_int_eq (ctrl_startup (c2), 0);
+  *cfgp = cfg;
+  return c2;
+}
+
+static void
+stop_restarted (struct controller *c2, struct segmap_config *cfg)
+{
+  store_close (c2->store);
+  c2->store = NULL;
+  controller_free (c2);
+  cfg_free (cfg);
+  ck_assert_int_eq (store_open (db_path, &c->store), 0);
+}
+
+/* A movement is stored as it goes: begun, blocks marked by a redirected
+ * write's IO_DONE and by a copy, committed; a restart after an unclean
+ * stop loads it with its exact bitmap, and does not zero its alt
+ * segment (free space is zeroed); its end removes the row and frees
+ * alt; the store checks clean throughout. */
+START_TEST (test_persisted_across_restart)
+{
+  static struct host_io w;
+  struct segmap_config *cfg;
+  struct controller *c2;
+  struct sm_movement *rows;
+  enum move_block wh;
+  sm_entry e = orig;
+  uint8_t *got;
+  size_t n;
+
+  ck_assert_int_eq (ctrl_move_begin (c, vid, 0, orig, alt, true), 0);
+  ck_assert_int_eq (check_problems (c->store), 0);
+  ck_assert_int_eq (host_io (&w, true, 3 * BLK + 3000, 6144, 1), 0);
+  ck_assert_int_eq (ctrl_move_mark (c, vid, 0, 10, 2), 0);
+  ck_assert_int_eq (ctrl_commit (c, false), 0);
+  ck_assert_int_eq (check_problems (c->store), 0);
+  segment_fill (box, 8 * MiB, SEG, alt_byte);   /* free space */
+
+  c2 = restart_unclean (&cfg);
+  for (uint64_t b = 0; b < SEG / BLK; b++) {
+    ck_assert_int_eq (ctrl_move_query (c2, vid, 0, b, &wh), 0);
+    ck_assert_msg (wh == (expected_at_alt (b) ? MOVE_BLOCK_ALT
+                          : MOVE_BLOCK_ORIG), "block %" PRIu64 " is %s", b,
+                   move_block_to_string (wh));
+  }
+  ctrl_move_overlay (c2, vid, 0, 1, &e);
+  ck_assert_uint_eq (e, orig | ENTRY_NOWRITE | ENTRY_ALT);
+  ck_assert (segment_is (box, 8 * MiB, SEG, zero_byte));
+  got = segment_read (box, ALT_AT, SEG);
+  ck_assert_mem_eq (got + 3 * BLK + 3000, w.buf, 6144);
+  ck_assert_uint_eq (got[20 * BLK], alt_byte (20 * BLK));
+  free (got);
+  ck_assert_int_eq (check_problems (c2->store), 0);
+
+  ck_assert_int_eq (ctrl_move_end (c2, vid, 0, false), 0);
+  ck_assert_int_eq (store_movement_list (c2->store, 0, &rows, &n), 0);
+  ck_assert_uint_eq (n, 0);
+  sm_movement_free (rows, n);
+  errno = 0;
+  ck_assert_int_eq (store_segment_ref (c2->store, 1, ALT_AT / SM_UNIT_SIZE,
+                                       0, NULL), -1);
+  ck_assert_int_eq (errno, ENOENT);             /* alt freed */
+  ck_assert_int_eq (ctrl_commit (c2, false), 0);
+  ck_assert_int_eq (check_problems (c2->store), 0);
+  stop_restarted (c2, cfg);
+}
+END_TEST
+
+/* The row follows every change of the bitmap before the change is
+ * answered; a failed begin leaves nothing stored. */
+START_TEST (test_row_follows_bitmap)
+{
+  static struct host_io w;
+  struct sm_movement *rows;
+  size_t n;
+
+  errno = 0;
+  ck_assert_int_eq (ctrl_move_begin (c, vid, 0, ENTRY_ZERO_SEGMENT, alt,
+                                     true), -1);
+  ck_assert_int_eq (errno, EINVAL);             /* the map says orig */
+  ck_assert_int_eq (store_movement_list (c->store, 0, &rows, &n), 0);
+  ck_assert_uint_eq (n, 0);
+  sm_movement_free (rows, n);
+
+  ck_assert_int_eq (ctrl_move_begin (c, vid, 0, orig, alt, true), 0);
+  ck_assert_int_eq (host_io (&w, true, 4 * BLK, 100, 1), 0);
+  ck_assert_int_eq (store_movement_list (c->store, vid, &rows, &n), 0);
+  ck_assert_uint_eq (n, 1);
+  ck_assert_uint_eq (rows[0].orig, orig);
+  ck_assert_uint_eq (rows[0].alt, alt);
+  ck_assert (rows[0].redirect);
+  ck_assert_uint_eq (rows[0].n_bytes, SEG / BLK / 8);
+  ck_assert_uint_eq (rows[0].at_alt[0], 0x10);  /* block 4, LSB first */
+  for (uint32_t i = 1; i < rows[0].n_bytes; i++)
+    ck_assert_uint_eq (rows[0].at_alt[i], 0);
+  sm_movement_free (rows, n);
+
+  /* A deleted vdisk's movements end, and alt goes with them. */
+  ck_assert_int_eq (ctrl_move_end_vdisk (c, vid), 0);
+  ck_assert_ptr_null (ctrl_move_find (c, vid, 0));
+  ck_assert_int_eq (store_movement_list (c->store, 0, &rows, &n), 0);
+  ck_assert_uint_eq (n, 0);
+  sm_movement_free (rows, n);
+  ck_assert_int_eq (ctrl_commit (c, false), 0);
+  ck_assert_int_eq (check_problems (c->store), 0);
 }
 END_TEST
 
@@ -582,6 +734,8 @@ move_suite (void)
   tcase_add_test (tc, test_overlay_and_erofs);
   tcase_add_test (tc, test_trim_waits);
   tcase_add_test (tc, test_zero_origin);
+  tcase_add_test (tc, test_persisted_across_restart);
+  tcase_add_test (tc, test_row_follows_bitmap);
   suite_add_tcase (s, tc);
   return s;
 }

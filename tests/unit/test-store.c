@@ -1046,7 +1046,8 @@ static const struct corruption {
 } corruptions[] = {
   { "wrong refcount",
     "UPDATE segment SET refcount = 3 WHERE unit = 16", 1,
-    "segment 1:16 has reference count 3 but 1 map entries reference it" },
+    "segment 1:16 has reference count 3 but 1 map entries and 0 movements "
+    "reference it" },
   { "dangling map row",
     "INSERT INTO map VALUES (1, 7, 1, 512, 1)", 1,
     "vdisk 'v1' segment 7 maps container 1 unit 512, which is not an "
@@ -1060,7 +1061,8 @@ static const struct corruption {
     "segment 1:40 (16 units) overlaps an earlier segment of container 1" },
   { "leaked segment",
     "INSERT INTO segment VALUES (1, 320, 16, 1)", 1,
-    "segment 1:320 (16 units) is referenced by no map entry (leaked)" },
+    "segment 1:320 (16 units) is referenced by no map entry or movement "
+    "(leaked)" },
   { "segment past its container",
     "UPDATE container SET size = 40 * 65536", 1,
     "segment 1:32 (16 units) extends past the end of container 'c' "
@@ -1093,6 +1095,44 @@ static const struct corruption {
     "PRAGMA ignore_check_constraints = ON;"
     "UPDATE map SET flags = 1 WHERE vdisk_id = 2 AND vseg = 5", 2,
     "vdisk 'v2' segment 5 has no location but is not an error entry" },
+  { "movement bitmap of the wrong size",
+    "INSERT INTO segment VALUES (1, 64, 16, 1);"
+    "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (16))", 1,
+    "vdisk 'v1' segment 1: the bitmap of its movement has 16 bytes, but "
+    "its segments have 256 blocks (32 bytes)" },
+  { "movement from where the map does not point",
+    "INSERT INTO segment VALUES (1, 64, 16, 1);"
+    "INSERT INTO movement VALUES (1, 1, 1, 32, 1, 64, 1, zeroblob (32))", 1,
+    "vdisk 'v1' segment 1 moves from 1:32, but its map entry is 1:16" },
+  { "movement of a zero segment that is mapped",
+    "INSERT INTO segment VALUES (1, 64, 16, 1);"
+    "INSERT INTO movement VALUES (1, 1, NULL, NULL, 1, 64, 1,"
+    "                             zeroblob (32))", 1,
+    "vdisk 'v1' segment 1 moves from zero, but its map entry is 1:16" },
+  { "movement to a missing segment",
+    "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 0, zeroblob (32))", 1,
+    "vdisk 'v1' segment 1 moves to container 1 unit 64, which is not an "
+    "allocated segment" },
+  { "movement to a mapped segment",
+    "UPDATE segment SET refcount = 2 WHERE unit = 32;"
+    "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 32, 1, zeroblob (32))", 1,
+    "segment 1:32 is where vdisk 'v1' segment 1 moves, but vdisk 'v2' "
+    "segment 3 maps it" },
+  { "movement not counted by its alt segment",
+    "INSERT INTO segment VALUES (1, 64, 16, 2);"
+    "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32))", 1,
+    "segment 1:64 has reference count 2 but 0 map entries and 1 movements "
+    "reference it" },
+  { "two movements to one segment",
+    "INSERT INTO segment VALUES (1, 64, 16, 2);"
+    "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32));"
+    "INSERT INTO movement VALUES (2, 3, 1, 32, 1, 64, 1, zeroblob (32))", 1,
+    "segment 1:64 is where 2 movements move" },
+  { "movement of a missing vdisk",
+    "INSERT INTO segment VALUES (1, 64, 16, 1);"
+    "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32));"
+    "DELETE FROM vdisk WHERE id = 1", 2,
+    "vdisk #1 does not exist but has 1 data movements" },
 };
 
 /* Is EXPECT in one of the problems? */
