@@ -152,11 +152,11 @@ struct controller {
   size_t n_deleting;
   struct pending_free_vector delete_freed, delete_syncing;
   struct delete_sync *delete_sync;
-  struct timespec delete_last;  /* when the last batch was freed */
+  uint64_t delete_last_ms;      /* when the last batch was freed */
 
   bool dirty;                   /* an open transaction has changes */
   struct pending_free_vector frees;
-  struct timespec dirty_since;
+  uint64_t dirty_since_ms;   
 
   struct flusher_vector flushers; /* FLUSHes waiting for the commit */
   struct grants_vector grants;  /* per vdisk that writes new segments */

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "controller/controller-internal.h"
 #include "proto/transport.h"
@@ -103,7 +104,7 @@ ctrl_change (struct controller *c)
   if (!store_in_transaction (c->store)) {
     if (store_begin (c->store) == -1)
       return -1;
-    clock_gettime (CLOCK_MONOTONIC, &c->dirty_since);
+    c->dirty_since_ms = sm_now_ms ();
   }
   c->dirty = true;
   return 0;
@@ -315,15 +316,7 @@ handle_request (struct controller *c, struct creq *r)
 static bool
 commit_due (struct controller *c)
 {
-  struct timespec now;
-  int64_t ms;
-
-  if (!c->dirty)
-    return false;
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  ms = (now.tv_sec - c->dirty_since.tv_sec) * 1000
-    + (now.tv_nsec - c->dirty_since.tv_nsec) / 1000000;
-  return ms >= COMMIT_INTERVAL_MS;
+  return c->dirty && sm_now_ms () - c->dirty_since_ms >= COMMIT_INTERVAL_MS;
 }
 
 /* Wait for work: the whole queue, FIFO, or NULL on timeout. */

@@ -62,6 +62,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "controller/controller-internal.h"
@@ -147,6 +148,14 @@ ctrl_delete_units_held (const struct controller *c, uint32_t container)
 
 /* The sync thread ------------------------------------------------------- */
 
+/* Zero the freed segment F of container C. */
+static int
+zero_freed (struct container *c, const struct pending_free *f)
+{
+  return container_zero (c, f->unit * SM_UNIT_SIZE,
+                         (uint64_t) f->units * SM_UNIT_SIZE);
+}
+
 static void
 round_failed (struct delete_sync *ds, const char *op, uint32_t container)
 {
@@ -164,9 +173,7 @@ sync_thread (void *arg)
 
   for (size_t i = 0; i < ds->segments->len && ds->err == 0; i++) {
     const struct pending_free *f = &ds->segments->ptr[i];
-    if (container_zero (ds->containers[f->container],
-                        f->unit * SM_UNIT_SIZE,
-                        (uint64_t) f->units * SM_UNIT_SIZE) == -1)
+    if (zero_freed (ds->containers[f->container], f) == -1)
       round_failed (ds, "zero", f->container);
   }
   for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER && ds->err == 0; id++)
@@ -264,9 +271,7 @@ zero_now (struct controller *c, const struct pending_free_vector *v)
 {
   for (size_t i = 0; i < v->len; i++) {
     const struct pending_free *f = &v->ptr[i];
-    if (container_zero (c->containers[f->container]->c,
-                        f->unit * SM_UNIT_SIZE,
-                        (uint64_t) f->units * SM_UNIT_SIZE) == -1)
+    if (zero_freed (c->containers[f->container]->c, f) == -1)
       return -1;
   }
   return 0;
@@ -374,16 +379,12 @@ free_batch (struct controller *c)
 void
 ctrl_delete_step (struct controller *c)
 {
-  struct timespec now;
-  int64_t ms;
+  uint64_t now = sm_now_ms ();
 
   if (!ctrl_delete_pending (c))
     return;
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  ms = (now.tv_sec - c->delete_last.tv_sec) * 1000
-    + (now.tv_nsec - c->delete_last.tv_nsec) / 1000000;
-  if (c->n_deleting > 0 && ms >= DELETE_PACE_MS) {
-    c->delete_last = now;
+  if (c->n_deleting > 0 && now - c->delete_last_ms >= DELETE_PACE_MS) {
+    c->delete_last_ms = now;
     if (free_batch (c) == -1) {
       ctrl_set_degraded (c, "freeing the segments of a deleted vdisk failed");
       return;
