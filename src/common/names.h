@@ -3,8 +3,9 @@
  * Names appear in NBD export names, iSCSI IQNs (<prefix>:<vdisk>), file
  * names and SQL rows, so they are kept to a safe alphabet: 1 to 64
  * characters from [A-Za-z0-9._-], starting with a letter or digit.
- * '@' is reserved for snapshots (VDISK@SNAPSHOT), '/' and ".." can
- * never appear.
+ * '@' is reserved for snapshots (VDISK@SNAPSHOT), '/' can never
+ * appear, and ".." is refused (it separates the two ends of a diff
+ * export, VDISK@FROM..TO).
  */
 #ifndef SEGMAP_NAMES_H
 #define SEGMAP_NAMES_H
@@ -24,10 +25,12 @@ sm_valid_name (const char *name)
   if (strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
               "0123456789._-") != len)
     return false;
+  if (strstr (name, "..") != NULL)
+    return false;
   return name[0] != '.' && name[0] != '-' && name[0] != '_';
 }
 
 #define SM_NAME_RULE "1-64 characters from A-Z a-z 0-9 . _ -, " \
-  "starting with a letter or digit"
+  "starting with a letter or digit, without '..'"
 
 #endif /* SEGMAP_NAMES_H */

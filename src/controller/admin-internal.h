@@ -2,6 +2,7 @@
  *
  *   admin.c        the command table, containers, vdisks, status, check
  *   admin-iscsi.c  iSCSI access lists, CHAP settings
+ *   snapshot.c     snapshots: create, list, delete
  *
  * Handlers run on the controller thread and follow admin.c's
  * convention: a json-c object, or NULL with *error set (malloc'd, one
@@ -32,6 +33,15 @@ typedef json_object *admin_fn (struct controller *c, json_object *args,
 admin_fn ctrl_cmd_host_list, ctrl_cmd_host_add, ctrl_cmd_host_remove,
   ctrl_cmd_host_allow, ctrl_cmd_host_deny, ctrl_cmd_host_chap,
   ctrl_cmd_chap_get, ctrl_cmd_chap_set;
+
+admin_fn ctrl_cmd_snapshot_create, ctrl_cmd_snapshot_list,
+  ctrl_cmd_snapshot_delete;
+
+/* vdisk delete's path (admin.c): the agents stop serving vdisk ID
+ * (drained), then its segments are freed in the background.  0, or -1
+ * with *ERROR. */
+int ctrl_admin_delete_vdisk (struct controller *c, uint32_t id,
+                             char **error);
 
 /* The target-wide CHAP settings, in the order chap_user,
  * chap_secret_file, mutual_chap_user, mutual_chap_secret_file: each

@@ -260,7 +260,8 @@ cmd_vdisk_list (struct controller *c, json_object *args, char **error)
   json_object *list = json_object_new_array ();
 
   for (size_t i = 0; i < c->n_vdisks; i++)
-    json_object_array_add (list, vdisk_row (c, &c->vdisks[i]));
+    if (c->vdisks[i].parent == 0)         /* snapshots: snapshot list */
+      json_object_array_add (list, vdisk_row (c, &c->vdisks[i]));
   return list;
 }
 
@@ -390,26 +391,43 @@ cmd_vdisk_resize (struct controller *c, json_object *args, char **error)
   return vdisk_row (c, ctrl_find_vdisk (c, id));
 }
 
+int
+ctrl_admin_delete_vdisk (struct controller *c, uint32_t id, char **error)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, id);
+  struct msg m = { .type = MSG_DELETE_TABLE, .vdisk = id };
+  char name[SM_NAME_MAX + 1];
+
+  snprintf (name, sizeof name, "%s", v->name);
+  for (size_t i = 0; i < c->n_vdisks; i++)
+    if (c->vdisks[i].parent == id) {
+      fail (error, "vdisk '%s' has snapshots (%s...): delete them first",
+            name, c->vdisks[i].name);
+      return -1;
+    }
+  /* The agents first: they stop serving and drain, so nothing writes
+   * the segments about to be freed.  An unknown outcome frees
+   * nothing. */
+  if (ctrl_broadcast_except (c, &m, ENOENT) != 0) {
+    fail (error, "cannot stop serving vdisk '%s'", name);
+    return -1;
+  }
+  /* Its segments are freed in the background (delete.c); V goes with
+   * the reload. */
+  if (ctrl_delete_start (c, id) == -1) {
+    fail (error, "cannot delete vdisk '%s'", name);
+    return -1;
+  }
+  return 0;
+}
+
 static json_object *
 cmd_vdisk_delete (struct controller *c, json_object *args, char **error)
 {
   const struct sm_vdisk_info *v = vdisk_arg (c, args, error);
-  struct msg m = { .type = MSG_DELETE_TABLE };
-  char name[SM_NAME_MAX + 1];
 
-  if (v == NULL)
+  if (v == NULL || ctrl_admin_delete_vdisk (c, v->id, error) == -1)
     return NULL;
-  m.vdisk = v->id;
-  /* The agents first: they stop serving and drain, so nothing writes
-   * the segments we are about to free.  An unknown outcome frees
-   * nothing. */
-  if (ctrl_broadcast_except (c, &m, ENOENT) != 0)
-    return fail (error, "cannot stop serving vdisk '%s'", v->name);
-  /* Its segments are freed in the background (delete.c); V goes with
-   * the reload. */
-  snprintf (name, sizeof name, "%s", v->name);
-  if (ctrl_delete_start (c, v->id) == -1)
-    return fail (error, "cannot delete vdisk '%s'", name);
   return json_object_new_object ();
 }
 
@@ -575,6 +593,9 @@ static const struct {
   { "vdisk.resize", cmd_vdisk_resize },
   { "vdisk.delete", cmd_vdisk_delete },
   { "vdisk.set", cmd_vdisk_set },
+  { "snapshot.create", ctrl_cmd_snapshot_create },
+  { "snapshot.list", ctrl_cmd_snapshot_list },
+  { "snapshot.delete", ctrl_cmd_snapshot_delete },
   { "iscsi.host.list", ctrl_cmd_host_list },
   { "iscsi.host.add", ctrl_cmd_host_add },
   { "iscsi.host.remove", ctrl_cmd_host_remove },

@@ -4,6 +4,8 @@
  *   startup.c     open, reconcile config, containers, recovery
  *   agents.c      registered agents, matched commands (ctrl_send)
  *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
+ *   cow.c         copy-on-write of shared segments, the copier
+ *   snapshot.c    snapshot commands (create, list, delete)
  *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE;
  *                 stored in the store's movement table (sql/005)
  *   admin.c       control-socket commands
@@ -98,6 +100,9 @@ struct vdisk_grants {
 };
 DEFINE_VECTOR_TYPE (grants_vector, struct vdisk_grants);
 
+/* The copy-on-write copier (cow.c). */
+struct cow_copier;
+
 /* A segment whose data moves (faults-move.c). */
 struct ctrl_move;
 DEFINE_VECTOR_TYPE (move_vector, struct ctrl_move *);
@@ -161,6 +166,7 @@ struct controller {
   struct flusher_vector flushers; /* FLUSHes waiting for the commit */
   struct grants_vector grants;  /* per vdisk that writes new segments */
   struct move_vector moves;     /* by (vdisk, segment) (faults-move.c) */
+  struct cow_copier *cow;       /* copies of moving segments (cow.c) */
 
   bool degraded;                /* sync or commit failed: no writes */
   time_t started;
@@ -292,6 +298,29 @@ void ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
 uint64_t ctrl_move_zero_run (struct controller *c, uint32_t vdisk,
                              uint64_t first, uint64_t n);
 void ctrl_move_io_done (struct controller *c, struct msg *req);
+/* A copy of blocks from orig to alt that the controller runs (cow.c):
+ * BLOCKS (N_BYTES bytes, malloc'd: the caller frees) are held as an
+ * order, so no redirected write touches them and the movement cannot
+ * end, until ctrl_move_copied. */
+struct move_copy {
+  uint32_t vdisk;
+  uint64_t seg;
+  sm_entry orig, alt;
+  uint8_t *blocks;
+  uint32_t n_bytes;
+};
+/* Claim every block at orig not held by an order, of the first movement
+ * that has some and no copy running: 1 and *OUT, 0 if none, -1 ENOMEM. */
+int ctrl_move_claim_copy (struct controller *c, struct move_copy *out);
+/* The copy CP finished (OK: the blocks are at alt, durably): marked in
+ * the open transaction, released either way, waiting writes queued
+ * again.  ENOENT, or EIO (the store failed: degraded). */
+int ctrl_move_copied (struct controller *c, const struct move_copy *cp,
+                      bool ok);
+/* The first movement with every block at alt and no order outstanding:
+ * 1 and *OUT (no blocks), or 0. */
+int ctrl_move_next_complete (struct controller *c, struct move_copy *out);
+bool ctrl_move_any (const struct controller *c);
 /* Grants outstanding in the pools of AG. */
 uint64_t ctrl_grants_of_agent (struct controller *c,
                                const struct ctrl_agent *ag);
@@ -311,6 +340,16 @@ uint64_t ctrl_delete_units_held (const struct controller *c,
                                  uint32_t container);
 /* Wait for the sync thread (shutdown). */
 void ctrl_delete_stop (struct controller *c);
+
+/* cow.c: copy-on-write (design note there).  ctrl_cow_fault answers or
+ * prepares a write fault on a shared no-write row (true if answered);
+ * ctrl_cow_step runs the copier after each batch of requests;
+ * ctrl_cow_pending: the copier has work it has not started; stop waits
+ * for a copy in flight (shutdown). */
+bool ctrl_cow_fault (struct controller *c, struct msg *req);
+void ctrl_cow_step (struct controller *c);
+bool ctrl_cow_pending (const struct controller *c);
+void ctrl_cow_stop (struct controller *c);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

@@ -329,7 +329,7 @@ take_queue (struct controller *c)
   if (c->queue_head == NULL) {
     /* A delete in progress paces itself: one batch per DELETE_PACE_MS
      * when nothing else is queued (delete.c). */
-    bool deleting = ctrl_delete_pending (c);
+    bool deleting = ctrl_delete_pending (c) || ctrl_cow_pending (c);
     if (deleting || (c->dirty && !c->degraded)) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
@@ -367,6 +367,7 @@ run_loop (struct controller *c)
     }
     ctrl_refill_grants (c);
     ctrl_delete_step (c);
+    ctrl_cow_step (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */
@@ -383,6 +384,7 @@ run_loop (struct controller *c)
 static void
 shutdown_store (struct controller *c)
 {
+  ctrl_cow_stop (c);
   ctrl_delete_stop (c);
   ctrl_release_grants (c);
   if (!c->degraded && ctrl_commit (c, true) == 0

@@ -120,7 +120,8 @@
 struct order {
   uint64_t id;                  /* of the fault it answers */
   bool write;
-  uint8_t *blocks;              /* write: the blocks made busy */
+  bool copy;                    /* a copy by the controller (no fault) */
+  uint8_t *blocks;              /* write, copy: the blocks made busy */
 };
 DEFINE_VECTOR_TYPE (order_vector, struct order);
 
@@ -759,7 +760,7 @@ find_order (struct controller *c, uint64_t id, size_t *index)
   for (size_t i = 0; i < c->moves.len; i++) {
     struct ctrl_move *m = c->moves.ptr[i];
     for (size_t j = 0; j < m->orders.len; j++)
-      if (m->orders.ptr[j].id == id) {
+      if (!m->orders.ptr[j].copy && m->orders.ptr[j].id == id) {
         *index = j;
         return m;
       }
@@ -819,4 +820,112 @@ ctrl_move_io_done (struct controller *c, struct msg *req)
   else
     ctrl_answer (c, &done);
   requeue_deferred (c, m);      /* they may go ahead now */
+}
+
+/* Copies (cow.c) ---------------------------------------------------- */
+
+/* Does M have a block at orig that no order holds? */
+static bool
+has_copy_work (const struct ctrl_move *m)
+{
+  for (uint32_t i = 0; i < m->n_bytes; i++)
+    if (~m->at_alt[i] & ~m->busy[i] & 0xff)
+      return true;
+  return false;
+}
+
+static bool
+copying (const struct ctrl_move *m)
+{
+  for (size_t j = 0; j < m->orders.len; j++)
+    if (m->orders.ptr[j].copy)
+      return true;
+  return false;
+}
+
+int
+ctrl_move_claim_copy (struct controller *c, struct move_copy *out)
+{
+  for (size_t i = 0; i < c->moves.len; i++) {
+    struct ctrl_move *m = c->moves.ptr[i];
+    struct order ord = { .write = true, .copy = true };
+
+    if (copying (m) || !has_copy_work (m))
+      continue;
+    ord.blocks = malloc (m->n_bytes);
+    out->blocks = malloc (m->n_bytes);
+    if (ord.blocks == NULL || out->blocks == NULL
+        || order_vector_append (&m->orders, ord) == -1) {
+      free (ord.blocks);
+      free (out->blocks);
+      errno = ENOMEM;
+      return -1;
+    }
+    for (uint32_t b = 0; b < m->n_bytes; b++) {
+      ord.blocks[b] = ~m->at_alt[b] & ~m->busy[b];
+      m->busy[b] |= ord.blocks[b];
+    }
+    memcpy (out->blocks, ord.blocks, m->n_bytes);
+    *out = (struct move_copy) { .vdisk = m->vdisk, .seg = m->seg,
+                                .orig = m->orig, .alt = m->alt,
+                                .blocks = out->blocks,
+                                .n_bytes = m->n_bytes };
+    return 1;
+  }
+  return 0;
+}
+
+int
+ctrl_move_copied (struct controller *c, const struct move_copy *cp, bool ok)
+{
+  struct ctrl_move *m = ctrl_move_find (c, cp->vdisk, cp->seg);
+  int err = 0;
+
+  if (m == NULL) {
+    errno = ENOENT;
+    return -1;
+  }
+  for (size_t j = 0; j < m->orders.len; j++) {
+    struct order o = m->orders.ptr[j];
+    if (!o.copy)
+      continue;
+    if (ok)
+      err = record_blocks (c, m, o.blocks);
+    for (uint32_t i = 0; i < m->n_bytes; i++)
+      m->busy[i] &= ~o.blocks[i];
+    free (o.blocks);
+    m->orders.ptr[j] = m->orders.ptr[--m->orders.len];
+    break;
+  }
+  requeue_deferred (c, m);      /* writes waiting for those blocks */
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int
+ctrl_move_next_complete (struct controller *c, struct move_copy *out)
+{
+  for (size_t i = 0; i < c->moves.len; i++) {
+    const struct ctrl_move *m = c->moves.ptr[i];
+    bool all = m->orders.len == 0;
+
+    for (uint32_t b = 0; all && b < m->n_bytes; b++)
+      all = m->at_alt[b] == 0xff;
+    if (all) {
+      *out = (struct move_copy) { .vdisk = m->vdisk, .seg = m->seg,
+                                  .orig = m->orig, .alt = m->alt,
+                                  .n_bytes = m->n_bytes };
+      return 1;
+    }
+  }
+  return 0;
+}
+
+bool
+ctrl_move_any (const struct controller *c)
+{
+  return c->moves.len > 0;
 }

@@ -683,7 +683,7 @@ handle_map_fault (struct controller *c, struct msg *req)
     answer_fail (c, req, EINVAL);
     return;
   }
-  if (ctrl_move_fault (c, req))
+  if (ctrl_cow_fault (c, req) || ctrl_move_fault (c, req))
     return;
   switch (req->op) {
   case FAULT_READ:

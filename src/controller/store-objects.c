@@ -74,15 +74,44 @@ const struct stmt_def store_object_stmts[] = {
   { STMT_VDISK_RESIZE, "UPDATE vdisk SET size = ?2 WHERE id = ?1" },
   { STMT_VDISK_SET_RO, "UPDATE vdisk SET read_only = ?2 WHERE id = ?1" },
   { STMT_VDISK_LIST,
-    "SELECT id, name, size, seg_shift, container_id, created, read_only"
+    "SELECT id, name, size, seg_shift, container_id, created, read_only,"
+    "       parent_id"
     " FROM vdisk WHERE deleting = 0 ORDER BY name" },
-  /* The name is given up at once: no valid name contains ':'. */
+  /* The name is given up at once: no valid name contains ':'.  So is
+   * the parent (sql/006). */
   { STMT_VDISK_MARK_DELETING,
-    "UPDATE vdisk SET deleting = 1, name = 'deleting:' || id"
+    "UPDATE vdisk SET deleting = 1, name = 'deleting:' || id,"
+    "                 parent_id = NULL"
     " WHERE id = ?1 AND deleting = 0" },
   { STMT_VDISK_LIST_DELETING,
-    "SELECT id, name, size, seg_shift, container_id, created, read_only"
+    "SELECT id, name, size, seg_shift, container_id, created, read_only,"
+    "       parent_id"
     " FROM vdisk WHERE deleting = 1 ORDER BY id" },
+
+  /* Snapshots (sql/006): the row, from the origin's. */
+  { STMT_SNAP_INSERT,
+    "INSERT INTO vdisk (name, size, seg_shift, container_id, created,"
+    "                   read_only, kind, parent_id, snap_name)"
+    " SELECT name || '@' || ?2, size, seg_shift, container_id, ?3, 1,"
+    "        'snapshot', id, ?2"
+    " FROM vdisk WHERE id = ?1 AND kind = 'vdisk' AND deleting = 0" },
+  /* The origin's map rows, plain: a snapshot is never written. */
+  { STMT_SNAP_COPY_MAP,
+    "INSERT INTO map (vdisk_id, vseg, container_id, unit, flags)"
+    " SELECT ?2, vseg, container_id, unit, flags & ~2"
+    " FROM map WHERE vdisk_id = ?1" },
+  /* One more reference per snapshot row to each segment it maps. */
+  { STMT_SNAP_REF,
+    "UPDATE segment SET refcount = refcount + "
+    "  (SELECT count (*) FROM map m WHERE m.vdisk_id = ?1"
+    "   AND m.container_id = segment.container_id AND m.unit = segment.unit)"
+    " WHERE (container_id, unit) IN"
+    "  (SELECT container_id, unit FROM map WHERE vdisk_id = ?1"
+    "   AND container_id IS NOT NULL)" },
+  /* The origin's located rows no longer take writes in place. */
+  { STMT_SNAP_NOWRITE,
+    "UPDATE map SET flags = flags | 2"
+    " WHERE vdisk_id = ?1 AND container_id IS NOT NULL" },
   { STMT_COUNT, NULL }
 };
 
@@ -325,6 +354,57 @@ store_vdisk_create (struct store *st, const char *name, uint64_t size,
   return 0;
 }
 
+/* The rows of a new snapshot SNAP_ID of ORIGIN (inside a savepoint). */
+static int
+snapshot_rows (struct store *st, uint32_t origin, const char *snap,
+               uint32_t *snap_id)
+{
+  sqlite3_stmt *ins CLEANUP_RESET = st->stmt[STMT_SNAP_INSERT];
+  sqlite3_stmt *copy CLEANUP_RESET = st->stmt[STMT_SNAP_COPY_MAP];
+  sqlite3_stmt *ref CLEANUP_RESET = st->stmt[STMT_SNAP_REF];
+  sqlite3_stmt *nw CLEANUP_RESET = st->stmt[STMT_SNAP_NOWRITE];
+
+  sqlite3_bind_int64 (ins, 1, origin);
+  sqlite3_bind_text (ins, 2, snap, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (ins, 3, time (NULL));
+  if (stmt_run (st, ins, "creating snapshot '%s'", snap) == -1)
+    return -1;
+  if (sqlite3_changes (st->db) == 0)
+    return no_vdisk (origin);
+  *snap_id = sqlite3_last_insert_rowid (st->db);
+  sqlite3_bind_int64 (copy, 1, origin);
+  sqlite3_bind_int64 (copy, 2, *snap_id);
+  sqlite3_bind_int64 (ref, 1, origin);
+  sqlite3_bind_int64 (nw, 1, origin);
+  if (stmt_run (st, copy, "copying the map of vdisk %" PRIu32, origin) == -1
+      || stmt_run (st, ref, "sharing the segments of vdisk %" PRIu32,
+                   origin) == -1
+      || stmt_run (st, nw, "marking the map of vdisk %" PRIu32 " no-write",
+                   origin) == -1)
+    return -1;
+  return 0;
+}
+
+int
+store_snapshot_create (struct store *st, uint32_t origin, const char *name,
+                       const char *snap, uint32_t *id)
+{
+  int r;
+
+  if (!sm_valid_name (snap))
+    return store_fail (EINVAL, "invalid snapshot name '%s' (%s)", snap,
+                       SM_NAME_RULE);
+  if (strlen (name) + 1 + strlen (snap) > SM_NAME_MAX)
+    return store_fail (EINVAL, "snapshot '%s@%s': VDISK@SNAPSHOT is at "
+                       "most %d characters", name, snap, SM_NAME_MAX);
+  if (store_savepoint (st) == -1)
+    return -1;
+  r = snapshot_rows (st, origin, snap, id);
+  if (store_savepoint_end (st, r == 0) == -1)
+    return -1;
+  return r;
+}
+
 /* Delete the map rows and the row of vdisk ID (inside a savepoint). */
 static int
 vdisk_delete_rows (struct store *st, uint32_t id)
@@ -397,6 +477,7 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
   v->container_id = sqlite3_column_int64 (s, 4);     /* NULL -> 0 */
   v->created = sqlite3_column_int64 (s, 5);
   v->read_only = sqlite3_column_int (s, 6) != 0;
+  v->parent = sqlite3_column_int64 (s, 7);            /* NULL -> 0 */
   return store_column_strdup (s, 1, &v->name);
 }
 

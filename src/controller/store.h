@@ -107,6 +107,7 @@ struct sm_vdisk_info {
   uint32_t container_id;        /* where new segments go; 0 = none */
   int64_t created;              /* seconds since the epoch */
   bool read_only;
+  uint32_t parent;              /* a snapshot's origin vdisk; 0: a vdisk */
 };
 
 /* Create a vdisk (CONTAINER_ID 0: none) with a new, never reused id.
@@ -114,6 +115,15 @@ struct sm_vdisk_info {
 int store_vdisk_create (struct store *st, const char *name, uint64_t size,
                         unsigned seg_shift, uint32_t container_id,
                         uint32_t *id);
+
+/* Take snapshot SNAP of vdisk ORIGIN (named NAME) into *ID, atomically
+ * (sql/006): a read-only vdisk row named NAME@SNAP, a copy of the
+ * origin's map rows, one more reference to each shared segment, and
+ * NOWRITE on the origin's located rows.  EEXIST if NAME@SNAP exists,
+ * EINVAL for a bad name or a full name longer than SM_NAME_MAX, ENOENT
+ * if ORIGIN is not a vdisk (a snapshot has no snapshots). */
+int store_snapshot_create (struct store *st, uint32_t origin,
+                           const char *name, const char *snap, uint32_t *id);
 
 /* Delete the vdisk and all its map rows, atomically.  Segments are not
  * touched: the controller drops their references first. */

@@ -1,5 +1,6 @@
 /* segmapctl: what the command files share (commands.c: the helpers and
- * the core commands; commands-iscsi.c: the iSCSI commands). */
+ * the core commands; commands-iscsi.c: the iSCSI commands;
+ * commands-snapshot.c: the snapshot commands). */
 #ifndef SEGMAPCTL_COMMANDS_INTERNAL_H
 #define SEGMAPCTL_COMMANDS_INTERNAL_H
 
@@ -23,6 +24,9 @@ const char *jstr (json_object *o, const char *key);
 bool jint (json_object *o, const char *key, int64_t *out);
 const char *jyesno (json_object *o, const char *key);
 const char *jnum (json_object *o, const char *key, char *buf);
+/* A size member for humans into BUF (FMT_SIZE_LEN bytes), "-" if
+ * missing. */
+const char *jsize (json_object *o, const char *key, char *buf);
 /* Print "KEY   value" (the key padded to a column). */
 void kv (const char *key, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
@@ -59,5 +63,13 @@ int run_iscsi_host_chap (struct session *s, const struct command *cmd,
                          int argc, char **argv);
 int run_iscsi_chap (struct session *s, const struct command *cmd,
                     int argc, char **argv);
+
+/* commands-snapshot.c */
+int run_snapshot_create (struct session *s, const struct command *cmd,
+                         int argc, char **argv);
+int run_snapshot_list (struct session *s, const struct command *cmd,
+                       int argc, char **argv);
+int run_snapshot_delete (struct session *s, const struct command *cmd,
+                         int argc, char **argv);
 
 #endif /* SEGMAPCTL_COMMANDS_INTERNAL_H */

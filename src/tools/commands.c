@@ -117,7 +117,7 @@ jyesno (json_object *o, const char *key)
 }
 
 /* A size member formatted for humans into BUF, "-" if missing. */
-static const char *
+const char *
 jsize (json_object *o, const char *key, char *buf)
 {
   int64_t v;
@@ -830,6 +830,37 @@ const struct command commands[] = {
     "The data is gone: freed segments read as zeros before any reuse.\n",
     .min_args = 1, .max_args = 1,
     .run = run_vdisk_delete,
+  },
+  {
+    .group = "snapshot", .name = "create", .args = "VDISK SNAP",
+    .summary = "take a read-only snapshot of a virtual disk",
+    .details =
+    "Every write acknowledged before the command is in the snapshot.\n"
+    "Only metadata is written: the snapshot shares the vdisk's segments,\n"
+    "and a later write to a shared segment copies it (copy-on-write).\n"
+    "The snapshot is served read-only as the NBD export VDISK@SNAP.\n"
+    "The server refuses while the vdisk still copies the segments of an\n"
+    "earlier snapshot: try again a moment later.\n"
+    "\n" NAME_RULE_HELP,
+    .min_args = 2, .max_args = 2,
+    .run = run_snapshot_create,
+  },
+  {
+    .group = "snapshot", .name = "list", .args = "[VDISK]",
+    .summary = "list snapshots (of one vdisk)",
+    .details =
+    "Columns: VDISK, SNAPSHOT, SIZE, CREATED.\n",
+    .min_args = 0, .max_args = 1,
+    .run = run_snapshot_list,
+  },
+  {
+    .group = "snapshot", .name = "delete", .args = "VDISK SNAP",
+    .summary = "delete a snapshot",
+    .details =
+    "Segments no longer shared with the vdisk or another snapshot are\n"
+    "freed; they read as zeros before any reuse.\n",
+    .min_args = 2, .max_args = 2,
+    .run = run_snapshot_delete,
   },
   {
     .group = "iscsi", .name = "sessions", .args = "",

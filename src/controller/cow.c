@@ -1,0 +1,354 @@
+/* segmap: copy-on-write after a snapshot (DESIGN §5 Snapshot, seed 001
+ * FIG. 3/4: forward delta).
+ *
+ * After `snapshot create' the origin's map rows carry NOWRITE and share
+ * their segments with the snapshot (refcount > 1).  A write fault on
+ * such a row is answered here, before faults-move.c sees it:
+ *
+ *   segment still shared   a new segment (alt) is taken from the
+ *   (refcount > 1)         container's allocator and a redirected
+ *                          movement begins (ctrl_move_begin); the fault
+ *                          then goes on to ctrl_move_fault, which
+ *                          answers DO_WRITE: the host's blocks go to
+ *                          alt at once, no segment copy is waited for
+ *   no longer shared       the row loses NOWRITE (the snapshot was
+ *   (refcount 1)           deleted); faults.c answers RETRY with the
+ *                          plain entry, no copy
+ *
+ * The copier moves the rest.  Movements are its work list: every one
+ * (a CoW's, or one reloaded after a restart) has its blocks still at
+ * orig copied to alt and then ends with alt as the segment's location.
+ * (Movements only come from copy-on-write so far; a migration, which
+ * also copies everything, ends the same way.)  The controller loop
+ * calls ctrl_cow_step after each batch of requests:
+ *
+ *   IDLE ----claim----> RUNNING ----worker done----> DONE ----> IDLE
+ *    |  (blocks at orig,   (a worker thread reads     (ctrl_move_copied
+ *    |   held as an order:  orig, writes alt, syncs   marks them at alt
+ *    |   no write or end    alt's container)          in the open
+ *    |   touches them)                                transaction)
+ *    +--- a movement has every block at alt and no order: finish it:
+ *         ctrl_move_end (keep alt), map row -> alt (plain), SET_ENTRY
+ *         blocking at the agents, then the reference to orig dropped
+ *         (the snapshot keeps it, or it is freed)
+ *
+ * One copy runs at a time, of one segment's blocks: the bound on I/O in
+ * flight that is not the host's.  The worker only uses the container
+ * handles it was given; the copy's order keeps the movement (and so
+ * both locations) alive until the controller thread has seen the
+ * result.
+ *
+ * Crash safety.  Alt is synced before its blocks are marked, so a mark
+ * that is committed never names data that is not durable at alt.  A
+ * restart reloads the movements (ctrl_move_load): the copy starts again
+ * from the blocks still at orig, which the snapshot still references,
+ * so orig holds their data.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/errors.h"
+#include "common/limits.h"
+#include "controller/controller-internal.h"
+#include "store/container.h"
+
+enum cow_state {
+  COW_IDLE,
+  COW_RUNNING,                  /* the worker copies */
+  COW_DONE,                     /* the worker finished: join it */
+};
+
+struct cow_copier {
+  struct controller *c;
+  pthread_t thread;
+  _Atomic enum cow_state state;
+  struct move_copy copy;        /* what the worker copies */
+  struct container *from, *to;  /* orig's and alt's containers */
+  int err;                      /* errno of a failure, or 0 */
+};
+
+static const char *
+cow_state_to_string (enum cow_state s)
+{
+  switch (s) {
+  case COW_IDLE: return "idle";
+  case COW_RUNNING: return "running";
+  case COW_DONE: return "done";
+  }
+  return "unknown";
+}
+
+/* Faults ------------------------------------------------------------ */
+
+/* Take one segment of V's size from its container's allocator into
+ * *ALT.  0 or an errno. */
+static int
+take_alt (struct controller *c, const struct sm_vdisk_info *v, sm_entry *alt)
+{
+  struct ctrl_container *cc = c->containers[v->container_id];
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  uint64_t unit;
+
+  if (cc == NULL)
+    return EIO;
+  if (alloc_get (cc->alloc, units, &unit) == -1) {
+    sm_error ("container %s is full: cannot copy a shared segment of "
+              "vdisk %s", cc->c->name, v->name);
+    return ENOSPC;
+  }
+  *alt = entry_make (v->container_id, unit, ENTRY_VALID);
+  return 0;
+}
+
+/* Begin the copy-on-write of SEG of V, whose stored row ROW is shared.
+ * 0 or an errno. */
+static int
+begin_cow (struct controller *c, const struct sm_vdisk_info *v, uint64_t seg,
+           sm_entry row)
+{
+  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
+  sm_entry alt;
+  int err = take_alt (c, v, &alt);
+
+  if (err)
+    return err;
+  if (ctrl_move_begin (c, v->id, seg, row, alt, true) == -1) {
+    err = errno;
+    alloc_put (c->containers[v->container_id]->alloc, entry_unit (alt),
+               units);
+    return err;
+  }
+  c->containers[v->container_id]->n_segments++;
+  return 0;
+}
+
+bool
+ctrl_cow_fault (struct controller *c, struct msg *req)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, req->vdisk);
+  sm_entry row;
+  uint32_t refs;
+  int err;
+
+  if (req->op != FAULT_WRITE || req->count != 1 || v == NULL
+      || v->read_only || c->degraded
+      || ctrl_move_find (c, req->vdisk, req->first)
+      || store_map_get (c->store, v->id, req->first, 1, &row) == -1
+      || row == ENTRY_ZERO_SEGMENT
+      || (row & (ENTRY_NOWRITE | ENTRY_ERROR | ENTRY_ALT)) != ENTRY_NOWRITE
+      || store_segment_ref (c->store, entry_container (row),
+                            entry_unit (row), 0, &refs) == -1)
+    return false;               /* faults.c and faults-move.c answer */
+  if (refs <= 1) {
+    if (ctrl_change (c) == -1
+        || store_map_set (c->store, v->id, req->first,
+                          row & ~ENTRY_NOWRITE) == -1)
+      ctrl_set_degraded (c, "a no-write flag could not be cleared");
+    return false;               /* RETRY with the stored entry */
+  }
+  if ((err = begin_cow (c, v, req->first, row)) != 0) {
+    struct msg m = { .type = MSG_FAIL, .id = req->id, .status = err };
+    ctrl_answer (c, &m);
+    return true;
+  }
+  return false;                 /* ctrl_move_fault orders the write */
+}
+
+/* The worker -------------------------------------------------------- */
+
+/* Copy blocks [FIRST, FIRST+N) of the copy's segment. */
+static int
+copy_run (struct cow_copier *w, uint64_t first, uint64_t n, uint8_t *buf)
+{
+  uint64_t off = first * SM_BLOCK_SIZE, len = n * SM_BLOCK_SIZE;
+
+  if (container_pread (w->from, buf, len,
+                       entry_offset (w->copy.orig) + off) == -1
+      || container_pwrite (w->to, buf, len,
+                           entry_offset (w->copy.alt) + off) == -1)
+    return -1;
+  return 0;
+}
+
+#define COPY_RUN_MAX 256        /* blocks per read: 1 MiB */
+
+static void *
+copy_thread (void *arg)
+{
+  struct cow_copier *w = arg;
+  uint64_t n_blocks = (uint64_t) w->copy.n_bytes * 8, b = 0;
+  CLEANUP_FREE uint8_t *buf = malloc (COPY_RUN_MAX * SM_BLOCK_SIZE);
+
+  if (buf == NULL)
+    w->err = ENOMEM;
+  while (w->err == 0 && b < n_blocks) {
+    uint64_t n = 0;
+    if (!((w->copy.blocks[b / 8] >> (b % 8)) & 1)) {
+      b++;
+      continue;
+    }
+    while (b + n < n_blocks && n < COPY_RUN_MAX
+           && ((w->copy.blocks[(b + n) / 8] >> ((b + n) % 8)) & 1))
+      n++;
+    if (copy_run (w, b, n, buf) == -1)
+      w->err = errno ? errno : EIO;
+    b += n;
+  }
+  if (w->err == 0 && container_sync (w->to) == -1)
+    w->err = errno ? errno : EIO;
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&w->c->queue_lock);
+    atomic_store (&w->state, COW_DONE);
+    pthread_cond_signal (&w->c->queue_cond);
+  }
+  return NULL;
+}
+
+/* The controller's side ----------------------------------------------- */
+
+/* Alt becomes the location of the complete movement CP. */
+static void
+finish (struct controller *c, const struct move_copy *cp)
+{
+  struct sm_vdisk_info *v = ctrl_find_vdisk (c, cp->vdisk);
+  uint32_t units = cp->n_bytes * 8 * SM_BLOCK_SIZE / SM_UNIT_SIZE;
+  sm_entry alt = cp->alt;
+  struct msg set = { .type = MSG_SET_ENTRY, .vdisk = cp->vdisk,
+                     .first = cp->seg, .count = 1, .flags = MSG_F_BLOCKING,
+                     .entries = &alt, .n_entries = 1 };
+
+  if (ctrl_move_end (c, cp->vdisk, cp->seg, true) == -1)
+    return;                     /* EBUSY: later; EIO: degraded */
+  if (ctrl_change (c) == -1
+      || store_map_set (c->store, cp->vdisk, cp->seg, alt) == -1) {
+    ctrl_set_degraded (c, "the end of a copy-on-write could not be "
+                       "recorded");
+    return;
+  }
+  if (v != NULL && ctrl_broadcast (c, &set) != 0) {
+    /* An agent may still read orig: keep it referenced (a leak that
+     * 'segmapctl check' reports), fence the vdisk. */
+    ctrl_fence_vdisk (c, v, "the end of a copy-on-write has an unknown "
+                      "outcome at an agent");
+    return;
+  }
+  if (cp->orig != ENTRY_ZERO_SEGMENT
+      && ctrl_unref_segment (c, cp->orig, units) == -1)
+    ctrl_set_degraded (c, "the old location of a copied segment could "
+                       "not be released");
+}
+
+/* Start the worker on W->copy.  0 or -1. */
+static int
+start_copy (struct controller *c, struct cow_copier *w)
+{
+  int r;
+
+  w->err = 0;
+  w->from = c->containers[entry_container (w->copy.orig)]
+    ? c->containers[entry_container (w->copy.orig)]->c : NULL;
+  w->to = c->containers[entry_container (w->copy.alt)]
+    ? c->containers[entry_container (w->copy.alt)]->c : NULL;
+  if (w->copy.orig == ENTRY_ZERO_SEGMENT) {
+    /* Alt was free space, which reads zeros: nothing to copy. */
+    atomic_store (&w->state, COW_DONE);
+    return 0;
+  }
+  if (w->from == NULL || w->to == NULL) {
+    w->err = ENXIO;
+    atomic_store (&w->state, COW_DONE);
+    return 0;
+  }
+  atomic_store (&w->state, COW_RUNNING);
+  r = pthread_create (&w->thread, NULL, copy_thread, w);
+  if (r != 0) {
+    errno = r;
+    sm_error ("controller: cannot start a copy thread: %m");
+    atomic_store (&w->state, COW_IDLE);
+    return -1;
+  }
+  return 0;
+}
+
+/* The worker finished: take its result. */
+static void
+end_copy (struct controller *c, struct cow_copier *w)
+{
+  if (w->copy.orig != ENTRY_ZERO_SEGMENT && w->from && w->to)
+    pthread_join (w->thread, NULL);
+  atomic_store (&w->state, COW_IDLE);
+  if (w->err != 0) {
+    errno = w->err;
+    sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": copying "
+              "the shared segment failed: %m", w->copy.vdisk, w->copy.seg);
+  }
+  if (ctrl_move_copied (c, &w->copy, w->err == 0) == -1 && errno != ENOENT)
+    sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the "
+              "copied blocks could not be recorded", w->copy.vdisk,
+              w->copy.seg);
+  if (w->err != 0)
+    ctrl_set_degraded (c, "a copy-on-write failed");
+  free (w->copy.blocks);
+  w->copy.blocks = NULL;
+}
+
+static struct cow_copier *
+copier (struct controller *c)
+{
+  if (c->cow == NULL && (c->cow = calloc (1, sizeof *c->cow)) != NULL)
+    c->cow->c = c;
+  return c->cow;
+}
+
+bool
+ctrl_cow_pending (const struct controller *c)
+{
+  return !c->degraded && ctrl_move_any (c)
+    && (c->cow == NULL || atomic_load (&c->cow->state) != COW_RUNNING);
+}
+
+void
+ctrl_cow_step (struct controller *c)
+{
+  struct cow_copier *w;
+  struct move_copy done;
+
+  if (c->degraded || (w = copier (c)) == NULL)
+    return;
+  if (atomic_load (&w->state) == COW_RUNNING)
+    return;
+  if (atomic_load (&w->state) == COW_DONE)
+    end_copy (c, w);
+  while (!c->degraded && ctrl_move_next_complete (c, &done) == 1) {
+    size_t before = c->moves.len;
+    finish (c, &done);
+    if (c->moves.len == before)
+      break;                    /* could not end it: try again later */
+  }
+  if (c->degraded || ctrl_move_claim_copy (c, &w->copy) != 1)
+    return;
+  sm_debug ("controller: copier %s: copying vdisk %" PRIu32 " segment %"
+            PRIu64, cow_state_to_string (atomic_load (&w->state)),
+            w->copy.vdisk, w->copy.seg);
+  if (start_copy (c, w) == -1) {
+    ctrl_move_copied (c, &w->copy, false);
+    free (w->copy.blocks);
+    w->copy.blocks = NULL;
+  }
+}
+
+void
+ctrl_cow_stop (struct controller *c)
+{
+  if (c->cow == NULL)
+    return;
+  if (atomic_load (&c->cow->state) != COW_IDLE)
+    end_copy (c, c->cow);
+  free (c->cow);
+  c->cow = NULL;
+}

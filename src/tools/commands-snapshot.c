@@ -1,0 +1,121 @@
+/* segmapctl: the snapshot commands (create, list, delete).
+ *
+ * A snapshot is named by its vdisk and its own name; the server serves
+ * it read-only as the NBD export VDISK@SNAP.  Requests:
+ * snapshot.create / snapshot.delete {vdisk, snapshot}, snapshot.list
+ * {vdisk?}.
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/cleanup.h"
+#include "ctl/ctl-proto.h"
+#include "tools/commands-internal.h"
+
+/* {"vdisk": VDISK, "snapshot": SNAP} after checking both names. */
+static int
+snapshot_args (const struct command *cmd, const char *vdisk,
+               const char *snap, json_object **args)
+{
+  int rc = check_name (cmd, "vdisk", vdisk);
+
+  if (rc == 0)
+    rc = check_name (cmd, "snapshot", snap);
+  if (rc != 0)
+    return rc;
+  *args = json_object_new_object ();
+  json_object_object_add (*args, "vdisk", json_object_new_string (vdisk));
+  json_object_object_add (*args, "snapshot", json_object_new_string (snap));
+  return 0;
+}
+
+int
+run_snapshot_create (struct session *s, const struct command *cmd, int argc,
+                     char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args = NULL;
+  int rc = snapshot_args (cmd, argv[0], argv[1], &args);
+
+  if (rc == 0)
+    rc = call (s, "snapshot.create", args, &r);
+  if (rc != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("snapshot %s created\n", jstr (r, "export"));
+  return 0;
+}
+
+int
+run_snapshot_delete (struct session *s, const struct command *cmd, int argc,
+                     char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args = NULL;
+  int rc = snapshot_args (cmd, argv[0], argv[1], &args);
+
+  if (rc == 0)
+    rc = call (s, "snapshot.delete", args, &r);
+  if (rc != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("snapshot %s@%s deleted\n", argv[0], argv[1]);
+  return 0;
+}
+
+static const char *const snapshot_headers[] = {
+  "VDISK", "SNAPSHOT", "SIZE", "CREATED"
+};
+
+#define SNAPSHOT_RIGHT 0x4
+
+static int
+add_snapshot_row (struct table *t, json_object *o)
+{
+  char size[FMT_SIZE_LEN], when[32] = "-";
+  int64_t created;
+  const char *cells[4];
+
+  if (jint (o, "created", &created) && created > 0) {
+    time_t tt = created;
+    struct tm tm;
+    if (localtime_r (&tt, &tm))
+      strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  }
+  cells[0] = jstr (o, "vdisk");
+  cells[1] = jstr (o, "name");
+  cells[2] = jsize (o, "size", size);
+  cells[3] = when;
+  return table_add_row (t, cells);
+}
+
+int
+run_snapshot_list (struct session *s, const struct command *cmd, int argc,
+                   char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args = NULL;
+  int rc = 0;
+
+  if (argc == 1) {
+    if ((rc = check_name (cmd, "vdisk", argv[0])) != 0)
+      return rc;
+    args = json_object_new_object ();
+    json_object_object_add (args, "vdisk", json_object_new_string (argv[0]));
+  }
+  if ((rc = call (s, "snapshot.list", args, &r)) != 0)
+    return rc;
+  if (s->json) {
+    print_json (r);
+    return 0;
+  }
+  return print_table (r, ARRAY_SIZE (snapshot_headers), snapshot_headers,
+                      SNAPSHOT_RIGHT, add_snapshot_row);
+}
