@@ -76,11 +76,13 @@ grep -q '^  vdisk' "$tmp/out" && fail "container --help lists vdisk commands"
 run --help
 for c in status agents check "container list" "container add" \
          "container remove" "vdisk list" "vdisk create" "vdisk info" \
-         "vdisk resize" "vdisk set" "vdisk delete"; do
+         "vdisk resize" "vdisk set" "vdisk delete" "snapshot create" \
+         "snapshot list" "snapshot delete"; do
     grep -q "^  $c" "$tmp/out" || fail "--help does not list '$c'"
 done
 # Commands that do not exist yet are not advertised.
-grep -E -q 'snapshot|clone|migrate|jobs|stats' "$tmp/out" &&
+grep -E -q 'snapshot (create-group|rollback)|clone|migrate|jobs|stats' \
+    "$tmp/out" &&
     fail "--help lists unimplemented commands"
 grep -q 'SEGMAP_SOCKET' "$tmp/out" || fail "--help does not mention SEGMAP_SOCKET"
 
@@ -99,7 +101,10 @@ expect_status 2 "${u[@]}" vdisk
 expect_status 2 "${u[@]}" container
 expect_status 2 "${u[@]}" vdisk frobnicate
 expect_status 2 "${u[@]}" vdisk frobnicate --help
-expect_status 2 "${u[@]}" snapshot list
+expect_status 2 "${u[@]}" snapshot rollback v s
+expect_status 2 "${u[@]}" snapshot create v
+expect_status 2 "${u[@]}" snapshot create v 'a@b'
+expect_status 2 "${u[@]}" snapshot list v extra
 expect_status 2 "${u[@]}" status extra
 expect_status 2 "${u[@]}" check extra
 expect_status 2 "${u[@]}" vdisk list extra
