@@ -10,7 +10,8 @@
 # blocks, whole blocks inside a segment, a whole segment, and a range
 # across a segment boundary.  The snapshot must still read the
 # pattern, the vdisk the pattern with the overwrites; the snapshot
-# export refuses writes; check passes after every step.  Then a second
+# export refuses writes and is not an iSCSI target; check passes after
+# every step.  Then a second
 # round of overwrites runs while the server is killed (SIGKILL) in the
 # middle of copy-on-write activity; after a restart the snapshot still
 # reads the pattern, the vdisk every flushed write, and the copies
@@ -18,11 +19,12 @@
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
-requires jq
+requires jq iscsi-ls
 requires_python_nbd
 
 s=$sm_tmpdir/s
-start_segmap "$s"
+# (iSCSI on: a snapshot must not show up as an iSCSI target)
+start_segmap_iscsi "$s" 1
 segctl "$s" container add c "$sm_tmpdir/c.img" 256M >/dev/null ||
   fail "container add failed"
 segctl "$s" vdisk create v 16M --container c >/dev/null ||
@@ -60,6 +62,10 @@ h.flush()' || fail "filling the vdisk failed"
 check_ok "after filling"
 
 segctl "$s" snapshot create v s1 >/dev/null || fail "snapshot create failed"
+targets=$(iscsi-ls -i iqn.2024-01.test:snap "iscsi://${SM_ISCSI_PORTALS[0]}" \
+            2>/dev/null | sed -n 's/^Target:\([^ ]*\) .*/\1/p')
+grep -qx "$(iscsi_iqn v)" <<<"$targets" && ! grep -q @ <<<"$targets" ||
+  fail "iSCSI targets after a snapshot: $targets (want v's, no snapshot)"
 segctl "$s" snapshot create v s1 2>/dev/null &&
   fail "a second snapshot with the same name was accepted"
 segctl "$s" snapshot create v 'a..b' 2>/dev/null &&

@@ -67,10 +67,16 @@ struct foreach_ctx {
   void *opaque;
 };
 
+/* Every vdisk table is a target, but not a snapshot's (VDISK@SNAP):
+ * '@' cannot appear in an iSCSI name, and snapshots are served over
+ * NBD only so far. */
 static int
 foreach_table (void *opaque, const struct table *t)
 {
   struct foreach_ctx *ctx = opaque;
+
+  if (strchr (t->name, '@') != NULL)
+    return 0;
   return ctx->fn (ctx->opaque, t->name);
 }
 
