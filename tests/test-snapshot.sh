@@ -132,7 +132,10 @@ EXPORT=v nbdpy "$s" "
 for off, n in $writes:
     h.pwrite(overwrite(off, n, 2), off)
 h.flush()" || fail "round 2 failed"
+# (the flush committed the movements: say whether the kill cuts any)
+pending=$(sqlite3 "$s/segmap.db" "SELECT count (*) FROM movement" 2>/dev/null)
 kill_segmap "$s"
+echo "copy-on-write movements committed at the kill: ${pending:-unknown}"
 start_segmap "$s"
 check_ok "after the kill"
 expect_round "$s" 2
