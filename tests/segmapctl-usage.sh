@@ -77,11 +77,11 @@ run --help
 for c in status agents check "container list" "container add" \
          "container remove" "vdisk list" "vdisk create" "vdisk info" \
          "vdisk resize" "vdisk set" "vdisk delete" "snapshot create" \
-         "snapshot list" "snapshot delete"; do
+         "snapshot create-group" "snapshot list" "snapshot delete"; do
     grep -q "^  $c" "$tmp/out" || fail "--help does not list '$c'"
 done
 # Commands that do not exist yet are not advertised.
-grep -E -q 'snapshot (create-group|rollback)|clone|migrate|jobs|stats' \
+grep -E -q 'snapshot rollback|clone|migrate|jobs|stats' \
     "$tmp/out" &&
     fail "--help lists unimplemented commands"
 grep -q 'SEGMAP_SOCKET' "$tmp/out" || fail "--help does not mention SEGMAP_SOCKET"
@@ -104,6 +104,8 @@ expect_status 2 "${u[@]}" vdisk frobnicate --help
 expect_status 2 "${u[@]}" snapshot rollback v s
 expect_status 2 "${u[@]}" snapshot create v
 expect_status 2 "${u[@]}" snapshot create v 'a@b'
+expect_status 2 "${u[@]}" snapshot create-group s
+expect_status 2 "${u[@]}" snapshot create-group s 'a@b'
 expect_status 2 "${u[@]}" snapshot list v extra
 expect_status 2 "${u[@]}" status extra
 expect_status 2 "${u[@]}" check extra

@@ -12,6 +12,7 @@
 #define SM_VDISK_SIZE_MAX       (UINT64_C(1) << 53)   /* 8 PiB */
 #define SM_UNIT_SIZE            (UINT64_C(1) << 16)   /* allocation unit */
 #define SM_MAX_CONTAINERS       65535                 /* ids 1..65535 */
+#define SM_GROUP_MAX            256     /* vdisks in one group snapshot */
 
 #define SM_DEFAULT_STATE_DIR    "./segmap-state"
 #define SM_SOCKET_NAME          "segmap.sock"

@@ -113,6 +113,9 @@ enum creq_kind { CREQ_FRAME, CREQ_ADMIN, CREQ_CALL, CREQ_STOP };
  * *ERROR set (malloc'd, one sentence). */
 typedef int ctrl_call_fn (struct controller *c, void *arg, char **error);
 
+struct snap_wait;
+DEFINE_VECTOR_TYPE (snap_wait_vector, struct snap_wait *);
+
 struct creq {
   struct creq *next;
   enum creq_kind kind;
@@ -167,6 +170,8 @@ struct controller {
   struct grants_vector grants;  /* per vdisk that writes new segments */
   struct move_vector moves;     /* by (vdisk, segment) (faults-move.c) */
   struct cow_copier *cow;       /* copies of moving segments (cow.c) */
+  struct creq *admin_req;       /* the admin request being handled */
+  struct snap_wait_vector snap_waits;   /* parked creates (snapshot.c) */
 
   bool degraded;                /* sync or commit failed: no writes */
   time_t started;
@@ -354,6 +359,21 @@ void ctrl_cow_stop (struct controller *c);
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,
                          json_object *args, char **error);
+/* controller.c: a handler that cannot answer in this turn parks its
+ * request (ctrl_admin_park: it then returns NULL with no error) and
+ * answers it later, exactly once, with ctrl_admin_finish (RESULT, or
+ * NULL and ERROR, malloc'd: both owned by the request from then on). */
+struct creq *ctrl_admin_park (struct controller *c);
+void ctrl_admin_finish (struct controller *c, struct creq *r,
+                        json_object *result, char *error);
+
+/* snapshot.c: snapshot creates waiting, quiesced, for copy-on-write of
+ * their vdisks to finish; after each batch (step), at a stop (stop:
+ * each fails and its vdisks are activated again). */
+bool ctrl_snapshot_waiting (const struct controller *c);
+bool ctrl_snapshot_waits_for (const struct controller *c, uint32_t vdisk);
+void ctrl_snapshot_step (struct controller *c);
+void ctrl_snapshot_stop (struct controller *c);
 /* Sum of every agent's GET_STATS counters into COUNTERS[MSG_STAT_COUNT];
  * returns how many agents answered. */
 unsigned ctrl_agent_stats (struct controller *c, struct ctrl_agent *only,

@@ -284,6 +284,26 @@ answer_flushers (struct controller *c, int status)
   c->flushers.len = 0;
 }
 
+struct creq *
+ctrl_admin_park (struct controller *c)
+{
+  struct creq *r = c->admin_req;
+
+  c->admin_req = NULL;
+  return r;
+}
+
+void
+ctrl_admin_finish (struct controller *c, struct creq *r,
+                   json_object *result, char *error)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+  r->result = result;
+  r->error = error;
+  r->done = true;
+  pthread_cond_signal (&r->cond);
+}
+
 /* Handle one request.  Returns true if it was STOP. */
 static bool
 handle_request (struct controller *c, struct creq *r)
@@ -295,16 +315,16 @@ handle_request (struct controller *c, struct creq *r)
     free (r);
     return false;
   case CREQ_ADMIN:
+    c->admin_req = r;
+    r->result = ctrl_admin (c, r->cmd, r->args, &r->error);
+    if (c->admin_req == NULL)
+      return false;             /* parked: answered later */
+    c->admin_req = NULL;
+    ctrl_admin_finish (c, r, r->result, r->error);
+    return false;
   case CREQ_CALL:
-    if (r->kind == CREQ_ADMIN)
-      r->result = ctrl_admin (c, r->cmd, r->args, &r->error);
-    else
-      r->status = r->fn (c, r->arg, &r->error);
-    {
-      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
-      r->done = true;
-      pthread_cond_signal (&r->cond);
-    }
+    r->status = r->fn (c, r->arg, &r->error);
+    ctrl_admin_finish (c, r, NULL, r->error);
     return false;
   case CREQ_STOP:
     free (r);
@@ -329,7 +349,8 @@ take_queue (struct controller *c)
   if (c->queue_head == NULL) {
     /* A delete in progress paces itself: one batch per DELETE_PACE_MS
      * when nothing else is queued (delete.c). */
-    bool deleting = ctrl_delete_pending (c) || ctrl_cow_pending (c);
+    bool deleting = ctrl_delete_pending (c) || ctrl_cow_pending (c)
+      || ctrl_snapshot_waiting (c);
     if (deleting || (c->dirty && !c->degraded)) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
@@ -368,6 +389,7 @@ run_loop (struct controller *c)
     ctrl_refill_grants (c);
     ctrl_delete_step (c);
     ctrl_cow_step (c);
+    ctrl_snapshot_step (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */
@@ -384,6 +406,7 @@ run_loop (struct controller *c)
 static void
 shutdown_store (struct controller *c)
 {
+  ctrl_snapshot_stop (c);
   ctrl_cow_stop (c);
   ctrl_delete_stop (c);
   ctrl_release_grants (c);

@@ -32,11 +32,15 @@
  *         blocking at the agents, then the reference to orig dropped
  *         (the snapshot keeps it, or it is freed)
  *
- * One copy runs at a time, of one segment's blocks: the bound on I/O in
- * flight that is not the host's.  The worker only uses the container
- * handles it was given; the copy's order keeps the movement (and so
- * both locations) alive until the controller thread has seen the
- * result.
+ * One batch runs at a time: up to COPY_BATCH segments (the first the
+ * movements of vdisks a snapshot waits for, snapshot.c), copied by a
+ * worker thread, then each container written synced once.  That bounds
+ * the I/O in flight that is not the host's, and costs one sync per
+ * batch rather than per segment (a sync per 1 MiB segment made the
+ * copier too slow to keep up with random writes after a snapshot).  The
+ * worker only uses the container handles it was given; each copy's
+ * order keeps its movement (and so both locations) alive until the
+ * controller thread has seen the result.
  *
  * Crash safety.  Alt is synced before its blocks are marked, so a mark
  * that is committed never names data that is not durable at alt.  A
@@ -63,13 +67,22 @@ enum cow_state {
   COW_DONE,                     /* the worker finished: join it */
 };
 
+#define COPY_BATCH 16            /* segments copied per sync */
+
+/* One segment's copy in a batch. */
+struct cow_job {
+  struct move_copy copy;
+  struct container *from, *to;  /* orig's and alt's containers */
+  int err;                      /* errno of a failure, or 0 */
+};
+
 struct cow_copier {
   struct controller *c;
   pthread_t thread;
+  bool thread_running;          /* joined in end_batch */
   _Atomic enum cow_state state;
-  struct move_copy copy;        /* what the worker copies */
-  struct container *from, *to;  /* orig's and alt's containers */
-  int err;                      /* errno of a failure, or 0 */
+  struct cow_job jobs[COPY_BATCH];
+  size_t n_jobs;
 };
 
 static const char *
@@ -161,46 +174,77 @@ ctrl_cow_fault (struct controller *c, struct msg *req)
 
 /* The worker -------------------------------------------------------- */
 
-/* Copy blocks [FIRST, FIRST+N) of the copy's segment. */
+
+/* Copy blocks [FIRST, FIRST+N) of J's segment. */
 static int
-copy_run (struct cow_copier *w, uint64_t first, uint64_t n, uint8_t *buf)
+copy_run (struct cow_job *j, uint64_t first, uint64_t n, uint8_t *buf)
 {
   uint64_t off = first * SM_BLOCK_SIZE, len = n * SM_BLOCK_SIZE;
 
-  if (container_pread (w->from, buf, len,
-                       entry_offset (w->copy.orig) + off) == -1
-      || container_pwrite (w->to, buf, len,
-                           entry_offset (w->copy.alt) + off) == -1)
+  if (container_pread (j->from, buf, len,
+                       entry_offset (j->copy.orig) + off) == -1
+      || container_pwrite (j->to, buf, len,
+                           entry_offset (j->copy.alt) + off) == -1)
     return -1;
   return 0;
 }
 
 #define COPY_RUN_MAX 256        /* blocks per read: 1 MiB */
 
-static void *
-copy_thread (void *arg)
+/* Copy J's claimed blocks (not yet synced). */
+static void
+copy_job (struct cow_job *j, uint8_t *buf)
 {
-  struct cow_copier *w = arg;
-  uint64_t n_blocks = (uint64_t) w->copy.n_bytes * 8, b = 0;
-  CLEANUP_FREE uint8_t *buf = malloc (COPY_RUN_MAX * SM_BLOCK_SIZE);
+  uint64_t n_blocks = (uint64_t) j->copy.n_bytes * 8, b = 0;
 
-  if (buf == NULL)
-    w->err = ENOMEM;
-  while (w->err == 0 && b < n_blocks) {
+  while (j->err == 0 && b < n_blocks) {
     uint64_t n = 0;
-    if (!((w->copy.blocks[b / 8] >> (b % 8)) & 1)) {
+    if (!((j->copy.blocks[b / 8] >> (b % 8)) & 1)) {
       b++;
       continue;
     }
     while (b + n < n_blocks && n < COPY_RUN_MAX
-           && ((w->copy.blocks[(b + n) / 8] >> ((b + n) % 8)) & 1))
+           && ((j->copy.blocks[(b + n) / 8] >> ((b + n) % 8)) & 1))
       n++;
-    if (copy_run (w, b, n, buf) == -1)
-      w->err = errno ? errno : EIO;
+    if (copy_run (j, b, n, buf) == -1)
+      j->err = errno ? errno : EIO;
     b += n;
   }
-  if (w->err == 0 && container_sync (w->to) == -1)
-    w->err = errno ? errno : EIO;
+}
+
+/* Sync each container the batch wrote, once; a failure is every job's
+ * that wrote there. */
+static void
+sync_batch (struct cow_copier *w)
+{
+  for (size_t i = 0; i < w->n_jobs; i++) {
+    struct container *to = w->jobs[i].to;
+    bool seen = false;
+    int err = 0;
+    for (size_t k = 0; k < i && !seen; k++)
+      seen = w->jobs[k].to == to;
+    if (seen || to == NULL)
+      continue;
+    if (container_sync (to) == -1)
+      err = errno ? errno : EIO;
+    for (size_t k = i; k < w->n_jobs && err; k++)
+      if (w->jobs[k].to == to && w->jobs[k].err == 0)
+        w->jobs[k].err = err;
+  }
+}
+
+static void *
+copy_thread (void *arg)
+{
+  struct cow_copier *w = arg;
+  CLEANUP_FREE uint8_t *buf = malloc (COPY_RUN_MAX * SM_BLOCK_SIZE);
+
+  for (size_t i = 0; i < w->n_jobs; i++)
+    if (buf == NULL)
+      w->jobs[i].err = ENOMEM;
+    else if (w->jobs[i].err == 0 && w->jobs[i].from != NULL)
+      copy_job (&w->jobs[i], buf);
+  sync_batch (w);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&w->c->queue_lock);
     atomic_store (&w->state, COW_DONE);
@@ -243,27 +287,30 @@ finish (struct controller *c, const struct move_copy *cp)
                        "not be released");
 }
 
-/* Start the worker on W->copy.  0 or -1. */
+/* Prepare job J of a batch: its containers, or an error. */
+static void
+prepare_job (struct controller *c, struct cow_job *j)
+{
+  struct ctrl_container *from = c->containers[entry_container (j->copy.orig)];
+  struct ctrl_container *to = c->containers[entry_container (j->copy.alt)];
+
+  j->err = 0;
+  j->from = from ? from->c : NULL;
+  j->to = to ? to->c : NULL;
+  if (j->copy.orig == ENTRY_ZERO_SEGMENT)
+    j->from = j->to = NULL;     /* alt was free space, which reads zeros */
+  else if (j->from == NULL || j->to == NULL)
+    j->err = ENXIO;
+}
+
+/* Start the worker on W's batch.  0 or -1 (the batch is still W's). */
 static int
-start_copy (struct controller *c, struct cow_copier *w)
+start_batch (struct controller *c, struct cow_copier *w)
 {
   int r;
 
-  w->err = 0;
-  w->from = c->containers[entry_container (w->copy.orig)]
-    ? c->containers[entry_container (w->copy.orig)]->c : NULL;
-  w->to = c->containers[entry_container (w->copy.alt)]
-    ? c->containers[entry_container (w->copy.alt)]->c : NULL;
-  if (w->copy.orig == ENTRY_ZERO_SEGMENT) {
-    /* Alt was free space, which reads zeros: nothing to copy. */
-    atomic_store (&w->state, COW_DONE);
-    return 0;
-  }
-  if (w->from == NULL || w->to == NULL) {
-    w->err = ENXIO;
-    atomic_store (&w->state, COW_DONE);
-    return 0;
-  }
+  for (size_t i = 0; i < w->n_jobs; i++)
+    prepare_job (c, &w->jobs[i]);
   atomic_store (&w->state, COW_RUNNING);
   r = pthread_create (&w->thread, NULL, copy_thread, w);
   if (r != 0) {
@@ -272,29 +319,41 @@ start_copy (struct controller *c, struct cow_copier *w)
     atomic_store (&w->state, COW_IDLE);
     return -1;
   }
+  w->thread_running = true;
   return 0;
 }
 
-/* The worker finished: take its result. */
+/* The copy of J finished (OK) or is given up: record it, free it. */
 static void
-end_copy (struct controller *c, struct cow_copier *w)
+end_job (struct controller *c, struct cow_job *j, bool ok)
 {
-  if (w->copy.orig != ENTRY_ZERO_SEGMENT && w->from && w->to)
-    pthread_join (w->thread, NULL);
-  atomic_store (&w->state, COW_IDLE);
-  if (w->err != 0) {
-    errno = w->err;
+  if (ok && j->err != 0) {
+    errno = j->err;
     sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": copying "
-              "the shared segment failed: %m", w->copy.vdisk, w->copy.seg);
+              "the shared segment failed: %m", j->copy.vdisk, j->copy.seg);
   }
-  if (ctrl_move_copied (c, &w->copy, w->err == 0) == -1 && errno != ENOENT)
+  if (ctrl_move_copied (c, &j->copy, ok && j->err == 0) == -1
+      && errno != ENOENT)
     sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the "
-              "copied blocks could not be recorded", w->copy.vdisk,
-              w->copy.seg);
-  if (w->err != 0)
+              "copied blocks could not be recorded", j->copy.vdisk,
+              j->copy.seg);
+  if (ok && j->err != 0)
     ctrl_set_degraded (c, "a copy-on-write failed");
-  free (w->copy.blocks);
-  w->copy.blocks = NULL;
+  free (j->copy.blocks);
+  j->copy.blocks = NULL;
+}
+
+/* The worker finished (or never started: OK false): take the results. */
+static void
+end_batch (struct controller *c, struct cow_copier *w, bool ok)
+{
+  if (w->thread_running)
+    pthread_join (w->thread, NULL);
+  w->thread_running = false;
+  atomic_store (&w->state, COW_IDLE);
+  for (size_t i = 0; i < w->n_jobs; i++)
+    end_job (c, &w->jobs[i], ok);
+  w->n_jobs = 0;
 }
 
 static struct cow_copier *
@@ -323,23 +382,24 @@ ctrl_cow_step (struct controller *c)
   if (atomic_load (&w->state) == COW_RUNNING)
     return;
   if (atomic_load (&w->state) == COW_DONE)
-    end_copy (c, w);
+    end_batch (c, w, true);
   while (!c->degraded && ctrl_move_next_complete (c, &done) == 1) {
     size_t before = c->moves.len;
     finish (c, &done);
     if (c->moves.len == before)
       break;                    /* could not end it: try again later */
   }
-  if (c->degraded || ctrl_move_claim_copy (c, &w->copy) != 1)
+  while (!c->degraded && w->n_jobs < COPY_BATCH
+         && ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) == 1)
+    w->n_jobs++;
+  if (w->n_jobs == 0)
     return;
-  sm_debug ("controller: copier %s: copying vdisk %" PRIu32 " segment %"
-            PRIu64, cow_state_to_string (atomic_load (&w->state)),
-            w->copy.vdisk, w->copy.seg);
-  if (start_copy (c, w) == -1) {
-    ctrl_move_copied (c, &w->copy, false);
-    free (w->copy.blocks);
-    w->copy.blocks = NULL;
-  }
+  sm_debug ("controller: copier %s: copying %zu segments, the first of "
+            "vdisk %" PRIu32 " segment %" PRIu64,
+            cow_state_to_string (atomic_load (&w->state)), w->n_jobs,
+            w->jobs[0].copy.vdisk, w->jobs[0].copy.seg);
+  if (start_batch (c, w) == -1)
+    end_batch (c, w, false);
 }
 
 void
@@ -348,7 +408,7 @@ ctrl_cow_stop (struct controller *c)
   if (c->cow == NULL)
     return;
   if (atomic_load (&c->cow->state) != COW_IDLE)
-    end_copy (c, c->cow);
+    end_batch (c, c->cow, true);
   free (c->cow);
   c->cow = NULL;
 }

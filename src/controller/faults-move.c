@@ -843,35 +843,44 @@ copying (const struct ctrl_move *m)
   return false;
 }
 
+/* Claim M's blocks at orig that no order holds (ctrl_move_claim_copy). */
+static int
+claim (struct ctrl_move *m, struct move_copy *out)
+{
+  struct order ord = { .write = true, .copy = true };
+
+  ord.blocks = malloc (m->n_bytes);
+  out->blocks = malloc (m->n_bytes);
+  if (ord.blocks == NULL || out->blocks == NULL
+      || order_vector_append (&m->orders, ord) == -1) {
+    free (ord.blocks);
+    free (out->blocks);
+    errno = ENOMEM;
+    return -1;
+  }
+  for (uint32_t b = 0; b < m->n_bytes; b++) {
+    ord.blocks[b] = ~m->at_alt[b] & ~m->busy[b];
+    m->busy[b] |= ord.blocks[b];
+  }
+  memcpy (out->blocks, ord.blocks, m->n_bytes);
+  *out = (struct move_copy) { .vdisk = m->vdisk, .seg = m->seg,
+                              .orig = m->orig, .alt = m->alt,
+                              .blocks = out->blocks,
+                              .n_bytes = m->n_bytes };
+  return 1;
+}
+
 int
 ctrl_move_claim_copy (struct controller *c, struct move_copy *out)
 {
-  for (size_t i = 0; i < c->moves.len; i++) {
-    struct ctrl_move *m = c->moves.ptr[i];
-    struct order ord = { .write = true, .copy = true };
-
-    if (copying (m) || !has_copy_work (m))
-      continue;
-    ord.blocks = malloc (m->n_bytes);
-    out->blocks = malloc (m->n_bytes);
-    if (ord.blocks == NULL || out->blocks == NULL
-        || order_vector_append (&m->orders, ord) == -1) {
-      free (ord.blocks);
-      free (out->blocks);
-      errno = ENOMEM;
-      return -1;
+  /* First the vdisks a snapshot waits for (quiesced meanwhile). */
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < c->moves.len; i++) {
+      struct ctrl_move *m = c->moves.ptr[i];
+      if (!copying (m) && has_copy_work (m)
+          && (pass == 1 || ctrl_snapshot_waits_for (c, m->vdisk)))
+        return claim (m, out);
     }
-    for (uint32_t b = 0; b < m->n_bytes; b++) {
-      ord.blocks[b] = ~m->at_alt[b] & ~m->busy[b];
-      m->busy[b] |= ord.blocks[b];
-    }
-    memcpy (out->blocks, ord.blocks, m->n_bytes);
-    *out = (struct move_copy) { .vdisk = m->vdisk, .seg = m->seg,
-                                .orig = m->orig, .alt = m->alt,
-                                .blocks = out->blocks,
-                                .n_bytes = m->n_bytes };
-    return 1;
-  }
   return 0;
 }
 

@@ -386,20 +386,23 @@ snapshot_rows (struct store *st, uint32_t origin, const char *snap,
 }
 
 int
-store_snapshot_create (struct store *st, uint32_t origin, const char *name,
-                       const char *snap, uint32_t *id)
+store_snapshot_create (struct store *st, size_t n, const uint32_t *origins,
+                       const char *const *names, const char *snap,
+                       uint32_t *ids)
 {
-  int r;
+  int r = 0;
 
   if (!sm_valid_name (snap))
     return store_fail (EINVAL, "invalid snapshot name '%s' (%s)", snap,
                        SM_NAME_RULE);
-  if (strlen (name) + 1 + strlen (snap) > SM_NAME_MAX)
-    return store_fail (EINVAL, "snapshot '%s@%s': VDISK@SNAPSHOT is at "
-                       "most %d characters", name, snap, SM_NAME_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (strlen (names[i]) + 1 + strlen (snap) > SM_NAME_MAX)
+      return store_fail (EINVAL, "snapshot '%s@%s': VDISK@SNAPSHOT is at "
+                         "most %d characters", names[i], snap, SM_NAME_MAX);
   if (store_savepoint (st) == -1)
     return -1;
-  r = snapshot_rows (st, origin, snap, id);
+  for (size_t i = 0; i < n && r == 0; i++)
+    r = snapshot_rows (st, origins[i], snap, &ids[i]);
   if (store_savepoint_end (st, r == 0) == -1)
     return -1;
   return r;

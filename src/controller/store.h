@@ -116,14 +116,17 @@ int store_vdisk_create (struct store *st, const char *name, uint64_t size,
                         unsigned seg_shift, uint32_t container_id,
                         uint32_t *id);
 
-/* Take snapshot SNAP of vdisk ORIGIN (named NAME) into *ID, atomically
- * (sql/006): a read-only vdisk row named NAME@SNAP, a copy of the
- * origin's map rows, one more reference to each shared segment, and
- * NOWRITE on the origin's located rows.  EEXIST if NAME@SNAP exists,
- * EINVAL for a bad name or a full name longer than SM_NAME_MAX, ENOENT
- * if ORIGIN is not a vdisk (a snapshot has no snapshots). */
-int store_snapshot_create (struct store *st, uint32_t origin,
-                           const char *name, const char *snap, uint32_t *id);
+/* Take snapshot SNAP of each of the N vdisks ORIGINS[i] (named
+ * NAMES[i]) into IDS[i], all or none (sql/006): per origin a read-only
+ * vdisk row named NAME@SNAP, a copy of its map rows, one more reference
+ * to each shared segment, and NOWRITE on its located rows.  EEXIST if
+ * a NAME@SNAP exists, EINVAL for a bad name or a full name longer than
+ * SM_NAME_MAX, ENOENT if an origin is not a vdisk (a snapshot has no
+ * snapshots). */
+int store_snapshot_create (struct store *st, size_t n,
+                           const uint32_t *origins,
+                           const char *const *names, const char *snap,
+                           uint32_t *ids);
 
 /* Delete the vdisk and all its map rows, atomically.  Segments are not
  * touched: the controller drops their references first. */

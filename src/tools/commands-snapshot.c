@@ -1,9 +1,9 @@
-/* segmapctl: the snapshot commands (create, list, delete).
+/* segmapctl: the snapshot commands (create, create-group, list, delete).
  *
  * A snapshot is named by its vdisk and its own name; the server serves
  * it read-only as the NBD export VDISK@SNAP.  Requests:
- * snapshot.create / snapshot.delete {vdisk, snapshot}, snapshot.list
- * {vdisk?}.
+ * snapshot.create / snapshot.delete {vdisk, snapshot},
+ * snapshot.create-group {snapshot, vdisks: [...]}, snapshot.list {vdisk?}.
  */
 #include <config.h>
 
@@ -48,6 +48,35 @@ run_snapshot_create (struct session *s, const struct command *cmd, int argc,
     print_json (r);
   else
     printf ("snapshot %s created\n", jstr (r, "export"));
+  return 0;
+}
+
+int
+run_snapshot_create_group (struct session *s, const struct command *cmd,
+                           int argc, char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args, *vdisks;
+  int rc = check_name (cmd, "snapshot", argv[0]);
+
+  for (int i = 1; i < argc && rc == 0; i++)
+    rc = check_name (cmd, "vdisk", argv[i]);
+  if (rc != 0)
+    return rc;
+  args = json_object_new_object ();
+  vdisks = json_object_new_array ();
+  for (int i = 1; i < argc; i++)
+    json_object_array_add (vdisks, json_object_new_string (argv[i]));
+  json_object_object_add (args, "snapshot", json_object_new_string (argv[0]));
+  json_object_object_add (args, "vdisks", vdisks);
+  if ((rc = call (s, "snapshot.create-group", args, &r)) != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    for (size_t i = 0; i < json_object_array_length (r); i++)
+      printf ("snapshot %s created\n",
+              jstr (json_object_array_get_idx (r, i), "export"));
   return 0;
 }
 

@@ -839,11 +839,26 @@ const struct command commands[] = {
     "Only metadata is written: the snapshot shares the vdisk's segments,\n"
     "and a later write to a shared segment copies it (copy-on-write).\n"
     "The snapshot is served read-only as the NBD export VDISK@SNAP.\n"
-    "The server refuses while the vdisk still copies the segments of an\n"
-    "earlier snapshot: try again a moment later.\n"
+    "The vdisk's I/O pauses while the snapshot is taken (new requests\n"
+    "wait, requests under way finish), on every protocol; if segments of\n"
+    "an earlier snapshot are still being copied, the pause lasts until\n"
+    "they are.  After 10 s the command gives up, takes nothing, and I/O\n"
+    "resumes.\n"
     "\n" NAME_RULE_HELP,
     .min_args = 2, .max_args = 2,
     .run = run_snapshot_create,
+  },
+  {
+    .group = "snapshot", .name = "create-group", .args = "SNAP VDISK...",
+    .summary = "snapshot several virtual disks at one point in time",
+    .details =
+    "A consistency group: every VDISK is paused at once, on every\n"
+    "protocol, and the snapshots VDISK@SNAP are recorded in one\n"
+    "transaction: all or none are taken, and together they hold every\n"
+    "write acknowledged before the command and none acknowledged after\n"
+    "it began.  Up to 256 vdisks; pauses as 'snapshot create' does.\n",
+    .min_args = 2, .max_args = 257,
+    .run = run_snapshot_create_group,
   },
   {
     .group = "snapshot", .name = "list", .args = "[VDISK]",
