@@ -382,10 +382,10 @@ struct sm_job *ctrl_job_of_vdisk (struct controller *c, uint32_t vdisk);
  * and register it.  0, or -1 with *ERROR. */
 int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
 
-/* flatten.c.  One step of flatten job J (running): 1 when it is
- * complete, 0 to carry on later, -1 with *ERROR (malloc'd) when it
- * failed.  Progress and cursor are updated in J (the caller stores
- * them). */
+/* flatten.c.  One step of flatten job J (running, its vdisk live): 1
+ * when it is complete, 0 to carry on later, -1 with *ERROR (malloc'd)
+ * when it failed.  Progress and cursor are updated in J (the caller
+ * stores them). */
 int ctrl_flatten_step (struct controller *c, struct sm_job *j,
                        char **error);
 

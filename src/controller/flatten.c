@@ -158,10 +158,6 @@ ctrl_flatten_step (struct controller *c, struct sm_job *j, char **error)
   const struct sm_vdisk_info *v = ctrl_find_vdisk (c, j->vdisk);
   uint64_t n_segs;
 
-  if (v == NULL) {
-    fail (error, "vdisk '%s' was deleted", j->vdisk_name);
-    return -1;
-  }
   n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
   if (j->cursor > n_segs)
     j->cursor = n_segs;

@@ -181,7 +181,15 @@ ctrl_job_step (struct controller *c)
 
   while (!c->degraded && i < c->jobs.len) {
     struct sm_job *j = &c->jobs.ptr[i];
-    if (j->state != SM_JOB_RUNNING || !step_one (c, j))
+    char *gone = NULL;
+
+    if (ctrl_find_vdisk (c, j->vdisk) == NULL) {
+      /* Deleted, paused or not: nothing left to do. */
+      if (asprintf (&gone, "vdisk '%s' was deleted", j->vdisk_name) == -1)
+        gone = NULL;
+      end (c, j, SM_JOB_FAILED, gone);
+    }
+    else if (j->state != SM_JOB_RUNNING || !step_one (c, j))
       i++;                      /* else the last one moved to I */
   }
 }
