@@ -58,8 +58,6 @@
 #include "controller/admin-internal.h"
 #include "controller/controller-internal.h"
 
-#define QUIESCE_TIMEOUT_MS 10000
-
 /* The snapshot named by the arguments VDISK and SNAPSHOT, or NULL with
  * *ERROR. */
 static const struct sm_vdisk_info *
@@ -118,17 +116,6 @@ ctrl_cmd_clone_create (struct controller *c, json_object *args,
   json_add_string (o, "clone_of", snap);
   json_add_u64 (o, "size", ctrl_find_vdisk (c, id)->size);
   return o;
-}
-
-/* QUIESCE (ON) or ACTIVATE vdisk ID at every agent.  0 or -1. */
-static int
-quiesce (struct controller *c, uint32_t id, bool on)
-{
-  struct msg m = { .type = on ? MSG_QUIESCE : MSG_ACTIVATE,
-                   .vdisks = &id, .n_vdisks = 1,
-                   .arg = on ? QUIESCE_TIMEOUT_MS : 0 };
-
-  return ctrl_broadcast (c, &m) == 0 ? 0 : -1;
 }
 
 static uint64_t
@@ -220,13 +207,13 @@ ctrl_cmd_snapshot_rollback (struct controller *c, json_object *args,
                  "(copy-on-write); try again in a moment", name);
   vid = v->id;
   sid = s->id;
-  if (quiesce (c, vid, true) == -1) {
-    quiesce (c, vid, false);
+  if (ctrl_quiesce (c, &vid, 1, true) == -1) {
+    ctrl_quiesce (c, &vid, 1, false);
     return fail (error, "vdisk '%s': its I/O did not drain within %d ms; "
-                 "nothing was changed", name, QUIESCE_TIMEOUT_MS);
+                 "nothing was changed", name, CTRL_QUIESCE_TIMEOUT_MS);
   }
   r = roll_back (c, vid, sid, error);
-  if (quiesce (c, vid, false) == -1)
+  if (ctrl_quiesce (c, &vid, 1, false) == -1)
     sm_error ("controller: vdisk %s: an agent did not take ACTIVATE", name);
   if (r == -1)
     return NULL;

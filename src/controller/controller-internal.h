@@ -204,6 +204,11 @@ int ctrl_broadcast (struct controller *c, struct msg *m);
  * has no such thing) as done. */
 int ctrl_broadcast_except (struct controller *c, struct msg *m,
                            int ok_errno);
+/* QUIESCE (ON: new I/O waits, in-flight I/O drains, at most
+ * CTRL_QUIESCE_TIMEOUT_MS) or ACTIVATE the N vdisks IDS at every
+ * agent.  0 or -1 (a quiesce that failed must still be activated). */
+#define CTRL_QUIESCE_TIMEOUT_MS 10000
+int ctrl_quiesce (struct controller *c, uint32_t *ids, size_t n, bool on);
 /* Handle REGISTER from transport TR (the request REQ): check the
  * version, bring the agent up (containers, tables, mode) and answer. */
 void ctrl_register_agent (struct controller *c, struct transport *tr,
