@@ -17,7 +17,9 @@
 # stays paused), the job resumed, the clone written while it runs, and
 # the server killed again in the middle; after the restart the job
 # completes by itself, the clone shares nothing and reads its bytes.
-# `segmapctl check' passes after every step.
+# A cancelled flatten leaves the clone reading its bytes and linked
+# (another flatten then completes it); the job of a deleted vdisk
+# fails.  `segmapctl check' passes after every step.
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
@@ -263,3 +265,38 @@ n=$(sqlite3 "$s/segmap.db" "SELECT count (*) FROM map m JOIN segment g
 expect big 128*M "$bw" "its bytes after the flatten's kills"
 expect w@ws 128*M '[]' "the pattern after the flatten's kills"
 check_ok "after the resumed flatten"
+
+# Cancel: the clone keeps reading its bytes and its link, and a new
+# flatten finishes the work.  A job whose vdisk is deleted fails.
+segctl "$s" clone create w ws c3 >/dev/null || fail "clone create c3 failed"
+id=$(segctl "$s" --json clone flatten c3 | jq -r .id) ||
+  fail "clone flatten c3 failed"
+segctl "$s" job cancel "$id" >/dev/null || fail "job cancel failed"
+segctl "$s" job wait "$id" >/dev/null 2>&1 &&
+  fail "job wait of a cancelled job exited 0"
+segctl "$s" --json job list |
+  jq -e --argjson id "$id" '.[] | select(.id == $id) |
+         .state == "cancelled" and .done < .total' >/dev/null ||
+  fail "cancelled job: $(segctl "$s" --json job list)"
+segctl "$s" job resume "$id" 2>/dev/null && fail "a cancelled job resumed"
+segctl "$s" --json vdisk info c3 | jq -e '.clone_of == "w@ws"' >/dev/null ||
+  fail "c3 lost its link after a cancelled flatten"
+check_ok "after a cancelled flatten"
+expect c3 128*M '[]' "the pattern after a cancelled flatten"
+id=$(segctl "$s" --json clone flatten c3 | jq -r .id) ||
+  fail "clone flatten c3 again failed"
+segctl "$s" clone flatten c3 2>/dev/null &&
+  fail "a second flatten job of one vdisk was accepted"
+segctl "$s" job wait "$id" >/dev/null || fail "the second flatten failed"
+expect c3 128*M '[]' "the pattern after the second flatten"
+
+segctl "$s" clone create w ws c4 >/dev/null || fail "clone create c4 failed"
+id=$(segctl "$s" --json clone flatten c4 | jq -r .id) ||
+  fail "clone flatten c4 failed"
+segctl "$s" job pause "$id" >/dev/null || fail "job pause c4 failed"
+segctl "$s" vdisk delete c4 >/dev/null || fail "vdisk delete c4 failed"
+segctl "$s" --json job list |
+  jq -e --argjson id "$id" '.[] | select(.id == $id) |
+         .state == "failed" and (.error | test("deleted"))' >/dev/null ||
+  fail "job of a deleted vdisk: $(segctl "$s" --json job list)"
+check_ok "after deleting a vdisk being flattened"
