@@ -40,7 +40,11 @@
  *   ACTIVATE
  *
  * All of it runs in one controller turn, so no segment freed by the
- * rollback is handed out while an agent may still map it.  If an agent
+ * rollback is handed out while an agent may still map it.  Segments
+ * only the vdisk held are zeroed at once and given to the allocator
+ * after the commit, as a trim does: a store failure in the middle
+ * makes the controller degraded, and the vdisk may then read zeros
+ * where its discarded data was.  If an agent
  * does not confirm the new table after the commit, the vdisk is fenced
  * read-only, as for snapshot create.
  */
@@ -151,12 +155,21 @@ show_rollback (struct controller *c, const struct sm_vdisk_info *v,
 static int
 roll_back (struct controller *c, uint32_t vid, uint32_t sid, char **error)
 {
-  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vid);
-  uint64_t old_size = v->size, size = ctrl_find_vdisk (c, sid)->size;
+  const struct sm_vdisk_info *v, *s;
+  uint64_t old_size, size;
   char name[SM_NAME_MAX + 1];
 
-  snprintf (name, sizeof name, "%s", v->name);
   ctrl_take_allocated (c, vid);
+  v = ctrl_find_vdisk (c, vid);
+  s = ctrl_find_vdisk (c, sid);
+  if (v == NULL || s == NULL || v->read_only || c->degraded) {
+    fail (error, "vdisk %" PRIu32 " became read-only or went while its "
+          "I/O drained; nothing was changed", vid);
+    return -1;
+  }
+  old_size = v->size;
+  size = s->size;
+  snprintf (name, sizeof name, "%s", v->name);
   if (ctrl_change (c) == -1
       || ctrl_free_vdisk_range (c, v, 0, n_segments (v)) == -1
       || store_map_share (c->store, sid, vid) == -1
