@@ -18,8 +18,8 @@
 # the server killed again in the middle; after the restart the job
 # completes by itself, the clone shares nothing and reads its bytes.
 # A cancelled flatten leaves the clone reading its bytes and linked
-# (another flatten then completes it); the job of a deleted vdisk
-# fails.  `segmapctl check' passes after every step.
+# (another flatten, stopped and restarted cleanly, then completes it);
+# the job of a deleted vdisk fails.  `segmapctl check' passes after every step.
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
@@ -287,6 +287,10 @@ id=$(segctl "$s" --json clone flatten c3 | jq -r .id) ||
   fail "clone flatten c3 again failed"
 segctl "$s" clone flatten c3 2>/dev/null &&
   fail "a second flatten job of one vdisk was accepted"
+# (a clean restart in the middle: the job carries on too)
+stop_segmap "$s"
+echo "flatten at a clean stop: $(job_state)"
+start_segmap "$s"
 segctl "$s" job wait "$id" >/dev/null || fail "the second flatten failed"
 expect c3 128*M '[]' "the pattern after the second flatten"
 
