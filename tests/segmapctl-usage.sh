@@ -57,7 +57,9 @@ expect_status () {
 
 for level in "" status agents check container "container list" "container add" \
              "container remove" vdisk "vdisk list" "vdisk create" \
-             "vdisk info" "vdisk resize" "vdisk set" "vdisk delete"; do
+             "vdisk info" "vdisk resize" "vdisk set" "vdisk delete" \
+             "snapshot rollback" clone "clone create" "clone flatten" job \
+             "job list" "job wait" "job cancel" "job pause" "job resume"; do
     # shellcheck disable=SC2086 # $level is one or two words
     expect_help $level --help
     # shellcheck disable=SC2086
@@ -77,11 +79,13 @@ run --help
 for c in status agents check "container list" "container add" \
          "container remove" "vdisk list" "vdisk create" "vdisk info" \
          "vdisk resize" "vdisk set" "vdisk delete" "snapshot create" \
-         "snapshot create-group" "snapshot list" "snapshot delete"; do
+         "snapshot create-group" "snapshot list" "snapshot delete" "snapshot rollback" \
+         "clone create" "clone flatten" "job list" "job wait" "job cancel" \
+         "job pause" "job resume"; do
     grep -q "^  $c" "$tmp/out" || fail "--help does not list '$c'"
 done
 # Commands that do not exist yet are not advertised.
-grep -E -q 'snapshot rollback|clone|migrate|jobs|stats' \
+grep -E -q 'migrate|evacuate|stats' \
     "$tmp/out" &&
     fail "--help lists unimplemented commands"
 grep -q 'SEGMAP_SOCKET' "$tmp/out" || fail "--help does not mention SEGMAP_SOCKET"
@@ -101,7 +105,21 @@ expect_status 2 "${u[@]}" vdisk
 expect_status 2 "${u[@]}" container
 expect_status 2 "${u[@]}" vdisk frobnicate
 expect_status 2 "${u[@]}" vdisk frobnicate --help
-expect_status 2 "${u[@]}" snapshot rollback v s
+expect_status 2 "${u[@]}" snapshot rollback v
+expect_status 2 "${u[@]}" snapshot rollback v 'a@b'
+expect_status 2 "${u[@]}" clone create v s
+expect_status 2 "${u[@]}" clone create v s 'c@1'
+expect_status 2 "${u[@]}" clone create v s c1 extra
+expect_status 2 "${u[@]}" clone flatten
+expect_status 2 "${u[@]}" clone flatten ../etc
+expect_status 2 "${u[@]}" job list extra
+expect_status 2 "${u[@]}" job wait
+expect_status 2 "${u[@]}" job wait 0
+expect_status 2 "${u[@]}" job wait -1
+expect_status 2 "${u[@]}" job wait 1x
+expect_status 2 "${u[@]}" job cancel
+expect_status 2 "${u[@]}" job pause abc
+expect_status 2 "${u[@]}" job resume 1 2
 expect_status 2 "${u[@]}" snapshot create v
 expect_status 2 "${u[@]}" snapshot create v 'a@b'
 expect_status 2 "${u[@]}" snapshot create-group s
@@ -161,6 +179,8 @@ grep -q "unknown command 'frobnicate'" "$tmp/err" || fail "unknown message"
 run "${u[@]}" vdisk set d1
 grep -q "exactly one of --read-only and --read-write" "$tmp/err" ||
     fail "vdisk set without a mode: message"
+run "${u[@]}" job wait 1x
+grep -q "invalid job number '1x'" "$tmp/err" || fail "job number message"
 run "${u[@]}" vdisk info d1 --read-only
 grep -q -- "--read-only does not apply" "$tmp/err" || fail "mode option message"
 

@@ -23,7 +23,7 @@ segctl "$s" container add c0 "$sm_tmpdir/c0.img" 8G >/dev/null ||
   fail "container add failed"
 # Big enough that the copies of the writes since a snapshot are still
 # running when the next one is asked for.
-export GROUP_VDISK_MIB=128
+export GROUP_VDISK_MIB=64
 for v in a b c; do
   segctl "$s" vdisk create "$v" "${GROUP_VDISK_MIB}M" --container c0 >/dev/null ||
     fail "vdisk create $v failed"

@@ -3,6 +3,9 @@
  *   admin.c        the command table, containers, vdisks, status, check
  *   admin-iscsi.c  iSCSI access lists, CHAP settings
  *   snapshot.c     snapshots: create (one or a group), list, delete
+ *   clone.c        clone create, snapshot rollback
+ *   flatten.c      clone flatten
+ *   jobs.c         job list, info, cancel, pause, resume
  *
  * Handlers run on the controller thread and follow admin.c's
  * convention: a json-c object, or NULL with *error set (malloc'd, one
@@ -18,6 +21,7 @@
 #include "common/json-add.h"
 
 struct controller;
+struct sm_job;
 
 /* Set *ERROR from FMT; returns NULL. */
 json_object *fail (char **error, const char *fmt, ...)
@@ -36,6 +40,15 @@ admin_fn ctrl_cmd_host_list, ctrl_cmd_host_add, ctrl_cmd_host_remove,
 
 admin_fn ctrl_cmd_snapshot_create, ctrl_cmd_snapshot_create_group,
   ctrl_cmd_snapshot_list, ctrl_cmd_snapshot_delete;
+
+admin_fn ctrl_cmd_clone_create, ctrl_cmd_snapshot_rollback,
+  ctrl_cmd_clone_flatten;
+
+admin_fn ctrl_cmd_job_list, ctrl_cmd_job_info, ctrl_cmd_job_cancel,
+  ctrl_cmd_job_pause, ctrl_cmd_job_resume;
+
+/* One row of `job list' for J. */
+json_object *ctrl_job_row (const struct sm_job *j);
 
 /* vdisk delete's path (admin.c): the agents stop serving vdisk ID
  * (drained), then its segments are freed in the background.  0, or -1

@@ -251,6 +251,8 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   json_add_u64 (o, "mapped_segments", mapped);
   json_add_u64 (o, "mapped", mapped << v->seg_shift);
   json_add_bool (o, "read_only", v->read_only || c->degraded);
+  if (v->clone_of && ctrl_find_vdisk (c, v->clone_of))  /* sql/007 */
+    json_add_string (o, "clone_of", ctrl_find_vdisk (c, v->clone_of)->name);
   return o;
 }
 
@@ -597,6 +599,14 @@ static const struct {
   { "snapshot.create-group", ctrl_cmd_snapshot_create_group },
   { "snapshot.list", ctrl_cmd_snapshot_list },
   { "snapshot.delete", ctrl_cmd_snapshot_delete },
+  { "snapshot.rollback", ctrl_cmd_snapshot_rollback },
+  { "clone.create", ctrl_cmd_clone_create },
+  { "clone.flatten", ctrl_cmd_clone_flatten },
+  { "job.list", ctrl_cmd_job_list },
+  { "job.info", ctrl_cmd_job_info },
+  { "job.cancel", ctrl_cmd_job_cancel },
+  { "job.pause", ctrl_cmd_job_pause },
+  { "job.resume", ctrl_cmd_job_resume },
   { "iscsi.host.list", ctrl_cmd_host_list },
   { "iscsi.host.add", ctrl_cmd_host_add },
   { "iscsi.host.remove", ctrl_cmd_host_remove },

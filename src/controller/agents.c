@@ -159,6 +159,16 @@ ctrl_broadcast_except (struct controller *c, struct msg *m, int ok_errno)
 }
 
 int
+ctrl_quiesce (struct controller *c, uint32_t *ids, size_t n, bool on)
+{
+  struct msg m = { .type = on ? MSG_QUIESCE : MSG_ACTIVATE,
+                   .vdisks = ids, .n_vdisks = n,
+                   .arg = on ? CTRL_QUIESCE_TIMEOUT_MS : 0 };
+
+  return ctrl_broadcast (c, &m) == 0 ? 0 : -1;
+}
+
+int
 ctrl_broadcast (struct controller *c, struct msg *m)
 {
   return ctrl_broadcast_except (c, m, 0);

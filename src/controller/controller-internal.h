@@ -6,6 +6,9 @@
  *   faults.c      MAP_FAULT, ALLOCATED and FLUSH from agents; grants
  *   cow.c         copy-on-write of shared segments, the copier
  *   snapshot.c    snapshot commands (create, list, delete)
+ *   clone.c       clone create, snapshot rollback
+ *   jobs.c        background jobs (sql/007): registry, job commands
+ *   flatten.c     the clone flatten job
  *   faults-move.c data movements: DO_WRITE, DO_SPLIT_READ, IO_DONE;
  *                 stored in the store's movement table (sql/005)
  *   admin.c       control-socket commands
@@ -103,6 +106,9 @@ DEFINE_VECTOR_TYPE (grants_vector, struct vdisk_grants);
 /* The copy-on-write copier (cow.c). */
 struct cow_copier;
 
+/* The running and paused jobs (jobs.c), by id. */
+DEFINE_VECTOR_TYPE (job_vector, struct sm_job);
+
 /* A segment whose data moves (faults-move.c). */
 struct ctrl_move;
 DEFINE_VECTOR_TYPE (move_vector, struct ctrl_move *);
@@ -172,6 +178,7 @@ struct controller {
   struct cow_copier *cow;       /* copies of moving segments (cow.c) */
   struct creq *admin_req;       /* the admin request being handled */
   struct snap_wait_vector snap_waits;   /* parked creates (snapshot.c) */
+  struct job_vector jobs;       /* running and paused jobs (jobs.c) */
 
   bool degraded;                /* sync or commit failed: no writes */
   time_t started;
@@ -183,6 +190,10 @@ struct controller {
 int ctrl_change (struct controller *c);
 int ctrl_commit (struct controller *c, bool sync_data);
 void ctrl_set_degraded (struct controller *c, const char *why);
+/* Handle now the ALLOCATED frames of VDISK still queued: after a
+ * QUIESCE, those of the writes it drained, before a command replaces
+ * the vdisk's map. */
+void ctrl_take_allocated (struct controller *c, uint32_t vdisk);
 
 /* agents.c.  Send M to agent AG.  A command (msg_is_command) gets a
  * fresh id and its REPLY is matched to it: 0 and *REPLY (if not NULL;
@@ -198,6 +209,11 @@ int ctrl_broadcast (struct controller *c, struct msg *m);
  * has no such thing) as done. */
 int ctrl_broadcast_except (struct controller *c, struct msg *m,
                            int ok_errno);
+/* QUIESCE (ON: new I/O waits, in-flight I/O drains, at most
+ * CTRL_QUIESCE_TIMEOUT_MS) or ACTIVATE the N vdisks IDS at every
+ * agent.  0 or -1 (a quiesce that failed must still be activated). */
+#define CTRL_QUIESCE_TIMEOUT_MS 10000
+int ctrl_quiesce (struct controller *c, uint32_t *ids, size_t n, bool on);
 /* Handle REGISTER from transport TR (the request REQ): check the
  * version, bring the agent up (containers, tables, mode) and answer. */
 void ctrl_register_agent (struct controller *c, struct transport *tr,
@@ -241,6 +257,8 @@ int ctrl_free_vdisk_range (struct controller *c,
 void ctrl_refill_grants (struct controller *c);
 /* Zero and release every outstanding grant (shutdown). */
 void ctrl_release_grants (struct controller *c);
+/* The same for the pools of VDISK, whose agent tables were dropped. */
+void ctrl_drop_grants (struct controller *c, uint32_t vdisk);
 /* Answer an agent's request (FAIL EIO if the answer cannot be sent). */
 void ctrl_answer (struct controller *c, struct msg *m);
 /* Drop one reference to the segment at E (UNITS units), in the open
@@ -352,9 +370,34 @@ void ctrl_delete_stop (struct controller *c);
  * ctrl_cow_pending: the copier has work it has not started; stop waits
  * for a copy in flight (shutdown). */
 bool ctrl_cow_fault (struct controller *c, struct msg *req);
+/* Begin the copy-on-write of SEG of V, whose stored row ROW is shared:
+ * a new segment from V's container, a redirected movement.  0 or an
+ * errno (ENOSPC: the container is full). */
+int ctrl_cow_begin (struct controller *c, const struct sm_vdisk_info *v,
+                    uint64_t seg, sm_entry row);
 void ctrl_cow_step (struct controller *c);
 bool ctrl_cow_pending (const struct controller *c);
 void ctrl_cow_stop (struct controller *c);
+
+/* jobs.c: background jobs (design note there).  load at start-up;
+ * step after each batch of requests; pending: a job is running (the
+ * loop then waits at most DELETE_PACE_MS). */
+int ctrl_job_load (struct controller *c);
+void ctrl_job_step (struct controller *c);
+bool ctrl_job_pending (const struct controller *c);
+void ctrl_job_free_all (struct controller *c);
+/* The running or paused job of VDISK, or NULL. */
+struct sm_job *ctrl_job_of_vdisk (struct controller *c, uint32_t vdisk);
+/* Record new job J (kind, vdisk, vdisk_name, total) running, commit,
+ * and register it.  0, or -1 with *ERROR. */
+int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
+
+/* flatten.c.  One step of flatten job J (running, its vdisk live): 1
+ * when it is complete, 0 to carry on later, -1 with *ERROR (malloc'd)
+ * when it failed.  Progress and cursor are updated in J (the caller
+ * stores them). */
+int ctrl_flatten_step (struct controller *c, struct sm_job *j,
+                       char **error);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

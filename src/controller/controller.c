@@ -88,6 +88,7 @@ controller_free (struct controller *c)
     free (c->grants.ptr[i].out.ptr);
   free (c->grants.ptr);
   ctrl_move_free_all (c);
+  ctrl_job_free_all (c);
   ctrl_free_agents (c);
   pthread_mutex_destroy (&c->queue_lock);
   pthread_cond_destroy (&c->queue_cond);
@@ -333,6 +334,52 @@ handle_request (struct controller *c, struct creq *r)
   return false;
 }
 
+/* Is R an ALLOCATED frame of VDISK? */
+static bool
+is_allocated_of (struct creq *r, uint32_t vdisk)
+{
+  struct msg m;
+  bool yes;
+
+  if (r->kind != CREQ_FRAME || msg_frame_type (r->frame, r->len)
+      != MSG_ALLOCATED || msg_decode (r->frame, r->len, &m) == -1)
+    return false;
+  yes = m.vdisk == vdisk;
+  msg_clear (&m);
+  return yes;
+}
+
+void
+ctrl_take_allocated (struct controller *c, uint32_t vdisk)
+{
+  struct creq *mine = NULL, **tail = &mine;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+    struct creq **pp = &c->queue_head, *prev = NULL;
+
+    while (*pp) {
+      struct creq *r = *pp;
+      if (!is_allocated_of (r, vdisk)) {
+        prev = r;
+        pp = &r->next;
+        continue;
+      }
+      *pp = r->next;
+      if (c->queue_tail == r)
+        c->queue_tail = prev;
+      r->next = NULL;
+      *tail = r;
+      tail = &r->next;
+    }
+  }
+  while (mine) {
+    struct creq *next = mine->next;
+    handle_request (c, mine);
+    mine = next;
+  }
+}
+
 static bool
 commit_due (struct controller *c)
 {
@@ -350,7 +397,7 @@ take_queue (struct controller *c)
     /* A delete in progress paces itself: one batch per DELETE_PACE_MS
      * when nothing else is queued (delete.c). */
     bool deleting = ctrl_delete_pending (c) || ctrl_cow_pending (c)
-      || ctrl_snapshot_waiting (c);
+      || ctrl_snapshot_waiting (c) || ctrl_job_pending (c);
     if (deleting || (c->dirty && !c->degraded)) {
       struct timespec deadline;
       clock_gettime (CLOCK_REALTIME, &deadline);
@@ -390,6 +437,7 @@ run_loop (struct controller *c)
     ctrl_delete_step (c);
     ctrl_cow_step (c);
     ctrl_snapshot_step (c);
+    ctrl_job_step (c);
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */

@@ -18,8 +18,10 @@
  * The copier moves the rest.  Movements are its work list: every one
  * (a CoW's, or one reloaded after a restart) has its blocks still at
  * orig copied to alt and then ends with alt as the segment's location.
- * (Movements only come from copy-on-write so far; a migration, which
- * also copies everything, ends the same way.)  The controller loop
+ * (Movements come from copy-on-write and from clone flatten, which
+ * begins the same movement, ctrl_cow_begin, for a shared segment no
+ * host wrote; a migration, which also copies everything, ends the same
+ * way.)  The controller loop
  * calls ctrl_cow_step after each batch of requests:
  *
  *   IDLE ----claim----> RUNNING ----worker done----> DONE ----> IDLE
@@ -118,11 +120,9 @@ take_alt (struct controller *c, const struct sm_vdisk_info *v, sm_entry *alt)
   return 0;
 }
 
-/* Begin the copy-on-write of SEG of V, whose stored row ROW is shared.
- * 0 or an errno. */
-static int
-begin_cow (struct controller *c, const struct sm_vdisk_info *v, uint64_t seg,
-           sm_entry row)
+int
+ctrl_cow_begin (struct controller *c, const struct sm_vdisk_info *v,
+                uint64_t seg, sm_entry row)
 {
   uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   sm_entry alt;
@@ -164,7 +164,7 @@ ctrl_cow_fault (struct controller *c, struct msg *req)
       ctrl_set_degraded (c, "a no-write flag could not be cleared");
     return false;               /* RETRY with the stored entry */
   }
-  if ((err = begin_cow (c, v, req->first, row)) != 0) {
+  if ((err = ctrl_cow_begin (c, v, req->first, row)) != 0) {
     struct msg m = { .type = MSG_FAIL, .id = req->id, .status = err };
     ctrl_answer (c, &m);
     return true;

@@ -355,6 +355,16 @@ ctrl_release_grants (struct controller *c)
   c->grants.cap = 0;
 }
 
+void
+ctrl_drop_grants (struct controller *c, uint32_t vdisk)
+{
+  for (size_t i = 0; i < c->grants.len; )
+    if (c->grants.ptr[i].vdisk == vdisk)
+      drop_pool (c, i);
+    else
+      i++;
+}
+
 /* Take E out of G's outstanding grants.  false if it is not there.
  * The agent uses its pool in the order granted and reports each use in
  * that order, so E is nearly always the first; the first takes the

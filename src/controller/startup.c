@@ -8,7 +8,8 @@
  *   3. open every container and rebuild its allocator from the durable
  *      segment table (free space = complement of used space);
  *   4. load the data movements (faults-move.c) of live vdisks and of
- *      those being deleted, before any agent can fault;
+ *      those being deleted, before any agent can fault, and the jobs
+ *      to resume (jobs.c);
  *   5. after an unclean shutdown, zero every free range: a segment that
  *      was allocated (or freed) in a transaction that never committed may
  *      hold data, and must read zeros before it is handed out again.  A
@@ -342,7 +343,8 @@ ctrl_startup (struct controller *c)
     if (reconcile_vdisk (c, &c->cfg->vdisks[i]) == -1)
       return -1;
   if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1
-      || ctrl_delete_resume (c) == -1 || ctrl_move_load (c) == -1)
+      || ctrl_delete_resume (c) == -1 || ctrl_move_load (c) == -1
+      || ctrl_job_load (c) == -1)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;

@@ -7,7 +7,10 @@
  * segment (0 references is a leak); a movement's vdisk exists, its
  * segment's map row is at its orig, its alt is an allocated segment of
  * the vdisk's segment size that no map row and no other movement
- * references, and its bitmap has one bit per block; segments of a container never overlap and lie inside it;
+ * references, and its bitmap has one bit per block; a clone's link
+ * names a live snapshot, the tree of snapshots and clones has no
+ * cycle, and a running or paused job's vdisk exists (sql/007);
+ * segments of a container never overlap and lie inside it;
  * map rows lie inside their vdisk; flags are well formed.
  *
  * Each check is one query whose rows are the problems it found, already
@@ -145,6 +148,32 @@ static const char *const check_sql[] = {
   "SELECT printf ('segment %d:%d is where %d movements move', "
   "               alt_container_id, alt_unit, count (*))"
   " FROM movement GROUP BY alt_container_id, alt_unit HAVING count (*) > 1",
+
+  /* Clones and jobs (sql/007). */
+  "SELECT printf ('vdisk ''%s'' is a clone of vdisk #%d, which is not a"
+  " snapshot', v.name, v.clone_of)"
+  " FROM vdisk v LEFT JOIN vdisk s ON s.id = v.clone_of"
+  " WHERE v.clone_of IS NOT NULL"
+  "   AND (s.id IS NULL OR s.kind <> 'snapshot' OR s.deleting = 1)",
+
+  /* Up the tree from each vdisk (a snapshot to its origin, a clone to
+   * its snapshot), at most as many steps as there are vdisks. */
+  "WITH RECURSIVE up (start, node, depth) AS"
+  " (SELECT id, coalesce (parent_id, clone_of), 1 FROM vdisk"
+  "  WHERE coalesce (parent_id, clone_of) IS NOT NULL"
+  "  UNION ALL SELECT up.start, coalesce (v.parent_id, v.clone_of),"
+  "                   up.depth + 1"
+  "  FROM up JOIN vdisk v ON v.id = up.node"
+  "  WHERE up.node <> up.start"
+  "    AND up.depth <= (SELECT count (*) FROM vdisk))"
+  " SELECT DISTINCT printf ('the tree of snapshots and clones has a cycle"
+  " through vdisk ''%s''', v.name)"
+  " FROM up JOIN vdisk v ON v.id = up.start WHERE up.node = up.start",
+
+  "SELECT printf ('job %d (%s) is %s for vdisk #%d (''%s''), which does"
+  " not exist', j.id, j.kind, j.state, j.vdisk_id, j.vdisk)"
+  " FROM job j LEFT JOIN vdisk v ON v.id = j.vdisk_id AND v.deleting = 0"
+  " WHERE j.state IN ('running', 'paused') AND v.id IS NULL",
 
   "SELECT printf ('segment %d:%d (%d units) overlaps an earlier segment of"
   " container %d, which ends at unit %d', container_id, unit, units,"

@@ -3,7 +3,8 @@
  * The store is split by concern: store.c (connection, errors,
  * migrations, transactions, meta), store-objects.c (containers and
  * vdisks), store-map.c (the map and segments: the allocation path),
- * store-movement.c (data movements), store-iscsi.c (access lists) and
+ * store-movement.c (data movements), store-clone.c (clones and shared
+ * maps), store-job.c (background jobs), store-iscsi.c (access lists) and
  * store-check.c (the consistency check).  Each file lists the SQL it
  * runs in a stmt_def table next to its code; store_open prepares all of
  * them into st->stmt[] once.
@@ -44,6 +45,12 @@ enum stmt_id {
   /* store-movement.c */
   STMT_MOVE_INSERT, STMT_MOVE_UPDATE, STMT_MOVE_DELETE,
   STMT_MOVE_LIST_ALL, STMT_MOVE_LIST_ONE,
+  /* store-clone.c */
+  STMT_CLONE_INSERT, STMT_CLONE_SET_LINK, STMT_SHARE_EMPTY, STMT_SHARE_COPY,
+  STMT_SHARE_REF, STMT_MAP_NEXT_SHARED, STMT_MAP_COUNT_SHARED,
+  /* store-job.c */
+  STMT_JOB_INSERT, STMT_JOB_UPDATE, STMT_JOB_GET, STMT_JOB_LIST_ALL,
+  STMT_JOB_LIST_ACTIVE,
   STMT_COUNT
 };
 
@@ -57,6 +64,8 @@ extern const struct stmt_def store_object_stmts[];    /* store-objects.c */
 extern const struct stmt_def store_map_stmts[];       /* store-map.c */
 extern const struct stmt_def store_iscsi_stmts[];     /* store-iscsi.c */
 extern const struct stmt_def store_movement_stmts[];  /* store-movement.c */
+extern const struct stmt_def store_clone_stmts[];     /* store-clone.c */
+extern const struct stmt_def store_job_stmts[];       /* store-job.c */
 
 struct store {
   sqlite3 *db;

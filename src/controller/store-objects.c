@@ -75,7 +75,7 @@ const struct stmt_def store_object_stmts[] = {
   { STMT_VDISK_SET_RO, "UPDATE vdisk SET read_only = ?2 WHERE id = ?1" },
   { STMT_VDISK_LIST,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id"
+    "       parent_id, clone_of"
     " FROM vdisk WHERE deleting = 0 ORDER BY name" },
   /* The name is given up at once: no valid name contains ':'.  So is
    * the parent (sql/006). */
@@ -85,7 +85,7 @@ const struct stmt_def store_object_stmts[] = {
     " WHERE id = ?1 AND deleting = 0" },
   { STMT_VDISK_LIST_DELETING,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id"
+    "       parent_id, clone_of"
     " FROM vdisk WHERE deleting = 1 ORDER BY id" },
 
   /* Snapshots (sql/006): the row, from the origin's. */
@@ -481,6 +481,7 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
   v->created = sqlite3_column_int64 (s, 5);
   v->read_only = sqlite3_column_int (s, 6) != 0;
   v->parent = sqlite3_column_int64 (s, 7);            /* NULL -> 0 */
+  v->clone_of = sqlite3_column_int64 (s, 8);          /* NULL -> 0 */
   return store_column_strdup (s, 1, &v->name);
 }
 

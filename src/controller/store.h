@@ -108,6 +108,7 @@ struct sm_vdisk_info {
   int64_t created;              /* seconds since the epoch */
   bool read_only;
   uint32_t parent;              /* a snapshot's origin vdisk; 0: a vdisk */
+  uint32_t clone_of;            /* a clone's snapshot (sql/007); 0: none */
 };
 
 /* Create a vdisk (CONTAINER_ID 0: none) with a new, never reused id.
@@ -127,6 +128,72 @@ int store_snapshot_create (struct store *st, size_t n,
                            const uint32_t *origins,
                            const char *const *names, const char *snap,
                            uint32_t *ids);
+
+/* Clones and shared maps (store-clone.c, sql/007).  store_map_share
+ * copies the map rows of vdisk FROM into vdisk TO, which has none
+ * (EBUSY otherwise), atomically: one more reference to each segment
+ * per copied row, NOWRITE on the copies that have a location. */
+int store_map_share (struct store *st, uint32_t from, uint32_t to);
+
+/* Create clone NAME of snapshot SNAP into *ID, atomically: a writable
+ * vdisk with the snapshot's size, segment size and container, linked
+ * to it (clone_of), and the snapshot's map shared into it.  EEXIST for
+ * a duplicate name, EINVAL for a bad one, ENOENT if SNAP is not a
+ * snapshot. */
+int store_clone_create (struct store *st, uint32_t snap, const char *name,
+                        uint32_t *id);
+
+/* Link vdisk ID to snapshot SNAP (0: no link).  ENOENT. */
+int store_vdisk_set_clone_of (struct store *st, uint32_t id, uint32_t snap);
+
+/* The first map row of VDISK at or after FIRST whose segment has more
+ * than one reference: 1 and *VSEG, 0 if there is none, -1. */
+int store_map_next_shared (struct store *st, uint32_t vdisk, uint64_t first,
+                           uint64_t *vseg);
+/* How many map rows of VDISK have a segment with more than one
+ * reference. */
+int store_map_count_shared (struct store *st, uint32_t vdisk, uint64_t *n);
+
+/* Background jobs (store-job.c, sql/007).  A job works on one vdisk;
+ * DONE/TOTAL are its units of work, CURSOR where it carries on. */
+enum sm_job_kind {
+  SM_JOB_FLATTEN,               /* clone flatten: segments copied */
+};
+enum sm_job_state {
+  SM_JOB_RUNNING,
+  SM_JOB_PAUSED,
+  SM_JOB_DONE,
+  SM_JOB_CANCELLED,
+  SM_JOB_FAILED,
+};
+const char *sm_job_kind_to_string (enum sm_job_kind k);
+const char *sm_job_state_to_string (enum sm_job_state s);
+
+struct sm_job {
+  uint64_t id;
+  enum sm_job_kind kind;
+  enum sm_job_state state;
+  uint32_t vdisk;
+  char *vdisk_name;             /* at creation */
+  uint64_t done, total, cursor;
+  int64_t created, updated;     /* seconds since the epoch */
+  char *error;                  /* why it failed, or NULL */
+};
+
+/* Record new job J (kind, vdisk, vdisk_name, done, total, cursor): it
+ * is running; J gets its id and times. */
+int store_job_add (struct store *st, struct sm_job *j);
+/* Store J's state, progress, cursor and error; J->updated is now.
+ * ENOENT. */
+int store_job_update (struct store *st, struct sm_job *j);
+/* Job ID into *OUT (sm_job_clear it).  ENOENT. */
+int store_job_get (struct store *st, uint64_t id, struct sm_job *out);
+/* All jobs, or only running and paused ones (ACTIVE), by id, into a new
+ * array. */
+int store_job_list (struct store *st, bool active, struct sm_job **out,
+                    size_t *n);
+void sm_job_clear (struct sm_job *j);
+void sm_job_free (struct sm_job *v, size_t n);
 
 /* Delete the vdisk and all its map rows, atomically.  Segments are not
  * touched: the controller drops their references first. */

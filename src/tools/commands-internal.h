@@ -1,6 +1,7 @@
 /* segmapctl: what the command files share (commands.c: the helpers and
  * the core commands; commands-iscsi.c: the iSCSI commands;
- * commands-snapshot.c: the snapshot commands). */
+ * commands-snapshot.c: the snapshot commands; commands-clone.c: clones
+ * and rollback; commands-job.c: background jobs). */
 #ifndef SEGMAPCTL_COMMANDS_INTERNAL_H
 #define SEGMAPCTL_COMMANDS_INTERNAL_H
 
@@ -24,6 +25,9 @@ const char *jstr (json_object *o, const char *key);
 bool jint (json_object *o, const char *key, int64_t *out);
 const char *jyesno (json_object *o, const char *key);
 const char *jnum (json_object *o, const char *key, char *buf);
+/* A time member ("2024-05-01 12:00:00 +0000", local time) into BUF,
+ * "-" if missing. */
+const char *jtime (json_object *o, const char *key, char *buf, size_t len);
 /* A size member for humans into BUF (FMT_SIZE_LEN bytes), "-" if
  * missing. */
 const char *jsize (json_object *o, const char *key, char *buf);
@@ -68,11 +72,35 @@ int run_iscsi_chap (struct session *s, const struct command *cmd,
 int run_snapshot_create_group (struct session *s,
                                const struct command *cmd, int argc,
                                char **argv);
+/* {"vdisk": VDISK, "snapshot": SNAP} into *ARGS after checking both
+ * names; 0 or the usage error's exit status. */
+int snapshot_args (const struct command *cmd, const char *vdisk,
+                   const char *snap, json_object **args);
 int run_snapshot_create (struct session *s, const struct command *cmd,
                          int argc, char **argv);
 int run_snapshot_list (struct session *s, const struct command *cmd,
                        int argc, char **argv);
 int run_snapshot_delete (struct session *s, const struct command *cmd,
                          int argc, char **argv);
+
+/* commands-clone.c */
+int run_clone_create (struct session *s, const struct command *cmd,
+                      int argc, char **argv);
+int run_clone_flatten (struct session *s, const struct command *cmd,
+                       int argc, char **argv);
+int run_snapshot_rollback (struct session *s, const struct command *cmd,
+                           int argc, char **argv);
+
+/* commands-job.c */
+int run_job_list (struct session *s, const struct command *cmd, int argc,
+                  char **argv);
+int run_job_wait (struct session *s, const struct command *cmd, int argc,
+                  char **argv);
+int run_job_cancel (struct session *s, const struct command *cmd, int argc,
+                    char **argv);
+int run_job_pause (struct session *s, const struct command *cmd, int argc,
+                   char **argv);
+int run_job_resume (struct session *s, const struct command *cmd, int argc,
+                    char **argv);
 
 #endif /* SEGMAPCTL_COMMANDS_INTERNAL_H */

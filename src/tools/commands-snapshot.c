@@ -15,8 +15,7 @@
 #include "ctl/ctl-proto.h"
 #include "tools/commands-internal.h"
 
-/* {"vdisk": VDISK, "snapshot": SNAP} after checking both names. */
-static int
+int
 snapshot_args (const struct command *cmd, const char *vdisk,
                const char *snap, json_object **args)
 {

@@ -540,8 +540,7 @@ run_vdisk_create (struct session *s, const struct command *cmd, int argc,
   return 0;
 }
 
-/* "2024-05-01 12:00:00 +0000" in local time, "-" if missing. */
-static const char *
+const char *
 jtime (json_object *o, const char *key, char *buf, size_t len)
 {
   int64_t v;
@@ -573,6 +572,8 @@ print_vdisk_info (json_object *r)
       percent (r, "mapped", "size", b[2]));
   kv ("Container:", "%s", jstr (r, "container") ?: "-");
   kv ("Read-only:", "%s", jyesno (r, "read_only"));
+  if (jstr (r, "clone_of"))
+    kv ("Clone of:", "%s", jstr (r, "clone_of"));
   kv ("Created:", "%s", jtime (r, "created", when, sizeof when));
 }
 
@@ -876,6 +877,93 @@ const struct command commands[] = {
     "freed; they read as zeros before any reuse.\n",
     .min_args = 2, .max_args = 2,
     .run = run_snapshot_delete,
+  },
+  {
+    .group = "snapshot", .name = "rollback", .args = "VDISK SNAP",
+    .summary = "make a virtual disk's content its snapshot's again",
+    .details =
+    "In-flight I/O to VDISK drains first and new I/O waits; then VDISK's\n"
+    "map becomes a copy of SNAP's (only metadata: the segments are\n"
+    "shared, and the next write to one copies it) and VDISK takes SNAP's\n"
+    "size.  What VDISK held since SNAP is gone; SNAP and every other\n"
+    "snapshot and clone stay as they are.  Connected clients see the\n"
+    "content change under them, as if the disk had been swapped; if\n"
+    "VDISK grew since SNAP, its connections fail their I/O and must\n"
+    "reconnect.  Safe procedure: unmount or disconnect first.  Refused\n"
+    "while a job (clone flatten) runs on VDISK or while it still copies\n"
+    "the segments of an earlier snapshot (try again a moment later).\n",
+    .min_args = 2, .max_args = 2,
+    .run = run_snapshot_rollback,
+  },
+  {
+    .group = "clone", .name = "create", .args = "VDISK SNAP NEWVDISK",
+    .summary = "create a writable virtual disk from a snapshot",
+    .details =
+    "NEWVDISK starts with SNAP's content, size, segment size and\n"
+    "container, and shares SNAP's segments: only metadata is written,\n"
+    "and its first write to a shared segment copies it (copy-on-write).\n"
+    "It is an ordinary vdisk, served on NBD and iSCSI; it may have\n"
+    "snapshots and clones of its own.  Deleting SNAP leaves the clone\n"
+    "intact ('vdisk info' then shows no 'Clone of').  'clone flatten'\n"
+    "gives it its own copy of every segment.\n\n" NAME_RULE_HELP,
+    .min_args = 3, .max_args = 3,
+    .run = run_clone_create,
+  },
+  {
+    .group = "clone", .name = "flatten", .args = "VDISK",
+    .summary = "give a virtual disk its own copy of every shared segment",
+    .details =
+    "Starts a background job that copies, one segment after another,\n"
+    "every segment VDISK shares with a snapshot or another vdisk, while\n"
+    "VDISK stays in use.  Prints the job number: follow it with 'job\n"
+    "wait', stop it with 'job cancel' or 'job pause'.  The job survives\n"
+    "a restart.  When it is done VDISK shares nothing and is no longer\n"
+    "linked to the snapshot it was cloned from.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_clone_flatten,
+  },
+  {
+    .group = "job", .name = "list", .args = "",
+    .summary = "list background jobs",
+    .details =
+    "Columns: ID, KIND (flatten), VDISK, STATE (running, paused, done,\n"
+    "cancelled, failed), PROGRESS (units done/total: segments for a\n"
+    "flatten), STARTED.  --json adds updated and, for a failed job, error.\n",
+    .run = run_job_list,
+  },
+  {
+    .group = "job", .name = "wait", .args = "ID",
+    .summary = "wait for a job to end, showing its progress",
+    .details =
+    "On a terminal, draws a progress bar; otherwise prints a line when\n"
+    "the progress changed, at most one a second.  Exits with status 0\n"
+    "when the job is done, 1 when it failed or was cancelled.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_job_wait,
+  },
+  {
+    .group = "job", .name = "cancel", .args = "ID",
+    .summary = "stop a job",
+    .details =
+    "Segments already being copied finish; every segment keeps exactly\n"
+    "one valid location.  What the job did stays done.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_job_cancel,
+  },
+  {
+    .group = "job", .name = "pause", .args = "ID",
+    .summary = "pause a running job",
+    .details = "It starts no new work until 'job resume'; a paused job\n"
+    "stays paused across a restart.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_job_pause,
+  },
+  {
+    .group = "job", .name = "resume", .args = "ID",
+    .summary = "resume a paused job",
+    .details = "It carries on where it stopped.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_job_resume,
   },
   {
     .group = "iscsi", .name = "sessions", .args = "",

@@ -53,6 +53,9 @@ struct fake_agent {
   uint8_t odd_type;             /* commands of this type ... */
   enum reply_mode odd_mode;     /* ... are answered so */
   uint64_t tables;              /* answered to GET_STATS */
+  struct msg on_quiesce;        /* sent (once) before answering a
+                                   QUIESCE, as a drained write sends
+                                   its ALLOCATED; type 0: none */
 };
 
 static struct fake_agent fake;
@@ -60,6 +63,8 @@ static char state_dir[64];
 static struct segmap_config *cfg;
 static struct controller *ctrl;
 
+
+static void fake_send (struct msg *m, unsigned header_version);
 
 /* Controller -> scripted agent. */
 static int
@@ -94,6 +99,13 @@ fake_to_agent (struct transport *tr, const uint8_t *frame, size_t len,
   if (f->log[f->n_log - 1].type == MSG_GET_STATS) {
     r.counters = counters;
     r.n_counters = MSG_STAT_COUNT;
+  }
+  if (f->log[f->n_log - 1].type == MSG_QUIESCE && f->on_quiesce.type) {
+    struct msg first = f->on_quiesce;
+    f->on_quiesce.type = 0;
+    pthread_mutex_unlock (&f->lock);
+    fake_send (&first, MSG_VERSION);
+    pthread_mutex_lock (&f->lock);
   }
   pthread_mutex_unlock (&f->lock);
   msg_clear (&m);
@@ -500,6 +512,59 @@ START_TEST (test_fault_count_bounded)
 }
 END_TEST
 
+/* snapshot.{create,rollback} {vdisk: the default vdisk, snapshot: s}. */
+static void
+snapshot_cmd (const char *cmd)
+{
+  json_object *args = json_object_new_object ();
+
+  json_object_object_add (args, "vdisk",
+                          json_object_new_string (SM_DEFAULT_VDISK));
+  json_object_object_add (args, "snapshot", json_object_new_string ("s"));
+  json_object_put (admin (cmd, args));
+}
+
+/* A rollback records the ALLOCATED messages of the writes its QUIESCE
+ * drained before it replaces the vdisk's map: such a write does not
+ * outlive the rollback (segment 7 is zero in the snapshot), and the
+ * map stays consistent. */
+START_TEST (test_rollback_takes_drained_allocated)
+{
+  uint32_t vdisk, shift;
+  uint64_t csize;
+  unsigned i, g = 0;
+  sm_entry e, second;
+  json_object *r, *ok;
+  struct msg alloc = { .type = MSG_ALLOCATED, .first = 5 };
+
+  register_ok (&vdisk, &shift, &csize);
+  i = fake.n_log;
+  g = i;
+  e = write_fault (vdisk, 5, 100, &i, MSG_RETRY);
+  wait_for (MSG_GRANT, &g);
+  pthread_mutex_lock (&fake.lock);
+  ck_assert_uint_ge (fake.log[g - 1].n_entries, 2);
+  second = fake.log[g - 1].entries[1];
+  pthread_mutex_unlock (&fake.lock);
+  alloc.vdisk = vdisk;
+  alloc.alt = e;
+  fake_send (&alloc, MSG_VERSION);
+  ck_assert_uint_eq (mapped_segments (), 1);
+  snapshot_cmd ("snapshot.create");
+
+  fake.on_quiesce = (struct msg) { .type = MSG_ALLOCATED, .vdisk = vdisk,
+                                   .first = 7, .alt = second };
+  snapshot_cmd ("snapshot.rollback");
+  ck_assert_uint_eq (mapped_segments (), 1);
+  ck_assert (!vdisk_read_only ());
+  r = admin ("check", NULL);
+  ck_assert (json_object_object_get_ex (r, "ok", &ok));
+  ck_assert_msg (json_object_get_boolean (ok), "check: %s",
+                 json_object_to_json_string (r));
+  json_object_put (r);
+}
+END_TEST
+
 /* A second REGISTER on one transport is refused. */
 START_TEST (test_register_twice)
 {
@@ -532,6 +597,7 @@ controller_suite (void)
   tcase_add_test (tc, test_register_twice);
   tcase_add_test (tc, test_trim_unknown_fences);
   tcase_add_test (tc, test_fault_count_bounded);
+  tcase_add_test (tc, test_rollback_takes_drained_allocated);
   suite_add_tcase (s, tc);
   return s;
 }

@@ -1128,6 +1128,19 @@ static const struct corruption {
     "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32));"
     "INSERT INTO movement VALUES (2, 3, 1, 32, 1, 64, 1, zeroblob (32))", 1,
     "segment 1:64 is where 2 movements move" },
+  { "clone of a vdisk that is not a snapshot",
+    "UPDATE vdisk SET clone_of = 1 WHERE id = 2", 1,
+    "vdisk 'v2' is a clone of vdisk #1, which is not a snapshot" },
+  { "cycle of snapshots and clones",
+    "UPDATE vdisk SET kind = 'snapshot', parent_id = 2, snap_name = 's'"
+    " WHERE id = 1;"
+    "UPDATE vdisk SET clone_of = 1 WHERE id = 2", 2,
+    "the tree of snapshots and clones has a cycle through vdisk 'v1'" },
+  { "running job of a missing vdisk",
+    "INSERT INTO job (kind, vdisk_id, vdisk, state, created, updated)"
+    " VALUES ('flatten', 9, 'gone', 'running', 0, 0)", 1,
+    "job 1 (flatten) is running for vdisk #9 ('gone'), which does not "
+    "exist" },
   { "movement of a missing vdisk",
     "INSERT INTO segment VALUES (1, 64, 16, 1);"
     "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32));"
@@ -1267,6 +1280,159 @@ START_TEST (test_pr_blobs)
 }
 END_TEST
 
+/*----------------------------------------------------------------------
+ * Clones, shared maps and jobs (sql/007)
+ */
+
+/* Vdisk "v" with rows at 0 (unit 16), 2 (unit 32) and an error entry
+ * at 5, snapshot "v@s" (*SID) and clone "c" of it (*CLID). */
+static struct store *
+open_with_clone (uint32_t *cid, uint32_t *vid, uint32_t *sid,
+                 uint32_t *clid)
+{
+  struct store *st = open_with_vdisk (cid, vid);
+
+  OK (store_allocate (st, *vid, 0, MAPPED (*cid, 16), 16));
+  OK (store_allocate (st, *vid, 2, MAPPED (*cid, 32), 16));
+  OK (store_map_set (st, *vid, 5, ENTRY_VALID | ENTRY_ERROR));
+  {
+    const char *name = "v";
+    OK (store_snapshot_create (st, 1, vid, &name, "s", sid));
+  }
+  OK (store_clone_create (st, *sid, "c", clid));
+  return st;
+}
+
+/* The clone_of of vdisk ID as listed (0: none), -1 if not listed. */
+static int64_t
+listed_clone_of (struct store *st, uint32_t id)
+{
+  struct sm_vdisk_info *v;
+  size_t n;
+  int64_t r = -1;
+
+  OK (store_vdisk_list (st, &v, &n));
+  for (size_t i = 0; i < n; i++)
+    if (v[i].id == id)
+      r = v[i].clone_of;
+  sm_vdisk_info_free (v, n);
+  return r;
+}
+
+START_TEST (test_clone_create)
+{
+  uint32_t cid, vid, sid, clid, dup, rc = 0;
+  struct store *st = open_with_clone (&cid, &vid, &sid, &clid);
+  sm_entry e[6];
+  uint64_t seg = 99, n = 0;
+
+  /* The clone's rows: the snapshot's, NOWRITE where located. */
+  OK (store_map_get (st, clid, 0, 6, e));
+  ck_assert_uint_eq (e[0], entry_make (cid, 16, ENTRY_VALID | ENTRY_NOWRITE));
+  ck_assert_uint_eq (e[1], ENTRY_ZERO_SEGMENT);
+  ck_assert_uint_eq (e[2], entry_make (cid, 32, ENTRY_VALID | ENTRY_NOWRITE));
+  ck_assert_uint_eq (e[5], ENTRY_VALID | ENTRY_ERROR);
+  OK (store_segment_ref (st, cid, 16, 0, &rc));
+  ck_assert_uint_eq (rc, 3);                  /* v, v@s, c */
+  ck_assert_int_eq (listed_clone_of (st, clid), sid);
+  ck_assert_int_eq (listed_clone_of (st, vid), 0);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+
+  /* Refused: a duplicate name, a vdisk that is not a snapshot, a bad
+   * name, sharing into a map that has rows. */
+  FAILS (store_clone_create (st, sid, "c", &dup), EEXIST);
+  FAILS (store_clone_create (st, vid, "d", &dup), ENOENT);
+  FAILS (store_clone_create (st, sid, "a@b", &dup), EINVAL);
+  FAILS (store_map_share (st, sid, clid), EBUSY);
+  FAILS (store_vdisk_set_clone_of (st, 999, 0), ENOENT);
+
+  /* Shared rows, in segment order. */
+  ck_assert_int_eq (store_map_next_shared (st, clid, 0, &seg), 1);
+  ck_assert_uint_eq (seg, 0);
+  ck_assert_int_eq (store_map_next_shared (st, clid, 1, &seg), 1);
+  ck_assert_uint_eq (seg, 2);
+  ck_assert_int_eq (store_map_next_shared (st, clid, 3, &seg), 0);
+  OK (store_map_count_shared (st, clid, &n));
+  ck_assert_uint_eq (n, 2);
+
+  /* Deleting the snapshot unlinks the clone, whose rows stay. */
+  OK (store_vdisk_mark_deleting (st, sid));
+  ck_assert_int_eq (listed_clone_of (st, clid), 0);
+  OK (store_map_count (st, clid, &n));
+  ck_assert_uint_eq (n, 3);
+  store_close (st);
+}
+END_TEST
+
+START_TEST (test_map_share_into_empty)
+{
+  uint32_t cid, vid, sid, clid, other, rc = 0;
+  struct store *st = open_with_clone (&cid, &vid, &sid, &clid);
+  sm_entry e;
+
+  OK (store_vdisk_create (st, "o", 16 * MiB, 20, cid, &other));
+  OK (store_map_share (st, sid, other));
+  OK (store_map_get (st, other, 2, 1, &e));
+  ck_assert_uint_eq (e, entry_make (cid, 32, ENTRY_VALID | ENTRY_NOWRITE));
+  OK (store_segment_ref (st, cid, 32, 0, &rc));
+  ck_assert_uint_eq (rc, 4);                  /* v, v@s, c, o */
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  store_close (st);
+}
+END_TEST
+
+START_TEST (test_jobs)
+{
+  uint32_t cid, vid;
+  struct store *st = open_with_vdisk (&cid, &vid);
+  struct sm_job j = { .kind = SM_JOB_FLATTEN, .vdisk = vid,
+                      .vdisk_name = (char *) "v", .total = 7 }, got, *list;
+  size_t n;
+
+  ck_assert_str_eq (sm_job_kind_to_string (SM_JOB_FLATTEN), "flatten");
+  ck_assert_str_eq (sm_job_state_to_string (SM_JOB_CANCELLED), "cancelled");
+  OK (store_job_add (st, &j));
+  ck_assert_uint_eq (j.id, 1);
+  ck_assert_int_eq (j.state, SM_JOB_RUNNING);
+  j.state = SM_JOB_PAUSED;
+  j.done = 3;
+  j.cursor = 5;
+  OK (store_job_update (st, &j));
+  OK (store_job_get (st, 1, &got));
+  ck_assert_int_eq (got.state, SM_JOB_PAUSED);
+  ck_assert_uint_eq (got.done, 3);
+  ck_assert_uint_eq (got.total, 7);
+  ck_assert_uint_eq (got.cursor, 5);
+  ck_assert_str_eq (got.vdisk_name, "v");
+  ck_assert_ptr_null (got.error);
+  sm_job_clear (&got);
+  OK (store_job_list (st, true, &list, &n));
+  ck_assert_uint_eq (n, 1);
+  sm_job_free (list, n);
+
+  /* An error only with the failed state; failed jobs are not active. */
+  j.error = (char *) "broken";
+  ck_assert_int_eq (store_job_update (st, &j), -1);
+  j.state = SM_JOB_FAILED;
+  OK (store_job_update (st, &j));
+  OK (store_job_get (st, 1, &got));
+  ck_assert_str_eq (got.error, "broken");
+  sm_job_clear (&got);
+  OK (store_job_list (st, true, &list, &n));
+  ck_assert_uint_eq (n, 0);
+  free (list);
+  OK (store_job_list (st, false, &list, &n));
+  ck_assert_uint_eq (n, 1);
+  sm_job_free (list, n);
+  FAILS (store_job_get (st, 99, &got), ENOENT);
+
+  /* A kind this binary does not know is refused, not guessed. */
+  raw_sql ("UPDATE job SET kind = 'bogus'");
+  FAILS (store_job_get (st, 1, &got), EINVAL);
+  store_close (st);
+}
+END_TEST
+
 static Suite *
 store_suite (void)
 {
@@ -1301,6 +1467,9 @@ store_suite (void)
   tcase_add_loop_test (tc, test_check_finds_corruption, 0,
                        sizeof corruptions / sizeof corruptions[0]);
   tcase_add_test (tc, test_map_get_refuses_corrupt_row);
+  tcase_add_test (tc, test_clone_create);
+  tcase_add_test (tc, test_map_share_into_empty);
+  tcase_add_test (tc, test_jobs);
   tcase_add_test (tc, test_hosts);
   tcase_add_test (tc, test_pr_blobs);
   suite_add_tcase (s, tc);
