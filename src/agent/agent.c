@@ -646,6 +646,7 @@ cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
 
   if (t == NULL)
     return ENOENT;
+  marks_forget (&t->marks, m->first, m->count);
   if (m->type == MSG_SET_ENTRY) {
     if (table_store (t, m->first, m->count, m->entries, m->n_entries) == -1)
       r = ENOMEM;

@@ -3,6 +3,7 @@
  *   admin.c        the command table, containers, vdisks, status, check
  *   admin-iscsi.c  iSCSI access lists, CHAP settings
  *   snapshot.c     snapshots: create (one or a group), list, delete
+ *   diff.c         vdisk diff (changed blocks between two snapshots)
  *
  * Handlers run on the controller thread and follow admin.c's
  * convention: a json-c object, or NULL with *error set (malloc'd, one
@@ -36,6 +37,8 @@ admin_fn ctrl_cmd_host_list, ctrl_cmd_host_add, ctrl_cmd_host_remove,
 
 admin_fn ctrl_cmd_snapshot_create, ctrl_cmd_snapshot_create_group,
   ctrl_cmd_snapshot_list, ctrl_cmd_snapshot_delete;
+
+admin_fn ctrl_cmd_vdisk_diff;
 
 /* vdisk delete's path (admin.c): the agents stop serving vdisk ID
  * (drained), then its segments are freed in the background.  0, or -1

@@ -3,7 +3,8 @@
  * The store is split by concern: store.c (connection, errors,
  * migrations, transactions, meta), store-objects.c (containers and
  * vdisks), store-map.c (the map and segments: the allocation path),
- * store-movement.c (data movements), store-iscsi.c (access lists) and
+ * store-movement.c (data movements), store-cbt.c (changed-block
+ * tracking), store-iscsi.c (access lists) and
  * store-check.c (the consistency check).  Each file lists the SQL it
  * runs in a stmt_def table next to its code; store_open prepares all of
  * them into st->stmt[] once.
@@ -44,6 +45,10 @@ enum stmt_id {
   /* store-movement.c */
   STMT_MOVE_INSERT, STMT_MOVE_UPDATE, STMT_MOVE_DELETE,
   STMT_MOVE_LIST_ALL, STMT_MOVE_LIST_ONE,
+  /* store-cbt.c */
+  STMT_CBT_GET, STMT_CBT_PUT, STMT_CBT_FOREACH, STMT_CBT_MOVE,
+  STMT_CBT_DELETE_OWNER, STMT_CBT_SET_BASE, STMT_CBT_REBASE,
+  STMT_CBT_BASE_OF, STMT_CBT_CHILDREN,
   STMT_COUNT
 };
 
@@ -57,6 +62,7 @@ extern const struct stmt_def store_object_stmts[];    /* store-objects.c */
 extern const struct stmt_def store_map_stmts[];       /* store-map.c */
 extern const struct stmt_def store_iscsi_stmts[];     /* store-iscsi.c */
 extern const struct stmt_def store_movement_stmts[];  /* store-movement.c */
+extern const struct stmt_def store_cbt_stmts[];       /* store-cbt.c */
 
 struct store {
   sqlite3 *db;

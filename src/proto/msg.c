@@ -163,8 +163,8 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                       FIELD_ARG | FIELD_ARG2 | FIELD_BLOCKS, 0,
                       check_map_fault },
   [MSG_FLUSH] = { "flush", FIELD_ID | FIELD_VDISK, 0, NULL },
-  [MSG_RETRY] = { "retry", FIELD_ID | FIELD_RANGE | FIELD_ARG |
-                  FIELD_ENTRIES, 0, check_retry },
+  [MSG_RETRY] = { "retry", FIELD_ID | FIELD_FLAGS | FIELD_RANGE |
+                  FIELD_ARG | FIELD_ENTRIES, MSG_F_MARKED, check_retry },
   [MSG_FAIL] = { "fail", FIELD_ID | FIELD_STATUS, 0, check_fail },
   [MSG_DO_WRITE] = { "do_write", FIELD_ID | FIELD_ALT | FIELD_ENTRIES |
                      FIELD_BLOCKS, 0, check_do_write },

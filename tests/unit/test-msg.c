@@ -207,6 +207,7 @@ sample_body (struct msg *m, unsigned variant)
     m->count = huge ? MSG_MAX_ENTRIES : edge ? 1 : 4;
     m->first = edge ? (UINT64_C(1) << 37) - m->count : 100;
     m->arg = edge ? 0 : 1000;           /* zero_after */
+    m->flags = edge ? MSG_F_MARKED : 0;
     m->n_entries = m->count;
     m->entries = huge ? huge_entries : sample_entries;
     break;
@@ -404,7 +405,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_HEARTBEAT] = "ia",
   [MSG_MAP_FAULT] = "iovFcabB",
   [MSG_FLUSH] = "iv",
-  [MSG_RETRY] = "ivFcaE",
+  [MSG_RETRY] = "ifvFcaE",
   [MSG_FAIL] = "is",
   [MSG_DO_WRITE] = "iAEB",
   [MSG_DO_SPLIT_READ] = "iAEB",
@@ -609,7 +610,7 @@ END_TEST
 START_TEST (test_golden_frame)
 {
   static const uint8_t expect[] = {
-    'S', 'G', 'M', 'P', 3, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
+    'S', 'G', 'M', 'P', MSG_VERSION, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
     1, 2, 3, 4, 5, 6, 7, 8,                     /* id */
     FAULT_WRITE,                                /* op */
     0, 0, 0, 7,                                 /* vdisk */
@@ -837,17 +838,17 @@ put_u32 (uint8_t *p, uint32_t v)
 
 START_TEST (test_oversize_counts)
 {
-  /* Retry: id, vdisk, first, count (1: a valid range), zero_after,
-   * then the entries count, then 8 bytes of "data". */
-  uint8_t retry[8 + 4 + 8 + 4 + 8 + 4 + 8] = { 0 };
+  /* Retry: id, flags, vdisk, first, count (1: a valid range),
+   * zero_after, then the entries count, then 8 bytes of "data". */
+  uint8_t retry[8 + 1 + 4 + 8 + 4 + 8 + 4 + 8] = { 0 };
   /* Activate: id, then the vdisks count, then 8 bytes of "data". */
   uint8_t body[8 + 4 + 8] = { 0 };
   static const uint32_t counts[] = { 0xffffffff, MSG_MAX_ENTRIES,
                                      MSG_MAX_ENTRIES + 1, 3 };
 
-  put_u32 (retry + 20, 1);
+  put_u32 (retry + 21, 1);
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-    put_u32 (retry + 32, counts[i]);
+    put_u32 (retry + 33, counts[i]);
     check_lying_count (MSG_RETRY, retry, sizeof retry,
                        counts[i] > MSG_MAX_ENTRIES ? "exceed the limit"
                        : "truncated");
@@ -961,7 +962,7 @@ static void two_entries (struct msg *m) { m->n_entries = 2; }
 static void three_entries (struct msg *m) { m->n_entries = 3; }
 static void flag_on (struct msg *m) { m->flags = MSG_F_ON; }
 static void flag_unknown (struct msg *m) { m->flags = 0x80 | MSG_F_BLOCKING; }
-static void flag_8 (struct msg *m) { m->flags = 0x08; }
+static void flag_16 (struct msg *m) { m->flags = 0x10; }
 static void flag_ro (struct msg *m) { m->flags = MSG_F_READ_ONLY; }
 static void bits_valid (struct msg *m) { m->arg = ENTRY_VALID; }
 static void bits_zero (struct msg *m) { m->arg = ENTRY_ZERO | ENTRY_NOWRITE; }
@@ -1021,7 +1022,7 @@ static void
 bad_flag_entry (struct msg *m)
 {
   bad_entries[0] = ENTRY_VALID;
-  bad_entries[1] = ENTRY_VALID | 0x20;
+  bad_entries[1] = ENTRY_VALID | 0x40;
   m->entries = bad_entries;
   m->n_entries = 2;
   m->count = 2;
@@ -1116,10 +1117,10 @@ static const struct bad_case bad_cases[] = {
   { "set_entry count 0", MSG_SET_ENTRY, count_0, "count 0", false },
   { "set_entry ON", MSG_SET_ENTRY, flag_on, "does not take flags", false },
   { "set_entry 0x80", MSG_SET_ENTRY, flag_unknown, "unknown flag", false },
-  { "set_status 0x08", MSG_SET_STATUS, flag_8, "unknown flag", false },
+  { "set_status 0x10", MSG_SET_STATUS, flag_16, "unknown flag", false },
   { "set_status read-only", MSG_SET_STATUS, flag_ro, "does not take flags",
     false },
-  { "entry flag 0x20", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
+  { "entry flag 0x40", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
   { "zero with location", MSG_RETRY, zero_with_location, "not well formed",
     false },
   { "bits without valid", MSG_REPLY, bits_without_valid, "not well formed",
