@@ -859,6 +859,7 @@ agent_receive (struct agent *a, const uint8_t *frame, size_t len,
     return -1;
   switch (m.type) {
   case MSG_RETRY: case MSG_FAIL: case MSG_COMPLETE_TO_HOST: case MSG_REPLY:
+  case MSG_DIFF:
   case MSG_DO_WRITE: case MSG_DO_SPLIT_READ:    /* run by the waiter */
     r = receive_answer (a, &m);
     break;

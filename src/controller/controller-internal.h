@@ -379,6 +379,13 @@ int ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
 int ctrl_cbt_note_segment (struct controller *c, uint32_t vdisk,
                            uint64_t seg);
 bool ctrl_cbt_fault (struct controller *c, struct msg *req);
+/* diff.c: the byte ranges changed from snapshot FROM to TO (a snapshot
+ * or vdisk of the same base tree), (offset, length) pairs in *RANGES
+ * (malloc'd; *N_WORDS words).  0, or -1 with *ERROR.  answer: GET_DIFF
+ * -> DIFF. */
+int ctrl_diff_ranges (struct controller *c, uint32_t from, uint32_t to,
+                      uint64_t **ranges, uint32_t *n_words, char **error);
+void ctrl_diff_answer (struct controller *c, struct msg *req);
 /* faults.c: take VDISK's unused grants back from its agents (it became
  * tracked: its first writes are allocated by faults from now on). */
 void ctrl_recall_vdisk_grants (struct controller *c, uint32_t vdisk);

@@ -154,42 +154,107 @@ compute (struct controller *c, uint32_t a, uint32_t b, unsigned seg_shift,
   return r;
 }
 
-/* The ranges of D (clipped at SIZE bytes) as a JSON array of
- * {offset, length}; their total in *BYTES. */
-static json_object *
-ranges (const struct diff *d, unsigned seg_shift, uint64_t size,
-        uint64_t *bytes)
+DEFINE_VECTOR_TYPE (word_vector, uint64_t);
+
+/* Append [START, END) clipped at SIZE to OUT as (offset, length). */
+static int
+add_range (struct word_vector *out, uint64_t start, uint64_t end,
+           uint64_t size)
 {
-  json_object *list = json_object_new_array ();
+  if (end > size)
+    end = size;
+  if (end <= start)
+    return 0;
+  if (word_vector_append (out, start) == -1
+      || word_vector_append (out, end - start) == -1)
+    return -1;
+  return 0;
+}
+
+/* D's marked blocks as ascending, apart (offset, length) byte ranges
+ * clipped at SIZE, into OUT.  0 or -1 (ENOMEM). */
+static int
+to_ranges (const struct diff *d, unsigned seg_shift, uint64_t size,
+           struct word_vector *out)
+{
   uint64_t start = 0, end = 0;  /* the open range [start, end) */
 
-  *bytes = 0;
-  for (size_t i = 0; i <= d->segs.len; i++) {
-    const struct seg_marks *s = i < d->segs.len ? &d->segs.ptr[i] : NULL;
-    for (uint64_t b = 0; s == NULL || b < (uint64_t) d->n_bytes * 8; b++) {
-      uint64_t off = s ? (s->vseg << seg_shift) + b * SM_BLOCK_SIZE : 0;
-      bool marked = s && off < size && ((s->blocks[b / 8] >> (b % 8)) & 1);
-      if (marked && end == off && end > start) {
-        end += SM_BLOCK_SIZE;
+  for (size_t i = 0; i < d->segs.len; i++) {
+    const struct seg_marks *s = &d->segs.ptr[i];
+    for (uint64_t b = 0; b < (uint64_t) d->n_bytes * 8; b++) {
+      uint64_t off = (s->vseg << seg_shift) + b * SM_BLOCK_SIZE;
+      if (!((s->blocks[b / 8] >> (b % 8)) & 1))
         continue;
-      }
-      if (end > start) {        /* close the open range */
-        json_object *o = json_object_new_object ();
-        json_add_u64 (o, "offset", start);
-        json_add_u64 (o, "length", (end < size ? end : size) - start);
-        json_object_array_add (list, o);
-        *bytes += (end < size ? end : size) - start;
-        start = end = 0;
-      }
-      if (s == NULL)
-        break;
-      if (marked) {
+      if (off != end || end == start) {
+        if (add_range (out, start, end, size) == -1)
+          return -1;
         start = off;
-        end = off + SM_BLOCK_SIZE;
       }
+      end = off + SM_BLOCK_SIZE;
     }
   }
-  return list;
+  return add_range (out, start, end, size);
+}
+
+int
+ctrl_diff_ranges (struct controller *c, uint32_t from, uint32_t to,
+                  uint64_t **ranges, uint32_t *n_words, char **error)
+{
+  const struct sm_vdisk_info *a = ctrl_find_vdisk (c, from);
+  const struct sm_vdisk_info *b = ctrl_find_vdisk (c, to);
+  struct diff d = { 0 };
+  struct word_vector out = { 0 };
+  int r;
+
+  if (a == NULL || b == NULL || a->parent == 0 || a->seg_shift != b->seg_shift) {
+    fail (error, "a diff goes from a snapshot to a snapshot or vdisk of "
+          "the same family");
+    return -1;
+  }
+  r = compute (c, a->id, b->id, b->seg_shift, &d, error);
+  if (r == 0 && to_ranges (&d, b->seg_shift, b->size, &out) == -1) {
+    fail (error, "out of memory");
+    r = -1;
+  }
+  diff_free (&d);
+  if (r == -1) {
+    free (out.ptr);
+    return -1;
+  }
+  *ranges = out.ptr;
+  *n_words = out.len;
+  return 0;
+}
+
+void
+ctrl_diff_answer (struct controller *c, struct msg *req)
+{
+  struct msg m = { .type = MSG_DIFF, .id = req->id };
+  const struct sm_vdisk_info *b = ctrl_find_vdisk (c, req->vdisk);
+  char *error = NULL;
+
+  if (ctrl_diff_ranges (c, req->arg, req->vdisk, &m.extents, &m.n_extents,
+                        &error) == -1) {
+    sm_error ("controller: diff %" PRIu64 "..%" PRIu32 ": %s", req->arg,
+              req->vdisk, error ? error : "failed");
+    m.status = EINVAL;
+  }
+  else if (m.n_extents > MSG_MAX_EXTENTS) {
+    sm_error ("controller: diff %" PRIu64 "..%" PRIu32 ": %" PRIu32
+              " ranges, more than one answer carries", req->arg, req->vdisk,
+              m.n_extents / 2);
+    m.status = EFBIG;
+  }
+  if (m.status == 0)
+    m.arg = b->size;
+  else {
+    free (m.extents);
+    m.extents = NULL;
+    m.n_extents = 0;
+  }
+  free (error);
+  ctrl_answer (c, &m);
+  free (m.extents);
 }
 
 /* The node named NAME of vdisk V: V itself for NULL, else V@NAME. */
@@ -216,9 +281,9 @@ ctrl_cmd_vdisk_diff (struct controller *c, json_object *args, char **error)
   const char *from = name ? arg_name (args, "from", error) : NULL;
   const char *to = arg_string (args, "to");
   const struct sm_vdisk_info *v, *a, *b;
-  struct diff d = { 0 };
   json_object *res, *list;
-  uint64_t bytes;
+  uint64_t bytes = 0, *words;
+  uint32_t n;
 
   if (from == NULL)
     return NULL;
@@ -229,12 +294,17 @@ ctrl_cmd_vdisk_diff (struct controller *c, json_object *args, char **error)
   if ((a = node_arg (c, v, from, error)) == NULL
       || (b = node_arg (c, v, to, error)) == NULL)
     return NULL;
-  if (compute (c, a->id, b->id, v->seg_shift, &d, error) == -1) {
-    diff_free (&d);
+  if (ctrl_diff_ranges (c, a->id, b->id, &words, &n, error) == -1)
     return NULL;
+  list = json_object_new_array ();
+  for (uint32_t i = 0; i < n; i += 2) {
+    json_object *o = json_object_new_object ();
+    json_add_u64 (o, "offset", words[i]);
+    json_add_u64 (o, "length", words[i + 1]);
+    json_object_array_add (list, o);
+    bytes += words[i + 1];
   }
-  list = ranges (&d, v->seg_shift, b->size, &bytes);
-  diff_free (&d);
+  free (words);
   res = json_object_new_object ();
   json_add_string (res, "vdisk", v->name);
   json_add_string (res, "from", from);

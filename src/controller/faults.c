@@ -807,6 +807,9 @@ ctrl_handle_frame (struct controller *c, struct transport *from,
   case MSG_REPORT:
     handle_report (c, &req);
     break;
+  case MSG_GET_DIFF:
+    ctrl_diff_answer (c, &req);
+    break;
   case MSG_HEARTBEAT: {
     struct msg m = { .type = MSG_REPLY, .id = req.id };
     ctrl_answer (c, &m);

@@ -28,6 +28,8 @@
  *   FLUSH vdisk                 REPLY status
  *   ALLOCATED vdisk,seg,alt     (none: recorded in queue order)
  *   REPORT op,container,status  (none: an event, e.g. a failed sync)
+ *   GET_DIFF vdisk (to),        DIFF status,size,extents (the ranges
+ *     arg (from)                  changed between the two, version 4)
  *
  *   controller -> agent         answer (agent -> controller)
  *   NEW_TABLE vdisk,size,       REPLY status
@@ -130,6 +132,7 @@
 #define MSG_MAX_PATH 4096            /* CONTAINER_ATTACH path */
 #define MSG_MAX_COUNTERS 64          /* REPLY to GET_STATS */
 #define MSG_MAX_VDISKS 4096          /* quiesce/activate list */
+#define MSG_MAX_EXTENTS (1u << 20)   /* DIFF: words (offset, length pairs) */
 
 enum msg_type {
   MSG_REGISTER = 1,
@@ -159,8 +162,10 @@ enum msg_type {
   MSG_SET_DEGRADED = 25,
   MSG_REPORT = 26,
   MSG_GET_STATS = 27,
+  MSG_GET_DIFF = 28,
+  MSG_DIFF = 29,
 };
-#define MSG_TYPE_MAX MSG_GET_STATS
+#define MSG_TYPE_MAX MSG_DIFF
 
 /* REPORT: what happened (msg.op). */
 enum report_op {
@@ -250,6 +255,8 @@ struct msg {
   uint32_t n_counters;
   uint64_t *counters;       /* REPLY to GET_STATS: enum msg_stat */
   char *path;               /* CONTAINER_ATTACH: file or device */
+  uint32_t n_extents;       /* words in extents: twice the ranges */
+  uint64_t *extents;        /* DIFF: (offset, length) byte ranges */
 };
 
 /* Encode M into a newly allocated frame (*FRAME, *LEN).  Returns 0, or -1

@@ -838,7 +838,9 @@ const struct command commands[] = {
     "FROM and TO are snapshots of VDISK; without TO, the vdisk as it is\n"
     "now.  Prints one line per changed range, OFFSET LENGTH in bytes,\n"
     "multiples of 4096: every block written, trimmed or zeroed in\n"
-    "between (changed-block tracking; no data is read).\n",
+    "between (changed-block tracking; no data is read).  The same\n"
+    "ranges are the data of the read-only NBD export VDISK@FROM..TO\n"
+    "(VDISK@FROM.. for the vdisk now).\n",
     .min_args = 2, .max_args = 3,
     .run = run_vdisk_diff,
   },
