@@ -1,4 +1,4 @@
-/* segmap: changed-block tracking (DESIGN §5 Snapshot; sql/007-cbt.sql).
+/* segmap: changed-block tracking (DESIGN §5 Snapshot; sql/008-cbt.sql).
  *
  * A vdisk is tracked once it has a base snapshot (sm_vdisk_info.base):
  * from then on the controller knows, per 4 KiB block, which blocks were

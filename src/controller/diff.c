@@ -1,5 +1,5 @@
 /* segmap: `vdisk diff': the blocks changed between two points of a
- * vdisk's history, from the changed-block marks alone (sql/007, cbt.c).
+ * vdisk's history, from the changed-block marks alone (sql/008, cbt.c).
  *
  * Every snapshot and the live vdisk is a node of the base tree (a
  * node's base: the snapshot its content derives from).  A node's marks

@@ -1,4 +1,4 @@
-/* segmap: the store's changed-block tracking (sql/007-cbt.sql).
+/* segmap: the store's changed-block tracking (sql/008-cbt.sql).
  *
  * Marks are bitmaps of 4 KiB blocks per (owner, virtual segment), the
  * owner being a vdisk (its live marks: blocks changed since its base

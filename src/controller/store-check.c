@@ -173,7 +173,7 @@ static const char *const check_sql[] = {
   " WHERE typeof (m.flags) <> 'integer' OR m.flags & 1 = 0"
   "    OR m.flags & ~59 <> 0",
 
-  /* Changed-block tracking (sql/007). */
+  /* Changed-block tracking (sql/008). */
   "SELECT printf ('%s %s: its base %s is not a snapshot', v.kind, v.name,"
   "               coalesce (b.name, b.id, v.base_id))"
   " FROM vdisk v LEFT JOIN vdisk b ON b.id = v.base_id"

@@ -494,7 +494,7 @@ store_vdisk_mark_deleting (struct store *st, uint32_t id)
   sqlite3_stmt *u CLEANUP_RESET = st->stmt[STMT_VDISK_MARK_DELETING];
 
   sqlite3_bind_int64 (u, 1, id);
-  /* Its marks go to the snapshots and vdisk derived from it (sql/007)
+  /* Its marks go to the snapshots and vdisk derived from it (sql/008)
    * in the same transaction. */
   if (store_cbt_unlink (st, id) == -1
       || stmt_run (st, u, "marking vdisk %" PRIu32 " deleted", id) == -1)

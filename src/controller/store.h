@@ -108,7 +108,7 @@ struct sm_vdisk_info {
   int64_t created;              /* seconds since the epoch */
   bool read_only;
   uint32_t parent;              /* a snapshot's origin vdisk; 0: a vdisk */
-  uint32_t base;                /* the snapshot it derives from (sql/007);
+  uint32_t base;                /* the snapshot it derives from (sql/008);
                                  * 0: none, so a vdisk is not tracked */
 };
 
@@ -248,7 +248,7 @@ int store_movement_list (struct store *st, uint32_t vdisk,
                          struct sm_movement **out, size_t *n);
 void sm_movement_free (struct sm_movement *v, size_t n);
 
-/* Changed-block tracking (sql/007, store-cbt.c).  OWNER is a vdisk
+/* Changed-block tracking (sql/008, store-cbt.c).  OWNER is a vdisk
  * (live marks) or a snapshot (its delta from its base).  Bitmaps are
  * N_BYTES long: one bit per 4 KiB block of a segment. */
 /* The marks of (OWNER, VSEG) into BLOCKS (zeros if none): 1 found, 0

@@ -1,4 +1,4 @@
--- segmap schema version 7: changed-block tracking (DESIGN §5 Snapshot;
+-- segmap schema version 8: changed-block tracking (DESIGN §5 Snapshot;
 -- src/controller/cbt.c).
 --
 -- BASE_ID is the snapshot a vdisk's or a snapshot's content derives
