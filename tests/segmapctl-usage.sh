@@ -78,7 +78,7 @@ grep -q '^  vdisk' "$tmp/out" && fail "container --help lists vdisk commands"
 run --help
 for c in status agents check "container list" "container add" \
          "container remove" "vdisk list" "vdisk create" "vdisk info" \
-         "vdisk resize" "vdisk set" "vdisk delete" "snapshot create" \
+         "vdisk resize" "vdisk set" "vdisk delete" "vdisk diff" "snapshot create" \
          "snapshot create-group" "snapshot list" "snapshot delete" "snapshot rollback" \
          "clone create" "clone flatten" "job list" "job wait" "job cancel" \
          "job pause" "job resume"; do
@@ -123,6 +123,9 @@ expect_status 2 "${u[@]}" job resume 1 2
 expect_status 2 "${u[@]}" snapshot create v
 expect_status 2 "${u[@]}" snapshot create v 'a@b'
 expect_status 2 "${u[@]}" snapshot create-group s
+expect_status 2 "${u[@]}" vdisk diff v
+expect_status 2 "${u[@]}" vdisk diff v a b c
+expect_status 2 "${u[@]}" vdisk diff v 'a@b'
 expect_status 2 "${u[@]}" snapshot create-group s 'a@b'
 expect_status 2 "${u[@]}" snapshot list v extra
 expect_status 2 "${u[@]}" status extra

@@ -44,6 +44,7 @@
 #include <nbdkit-plugin.h>
 
 #include "agent/agent.h"
+#include "agent/diff-view.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/size.h"
@@ -202,34 +203,62 @@ segmap_default_export (int readonly, int is_tls)
   return name ? nbdkit_strdup_intern (name) : "";
 }
 
+/* A connection serves a vdisk or snapshot (T), or the blocks changed
+ * between two snapshots (DIFF: the read-only export VDISK@FROM..TO). */
+struct handle {
+  struct table *t;
+  struct diff_view *diff;
+};
+
 static void *
 segmap_open (int readonly)
 {
   const char *name = nbdkit_export_name ();
-  struct table *t;
+  struct handle *h = calloc (1, sizeof *h);
 
-  if (name == NULL || *name == '\0')
-    name = segmap_default_export (readonly, 0);
-  t = agent_open_vdisk (agent, name);
-  if (t == NULL) {
-    nbdkit_error ("no vdisk '%s' (segmapctl vdisk list shows them)", name);
+  if (h == NULL) {
+    nbdkit_error ("calloc: %m");
     return NULL;
   }
-  return t;
+  if (name == NULL || *name == '\0')
+    name = segmap_default_export (readonly, 0);
+  if (diff_view_name (name)) {
+    if ((h->diff = diff_view_open (agent, name)) == NULL) {
+      nbdkit_error ("no changes export '%s' (VDISK@FROM..TO: FROM a "
+                    "snapshot of VDISK, TO a later one or empty for the "
+                    "vdisk itself)", name);
+      free (h);
+      return NULL;
+    }
+    return h;
+  }
+  h->t = agent_open_vdisk (agent, name);
+  if (h->t == NULL) {
+    nbdkit_error ("no vdisk '%s' (segmapctl vdisk list shows them)", name);
+    free (h);
+    return NULL;
+  }
+  return h;
 }
 
 static void
 segmap_close (void *handle)
 {
-  agent_close_vdisk (agent, handle);
+  struct handle *h = handle;
+
+  if (h->diff)
+    diff_view_close (agent, h->diff);
+  else
+    agent_close_vdisk (agent, h->t);
+  free (h);
 }
 
 static int64_t
 segmap_get_size (void *handle)
 {
-  struct table *t = handle;
+  struct handle *h = handle;
 
-  return t->size;
+  return h->diff ? h->diff->size : h->t->size;
 }
 
 static int
@@ -247,9 +276,18 @@ static int segmap_true (void *handle) { return 1; }
 static int
 segmap_can_write (void *handle)
 {
-  struct table *t = handle;
+  struct handle *h = handle;
 
-  return !atomic_load (&t->read_only);
+  return h->diff == NULL && !atomic_load (&h->t->read_only);
+}
+
+/* A write to a changes export: nbdkit refuses writes to a read-only
+ * connection before the plugin sees them; this is the backstop. */
+static int
+refuse_diff (void)
+{
+  errno = EROFS;
+  return -1;
 }
 
 static int
@@ -270,27 +308,41 @@ static int
 segmap_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
               uint32_t flags)
 {
-  return agent_pread (agent, handle, buf, count, offset);
+  struct handle *h = handle;
+
+  if (h->diff)
+    return diff_view_pread (agent, h->diff, buf, count, offset);
+  return agent_pread (agent, h->t, buf, count, offset);
 }
 
 static int
 segmap_pwrite (void *handle, const void *buf, uint32_t count,
                uint64_t offset, uint32_t flags)
 {
-  return agent_pwrite (agent, handle, buf, count, offset,
+  struct handle *h = handle;
+
+  if (h->diff)
+    return refuse_diff ();
+  return agent_pwrite (agent, h->t, buf, count, offset,
                        flags & NBDKIT_FLAG_FUA);
 }
 
 static int
 segmap_flush (void *handle, uint32_t flags)
 {
-  return agent_flush (agent, handle);
+  struct handle *h = handle;
+
+  return h->diff ? 0 : agent_flush (agent, h->t);
 }
 
 static int
 segmap_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return agent_trim (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
+  struct handle *h = handle;
+
+  if (h->diff)
+    return refuse_diff ();
+  return agent_trim (agent, h->t, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 
 /* Zeroing whole segments is metadata, and so is a partial segment that
@@ -300,15 +352,19 @@ segmap_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 static int
 segmap_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  struct handle *h = handle;
+
+  if (h->diff)
+    return refuse_diff ();
   if (flags & NBDKIT_FLAG_FAST_ZERO) {
-    int fast = agent_zero_is_fast (agent, handle, count, offset);
+    int fast = agent_zero_is_fast (agent, h->t, count, offset);
     if (fast != 1) {
       if (fast == 0)
         errno = ENOTSUP;
       return -1;
     }
   }
-  return agent_zero (agent, handle, count, offset, flags & NBDKIT_FLAG_FUA);
+  return agent_zero (agent, h->t, count, offset, flags & NBDKIT_FLAG_FUA);
 }
 
 static int
@@ -323,7 +379,11 @@ static int
 segmap_extents (void *handle, uint32_t count, uint64_t offset,
                 uint32_t flags, struct nbdkit_extents *extents)
 {
-  return agent_extents (agent, handle, count, offset, add_extent, extents);
+  struct handle *h = handle;
+
+  if (h->diff)
+    return diff_view_extents (h->diff, count, offset, add_extent, extents);
+  return agent_extents (agent, h->t, count, offset, add_extent, extents);
 }
 
 static struct nbdkit_plugin plugin = {

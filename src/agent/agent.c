@@ -646,6 +646,7 @@ cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
 
   if (t == NULL)
     return ENOENT;
+  marks_forget (&t->marks, m->first, m->count);
   if (m->type == MSG_SET_ENTRY) {
     if (table_store (t, m->first, m->count, m->entries, m->n_entries) == -1)
       r = ENOMEM;
@@ -858,6 +859,7 @@ agent_receive (struct agent *a, const uint8_t *frame, size_t len,
     return -1;
   switch (m.type) {
   case MSG_RETRY: case MSG_FAIL: case MSG_COMPLETE_TO_HOST: case MSG_REPLY:
+  case MSG_DIFF:
   case MSG_DO_WRITE: case MSG_DO_SPLIT_READ:    /* run by the waiter */
     r = receive_answer (a, &m);
     break;

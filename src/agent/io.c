@@ -37,6 +37,11 @@
  * (hence any FLUSH it sends next) comes after it.  Only with an empty
  * pool does the write fault; the controller then grants more.
  *
+ * Changed-block tracking: a write (or a partial zero) to a TRACK entry
+ * goes in place only if every block it touches is in the table's cache
+ * of marks the controller confirmed (marks.h); else it faults with its
+ * blocks, and the controller's RETRY flagged MSG_F_MARKED adds them.
+ *
  * Trim and zero of whole segments are metadata operations done by the
  * controller (FAULT_TRIM / FAULT_ZERO: the entries go back to ZERO and
  * the segments are freed); a partial segment is zeroed in place in the
@@ -161,7 +166,7 @@ fault_op (const struct piece *p, sm_entry entry)
   if (p->op == PIECE_WRITE)
     return FAULT_WRITE;
   if (p->op == PIECE_ZERO && entry_is_valid (entry)
-      && (entry & (ENTRY_NOWRITE | ENTRY_ALT)))
+      && (entry & (ENTRY_NOWRITE | ENTRY_ALT | ENTRY_TRACK)))
     return FAULT_WRITE;
   return FAULT_READ;
 }
@@ -178,6 +183,7 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
   uint64_t first = p->seg;
   uint32_t count = 1, n_blocks = 0;
   CLEANUP_FREE uint8_t *blocks = NULL;
+  uint64_t gen = marks_generation (&t->marks);
 
   if (entry == ENTRY_INVALID && op == FAULT_READ) {
     /* Load an aligned run of entries in one message (runs tile the
@@ -205,7 +211,24 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
     };
     return redirect_run (a, &io, &answer);
   }
+  if (answer.type == MSG_RETRY && (answer.flags & MSG_F_MARKED)
+      && op == FAULT_WRITE)
+    marks_add (&t->marks, p->seg, p->off, p->len, gen);
   return handle_answer (&answer);
+}
+
+/* A write or zero of P to the TRACK entry ENTRY whose blocks are all
+ * marked: done in place (result in *R).  Returns 1 if done, 0 if it
+ * must fault.  Inside an epoch section, so a snapshot's drain covers
+ * it. */
+static int
+try_tracked (struct agent *a, struct table *t, struct piece *p,
+             sm_entry entry, int *r)
+{
+  if (p->op == PIECE_READ || !entry_tracked (entry)
+      || !marks_cover (&t->marks, p->seg, p->off, p->len))
+    return 0;
+  return try_fast_path (a, p, entry & ~ENTRY_TRACK, r);
 }
 
 /* A RETRY cannot unblock ENTRY; only a changed entry or an order can. */
@@ -271,6 +294,7 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
       return -1;
     }
     if (try_fast_path (a, p, entry, &r)
+        || try_tracked (a, t, p, entry, &r)
         || (p->op == PIECE_WRITE && entry == ENTRY_ZERO_SEGMENT
             && try_grant (a, t, p, &r, &grew))) {
       table_exit (t, epoch);

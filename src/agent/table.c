@@ -89,6 +89,7 @@ table_new (uint32_t vdisk, const char *name, uint64_t size,
   pthread_mutex_init (&t->drain_serial, NULL);
   pthread_mutex_init (&t->drain_lock, NULL);
   pthread_mutex_init (&t->lock, NULL);
+  marks_init (&t->marks, seg_shift);
   pthread_cond_init (&t->drained, NULL);
   pthread_cond_init (&t->activated, NULL);
   return t;
@@ -126,6 +127,7 @@ table_free (struct table *t)
   pthread_mutex_destroy (&t->drain_serial);
   pthread_mutex_destroy (&t->drain_lock);
   pthread_mutex_destroy (&t->lock);
+  marks_destroy (&t->marks);
   pthread_cond_destroy (&t->drained);
   pthread_cond_destroy (&t->activated);
   free (t->grants);
@@ -698,6 +700,8 @@ table_forget_all (struct table *t)
 {
   struct table_leaf *leaves = NULL;
   struct table_mid *mids = NULL;
+
+  marks_forget (&t->marks, 0, UINT64_MAX);
 
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);

@@ -70,6 +70,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/marks.h"
 #include "proto/entry.h"
 
 #define TABLE_LEAF_SHIFT 6
@@ -137,6 +138,9 @@ struct table {
    * batch out backwards. */
   sm_entry *grants;
   uint32_t grants_head, n_grants, grants_cap;
+
+  /* Changed-block marks the controller confirmed (marks.h). */
+  struct marks marks;
 
   /* Owned by the agent (agent.c): */
   _Atomic unsigned refs;          /* the agent's own + one per open handle */

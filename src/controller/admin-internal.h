@@ -6,6 +6,7 @@
  *   clone.c        clone create, snapshot rollback
  *   flatten.c      clone flatten
  *   jobs.c         job list, info, cancel, pause, resume
+ *   diff.c         vdisk diff (changed blocks between two snapshots)
  *
  * Handlers run on the controller thread and follow admin.c's
  * convention: a json-c object, or NULL with *error set (malloc'd, one
@@ -49,6 +50,7 @@ admin_fn ctrl_cmd_job_list, ctrl_cmd_job_info, ctrl_cmd_job_cancel,
 
 /* One row of `job list' for J. */
 json_object *ctrl_job_row (const struct sm_job *j);
+admin_fn ctrl_cmd_vdisk_diff;
 
 /* vdisk delete's path (admin.c): the agents stop serving vdisk ID
  * (drained), then its segments are freed in the background.  0, or -1

@@ -595,6 +595,7 @@ static const struct {
   { "vdisk.resize", cmd_vdisk_resize },
   { "vdisk.delete", cmd_vdisk_delete },
   { "vdisk.set", cmd_vdisk_set },
+  { "vdisk.diff", ctrl_cmd_vdisk_diff },
   { "snapshot.create", ctrl_cmd_snapshot_create },
   { "snapshot.create-group", ctrl_cmd_snapshot_create_group },
   { "snapshot.list", ctrl_cmd_snapshot_list },

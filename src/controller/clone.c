@@ -173,6 +173,7 @@ roll_back (struct controller *c, uint32_t vid, uint32_t sid, char **error)
   if (ctrl_change (c) == -1
       || ctrl_free_vdisk_range (c, v, 0, n_segments (v)) == -1
       || store_map_share (c->store, sid, vid) == -1
+      || store_cbt_reset (c->store, vid, sid) == -1
       || (size != old_size && store_vdisk_resize (c->store, vid, size) == -1)) {
     ctrl_set_degraded (c, "a rollback could not be recorded");
     fail (error, "cannot roll vdisk '%s' back: %s", name, sm_last_error ());

@@ -59,6 +59,17 @@ struct flusher {
 };
 DEFINE_VECTOR_TYPE (flusher_vector, struct flusher);
 
+/* A write fault answered RETRY(E, MARKED) after the next commit
+ * (cbt.c). */
+struct cbt_waiter {
+  struct ctrl_agent *agent;
+  uint64_t id;
+  uint32_t vdisk;
+  uint64_t seg;
+  sm_entry e;
+};
+DEFINE_VECTOR_TYPE (cbt_waiter_vector, struct cbt_waiter);
+
 /* ctrl_send's result when the command may or may not have been
  * applied (send failed, reply lost, undecodable or not matching). */
 #define CTRL_UNKNOWN (-2)
@@ -173,6 +184,7 @@ struct controller {
   uint64_t dirty_since_ms;   
 
   struct flusher_vector flushers; /* FLUSHes waiting for the commit */
+  struct cbt_waiter_vector cbt_waiters; /* marks waiting for it (cbt.c) */
   struct grants_vector grants;  /* per vdisk that writes new segments */
   struct move_vector moves;     /* by (vdisk, segment) (faults-move.c) */
   struct cow_copier *cow;       /* copies of moving segments (cow.c) */
@@ -398,6 +410,29 @@ int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
  * stores them). */
 int ctrl_flatten_step (struct controller *c, struct sm_job *j,
                        char **error);
+/* cbt.c: changed-block tracking.  tracked: VDISK has a base snapshot.
+ * note: mark BLOCKS of SEG in the open transaction if VDISK is tracked
+ * (0, or -1: degraded); note_segment: every block.  fault: a write
+ * fault of a tracked vdisk (true if answered or queued).  answer: after
+ * the batch's commit (STATUS 0) or its failure. */
+bool ctrl_cbt_tracked (struct controller *c, uint32_t vdisk);
+int ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
+                   const uint8_t *blocks, uint32_t n_bytes);
+int ctrl_cbt_note_segment (struct controller *c, uint32_t vdisk,
+                           uint64_t seg);
+bool ctrl_cbt_fault (struct controller *c, struct msg *req);
+/* diff.c: the byte ranges changed from snapshot FROM to TO (a snapshot
+ * or vdisk of the same base tree), (offset, length) pairs in *RANGES
+ * (malloc'd; *N_WORDS words).  0, or -1 with *ERROR.  answer: GET_DIFF
+ * -> DIFF. */
+int ctrl_diff_ranges (struct controller *c, uint32_t from, uint32_t to,
+                      uint64_t **ranges, uint32_t *n_words, char **error);
+void ctrl_diff_answer (struct controller *c, struct msg *req);
+/* faults.c: take VDISK's unused grants back from its agents (it became
+ * tracked: its first writes are allocated by faults from now on). */
+void ctrl_recall_vdisk_grants (struct controller *c, uint32_t vdisk);
+bool ctrl_cbt_waiting (const struct controller *c);
+void ctrl_cbt_answer (struct controller *c, int status);
 
 /* admin.c */
 json_object *ctrl_admin (struct controller *c, const char *cmd,

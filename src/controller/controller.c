@@ -84,6 +84,7 @@ controller_free (struct controller *c)
   free (c->delete_syncing.ptr);
   free (c->frees.ptr);
   free (c->flushers.ptr);
+  free (c->cbt_waiters.ptr);
   for (size_t i = 0; i < c->grants.len; i++)
     free (c->grants.ptr[i].out.ptr);
   free (c->grants.ptr);
@@ -438,6 +439,11 @@ run_loop (struct controller *c)
     ctrl_cow_step (c);
     ctrl_snapshot_step (c);
     ctrl_job_step (c);
+    if (ctrl_cbt_waiting (c)) {
+      /* Marks must be durable before the writes they allow. */
+      int r = c->degraded ? -1 : c->dirty ? ctrl_commit (c, false) : 0;
+      ctrl_cbt_answer (c, r == 0 ? 0 : EIO);
+    }
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */

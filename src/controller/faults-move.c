@@ -791,6 +791,9 @@ settle (struct controller *c, struct ctrl_move *m, size_t j,
   if (o.write) {
     if (err == 0)
       err = record_blocks (c, m, o.blocks);
+    if (err == 0
+        && ctrl_cbt_note (c, m->vdisk, m->seg, o.blocks, m->n_bytes) == -1)
+      err = EIO;
     for (uint32_t i = 0; i < m->n_bytes; i++)
       m->busy[i] &= ~o.blocks[i];
   }

@@ -125,8 +125,8 @@ pool_target (struct controller *c, const struct sm_vdisk_info *v)
   struct ctrl_container *cc = c->containers[v->container_id];
   uint64_t n = GRANT_POOL_BYTES >> v->seg_shift, units, free_units;
 
-  if (cc == NULL)
-    return 0;
+  if (cc == NULL || v->base != 0)
+    return 0;                   /* tracked: allocated by faults (cbt.c) */
   units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   free_units = alloc_total_units (cc->alloc) - alloc_used_units (cc->alloc)
     - alloc_reserved_units (cc->alloc);
@@ -251,6 +251,34 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
   }
 }
 
+/* RECALL the unused grants of G at its agent: they were never written,
+ * so they go straight back to the allocator.  How many came back. */
+static uint32_t
+recall_pool (struct controller *c, struct vdisk_grants *g)
+{
+  struct ctrl_container *cc = c->containers[g->container];
+  struct msg m = { .type = MSG_RECALL, .vdisk = g->vdisk }, r;
+  uint32_t n = 0;
+
+  if (outstanding (g) == 0 || ctrl_send (c, g->agent, &m, &r) != 0)
+    return 0;
+  for (uint32_t j = 0; j < r.n_entries; j++)
+    if (take_grant (g, r.entries[j])) {
+      alloc_unreserve (cc->alloc, entry_unit (r.entries[j]), g->units);
+      n++;
+    }
+  msg_clear (&r);
+  return n;
+}
+
+void
+ctrl_recall_vdisk_grants (struct controller *c, uint32_t vdisk)
+{
+  for (size_t i = 0; i < c->grants.len; i++)
+    if (c->grants.ptr[i].vdisk == vdisk)
+      recall_pool (c, &c->grants.ptr[i]);
+}
+
 /* RECALL the unused grants of every pool on container CID (the
  * container is full): the agent gives back what it has not used, and
  * those were never written, so they go straight back to the allocator.
@@ -258,23 +286,11 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
 static uint32_t
 recall_grants (struct controller *c, uint32_t cid)
 {
-  struct ctrl_container *cc = c->containers[cid];
   uint32_t n = 0;
 
-  for (size_t i = 0; i < c->grants.len; i++) {
-    struct vdisk_grants *g = &c->grants.ptr[i];
-    struct msg m = { .type = MSG_RECALL, .vdisk = g->vdisk }, r;
-
-    if (g->container != cid || outstanding (g) == 0
-        || ctrl_send (c, g->agent, &m, &r) != 0)
-      continue;
-    for (uint32_t j = 0; j < r.n_entries; j++)
-      if (take_grant (g, r.entries[j])) {
-        alloc_unreserve (cc->alloc, entry_unit (r.entries[j]), g->units);
-        n++;
-      }
-    msg_clear (&r);
-  }
+  for (size_t i = 0; i < c->grants.len; i++)
+    if (c->grants.ptr[i].container == cid)
+      n += recall_pool (c, &c->grants.ptr[i]);
   return n;
 }
 
@@ -472,6 +488,10 @@ handle_allocated (struct controller *c, struct msg *req)
     cc->n_segments++;
     c->from->allocations++;
     atomic_fetch_add (&c->allocations, 1);
+    /* A grant used after the vdisk became tracked (a write in flight
+     * at its first snapshot): which blocks it wrote is not known, so
+     * all count as changed (cbt.c). */
+    ctrl_cbt_note_segment (c, v->id, req->first);
     return;
   }
   /* Unrecordable: take the mapping back from the agent (draining the
@@ -625,7 +645,8 @@ ctrl_free_vdisk_range (struct controller *c, const struct sm_vdisk_info *v,
     for (size_t i = 0; i < rows.v.len && r >= 0; i++)
       if (store_map_set (c->store, v->id, rows.v.ptr[i].vseg,
                          ENTRY_ZERO_SEGMENT) == -1
-          || ctrl_unref_segment (c, rows.v.ptr[i].e, units) == -1)
+          || ctrl_unref_segment (c, rows.v.ptr[i].e, units) == -1
+          || ctrl_cbt_note_segment (c, v->id, rows.v.ptr[i].vseg) == -1)
         r = -1;
     if (r < 0)
       break;
@@ -693,7 +714,8 @@ handle_map_fault (struct controller *c, struct msg *req)
     answer_fail (c, req, EINVAL);
     return;
   }
-  if (ctrl_cow_fault (c, req) || ctrl_move_fault (c, req))
+  if (ctrl_cow_fault (c, req) || ctrl_move_fault (c, req)
+      || ctrl_cbt_fault (c, req))
     return;
   switch (req->op) {
   case FAULT_READ:
@@ -794,6 +816,9 @@ ctrl_handle_frame (struct controller *c, struct transport *from,
     break;
   case MSG_REPORT:
     handle_report (c, &req);
+    break;
+  case MSG_GET_DIFF:
+    ctrl_diff_answer (c, &req);
     break;
   case MSG_HEARTBEAT: {
     struct msg m = { .type = MSG_REPLY, .id = req.id };

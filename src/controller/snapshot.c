@@ -154,8 +154,10 @@ take (struct controller *c, const struct snap_wait *w, uint32_t *snaps,
   const char *names[SM_GROUP_MAX];
   int r = 0;
 
-  for (size_t i = 0; i < w->n; i++)
+  for (size_t i = 0; i < w->n; i++) {
     names[i] = w->names[i];
+    ctrl_recall_vdisk_grants (c, w->ids[i]);   /* tracked from now on */
+  }
   if (ctrl_change (c) == -1
       || store_snapshot_create (c->store, w->n, w->ids, names, w->snap,
                                 snaps) == -1) {

@@ -200,8 +200,34 @@ static const char *const check_sql[] = {
   VDISK_NAME ("v", "m.vdisk_id") ", m.vseg, quote (m.flags))"
   " FROM map m LEFT JOIN vdisk v ON v.id = m.vdisk_id"
   " WHERE typeof (m.flags) <> 'integer' OR m.flags & 1 = 0"
-  "    OR m.flags & ~27 <> 0",
+  "    OR m.flags & ~59 <> 0",
 
+  /* Changed-block tracking (sql/008). */
+  "SELECT printf ('%s %s: its base %s is not a snapshot', v.kind, v.name,"
+  "               coalesce (b.name, b.id, v.base_id))"
+  " FROM vdisk v LEFT JOIN vdisk b ON b.id = v.base_id"
+  " WHERE v.base_id IS NOT NULL AND v.deleting = 0"
+  "   AND (b.id IS NULL OR b.kind <> 'snapshot' OR b.deleting = 1)",
+
+  "WITH RECURSIVE up (start, id, depth) AS ("
+  "  SELECT id, base_id, 1 FROM vdisk WHERE base_id IS NOT NULL"
+  "  UNION ALL SELECT up.start, v.base_id, up.depth + 1"
+  "  FROM up JOIN vdisk v ON v.id = up.id"
+  "  WHERE v.base_id IS NOT NULL AND up.id <> up.start AND up.depth < 100000)"
+  " SELECT DISTINCT printf ('the base links of %s make a cycle', v.name)"
+  " FROM up JOIN vdisk v ON v.id = up.start WHERE up.id = up.start",
+
+  "SELECT printf ('%s %s has changed-block marks but no base snapshot',"
+  "               v.kind, v.name)"
+  " FROM vdisk v WHERE v.base_id IS NULL"
+  "  AND EXISTS (SELECT 1 FROM cbt_mark c WHERE c.owner_id = v.id)",
+
+  "SELECT printf ('%s ''%s'' segment %d: its changed-block marks have %d"
+  " bytes, its segments %d', v.kind, v.name, c.vseg, length (c.blocks),"
+  "               1 << (v.seg_shift - 15))"
+  " FROM cbt_mark c JOIN vdisk v ON v.id = c.owner_id"
+  " WHERE typeof (c.blocks) <> 'blob'"
+  "    OR length (c.blocks) <> 1 << (v.seg_shift - 15)",
   "SELECT printf ('vdisk %s segment %d has no location but is not an"
   " error entry', " VDISK_NAME ("v", "m.vdisk_id") ", m.vseg)"
   " FROM map m LEFT JOIN vdisk v ON v.id = m.vdisk_id"

@@ -119,7 +119,10 @@ clone_rows (struct store *st, uint32_t snap, const char *name, uint32_t *id)
   if (sqlite3_changes (st->db) == 0)
     return store_fail (ENOENT, "snapshot %" PRIu32 " does not exist", snap);
   *id = sqlite3_last_insert_rowid (st->db);
-  return share_rows (st, snap, *id);
+  if (share_rows (st, snap, *id) == -1
+      || store_cbt_reset (st, *id, snap) == -1)   /* tracked from birth */
+    return -1;
+  return 0;
 }
 
 int

@@ -4,7 +4,8 @@
  * migrations, transactions, meta), store-objects.c (containers and
  * vdisks), store-map.c (the map and segments: the allocation path),
  * store-movement.c (data movements), store-clone.c (clones and shared
- * maps), store-job.c (background jobs), store-iscsi.c (access lists) and
+ * maps), store-job.c (background jobs), store-cbt.c (changed-block
+ * tracking), store-iscsi.c (access lists) and
  * store-check.c (the consistency check).  Each file lists the SQL it
  * runs in a stmt_def table next to its code; store_open prepares all of
  * them into st->stmt[] once.
@@ -51,6 +52,10 @@ enum stmt_id {
   /* store-job.c */
   STMT_JOB_INSERT, STMT_JOB_UPDATE, STMT_JOB_GET, STMT_JOB_LIST_ALL,
   STMT_JOB_LIST_ACTIVE,
+  /* store-cbt.c */
+  STMT_CBT_GET, STMT_CBT_PUT, STMT_CBT_FOREACH, STMT_CBT_MOVE,
+  STMT_CBT_DELETE_OWNER, STMT_CBT_SET_BASE, STMT_CBT_REBASE,
+  STMT_CBT_BASE_OF, STMT_CBT_CHILDREN,
   STMT_COUNT
 };
 
@@ -66,6 +71,7 @@ extern const struct stmt_def store_iscsi_stmts[];     /* store-iscsi.c */
 extern const struct stmt_def store_movement_stmts[];  /* store-movement.c */
 extern const struct stmt_def store_clone_stmts[];     /* store-clone.c */
 extern const struct stmt_def store_job_stmts[];       /* store-job.c */
+extern const struct stmt_def store_cbt_stmts[];       /* store-cbt.c */
 
 struct store {
   sqlite3 *db;

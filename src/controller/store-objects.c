@@ -75,7 +75,7 @@ const struct stmt_def store_object_stmts[] = {
   { STMT_VDISK_SET_RO, "UPDATE vdisk SET read_only = ?2 WHERE id = ?1" },
   { STMT_VDISK_LIST,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id, clone_of"
+    "       parent_id, clone_of, base_id"
     " FROM vdisk WHERE deleting = 0 ORDER BY name" },
   /* The name is given up at once: no valid name contains ':'.  So is
    * the parent (sql/006). */
@@ -85,7 +85,7 @@ const struct stmt_def store_object_stmts[] = {
     " WHERE id = ?1 AND deleting = 0" },
   { STMT_VDISK_LIST_DELETING,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id, clone_of"
+    "       parent_id, clone_of, base_id"
     " FROM vdisk WHERE deleting = 1 ORDER BY id" },
 
   /* Snapshots (sql/006): the row, from the origin's. */
@@ -95,10 +95,11 @@ const struct stmt_def store_object_stmts[] = {
     " SELECT name || '@' || ?2, size, seg_shift, container_id, ?3, 1,"
     "        'snapshot', id, ?2"
     " FROM vdisk WHERE id = ?1 AND kind = 'vdisk' AND deleting = 0" },
-  /* The origin's map rows, plain: a snapshot is never written. */
+  /* The origin's map rows, plain (no NOWRITE 2, no TRACK 32): a
+   * snapshot is never written. */
   { STMT_SNAP_COPY_MAP,
     "INSERT INTO map (vdisk_id, vseg, container_id, unit, flags)"
-    " SELECT ?2, vseg, container_id, unit, flags & ~2"
+    " SELECT ?2, vseg, container_id, unit, flags & ~34"
     " FROM map WHERE vdisk_id = ?1" },
   /* One more reference per snapshot row to each segment it maps. */
   { STMT_SNAP_REF,
@@ -108,9 +109,10 @@ const struct stmt_def store_object_stmts[] = {
     " WHERE (container_id, unit) IN"
     "  (SELECT container_id, unit FROM map WHERE vdisk_id = ?1"
     "   AND container_id IS NOT NULL)" },
-  /* The origin's located rows no longer take writes in place. */
+  /* The origin's located rows no longer take writes in place; nor
+   * are they tracked (0x20) any more: the marks are the snapshot's. */
   { STMT_SNAP_NOWRITE,
-    "UPDATE map SET flags = flags | 2"
+    "UPDATE map SET flags = (flags | 2) & ~32"
     " WHERE vdisk_id = ?1 AND container_id IS NOT NULL" },
   { STMT_COUNT, NULL }
 };
@@ -380,7 +382,8 @@ snapshot_rows (struct store *st, uint32_t origin, const char *snap,
       || stmt_run (st, ref, "sharing the segments of vdisk %" PRIu32,
                    origin) == -1
       || stmt_run (st, nw, "marking the map of vdisk %" PRIu32 " no-write",
-                   origin) == -1)
+                   origin) == -1
+      || store_cbt_on_snapshot (st, origin, *snap_id) == -1)
     return -1;
   return 0;
 }
@@ -482,6 +485,7 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
   v->read_only = sqlite3_column_int (s, 6) != 0;
   v->parent = sqlite3_column_int64 (s, 7);            /* NULL -> 0 */
   v->clone_of = sqlite3_column_int64 (s, 8);          /* NULL -> 0 */
+  v->base = sqlite3_column_int64 (s, 9);              /* NULL -> 0 */
   return store_column_strdup (s, 1, &v->name);
 }
 
@@ -491,7 +495,10 @@ store_vdisk_mark_deleting (struct store *st, uint32_t id)
   sqlite3_stmt *u CLEANUP_RESET = st->stmt[STMT_VDISK_MARK_DELETING];
 
   sqlite3_bind_int64 (u, 1, id);
-  if (stmt_run (st, u, "marking vdisk %" PRIu32 " deleted", id) == -1)
+  /* Its marks go to the snapshots and vdisk derived from it (sql/008)
+   * in the same transaction. */
+  if (store_cbt_unlink (st, id) == -1
+      || stmt_run (st, u, "marking vdisk %" PRIu32 " deleted", id) == -1)
     return -1;
   return sqlite3_changes (st->db) ? 0 : no_vdisk (id);
 }

@@ -109,6 +109,8 @@ struct sm_vdisk_info {
   bool read_only;
   uint32_t parent;              /* a snapshot's origin vdisk; 0: a vdisk */
   uint32_t clone_of;            /* a clone's snapshot (sql/007); 0: none */
+  uint32_t base;                /* the snapshot it derives from (sql/008);
+                                 * 0: none, so a vdisk is not tracked */
 };
 
 /* Create a vdisk (CONTAINER_ID 0: none) with a new, never reused id.
@@ -312,6 +314,38 @@ int store_movement_delete (struct store *st, uint32_t vdisk, uint64_t vseg);
 int store_movement_list (struct store *st, uint32_t vdisk,
                          struct sm_movement **out, size_t *n);
 void sm_movement_free (struct sm_movement *v, size_t n);
+
+/* Changed-block tracking (sql/008, store-cbt.c).  OWNER is a vdisk
+ * (live marks) or a snapshot (its delta from its base).  Bitmaps are
+ * N_BYTES long: one bit per 4 KiB block of a segment. */
+/* The marks of (OWNER, VSEG) into BLOCKS (zeros if none): 1 found, 0
+ * none, -1. */
+int store_cbt_get (struct store *st, uint32_t owner, uint64_t vseg,
+                   uint8_t *blocks, uint32_t n_bytes);
+/* OR BLOCKS into the marks of (OWNER, VSEG); *ADDED (if not NULL):
+ * whether a block was not marked before.  0 or -1. */
+int store_cbt_mark (struct store *st, uint32_t owner, uint64_t vseg,
+                    const uint8_t *blocks, uint32_t n_bytes, bool *added);
+/* FN for each marked segment of OWNER, in order; FN returns 0 or -1
+ * (stops).  0 or -1. */
+int store_cbt_foreach (struct store *st, uint32_t owner,
+                       int (*fn) (void *opaque, uint64_t vseg,
+                                  const uint8_t *blocks, uint32_t n_bytes),
+                       void *opaque);
+/* The base of ID into *BASE (0: none).  0, or -1 (ENOENT). */
+int store_cbt_base (struct store *st, uint32_t id, uint32_t *base);
+/* SNAP was just taken of ORIGIN: SNAP's base is ORIGIN's, ORIGIN's is
+ * SNAP, ORIGIN's live marks become SNAP's delta.  0 or -1. */
+int store_cbt_on_snapshot (struct store *st, uint32_t origin,
+                           uint32_t snap);
+/* ID's content is BASE's now (a clone of it was created, or ID was
+ * rolled back to it): ID's base is BASE, it has no marks.  0 or -1. */
+int store_cbt_reset (struct store *st, uint32_t id, uint32_t base);
+/* ID goes (a snapshot deleted): its children (base ID) take its base
+ * and its delta OR-ed into theirs (or, with no base, lose their marks:
+ * they are no longer tracked); its own marks and base go.  All or
+ * nothing.  0 or -1. */
+int store_cbt_unlink (struct store *st, uint32_t id);
 
 /* Consistency check: SQLite integrity and foreign keys; map rows whose
  * segment is missing or of the wrong size; refcounts that differ from

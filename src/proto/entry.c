@@ -22,5 +22,7 @@ entry_state_to_string (sm_entry e)
     return "zero";
   if (e & ENTRY_NOWRITE)
     return "nowrite";
+  if (e & ENTRY_TRACK)
+    return "tracked";
   return "mapped";
 }

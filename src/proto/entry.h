@@ -24,6 +24,13 @@
  *   VALID|ALT (|NOWRITE)    a data movement is in progress: the
  *                           controller has an alternate location and a
  *                           per-block bitmap; reads and writes fault
+ *   VALID|TRACK             mapped, tracked (changed-block tracking):
+ *                           reads on the fast path; a write goes to
+ *                           the location only if every 4 KiB block it
+ *                           touches is marked changed already (the
+ *                           agent caches the marks it was told of),
+ *                           else it faults and the controller marks
+ *                           them, durably, before answering
  *
  * Invalid, zero and error are left only by replacing the whole entry
  * (set_entry), never by clearing a bit (set_status refuses to).
@@ -42,9 +49,10 @@ typedef uint64_t sm_entry;
 #define ENTRY_ZERO      UINT64_C(0x04)
 #define ENTRY_ERROR     UINT64_C(0x08)
 #define ENTRY_ALT       UINT64_C(0x10)
+#define ENTRY_TRACK     UINT64_C(0x20)
 #define ENTRY_FLAG_MASK UINT64_C(0xff)
 #define ENTRY_KNOWN_FLAGS (ENTRY_VALID | ENTRY_NOWRITE | ENTRY_ZERO | \
-                           ENTRY_ERROR | ENTRY_ALT)
+                           ENTRY_ERROR | ENTRY_ALT | ENTRY_TRACK)
 
 #define ENTRY_UNIT_SHIFT 16           /* a unit is 64 KiB */
 #define ENTRY_MAX_CONTAINER 0xffff
@@ -84,6 +92,13 @@ entry_writable (sm_entry e)
   return (e & ENTRY_FLAG_MASK) == ENTRY_VALID;
 }
 
+/* Can a write whose blocks are all marked go straight to the location? */
+static inline bool
+entry_tracked (sm_entry e)
+{
+  return (e & ENTRY_FLAG_MASK) == (ENTRY_VALID | ENTRY_TRACK);
+}
+
 /* Is the entry well formed (known flags, no location on zero/invalid)? */
 static inline bool
 entry_is_well_formed (sm_entry e)
@@ -97,7 +112,8 @@ entry_is_well_formed (sm_entry e)
   return true;
 }
 
-/* "invalid", "mapped", "zero", "nowrite", "error", "alternate". */
+/* "invalid", "mapped", "zero", "nowrite", "error", "alternate",
+ * "tracked". */
 const char *entry_state_to_string (sm_entry e);
 
 #endif /* SEGMAP_ENTRY_H */

@@ -10,7 +10,8 @@
  *   status u32 | arg u64 | arg2 u32 | alt u64 |
  *   entries (u32 n, n x u64) | blocks (u32 n, n x u8) |
  *   vdisks (u32 n, n x u32) | name (u32 n, n bytes, no NUL) |
- *   counters (u32 n, n x u64) | path (u32 n, n bytes, no NUL)
+ *   counters (u32 n, n x u64) | path (u32 n, n bytes, no NUL) |
+ *   extents (u32 n, n x u64)
  *
  * so one encode loop and one decode loop serve every type, and adding
  * a type is adding a row.  All integers are big-endian.
@@ -61,6 +62,7 @@ enum {
   FIELD_NAME    = 1u << 13,
   FIELD_COUNTERS = 1u << 14,
   FIELD_PATH    = 1u << 15,
+  FIELD_EXTENTS = 1u << 16,
 };
 #define FIELD_RANGE (FIELD_VDISK | FIELD_FIRST | FIELD_COUNT)
 
@@ -125,6 +127,7 @@ static const struct field fields[] = {
   ARRAY (FIELD_COUNTERS, counters, n_counters, 8, MSG_MAX_COUNTERS),
   { FIELD_PATH, "path", FK_STRING, offsetof (struct msg, path), 0, 1,
     MSG_MAX_PATH },
+  ARRAY (FIELD_EXTENTS, extents, n_extents, 8, MSG_MAX_EXTENTS),
 };
 
 _Static_assert (sizeof (sm_entry) == 8, "entries are 8 bytes");
@@ -148,6 +151,8 @@ static int check_set_entry (const struct msg *m);
 static int check_set_status (const struct msg *m);
 static int check_vdisk_list (const struct msg *m);
 static int check_reply (const struct msg *m);
+static int check_get_diff (const struct msg *m);
+static int check_diff (const struct msg *m);
 static int check_grant (const struct msg *m);
 static int check_allocated (const struct msg *m);
 static int check_io_done (const struct msg *m);
@@ -163,8 +168,8 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                       FIELD_ARG | FIELD_ARG2 | FIELD_BLOCKS, 0,
                       check_map_fault },
   [MSG_FLUSH] = { "flush", FIELD_ID | FIELD_VDISK, 0, NULL },
-  [MSG_RETRY] = { "retry", FIELD_ID | FIELD_RANGE | FIELD_ARG |
-                  FIELD_ENTRIES, 0, check_retry },
+  [MSG_RETRY] = { "retry", FIELD_ID | FIELD_FLAGS | FIELD_RANGE |
+                  FIELD_ARG | FIELD_ENTRIES, MSG_F_MARKED, check_retry },
   [MSG_FAIL] = { "fail", FIELD_ID | FIELD_STATUS, 0, check_fail },
   [MSG_DO_WRITE] = { "do_write", FIELD_ID | FIELD_ALT | FIELD_ENTRIES |
                      FIELD_BLOCKS, 0, check_do_write },
@@ -208,6 +213,10 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_REPORT] = { "report", FIELD_ID | FIELD_OP | FIELD_STATUS |
                    FIELD_ARG2, 0, check_report },
   [MSG_GET_STATS] = { "get_stats", FIELD_ID, 0, NULL },
+  [MSG_GET_DIFF] = { "get_diff", FIELD_ID | FIELD_VDISK | FIELD_ARG, 0,
+                     check_get_diff },
+  [MSG_DIFF] = { "diff", FIELD_ID | FIELD_STATUS | FIELD_ARG | FIELD_EXTENTS,
+                 0, check_diff },
 };
 
 static const char *const report_ops[REPORT_OP_MAX + 1] = {
@@ -754,6 +763,50 @@ check_reply (const struct msg *m)
   return 0;
 }
 
+/* GET_DIFF: from (arg) is another vdisk id. */
+static int
+check_get_diff (const struct msg *m)
+{
+  if (m->arg == 0 || m->arg > UINT32_MAX || m->arg == m->vdisk) {
+    sm_error ("get_diff: 'from' %" PRIu64 " is not another vdisk id",
+              m->arg);
+    return -1;
+  }
+  return 0;
+}
+
+/* DIFF: (offset, length) pairs, ascending, apart, non-empty, inside the
+ * size (arg); an error carries none. */
+static int
+check_diff (const struct msg *m)
+{
+  uint64_t end = 0;
+
+  if (check_errno (m, 0) == -1)
+    return -1;
+  if (m->status != 0 && m->n_extents != 0) {
+    sm_error ("diff: an error (status %" PRIu32 ") carries no extents",
+              m->status);
+    return -1;
+  }
+  if (m->n_extents % 2 != 0) {
+    sm_error ("diff: %" PRIu32 " extent words, not pairs", m->n_extents);
+    return -1;
+  }
+  for (uint32_t i = 0; i < m->n_extents; i += 2) {
+    uint64_t off = m->extents[i], len = m->extents[i + 1];
+    if (len == 0 || off < end || (i > 0 && off == end)
+        || off > m->arg || len > m->arg - off) {
+      sm_error ("diff: extent %" PRIu32 " (%" PRIu64 ", %" PRIu64 ") is "
+                "empty, out of order, touching the previous one or past "
+                "the size %" PRIu64, i / 2, off, len, m->arg);
+      return -1;
+    }
+    end = off + len;
+  }
+  return 0;
+}
+
 /* A container id as entries address it: 1..ENTRY_MAX_CONTAINER. */
 static int
 check_container_id (const struct msg *m)
@@ -1128,5 +1181,6 @@ msg_clear (struct msg *m)
   free (m->name);
   free (m->counters);
   free (m->path);
+  free (m->extents);
   memset (m, 0, sizeof *m);
 }

@@ -28,6 +28,8 @@
  *   FLUSH vdisk                 REPLY status
  *   ALLOCATED vdisk,seg,alt     (none: recorded in queue order)
  *   REPORT op,container,status  (none: an event, e.g. a failed sync)
+ *   GET_DIFF vdisk (to),        DIFF status,size,extents (the ranges
+ *     arg (from)                  changed between the two, version 4)
  *
  *   controller -> agent         answer (agent -> controller)
  *   NEW_TABLE vdisk,size,       REPLY status
@@ -102,6 +104,15 @@
  * answer, and none after IO_DONE; IO_DONE tells the controller that the
  * agent no longer uses orig or alt for that order, so a movement can end
  * (and a location be freed) only when every order it gave is done.
+ *
+ * Changed-block tracking (version 4).  An entry may be TRACK
+ * (proto/entry.h): a write to it faults unless every block it touches
+ * is one the agent knows to be marked.  The controller answers such a
+ * fault, and a write fault on a tracked vdisk's ZERO entry, with a
+ * RETRY flagged MSG_F_MARKED once the fault's blocks are marked and
+ * the mark is committed; the agent then adds those blocks to its cache
+ * of marks (agent/marks.h), which it forgets whenever a SET_ENTRY or
+ * SET_STATUS touches the segment.
  */
 #ifndef SEGMAP_MSG_H
 #define SEGMAP_MSG_H
@@ -112,7 +123,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 3
+#define MSG_VERSION 4
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -121,6 +132,7 @@
 #define MSG_MAX_PATH 4096            /* CONTAINER_ATTACH path */
 #define MSG_MAX_COUNTERS 64          /* REPLY to GET_STATS */
 #define MSG_MAX_VDISKS 4096          /* quiesce/activate list */
+#define MSG_MAX_EXTENTS (1u << 20)   /* DIFF: words (offset, length pairs) */
 
 enum msg_type {
   MSG_REGISTER = 1,
@@ -150,8 +162,10 @@ enum msg_type {
   MSG_SET_DEGRADED = 25,
   MSG_REPORT = 26,
   MSG_GET_STATS = 27,
+  MSG_GET_DIFF = 28,
+  MSG_DIFF = 29,
 };
-#define MSG_TYPE_MAX MSG_GET_STATS
+#define MSG_TYPE_MAX MSG_DIFF
 
 /* REPORT: what happened (msg.op). */
 enum report_op {
@@ -190,7 +204,10 @@ enum fault_op {
 #define MSG_F_ON       0x02     /* set_status: set (else clear) the bits;
                                    set_degraded: on (else off) */
 #define MSG_F_READ_ONLY 0x04    /* new_table: writes fail with EROFS */
-#define MSG_F_KNOWN    (MSG_F_BLOCKING | MSG_F_ON | MSG_F_READ_ONLY)
+#define MSG_F_MARKED   0x08     /* retry: the write fault's blocks are
+                                   marked changed, durably (version 4) */
+#define MSG_F_KNOWN    (MSG_F_BLOCKING | MSG_F_ON | MSG_F_READ_ONLY \
+                        | MSG_F_MARKED)
 
 /* A decoded message.  Fields a type does not use are zero / NULL.
  * entries, blocks, vdisks and name are owned by the struct after
@@ -238,6 +255,8 @@ struct msg {
   uint32_t n_counters;
   uint64_t *counters;       /* REPLY to GET_STATS: enum msg_stat */
   char *path;               /* CONTAINER_ATTACH: file or device */
+  uint32_t n_extents;       /* words in extents: twice the ranges */
+  uint64_t *extents;        /* DIFF: (offset, length) byte ranges */
 };
 
 /* Encode M into a newly allocated frame (*FRAME, *LEN).  Returns 0, or -1

@@ -69,6 +69,8 @@ int run_iscsi_chap (struct session *s, const struct command *cmd,
                     int argc, char **argv);
 
 /* commands-snapshot.c */
+int run_vdisk_diff (struct session *s, const struct command *cmd, int argc,
+                    char **argv);
 int run_snapshot_create_group (struct session *s,
                                const struct command *cmd, int argc,
                                char **argv);

@@ -3,10 +3,12 @@
  * A snapshot is named by its vdisk and its own name; the server serves
  * it read-only as the NBD export VDISK@SNAP.  Requests:
  * snapshot.create / snapshot.delete {vdisk, snapshot},
- * snapshot.create-group {snapshot, vdisks: [...]}, snapshot.list {vdisk?}.
+ * snapshot.create-group {snapshot, vdisks: [...]}, snapshot.list {vdisk?},
+ * vdisk.diff {vdisk, from, to?} (changed ranges between two snapshots).
  */
 #include <config.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -76,6 +78,40 @@ run_snapshot_create_group (struct session *s, const struct command *cmd,
     for (size_t i = 0; i < json_object_array_length (r); i++)
       printf ("snapshot %s created\n",
               jstr (json_object_array_get_idx (r, i), "export"));
+  return 0;
+}
+
+int
+run_vdisk_diff (struct session *s, const struct command *cmd, int argc,
+                char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args, *list;
+  int rc = check_name (cmd, "vdisk", argv[0]);
+
+  for (int i = 1; i < argc && rc == 0; i++)
+    rc = check_name (cmd, "snapshot", argv[i]);
+  if (rc != 0)
+    return rc;
+  args = json_object_new_object ();
+  json_object_object_add (args, "vdisk", json_object_new_string (argv[0]));
+  json_object_object_add (args, "from", json_object_new_string (argv[1]));
+  if (argc == 3)
+    json_object_object_add (args, "to", json_object_new_string (argv[2]));
+  if ((rc = call (s, "vdisk.diff", args, &r)) != 0)
+    return rc;
+  if (s->json) {
+    print_json (r);
+    return 0;
+  }
+  if (json_object_object_get_ex (r, "ranges", &list))
+    for (size_t i = 0; i < json_object_array_length (list); i++) {
+      json_object *o = json_object_array_get_idx (list, i);
+      int64_t off = 0, len = 0;
+      jint (o, "offset", &off);
+      jint (o, "length", &len);
+      printf ("%" PRId64 " %" PRId64 "\n", off, len);
+    }
   return 0;
 }
 

@@ -833,6 +833,19 @@ const struct command commands[] = {
     .run = run_vdisk_delete,
   },
   {
+    .group = "vdisk", .name = "diff", .args = "VDISK FROM [TO]",
+    .summary = "list the blocks changed between two snapshots",
+    .details =
+    "FROM and TO are snapshots of VDISK; without TO, the vdisk as it is\n"
+    "now.  Prints one line per changed range, OFFSET LENGTH in bytes,\n"
+    "multiples of 4096: every block written, trimmed or zeroed in\n"
+    "between (changed-block tracking; no data is read).  The same\n"
+    "ranges are the data of the read-only NBD export VDISK@FROM..TO\n"
+    "(VDISK@FROM.. for the vdisk now).\n",
+    .min_args = 2, .max_args = 3,
+    .run = run_vdisk_diff,
+  },
+  {
     .group = "snapshot", .name = "create", .args = "VDISK SNAP",
     .summary = "take a read-only snapshot of a virtual disk",
     .details =

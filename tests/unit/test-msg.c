@@ -112,6 +112,8 @@ static uint32_t sample_vdisks[3] = { 1, 2, 0xffffffff };
 static char long_name[MSG_MAX_NAME + 1];
 static char long_path[MSG_MAX_PATH + 1];
 static uint64_t sample_counters[MSG_MAX_COUNTERS];
+/* (offset, length) pairs: ascending, apart. */
+static uint64_t sample_extents[] = { 4096, 8192, 1 << 20, 4096 };
 static sm_entry *huge_entries;
 static sm_entry grant_entries[2];
 static sm_entry *grant_huge;             /* MSG_MAX_ENTRIES locations */
@@ -207,6 +209,7 @@ sample_body (struct msg *m, unsigned variant)
     m->count = huge ? MSG_MAX_ENTRIES : edge ? 1 : 4;
     m->first = edge ? (UINT64_C(1) << 37) - m->count : 100;
     m->arg = edge ? 0 : 1000;           /* zero_after */
+    m->flags = edge ? MSG_F_MARKED : 0;
     m->n_entries = m->count;
     m->entries = huge ? huge_entries : sample_entries;
     break;
@@ -312,6 +315,15 @@ sample_body (struct msg *m, unsigned variant)
     break;
   case MSG_GET_STATS:
     break;
+  case MSG_GET_DIFF:
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->arg = edge ? 1 : 5;              /* from */
+    break;
+  case MSG_DIFF:
+    m->arg = edge ? UINT64_MAX : UINT64_C(1) << 30;     /* size */
+    m->n_extents = edge ? 0 : 4;
+    m->extents = edge ? NULL : sample_extents;
+    break;
   default:
     abort ();
   }
@@ -395,8 +407,8 @@ assert_rejected (const uint8_t *frame, size_t len)
  * fields of each type, in this letter code:
  *   i id u64, o op u8, f flags u8, v vdisk u32, F first u64,
  *   c count u32, s status u32, a arg u64, b arg2 u32, A alt u64,
- *   E entries, B blocks, V vdisks, N name, C counters, P path (each:
- *   u32 n, then data).
+ *   E entries, B blocks, V vdisks, N name, C counters, P path, X extents
+ *   (each: u32 n, then data).
  */
 
 static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
@@ -404,7 +416,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_HEARTBEAT] = "ia",
   [MSG_MAP_FAULT] = "iovFcabB",
   [MSG_FLUSH] = "iv",
-  [MSG_RETRY] = "ivFcaE",
+  [MSG_RETRY] = "ifvFcaE",
   [MSG_FAIL] = "is",
   [MSG_DO_WRITE] = "iAEB",
   [MSG_DO_SPLIT_READ] = "iAEB",
@@ -427,6 +439,8 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_SET_DEGRADED] = "if",
   [MSG_REPORT] = "iosb",
   [MSG_GET_STATS] = "i",
+  [MSG_GET_DIFF] = "iva",
+  [MSG_DIFF] = "isaX",
 };
 
 struct tbuf {
@@ -499,6 +513,11 @@ tb_field (struct tbuf *b, const struct msg *m, char code)
     tb_put (b, m->n_counters, 4);
     for (i = 0; i < m->n_counters; i++)
       tb_put (b, m->counters[i], 8);
+    break;
+  case 'X':
+    tb_put (b, m->n_extents, 4);
+    for (i = 0; i < m->n_extents; i++)
+      tb_put (b, m->extents[i], 8);
     break;
   case 'P':
     tb_put (b, m->path ? strlen (m->path) : 0, 4);
@@ -609,7 +628,7 @@ END_TEST
 START_TEST (test_golden_frame)
 {
   static const uint8_t expect[] = {
-    'S', 'G', 'M', 'P', 3, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
+    'S', 'G', 'M', 'P', MSG_VERSION, MSG_MAP_FAULT, 0, 0, 0, 0, 0, 44,
     1, 2, 3, 4, 5, 6, 7, 8,                     /* id */
     FAULT_WRITE,                                /* op */
     0, 0, 0, 7,                                 /* vdisk */
@@ -837,17 +856,17 @@ put_u32 (uint8_t *p, uint32_t v)
 
 START_TEST (test_oversize_counts)
 {
-  /* Retry: id, vdisk, first, count (1: a valid range), zero_after,
-   * then the entries count, then 8 bytes of "data". */
-  uint8_t retry[8 + 4 + 8 + 4 + 8 + 4 + 8] = { 0 };
+  /* Retry: id, flags, vdisk, first, count (1: a valid range),
+   * zero_after, then the entries count, then 8 bytes of "data". */
+  uint8_t retry[8 + 1 + 4 + 8 + 4 + 8 + 4 + 8] = { 0 };
   /* Activate: id, then the vdisks count, then 8 bytes of "data". */
   uint8_t body[8 + 4 + 8] = { 0 };
   static const uint32_t counts[] = { 0xffffffff, MSG_MAX_ENTRIES,
                                      MSG_MAX_ENTRIES + 1, 3 };
 
-  put_u32 (retry + 20, 1);
+  put_u32 (retry + 21, 1);
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-    put_u32 (retry + 32, counts[i]);
+    put_u32 (retry + 33, counts[i]);
     check_lying_count (MSG_RETRY, retry, sizeof retry,
                        counts[i] > MSG_MAX_ENTRIES ? "exceed the limit"
                        : "truncated");
@@ -961,7 +980,7 @@ static void two_entries (struct msg *m) { m->n_entries = 2; }
 static void three_entries (struct msg *m) { m->n_entries = 3; }
 static void flag_on (struct msg *m) { m->flags = MSG_F_ON; }
 static void flag_unknown (struct msg *m) { m->flags = 0x80 | MSG_F_BLOCKING; }
-static void flag_8 (struct msg *m) { m->flags = 0x08; }
+static void flag_16 (struct msg *m) { m->flags = 0x10; }
 static void flag_ro (struct msg *m) { m->flags = MSG_F_READ_ONLY; }
 static void bits_valid (struct msg *m) { m->arg = ENTRY_VALID; }
 static void bits_zero (struct msg *m) { m->arg = ENTRY_ZERO | ENTRY_NOWRITE; }
@@ -1017,11 +1036,22 @@ long_path_ (struct msg *m)
   memset (too_long_path, 'p', MSG_MAX_PATH + 1);
   m->path = too_long_path;
 }
+static uint64_t bad_extents[4];
+static void diff_odd (struct msg *m) { m->n_extents = 3; }
+static void
+diff_unordered (struct msg *m)
+{
+  bad_extents[0] = 8192; bad_extents[1] = 4096;
+  bad_extents[2] = 4096; bad_extents[3] = 4096;
+  m->extents = bad_extents;
+}
+static void get_diff_self (struct msg *m) { m->arg = m->vdisk; }
+
 static void
 bad_flag_entry (struct msg *m)
 {
   bad_entries[0] = ENTRY_VALID;
-  bad_entries[1] = ENTRY_VALID | 0x20;
+  bad_entries[1] = ENTRY_VALID | 0x40;
   m->entries = bad_entries;
   m->n_entries = 2;
   m->count = 2;
@@ -1116,10 +1146,13 @@ static const struct bad_case bad_cases[] = {
   { "set_entry count 0", MSG_SET_ENTRY, count_0, "count 0", false },
   { "set_entry ON", MSG_SET_ENTRY, flag_on, "does not take flags", false },
   { "set_entry 0x80", MSG_SET_ENTRY, flag_unknown, "unknown flag", false },
-  { "set_status 0x08", MSG_SET_STATUS, flag_8, "unknown flag", false },
+  { "set_status 0x10", MSG_SET_STATUS, flag_16, "unknown flag", false },
   { "set_status read-only", MSG_SET_STATUS, flag_ro, "does not take flags",
     false },
-  { "entry flag 0x20", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
+  { "entry flag 0x40", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
+  { "diff odd words", MSG_DIFF, diff_odd, "not pairs", false },
+  { "diff unordered", MSG_DIFF, diff_unordered, "out of order", false },
+  { "get_diff from itself", MSG_GET_DIFF, get_diff_self, "not another", false },
   { "zero with location", MSG_RETRY, zero_with_location, "not well formed",
     false },
   { "bits without valid", MSG_REPLY, bits_without_valid, "not well formed",
