@@ -128,6 +128,17 @@ done
 # A second snapshot, overwrites with flush, then a kill in the middle of
 # copy-on-write activity.
 segctl "$s" snapshot create v s2 >/dev/null || fail "snapshot create s2 failed"
+# The tree and the space: s2 derives from s1; the segments round 1
+# copied are s1's alone; all of v's are shared with s2 now.
+segctl "$s" --json snapshot list v | jq -e --argjson M $MiB '
+  (.[] | select(.name == "s1") | .parent == null and .exclusive > 0
+        and .exclusive + .shared == 16 * $M) and
+  (.[] | select(.name == "s2") | .parent == "v@s1" and .exclusive == 0
+        and .shared == 16 * $M)' >/dev/null ||
+  fail "snapshot list: $(segctl "$s" --json snapshot list v)"
+segctl "$s" --json vdisk list | jq -e --argjson M $MiB '
+  .[] | select(.name == "v") | .exclusive == 0 and .shared == 16 * $M' \
+  >/dev/null || fail "vdisk list: $(segctl "$s" --json vdisk list)"
 EXPORT=v nbdpy "$s" "
 for off, n in $writes:
     h.pwrite(overwrite(off, n, 2), off)

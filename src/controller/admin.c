@@ -239,9 +239,10 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
 {
   json_object *o = json_object_new_object ();
   struct ctrl_container *cc = c->containers[v->container_id];
-  uint64_t mapped = 0;
+  uint64_t mapped = 0, shared = 0;
 
   store_map_count (c->store, v->id, &mapped);
+  store_map_count_shared (c->store, v->id, &shared);
   json_add_string (o, "name", v->name);
   json_add_u64 (o, "id", v->id);
   json_add_u64 (o, "created", v->created > 0 ? (uint64_t) v->created : 0);
@@ -250,6 +251,10 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   json_add_string (o, "container", cc ? cc->c->name : "?");
   json_add_u64 (o, "mapped_segments", mapped);
   json_add_u64 (o, "mapped", mapped << v->seg_shift);
+  /* Space held by this vdisk alone, and shared with snapshots or
+   * clones (freed only when the last of them goes). */
+  json_add_u64 (o, "exclusive", (mapped - shared) << v->seg_shift);
+  json_add_u64 (o, "shared", shared << v->seg_shift);
   json_add_bool (o, "read_only", v->read_only || c->degraded);
   if (v->clone_of && ctrl_find_vdisk (c, v->clone_of))  /* sql/007 */
     json_add_string (o, "clone_of", ctrl_find_vdisk (c, v->clone_of)->name);

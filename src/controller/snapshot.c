@@ -394,13 +394,24 @@ snapshot_row (struct controller *c, const struct sm_vdisk_info *s)
 {
   json_object *o = json_object_new_object ();
   const struct sm_vdisk_info *p = ctrl_find_vdisk (c, s->parent);
+  const struct sm_vdisk_info *base = ctrl_find_vdisk (c, s->base);
   const char *at = strchr (s->name, '@');
+  uint64_t mapped = 0, shared = 0;
 
+  store_map_count (c->store, s->id, &mapped);
+  store_map_count_shared (c->store, s->id, &shared);
   json_add_string (o, "name", at ? at + 1 : s->name);
   json_add_string (o, "vdisk", p ? p->name : "?");
   json_add_string (o, "export", s->name);
+  /* The snapshot it derives from (sql/008): the tree of snapshots. */
+  if (base)
+    json_add_string (o, "parent", base->name);
+  else
+    json_object_object_add (o, "parent", NULL);
   json_add_u64 (o, "created", s->created > 0 ? (uint64_t) s->created : 0);
   json_add_u64 (o, "size", s->size);
+  json_add_u64 (o, "exclusive", (mapped - shared) << s->seg_shift);
+  json_add_u64 (o, "shared", shared << s->seg_shift);
   return o;
 }
 

@@ -9,6 +9,7 @@
 #include <config.h>
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -135,17 +136,17 @@ run_snapshot_delete (struct session *s, const struct command *cmd, int argc,
 }
 
 static const char *const snapshot_headers[] = {
-  "VDISK", "SNAPSHOT", "SIZE", "CREATED"
+  "SNAPSHOT", "VDISK", "SIZE", "EXCLUSIVE", "SHARED", "CREATED"
 };
 
-#define SNAPSHOT_RIGHT 0x4
+#define SNAPSHOT_RIGHT 0x1c
 
 static int
 add_snapshot_row (struct table *t, json_object *o)
 {
-  char size[FMT_SIZE_LEN], when[32] = "-";
+  char b[3][FMT_SIZE_LEN], when[32] = "-";
   int64_t created;
-  const char *cells[4];
+  const char *cells[6];
 
   if (jint (o, "created", &created) && created > 0) {
     time_t tt = created;
@@ -153,11 +154,58 @@ add_snapshot_row (struct table *t, json_object *o)
     if (localtime_r (&tt, &tm))
       strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
   }
-  cells[0] = jstr (o, "vdisk");
-  cells[1] = jstr (o, "name");
-  cells[2] = jsize (o, "size", size);
-  cells[3] = when;
+  cells[0] = jstr (o, "tree");
+  cells[1] = jstr (o, "vdisk");
+  cells[2] = jsize (o, "size", b[0]);
+  cells[3] = jsize (o, "exclusive", b[1]);
+  cells[4] = jsize (o, "shared", b[2]);
+  cells[5] = when;
   return table_add_row (t, cells);
+}
+
+/* Append ROWS[I] and, depth first, the rows whose parent it is, to
+ * OUT, each with a "tree" cell: its export name indented by DEPTH. */
+static void
+add_subtree (json_object *rows, size_t i, unsigned depth, json_object *out)
+{
+  json_object *o = json_object_array_get_idx (rows, i);
+  const char *name = jstr (o, "export");
+  char cell[512];
+
+  if (depth > 64)
+    return;                     /* a cycle: `segmapctl check' reports it */
+  snprintf (cell, sizeof cell, "%*s%s%s", (int) (depth > 1 ? 2 * (depth - 1) : 0),
+            "", depth ? "`- " : "", name);
+  json_object_object_add (o, "tree", json_object_new_string (cell));
+  json_object_array_add (out, json_object_get (o));
+  for (size_t k = 0; k < json_object_array_length (rows); k++) {
+    json_object *child = json_object_array_get_idx (rows, k);
+    json_object *parent;
+    if (json_object_object_get_ex (child, "parent", &parent) && parent
+        && strcmp (json_object_get_string (parent), name) == 0)
+      add_subtree (rows, k, depth + 1, out);
+  }
+}
+
+/* ROWS in tree order: each snapshot under the one it derives from. */
+static json_object *
+tree_order (json_object *rows)
+{
+  json_object *out = json_object_new_array ();
+  size_t n = json_object_array_length (rows);
+
+  for (size_t i = 0; i < n; i++) {
+    json_object *parent;
+    bool root = true;
+    if (json_object_object_get_ex (json_object_array_get_idx (rows, i),
+                                   "parent", &parent) && parent)
+      for (size_t k = 0; k < n && root; k++)
+        root = strcmp (jstr (json_object_array_get_idx (rows, k), "export"),
+                       json_object_get_string (parent)) != 0;
+    if (root)
+      add_subtree (rows, i, 0, out);
+  }
+  return out;
 }
 
 int
@@ -180,6 +228,9 @@ run_snapshot_list (struct session *s, const struct command *cmd, int argc,
     print_json (r);
     return 0;
   }
-  return print_table (r, ARRAY_SIZE (snapshot_headers), snapshot_headers,
-                      SNAPSHOT_RIGHT, add_snapshot_row);
+  {
+    CTL_CLEANUP_PUT json_object *tree = tree_order (r);
+    return print_table (tree, ARRAY_SIZE (snapshot_headers),
+                        snapshot_headers, SNAPSHOT_RIGHT, add_snapshot_row);
+  }
 }

@@ -459,19 +459,20 @@ run_container_remove (struct session *s, const struct command *cmd, int argc,
 /* ---- vdisks ---- */
 
 static const char *const vdisk_headers[] = {
-  "NAME", "SIZE", "MAPPED", "USE%", "SEGMENT", "CONTAINER", "MODE"
+  "NAME", "SIZE", "MAPPED", "USE%", "SHARED", "SEGMENT", "CONTAINER", "MODE"
 };
 
-#define VDISK_RIGHT 0x1e
+#define VDISK_RIGHT 0x3e
 
 static int
 add_vdisk_row (struct table *t, json_object *v)
 {
-  char b[4][FMT_SIZE_LEN];
+  char b[5][FMT_SIZE_LEN];
   const char *ro = jyesno (v, "read_only");
   const char *cells[] = {
     jstr (v, "name"), jsize (v, "size", b[0]), jsize (v, "mapped", b[1]),
-    percent (v, "mapped", "size", b[2]), jsize (v, "segment_size", b[3]),
+    percent (v, "mapped", "size", b[2]), jsize (v, "shared", b[4]),
+    jsize (v, "segment_size", b[3]),
     jstr (v, "container"),
     strcmp (ro, "yes") == 0 ? "ro" : strcmp (ro, "no") == 0 ? "rw" : "-",
   };
@@ -776,6 +777,7 @@ const struct command commands[] = {
     .summary = "list virtual disks",
     .details =
     "Columns: NAME, SIZE, MAPPED (space backed by segments), USE%,\n"
+    "SHARED (the part of MAPPED shared with snapshots or clones),\n"
     "SEGMENT (segment size), CONTAINER (where new segments come from),\n"
     "MODE (rw or ro).\n",
     .run = run_vdisk_list,
@@ -878,7 +880,10 @@ const struct command commands[] = {
     .group = "snapshot", .name = "list", .args = "[VDISK]",
     .summary = "list snapshots (of one vdisk)",
     .details =
-    "Columns: VDISK, SNAPSHOT, SIZE, CREATED.\n",
+    "A tree: each snapshot under the one it derives from.  Columns:\n"
+    "SNAPSHOT (VDISK@SNAP), VDISK, SIZE, EXCLUSIVE (freed when it is\n"
+    "deleted), SHARED (shared with the vdisk, snapshots or clones),\n"
+    "CREATED.\n",
     .min_args = 0, .max_args = 1,
     .run = run_snapshot_list,
   },
