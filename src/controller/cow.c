@@ -69,7 +69,7 @@ enum cow_state {
   COW_DONE,                     /* the worker finished: join it */
 };
 
-#define COPY_BATCH 16            /* segments copied per sync */
+#define COPY_BATCH 64            /* segments copied per sync */
 
 /* One segment's copy in a batch. */
 struct cow_job {

@@ -95,10 +95,10 @@ static const char container_list_json[] =
 static const char vdisk_list_json[] =
   "[{\"name\":\"disk0\",\"size\":1073741824,\"segment_size\":1048576,"
   "\"container\":\"default\",\"mapped_segments\":12,\"mapped\":12582912,"
-  "\"read_only\":false},"
+  "\"exclusive\":12582912,\"shared\":0,\"read_only\":false},"
   "{\"name\":\"big-one\",\"size\":10737418240,\"segment_size\":4194304,"
   "\"container\":\"fast\",\"mapped_segments\":192,\"mapped\":805306368,"
-  "\"read_only\":true}]";
+  "\"exclusive\":536870912,\"shared\":268435456,\"read_only\":true}]";
 
 static const char vdisk_info_json[] =
   "{\"name\":\"disk0\",\"size\":1073741824,\"segment_size\":1048576,"
@@ -424,13 +424,14 @@ START_TEST (test_vdisk_list)
   check_request ("vdisk.list", "{}");
   RUN (&r, "vdisk", "list");
   check_run (&r, 0,
-    "NAME     SIZE  MAPPED  USE%  SEGMENT  CONTAINER  MODE\n"
-    "disk0      1G     12M  1.2%       1M  default    rw\n"
-    "big-one   10G    768M  7.5%       4M  fast       ro\n", "");
+    "NAME     SIZE  MAPPED  USE%  SHARED  SEGMENT  CONTAINER  MODE\n"
+    "disk0      1G     12M  1.2%       0       1M  default    rw\n"
+    "big-one   10G    768M  7.5%    256M       4M  fast       ro\n", "");
   /* No vdisks: just the header. */
   empty_lists = true;
   RUN (&r, "vdisk", "list");
-  check_run (&r, 0, "NAME  SIZE  MAPPED  USE%  SEGMENT  CONTAINER  MODE\n", "");
+  check_run (&r, 0, "NAME  SIZE  MAPPED  USE%  SHARED  SEGMENT  CONTAINER  MODE\n",
+             "");
   RUN (&r, "vdisk", "list", "--json");
   check_run (&r, 0, NULL, "");
   check_json_out (&r, "[]");
