@@ -66,6 +66,33 @@ targets=$(iscsi-ls -i iqn.2024-01.test:snap "iscsi://${SM_ISCSI_PORTALS[0]}" \
             2>/dev/null | sed -n 's/^Target:\([^ ]*\) .*/\1/p')
 grep -qx "$(iscsi_iqn v)" <<<"$targets" && ! grep -q @ <<<"$targets" ||
   fail "iSCSI targets after a snapshot: $targets (want v's, no snapshot)"
+# A snapshot is an iSCSI target (PREFIX:v:s1) only for a host granted
+# v@s1: read-only, the snapshot's bytes.
+segctl "$s" iscsi host-add h1 iqn.2024-01.test:snap v v@s1 >/dev/null ||
+  fail "iscsi host-add with a snapshot failed"
+targets=$(iscsi-ls -i iqn.2024-01.test:snap "iscsi://${SM_ISCSI_PORTALS[0]}" \
+            2>/dev/null | sed -n 's/^Target:\([^ ]*\) .*/\1/p')
+grep -qx "$SM_ISCSI_PREFIX:v:s1" <<<"$targets" ||
+  fail "a granted snapshot is not an iSCSI target: $targets"
+"$PYTHON" - "${SM_ISCSI_PORTALS[0]}" "$SM_ISCSI_PREFIX:v:s1" \
+  "$abs_top_srcdir/tests/iscsi-raw.py" <<'PYEOF' || fail "v:s1 over iSCSI"
+import importlib.util, sys, types
+spec = importlib.util.spec_from_file_location("iscsi_raw", sys.argv[3])
+raw = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(raw)
+host, _, port = sys.argv[1].rpartition(":")
+opts = types.SimpleNamespace(addr=(host, int(port)), timeout=30, chap=None,
+                             lun=0, target=sys.argv[2],
+                             initiator="iqn.2024-01.test:snap")
+s = raw.Session(opts).login()
+def pattern(off, n):
+    return bytes(((i * 7 + i // 4096) & 0xff) for i in range(off, off + n))
+status, sense, data = s.read(6144, 8)
+assert status == 0 and data == pattern(6144 * s.block_size, 8 * s.block_size), "read"
+status, sense, _ = s.write(0, b"x" * s.block_size)
+assert status == 2 and sense[:2] == (7, 0x27), "write: %r %r" % (status, sense)
+PYEOF
+segctl "$s" iscsi host-remove h1 >/dev/null || fail "host-remove failed"
 segctl "$s" snapshot create v s1 2>/dev/null &&
   fail "a second snapshot with the same name was accepted"
 segctl "$s" snapshot create v 'a..b' 2>/dev/null &&

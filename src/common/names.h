@@ -33,4 +33,21 @@ sm_valid_name (const char *name)
 #define SM_NAME_RULE "1-64 characters from A-Z a-z 0-9 . _ -, " \
   "starting with a letter or digit, without '..'"
 
+/* A vdisk name, or a snapshot's VDISK@SNAP (at most SM_NAME_MAX in
+ * all): what an iSCSI host may be granted. */
+static inline bool
+sm_valid_export_name (const char *name)
+{
+  const char *at = strchr (name, '@');
+  char vdisk[SM_NAME_MAX + 1];
+
+  if (at == NULL)
+    return sm_valid_name (name);
+  if (strlen (name) > SM_NAME_MAX || at - name > SM_NAME_MAX)
+    return false;
+  memcpy (vdisk, name, at - name);
+  vdisk[at - name] = '\0';
+  return sm_valid_name (vdisk) && sm_valid_name (at + 1);
+}
+
 #endif /* SEGMAP_NAMES_H */

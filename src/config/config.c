@@ -277,11 +277,11 @@ static int
 add_host_vdisk (struct parser *p, const struct key_def *k, const char *value)
 {
   struct cfg_host *h = section_object (p);
-  const char *why = cfg_check_name (value);
   unsigned *lines;
 
-  if (why)
-    return invalid_value (p, k, value, why);
+  if (!sm_valid_export_name (value))
+    return invalid_value (p, k, value, "names are a vdisk's or a "
+                          "snapshot's, VDISK@SNAP: " SM_NAME_RULE);
   for (size_t i = 0; i < h->n_vdisks; i++)
     if (strcmp (h->vdisks[i], value) == 0)
       return parse_error (p, p->lineno, "vdisk '%s' is already listed for "
@@ -914,10 +914,15 @@ check_references (struct parser *p)
   }
   for (size_t i = 0; i < cfg->n_hosts; i++) {
     const struct cfg_host *h = &cfg->hosts[i];
-    for (size_t j = 0; j < h->n_vdisks; j++)
-      if (cfg_find_vdisk (cfg, h->vdisks[j]) == NULL)
+    for (size_t j = 0; j < h->n_vdisks; j++) {
+      /* A snapshot, VDISK@SNAP, is named by its vdisk's name. */
+      char vdisk[SM_NAME_MAX + 1];
+      snprintf (vdisk, sizeof vdisk, "%.*s",
+                (int) strcspn (h->vdisks[j], "@"), h->vdisks[j]);
+      if (cfg_find_vdisk (cfg, vdisk) == NULL)
         return parse_error (p, h->vdisk_lines[j], "host '%s' names "
-                            "undeclared vdisk '%s'", h->name, h->vdisks[j]);
+                            "undeclared vdisk '%s'", h->name, vdisk);
+    }
   }
   return 0;
 }

@@ -183,9 +183,10 @@ vdisk_args (json_object *args, struct sm_host_info *h, char **error)
     json_object *e = json_object_array_get_idx (a, i);
     const char *name = json_object_get_string (e);
 
-    if (!json_object_is_type (e, json_type_string) || !sm_valid_name (name)) {
-      fail (error, "invalid vdisk name in vdisks: names are %s",
-            SM_NAME_RULE);
+    if (!json_object_is_type (e, json_type_string)
+        || !sm_valid_export_name (name)) {
+      fail (error, "invalid vdisk name in vdisks: names are %s, or "
+            "VDISK@SNAP for a snapshot", SM_NAME_RULE);
       return -1;
     }
     h->vdisks[i] = (char *) name;       /* borrowed from ARGS */
@@ -251,12 +252,16 @@ change_vdisks (struct controller *c, json_object *args, bool allow,
                char **error)
 {
   const char *name = arg_name (args, "name", error);
-  const char *vdisk = name ? arg_name (args, "vdisk", error) : NULL;
+  const char *vdisk = name ? arg_string (args, "vdisk") : NULL;
   struct sm_host_info *all, *h;
   size_t n, j = 0;
   json_object *r = NULL;
   char **v;
 
+  if (name && (vdisk == NULL || !sm_valid_export_name (vdisk)))
+    return fail (error, "invalid vdisk name '%s': names are %s, or "
+                 "VDISK@SNAP for a snapshot", vdisk ? vdisk : "",
+                 SM_NAME_RULE);
   if (vdisk == NULL || (h = find_host (c, name, &all, &n, error)) == NULL)
     return NULL;
   v = calloc (h->n_vdisks + 1, sizeof *v);

@@ -93,21 +93,34 @@ find_host (const struct iscsi_access *st, const char *initiator)
   return NULL;
 }
 
-bool
-access_allowed (struct access *ac, const char *initiator, const char *vdisk)
+/* Does INITIATOR's [host] name VDISK?  (lock held) */
+static bool
+listed_locked (struct access *ac, const char *initiator, const char *vdisk)
 {
-  READ_LOCKED (ac);
-  const struct iscsi_host *h;
+  const struct iscsi_host *h = find_host (&ac->st, initiator);
 
-  if (ac->st.n_hosts == 0)
-    return true;
-  h = find_host (&ac->st, initiator);
   if (h == NULL)
     return false;
   for (size_t i = 0; i < h->n_vdisks; i++)
     if (strcmp (h->vdisks[i], vdisk) == 0)
       return true;
   return false;
+}
+
+bool
+access_allowed (struct access *ac, const char *initiator, const char *vdisk)
+{
+  READ_LOCKED (ac);
+
+  return ac->st.n_hosts == 0 || listed_locked (ac, initiator, vdisk);
+}
+
+bool
+access_granted (struct access *ac, const char *initiator, const char *vdisk)
+{
+  READ_LOCKED (ac);
+
+  return listed_locked (ac, initiator, vdisk);
 }
 
 bool

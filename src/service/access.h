@@ -38,6 +38,10 @@ void access_load (struct access *ac, struct iscsi_access *st);
 
 bool access_allowed (struct access *ac, const char *initiator,
                      const char *vdisk);
+/* As access_allowed, but only where a [host] names VDISK: no [host]
+ * at all grants nothing (how snapshots are exported). */
+bool access_granted (struct access *ac, const char *initiator,
+                     const char *vdisk);
 bool access_chap_required (struct access *ac, const char *initiator);
 /* chap_lookup_fn: the secret for USER, if USER is the one INITIATOR
  * must use.  0, or -1 (wrong user, unreadable secret: sm_error). */

@@ -2,6 +2,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/json-add.h"
+#include "common/names.h"
 #include "config/config.h"
 #include "iscsi/chap.h"
 #include "iscsi/target.h"
@@ -26,6 +28,36 @@ reload_access (struct iscsi_service *s)
     return -1;
   access_load (s->access, &st);
   return 0;
+}
+
+/* Snapshots as targets.  A snapshot's table is VDISK@SNAP, and '@'
+ * cannot appear in an iSCSI name, so its target is PREFIX:VDISK:SNAP
+ * (':' is in no vdisk name).  It is served read-only, and only to the
+ * initiators whose [host] names VDISK@SNAP: with no [host] at all,
+ * every initiator sees every vdisk but no snapshot. */
+
+/* The table name of target part NAME (VDISK or VDISK:SNAP) into BUF. */
+static const char *
+table_name (const char *name, char *buf, size_t n)
+{
+  const char *colon = strchr (name, ':');
+
+  if (colon == NULL)
+    return name;
+  snprintf (buf, n, "%.*s@%s", (int) (colon - name), name, colon + 1);
+  return buf;
+}
+
+/* May INITIATOR see target part NAME? */
+static bool
+may_see (struct iscsi_service *s, const char *initiator, const char *name)
+{
+  char buf[2 * SM_NAME_MAX + 2];
+  const char *t = table_name (name, buf, sizeof buf);
+
+  if (t != name)
+    return access_granted (s->access, initiator, t);
+  return access_allowed (s->access, initiator, t);
 }
 
 /* The vdisk of target name TARGET (PREFIX:VDISK), or NULL. */
@@ -51,7 +83,7 @@ drop_revoked (struct iscsi_service *s)
   for (size_t i = 0; i < n; i++) {
     const char *vdisk = target_vdisk (s, v[i].target);
 
-    if (vdisk && !access_allowed (s->access, v[i].initiator, vdisk)) {
+    if (vdisk && !may_see (s, v[i].initiator, vdisk)) {
       sm_debug ("iscsi: %s lost access to %s: closing its session",
                 v[i].initiator, vdisk);
       iscsi_target_drop (s->target, v[i].initiator, vdisk);
@@ -67,17 +99,19 @@ struct foreach_ctx {
   void *opaque;
 };
 
-/* Every vdisk table is a target, but not a snapshot's (VDISK@SNAP):
- * '@' cannot appear in an iSCSI name, and snapshots are served over
- * NBD only so far. */
+/* Every table is a target: a snapshot's VDISK@SNAP as VDISK:SNAP. */
 static int
 foreach_table (void *opaque, const struct table *t)
 {
   struct foreach_ctx *ctx = opaque;
+  const char *at = strchr (t->name, '@');
+  char buf[2 * SM_NAME_MAX + 2];
 
-  if (strchr (t->name, '@') != NULL)
-    return 0;
-  return ctx->fn (ctx->opaque, t->name);
+  if (at == NULL)
+    return ctx->fn (ctx->opaque, t->name);
+  snprintf (buf, sizeof buf, "%.*s:%s", (int) (at - t->name), t->name,
+            at + 1);
+  return ctx->fn (ctx->opaque, buf);
 }
 
 static int
@@ -93,8 +127,7 @@ hook_foreach_vdisk (void *h, int (*fn) (void *opaque, const char *vdisk),
 static bool
 hook_allowed (void *h, const char *initiator, const char *vdisk)
 {
-  struct iscsi_service *s = h;
-  return access_allowed (s->access, initiator, vdisk);
+  return may_see (h, initiator, vdisk);
 }
 
 static bool
@@ -123,7 +156,9 @@ hook_target_credentials (void *h, const char *initiator,
 static struct scsi_lu *
 hook_open_lu (void *h, const char *vdisk)
 {
-  return units_open (h, vdisk);
+  char buf[2 * SM_NAME_MAX + 2];
+
+  return units_open (h, table_name (vdisk, buf, sizeof buf));
 }
 
 static void

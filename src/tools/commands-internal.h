@@ -38,6 +38,8 @@ void kv (const char *key, const char *fmt, ...)
 /* A usage error unless NAME is a valid WHAT name. */
 int check_name (const struct command *cmd, const char *what,
                 const char *name);
+/* A vdisk's or a snapshot's (VDISK@SNAP) name: 0 or a usage error. */
+int check_export_name (const struct command *cmd, const char *name);
 /* {"name": NAME} */
 json_object *name_args (const char *name);
 /* PATH made absolute against the working directory (malloc'd). */

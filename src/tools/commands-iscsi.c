@@ -158,7 +158,7 @@ run_iscsi_host_add (struct session *s, const struct command *cmd, int argc,
   if (check_name (cmd, "host", argv[0]) != 0)
     return EXIT_USAGE;
   for (int i = 2; i < argc; i++)
-    if (check_name (cmd, "vdisk", argv[i]) != 0)
+    if (check_export_name (cmd, argv[i]) != 0)
       return EXIT_USAGE;
   args = name_args (argv[0]);
   vdisks = json_object_new_array ();
@@ -186,7 +186,7 @@ host_vdisk (struct session *s, const struct command *cmd, char **argv,
   json_object *args;
 
   if (check_name (cmd, "host", argv[0]) != 0
-      || check_name (cmd, "vdisk", argv[1]) != 0)
+      || check_export_name (cmd, argv[1]) != 0)
     return EXIT_USAGE;
   args = name_args (argv[0]);
   json_object_object_add (args, "vdisk", json_object_new_string (argv[1]));

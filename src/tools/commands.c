@@ -175,6 +175,15 @@ check_name (const struct command *cmd, const char *what, const char *name)
                       SM_NAME_RULE);
 }
 
+int
+check_export_name (const struct command *cmd, const char *name)
+{
+  if (sm_valid_export_name (name))
+    return 0;
+  return usage_error (cmd, "invalid vdisk name '%s': %s, or VDISK@SNAP "
+                      "for a snapshot", name, SM_NAME_RULE);
+}
+
 /* Parse a size argument of CMD (a usage error when it is not one). */
 static int
 parse_size (const struct command *cmd, const char *str, int64_t *size)
@@ -1010,7 +1019,10 @@ const struct command commands[] = {
     .details =
     "Once any host exists, initiators that are not a host's see nothing,\n"
     "and a host sees only its vdisks: they are the only targets it can\n"
-    "discover or log in to.  Vdisks may be named before they exist.\n",
+    "discover or log in to.  Vdisks may be named before they exist.\n"
+    "A snapshot, VDISK@SNAP, is then the read-only target\n"
+    "PREFIX:VDISK:SNAP for this host (only hosts naming a snapshot\n"
+    "see it).\n",
     .min_args = 2, .max_args = 64,
     .run = run_iscsi_host_add,
   },
