@@ -1303,6 +1303,84 @@ open_with_clone (uint32_t *cid, uint32_t *vid, uint32_t *sid,
   return st;
 }
 
+/*----------------------------------------------------------------------
+ * Changed-block tracking (sql/008)
+ */
+
+static uint32_t
+base_of (struct store *st, uint32_t id)
+{
+  uint32_t b = 12345;
+
+  OK (store_cbt_base (st, id, &b));
+  return b;
+}
+
+/* Take snapshot SNAP of V (named "v"); its id. */
+static uint32_t
+snap (struct store *st, uint32_t v, const char *name)
+{
+  const char *vname = "v";
+  uint32_t id;
+
+  OK (store_snapshot_create (st, 1, &v, &vname, name, &id));
+  return id;
+}
+
+/* The first bitmap byte of (OWNER, VSEG), -1 if none. */
+static int
+mark0 (struct store *st, uint32_t owner, uint64_t vseg)
+{
+  uint8_t b[32];
+  int r = store_cbt_get (st, owner, vseg, b, sizeof b);
+
+  ck_assert_int_ge (r, 0);
+  return r == 1 ? b[0] : -1;
+}
+
+/* Snapshots chain the bases and freeze the live marks; marks are OR-ed;
+ * deleting a middle snapshot merges its delta into its child, deleting
+ * the oldest leaves the rest untracked; check passes throughout. */
+START_TEST (test_cbt_chain)
+{
+  uint32_t cid, v, s1, s2, s3;
+  struct store *st = open_with_vdisk (&cid, &v);
+  uint8_t a[32] = { 0x01 }, b[32] = { 0x04 }, c[32] = { 0x10 };
+  bool added;
+
+  OK (store_allocate (st, v, 0, MAPPED (cid, 16), 16));
+  ck_assert_uint_eq (base_of (st, v), 0);
+  s1 = snap (st, v, "s1");
+  ck_assert_uint_eq (base_of (st, v), s1);
+  ck_assert_uint_eq (base_of (st, s1), 0);
+  OK (store_cbt_mark (st, v, 0, a, 32, &added));
+  ck_assert (added);
+  OK (store_cbt_mark (st, v, 0, a, 32, &added));
+  ck_assert (!added);
+  s2 = snap (st, v, "s2");
+  ck_assert_uint_eq (base_of (st, s2), s1);
+  ck_assert_int_eq (mark0 (st, s2, 0), 0x01);   /* frozen as s2's delta */
+  ck_assert_int_eq (mark0 (st, v, 0), -1);      /* live marks start over */
+  OK (store_cbt_mark (st, v, 0, b, 32, NULL));
+  s3 = snap (st, v, "s3");
+  OK (store_cbt_mark (st, v, 0, c, 32, NULL));
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  /* s2 goes: s3 derives from s1 and holds both deltas. */
+  OK (store_vdisk_mark_deleting (st, s2));
+  ck_assert_uint_eq (base_of (st, s3), s1);
+  ck_assert_int_eq (mark0 (st, s3, 0), 0x05);
+  ck_assert_int_eq (mark0 (st, v, 0), 0x10);
+  /* s1 goes: nothing is tracked from before s3 any more. */
+  OK (store_vdisk_mark_deleting (st, s1));
+  ck_assert_uint_eq (base_of (st, s3), 0);
+  ck_assert_int_eq (mark0 (st, s3, 0), -1);
+  ck_assert_uint_eq (base_of (st, v), s3);
+  ck_assert_int_eq (mark0 (st, v, 0), 0x10);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  store_close (st);
+}
+END_TEST
+
 /* The clone_of of vdisk ID as listed (0: none), -1 if not listed. */
 static int64_t
 listed_clone_of (struct store *st, uint32_t id)
@@ -1467,6 +1545,7 @@ store_suite (void)
   tcase_add_loop_test (tc, test_check_finds_corruption, 0,
                        sizeof corruptions / sizeof corruptions[0]);
   tcase_add_test (tc, test_map_get_refuses_corrupt_row);
+  tcase_add_test (tc, test_cbt_chain);
   tcase_add_test (tc, test_clone_create);
   tcase_add_test (tc, test_map_share_into_empty);
   tcase_add_test (tc, test_jobs);
