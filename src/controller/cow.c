@@ -265,9 +265,19 @@ finish (struct controller *c, const struct move_copy *cp)
   struct msg set = { .type = MSG_SET_ENTRY, .vdisk = cp->vdisk,
                      .first = cp->seg, .count = 1, .flags = MSG_F_BLOCKING,
                      .entries = &alt, .n_entries = 1 };
+  uint32_t refs = 0;
 
   if (ctrl_move_end (c, cp->vdisk, cp->seg, true) == -1)
     return;                     /* EBUSY: later; EIO: degraded */
+  /* Only a read on the fast path may still use orig (writes and split
+   * reads of a moving segment are orders, all done by now): the agents
+   * need to drain only if orig is about to be freed.  Draining for
+   * every finished segment stalled the controller once per segment. */
+  if (cp->orig != ENTRY_ZERO_SEGMENT
+      && store_segment_ref (c->store, entry_container (cp->orig),
+                            entry_unit (cp->orig), 0, &refs) == 0
+      && refs > 1)
+    set.flags = 0;
   if (ctrl_change (c) == -1
       || store_map_set (c->store, cp->vdisk, cp->seg, alt) == -1) {
     ctrl_set_degraded (c, "the end of a copy-on-write could not be "
