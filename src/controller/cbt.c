@@ -59,14 +59,6 @@ bitmap_bytes (const struct sm_vdisk_info *v)
   return (uint32_t) ((UINT64_C(1) << v->seg_shift) / SM_BLOCK_SIZE / 8);
 }
 
-bool
-ctrl_cbt_tracked (struct controller *c, uint32_t vdisk)
-{
-  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
-
-  return v != NULL && v->base != 0;
-}
-
 int
 ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
                const uint8_t *blocks, uint32_t n_bytes)

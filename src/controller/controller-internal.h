@@ -410,12 +410,11 @@ int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
  * stores them). */
 int ctrl_flatten_step (struct controller *c, struct sm_job *j,
                        char **error);
-/* cbt.c: changed-block tracking.  tracked: VDISK has a base snapshot.
- * note: mark BLOCKS of SEG in the open transaction if VDISK is tracked
+/* cbt.c: changed-block tracking (a vdisk is tracked when it has a base
+ * snapshot).  note: mark BLOCKS of SEG in the open transaction if VDISK is tracked
  * (0, or -1: degraded); note_segment: every block.  fault: a write
  * fault of a tracked vdisk (true if answered or queued).  answer: after
  * the batch's commit (STATUS 0) or its failure. */
-bool ctrl_cbt_tracked (struct controller *c, uint32_t vdisk);
 int ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
                    const uint8_t *blocks, uint32_t n_bytes);
 int ctrl_cbt_note_segment (struct controller *c, uint32_t vdisk,

@@ -63,7 +63,6 @@
 #include "controller/admin-internal.h"
 #include "controller/controller-internal.h"
 
-#define QUIESCE_TIMEOUT_MS 10000
 
 /* A create waiting, quiesced, for the copy-on-write of its vdisks. */
 struct snap_wait {
@@ -76,21 +75,10 @@ struct snap_wait {
   uint64_t deadline_ms;
 };
 
-/* QUIESCE (ON) or ACTIVATE the N vdisks IDS at every agent.  0 or -1. */
-static int
-quiesce (struct controller *c, const uint32_t *ids, size_t n, bool on)
-{
-  struct msg m = { .type = on ? MSG_QUIESCE : MSG_ACTIVATE,
-                   .vdisks = (uint32_t *) ids, .n_vdisks = n,
-                   .arg = on ? QUIESCE_TIMEOUT_MS : 0 };
-
-  return ctrl_broadcast (c, &m) == 0 ? 0 : -1;
-}
-
 static void
-activate (struct controller *c, const uint32_t *ids, size_t n)
+activate (struct controller *c, uint32_t *ids, size_t n)
 {
-  if (quiesce (c, ids, n, false) == -1)
+  if (ctrl_quiesce (c, ids, n, false) == -1)
     sm_error ("controller: an agent did not take ACTIVATE after a "
               "snapshot");
 }
@@ -303,16 +291,16 @@ start (struct controller *c, struct snap_wait *w, char **error)
 {
   json_object *res;
 
-  if (quiesce (c, w->ids, w->n, true) == -1) {
+  if (ctrl_quiesce (c, w->ids, w->n, true) == -1) {
     activate (c, w->ids, w->n);
     snap_wait_free (w);
     return fail (error, "the vdisks' I/O did not drain within %d ms; no "
-                 "snapshot taken", QUIESCE_TIMEOUT_MS);
+                 "snapshot taken", CTRL_QUIESCE_TIMEOUT_MS);
   }
   if (moving (c, w->ids, w->n)) {
     /* Writes wait at the agents; the copier finishes these vdisks'
      * copies first (ctrl_move_claim_copy). */
-    w->deadline_ms = sm_now_ms () + QUIESCE_TIMEOUT_MS;
+    w->deadline_ms = sm_now_ms () + CTRL_QUIESCE_TIMEOUT_MS;
     if (snap_wait_vector_append (&c->snap_waits, w) == -1) {
       activate (c, w->ids, w->n);
       snap_wait_free (w);
