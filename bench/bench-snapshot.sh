@@ -117,8 +117,17 @@ workdir=$(cd "$workdir" && pwd)
 pids=()
 cleanup ()
 {
-  local p
+  local p i alive
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # A server inside a long transaction does not stop on SIGTERM: give
+  # them 5 s, then SIGKILL.
+  for (( i = 0; i < 50; i++ )); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 1 ] || break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ $keep = 1 ] || rm -rf "$workdir"
   bench_resume_reclaim
@@ -327,7 +336,8 @@ part_create ()
   t0=$(date +%s%N)
   fio --name=fill --ioengine=nbd \
     "--uri=nbd+unix:///big?socket=$cstate/nbd.sock" --rw=write:1020k \
-    --bs=4k --iodepth=32 "--size=${nsegs}M" --output=/dev/null >/dev/null ||
+    --bs=4k --iodepth=32 "--size=${nsegs}M" "--io_size=$((nsegs * 4))k" \
+    --output=/dev/null >/dev/null ||
     die "filling vdisk big failed"
   cctl vdisk info big >/dev/null
   echo "$(( ($(date +%s%N) - t0) / 1000000 ))" >"$workdir/create-fill.ms"
@@ -343,6 +353,7 @@ part_create ()
     pr=$!
     probe write "$workdir/create-write-$r.lat" "$workdir/stop" &
     pw=$!
+    pids+=("$pr" "$pw")
     sleep 1
     say "repeat $r/$repeats: snapshot create big s$r ($nsegs mapped segments)"
     t0=$(date +%s.%N)
