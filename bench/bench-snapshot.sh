@@ -214,7 +214,8 @@ fio_randwrite ()
 {
   fio --name=bench --ioengine=nbd "--uri=$2" --rw=randwrite --bs=4k \
     --iodepth=32 --time_based "--runtime=$secs" --output-format=json \
-    "--output=$1" >/dev/null || die "fio failed (see $1)"
+    "--output=$1" "--write_iops_log=${1%.json}" --log_avg_msec=500 \
+    >/dev/null || die "fio failed (see $1)"
 }
 
 # run_unshared R, run_shared R, run_qemu R: one run of repeat R.
@@ -291,6 +292,15 @@ part_writes ()
 # ---------------------------------------------------------------------
 # Part "create"
 
+# thread_cpu PID: "TID TICKS" for each thread of PID (user + system).
+thread_cpu ()
+{
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk -v t="${t##*/}" '{ print t, $14 + $15 }' "$t/stat" 2>/dev/null || true
+  done
+}
+
 # probe KIND OUT STOPFILE: open-loop probe of vdisk big, one request due
 # every millisecond; "due-time latency" lines (seconds since the epoch,
 # milliseconds) into OUT.
@@ -356,10 +366,12 @@ part_create ()
     pids+=("$pr" "$pw")
     sleep 1
     say "repeat $r/$repeats: snapshot create big s$r ($nsegs mapped segments)"
+    thread_cpu "$cserver" >"$workdir/create-$r.cpu0"
     t0=$(date +%s.%N)
     cctl snapshot create big "s$r" >/dev/null ||
       die "snapshot create big s$r failed"
     t1=$(date +%s.%N)
+    thread_cpu "$cserver" >"$workdir/create-$r.cpu1"
     sleep 1
     touch "$workdir/stop"
     wait "$pr" "$pw" || die "a probe failed"
@@ -373,34 +385,42 @@ part_create ()
 
 "$PYTHON" - "$workdir" "$repeats" "$do_writes" "$do_create" "$secs" \
   "$size" "$nsegs" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 workdir, repeats = sys.argv[1], int(sys.argv[2])
 do_writes, do_create = sys.argv[3] == "1", sys.argv[4] == "1"
 secs, size, nsegs = sys.argv[5], sys.argv[6], int(sys.argv[7])
 R = range(1, repeats + 1)
 med = statistics.median
 
+# The IOPS of the first second of a run (fio's log of 500 ms averages).
+def first_second(side, r):
+    rows = [l.split(",") for l in
+            open("%s/%s-%d_iops.1.log" % (workdir, side, r))]
+    return statistics.mean(float(x[1]) for x in rows
+                           if 0 < int(x[0]) <= 1000) if rows else 0
+
 def fio(side, r):
     text = open("%s/%s-%d.json" % (workdir, side, r)).read()
     w = json.loads(text[text.index("{"):])["jobs"][0]["write"]
     clat = w["clat_ns"]
     return {"iops": w["iops"], "p99": clat["percentile"]["99.000000"] / 1e6,
-            "max": clat["max"] / 1e6}
+            "max": clat["max"] / 1e6, "first": first_second(side, r)}
 
 if do_writes:
     res = {s: [fio(s, r) for r in R] for s in ("unshared", "shared", "qemu")}
     print("4 KiB random writes, QD32, %s s, %s disks (medians of %d)"
           % (secs, size, repeats))
     print()
-    print("| disk | IOPS | p99 | max |")
-    print("|---|---|---|---|")
+    print("| disk | IOPS | p99 | max | IOPS in the first second |")
+    print("|---|---|---|---|---|")
     names = {"unshared": "segmap, unshared vdisk",
              "shared": "segmap, just shared with a snapshot",
              "qemu": "qemu-nbd, fresh qcow2 overlay on raw"}
     for s in ("unshared", "shared", "qemu"):
-        print("| %s | %.0f | %.2f ms | %.1f ms |"
+        print("| %s | %.0f | %.2f ms | %.1f ms | %.0f |"
               % (names[s], med(x["iops"] for x in res[s]),
-                 med(x["p99"] for x in res[s]), med(x["max"] for x in res[s])))
+                 med(x["p99"] for x in res[s]), med(x["max"] for x in res[s]),
+                 med(x["first"] for x in res[s])))
     print()
     print("| ratio | of the medians | paired | wanted |")
     print("|---|---|---|---|")
@@ -421,6 +441,16 @@ if do_writes:
             for s in ("unshared", "shared", "qemu")), b[0], b[1]))
     print()
 
+# The CPU time of the server's busiest thread during the create (the
+# controller thread, which runs the create), in ms.
+def busiest_thread(r):
+    def load(n):
+        return dict(l.split() for l in
+                    open("%s/create-%d.%s" % (workdir, r, n)))
+    a, b = load("cpu0"), load("cpu1")
+    tick = 1000.0 / os.sysconf("SC_CLK_TCK")
+    return max(int(b[t]) - int(a.get(t, 0)) for t in b) * tick
+
 def probe(kind, r):
     rows = [tuple(map(float, l.split()))
             for l in open("%s/create-%s-%d.lat" % (workdir, kind, r))]
@@ -432,19 +462,21 @@ if do_create:
     print("snapshot create of a vdisk with %d mapped segments (filled in "
           "%.1f s)" % (nsegs, fill / 1000))
     print()
-    print("| repeat | create | read probe max / p99 | write probe max / p99 |")
-    print("|---|---|---|---|")
+    print("| repeat | create | controller CPU | read probe max / p99 "
+          "| write probe max / p99 |")
+    print("|---|---|---|---|---|")
     rows = []
     for r in R:
         t0, t1 = map(float, open("%s/create-%d.time" % (workdir, r)).read().split())
         rd, wr = probe("read", r), probe("write", r)
-        rows.append(((t1 - t0) * 1000, rd, wr))
-        print("| %d | %.0f ms | %.1f / %.2f ms | %.1f / %.2f ms |"
-              % (r, (t1 - t0) * 1000, rd[0], rd[1], wr[0], wr[1]))
-    print("| median | %.0f ms | %.1f / %.2f ms | %.1f / %.2f ms |"
-          % (med(x[0] for x in rows), med(x[1][0] for x in rows),
-             med(x[1][1] for x in rows), med(x[2][0] for x in rows),
-             med(x[2][1] for x in rows)))
+        rows.append(((t1 - t0) * 1000, rd, wr, busiest_thread(r)))
+        print("| %d | %.0f ms | %.0f ms | %.1f / %.2f ms | %.1f / %.2f ms |"
+              % (r, (t1 - t0) * 1000, rows[-1][3], rd[0], rd[1], wr[0],
+                 wr[1]))
+    print("| median | %.0f ms | %.0f ms | %.1f / %.2f ms | %.1f / %.2f ms |"
+          % (med(x[0] for x in rows), med(x[3] for x in rows),
+             med(x[1][0] for x in rows), med(x[1][1] for x in rows),
+             med(x[2][0] for x in rows), med(x[2][1] for x in rows)))
     print()
     print("wanted: create <= 1000 ms, host I/O pause (probe max) <= 50 ms")
     print("probes: one 4 KiB request due every ms (open loop), from 1 s "
