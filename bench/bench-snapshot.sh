@@ -98,21 +98,8 @@ for p in "$(command -v python3)" /usr/bin/python3; do
 done
 [ -n "$PYTHON" ] || die "missing python3 libnbd (python3-libnbd)"
 
-bytes=$("$PYTHON" -c '
-import sys
-s = sys.argv[1].upper().rstrip("B").rstrip("I")
-m = {"K": 10, "M": 20, "G": 30, "T": 40}
-print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))
-' "$size")
-[ $((bytes % (1 << 20))) = 0 ] || die "size must be a multiple of 1M"
-
-keep=1
-if [ -z "$workdir" ]; then
-  workdir=$(mktemp -d "$PWD/bench-tmp-XXXX")
-  keep=0
-fi
-mkdir -p "$workdir"
-workdir=$(cd "$workdir" && pwd)
+bytes=$(bench_size_bytes "$size")
+bench_make_workdir
 
 pids=()
 cleanup ()
