@@ -86,3 +86,40 @@ bench_make_workdir ()
   mkdir -p "$workdir"
   workdir=$(cd "$workdir" && pwd)
 }
+
+# bench_stop_pids PID...: stop the servers (and probes) the script
+# started: SIGTERM, up to 5 s for all of them to go (a server inside a
+# long transaction does not stop on SIGTERM), then SIGKILL; reap them.
+bench_stop_pids ()
+{
+  local p i alive
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for (( i = 0; i < 50; i++ )); do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 1 ] || break
+    sleep 0.1
+  done
+  for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
+# bench_begin PAUSE: after bench_make_workdir, what every benchmark sets
+# up before it starts anything: $pids (the servers and probes to stop
+# at exit), the exit and signal traps, and DAMON reclaim paused unless
+# PAUSE is 0.  At exit bench_cleanup stops $pids, removes a workdir the
+# script made and restarts the reclaim.
+bench_begin ()
+{
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  [ "$1" = 0 ] || bench_pause_reclaim
+}
+
+bench_cleanup ()
+{
+  bench_stop_pids "${pids[@]}"
+  [ "$keep" = 1 ] || rm -rf "$workdir"
+  bench_resume_reclaim
+}

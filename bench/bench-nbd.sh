@@ -107,18 +107,7 @@ fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
 bytes=$(bench_size_bytes "$size")
 bench_make_workdir
 
-pids=()
-cleanup ()
-{
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ $keep = 1 ] || rm -rf "$workdir"
-  bench_resume_reclaim
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-[ $pause_reclaim = 0 ] || bench_pause_reclaim
+bench_begin "$pause_reclaim"
 
 # start_server NAME ARGS...: nbdkit -f -U WORKDIR/NAME.sock ARGS, waiting
 # for its pidfile (and for segmap, its control socket).

@@ -101,27 +101,7 @@ done
 bytes=$(bench_size_bytes "$size")
 bench_make_workdir
 
-pids=()
-cleanup ()
-{
-  local p i alive
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  # A server inside a long transaction does not stop on SIGTERM: give
-  # them 5 s, then SIGKILL.
-  for (( i = 0; i < 50; i++ )); do
-    alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 1 ] || break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ $keep = 1 ] || rm -rf "$workdir"
-  bench_resume_reclaim
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-[ $pause_reclaim = 0 ] || bench_pause_reclaim
+bench_begin "$pause_reclaim"
 
 say () { echo "$bench_name: $*" >&2; }
 
