@@ -67,21 +67,8 @@ qemu-img --help | grep -q '^Supported formats:.* iscsi' ||
   die "qemu-img has no iscsi driver (Debian package qemu-block-extra)"
 [ -x "$SEGMAPCTL" ] || die "no segmapctl at $SEGMAPCTL (use -b)"
 
-bytes=$(python3 -c '
-import sys
-s = sys.argv[1].upper().rstrip("B").rstrip("I")
-m = {"K": 10, "M": 20, "G": 30, "T": 40}
-print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))
-' "$size")
-[ $((bytes % (1 << 20))) = 0 ] || die "size must be a multiple of 1M"
-
-keep=1
-if [ -z "$workdir" ]; then
-  workdir=$(mktemp -d "$PWD/bench-tmp-XXXX")
-  keep=0
-fi
-mkdir -p "$workdir"
-workdir=$(cd "$workdir" && pwd)
+bytes=$(bench_size_bytes "$size")
+bench_make_workdir
 
 # Two free loopback ports (tgt's portal, segmap's portal), and a tgtd
 # control port (0..32767: only the suffix of its control socket

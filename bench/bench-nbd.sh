@@ -104,34 +104,10 @@ done
 fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
 [ -x "$SEGMAPCTL" ] || die "no segmapctl at $SEGMAPCTL (use -b)"
 
-bytes=$(python3 -c '
-import sys
-s = sys.argv[1].upper().rstrip("B").rstrip("I")
-m = {"K": 10, "M": 20, "G": 30, "T": 40}
-print(int(s[:-1]) << m[s[-1]] if s[-1] in m else int(s))
-' "$size")
-[ $((bytes % (1 << 20))) = 0 ] || die "size must be a multiple of 1M"
+bytes=$(bench_size_bytes "$size")
+bench_make_workdir
 
-keep=1
-if [ -z "$workdir" ]; then
-  workdir=$(mktemp -d "$PWD/bench-tmp-XXXX")
-  keep=0
-fi
-mkdir -p "$workdir"
-workdir=$(cd "$workdir" && pwd)
-
-pids=()
-cleanup ()
-{
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  [ $keep = 1 ] || rm -rf "$workdir"
-  bench_resume_reclaim
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-[ $pause_reclaim = 0 ] || bench_pause_reclaim
+bench_begin "$pause_reclaim"
 
 # start_server NAME ARGS...: nbdkit -f -U WORKDIR/NAME.sock ARGS, waiting
 # for its pidfile (and for segmap, its control socket).

@@ -101,14 +101,22 @@ const struct stmt_def store_object_stmts[] = {
     "INSERT INTO map (vdisk_id, vseg, container_id, unit, flags)"
     " SELECT ?2, vseg, container_id, unit, flags & ~34"
     " FROM map WHERE vdisk_id = ?1" },
-  /* One more reference per snapshot row to each segment it maps. */
+  /* One more reference per snapshot row to each segment it maps.  The
+   * origin's rows are counted once, grouped by segment (SQLite
+   * indexes that result itself for the lookups): map has no index by
+   * location (sql/003), and a count per segment straight from map
+   * scanned the origin's map once per segment, quadratic (a vdisk with
+   * 100,000 mapped segments had not been snapshotted after 9 minutes;
+   * now 0.25 s, bench/bench-snapshot.sh).  A CTE, not UPDATE ... FROM,
+   * which needs SQLite 3.33. */
   { STMT_SNAP_REF,
-    "UPDATE segment SET refcount = refcount + "
-    "  (SELECT count (*) FROM map m WHERE m.vdisk_id = ?1"
-    "   AND m.container_id = segment.container_id AND m.unit = segment.unit)"
-    " WHERE (container_id, unit) IN"
-    "  (SELECT container_id, unit FROM map WHERE vdisk_id = ?1"
-    "   AND container_id IS NOT NULL)" },
+    "WITH m AS (SELECT container_id, unit, count (*) AS n FROM map"
+    "           WHERE vdisk_id = ?1 AND container_id IS NOT NULL"
+    "           GROUP BY container_id, unit)"
+    " UPDATE segment SET refcount = refcount + "
+    "  (SELECT n FROM m WHERE m.container_id = segment.container_id"
+    "   AND m.unit = segment.unit)"
+    " WHERE (container_id, unit) IN (SELECT container_id, unit FROM m)" },
   /* The origin's located rows no longer take writes in place; nor
    * are they tracked (0x20) any more: the marks are the snapshot's. */
   { STMT_SNAP_NOWRITE,
