@@ -192,6 +192,15 @@ class Model:
         for e in list(self.handles):
             self.close(e)
 
+    def command(self, pending, *argv):
+        """segmapctl ARGV, noted; PENDING says what a cut in the middle
+        leaves undecided (see reconcile)."""
+        self.note(" ".join(argv))
+        self.pending_cmd = pending
+        out = self.ctlcmd(*argv)
+        self.pending_cmd = None
+        return out
+
     def read_export(self, export, off, n):
         h = self.handle(export)
         return h.pread(n, off)
@@ -316,10 +325,8 @@ class Model:
             return self.op_snapshot_delete(v)
         self.finish_job(v)
         snap = self.new_name("s")
-        self.note("snapshot create %s %s" % (v.name, snap))
-        self.pending_cmd = ("snapshot", [v.name], snap)
-        self.ctlcmd("snapshot", "create", v.name, snap)
-        self.pending_cmd = None
+        self.command(("snapshot", [v.name], snap),
+                     "snapshot", "create", v.name, snap)
         self.take_snapshot(v, snap)
         self.bump("snapshot")
 
@@ -332,10 +339,8 @@ class Model:
         for n in names:
             self.finish_job(self.vdisks[n])
         snap = self.new_name("g")
-        self.note("snapshot create-group %s %s" % (snap, " ".join(names)))
-        self.pending_cmd = ("snapshot", names, snap)
-        self.ctlcmd("snapshot", "create-group", snap, *names)
-        self.pending_cmd = None
+        self.command(("snapshot", names, snap),
+                     "snapshot", "create-group", snap, *names)
         for n in names:
             self.take_snapshot(self.vdisks[n], snap)
         self.bump("group")
@@ -355,10 +360,8 @@ class Model:
         if not v.snaps:
             return
         snap = self.rng.choice(sorted(v.snaps))
-        self.note("snapshot delete %s %s" % (v.name, snap))
-        self.pending_cmd = ("snapshot-delete", [v.name], snap)
-        self.ctlcmd("snapshot", "delete", v.name, snap)
-        self.pending_cmd = None
+        self.command(("snapshot-delete", [v.name], snap),
+                     "snapshot", "delete", v.name, snap)
         self.delete_snapshot_model(v, snap)
         for c in self.vdisks.values():
             if c.clone_of == (v.name, snap):
@@ -371,10 +374,8 @@ class Model:
             return
         self.finish_job(v)
         snap = self.rng.choice(sorted(v.snaps))
-        self.note("snapshot rollback %s %s" % (v.name, snap))
-        self.pending_cmd = ("rollback", [v.name], snap)
-        self.ctlcmd("snapshot", "rollback", v.name, snap)
-        self.pending_cmd = None
+        self.command(("rollback", [v.name], snap),
+                     "snapshot", "rollback", v.name, snap)
         self.do_rollback(v, snap)
         self.bump("rollback")
 
@@ -394,10 +395,8 @@ class Model:
             return
         snap = self.rng.choice(sorted(v.snaps))
         name = self.new_name("c")
-        self.note("clone create %s %s %s" % (v.name, snap, name))
-        self.pending_cmd = ("clone", [v.name], snap, name)
-        self.ctlcmd("clone", "create", v.name, snap, name)
-        self.pending_cmd = None
+        self.command(("clone", [v.name], snap, name),
+                     "clone", "create", v.name, snap, name)
         self.vdisks[name] = Vdisk(name, v.snaps[snap][0], (v.name, snap))
         self.bump("clone")
 
@@ -409,16 +408,11 @@ class Model:
         c = self.vdisks[self.rng.choice(clones)]
         self.finish_job(c)
         for snap in sorted(c.snaps):
-            self.note("snapshot delete %s %s" % (c.name, snap))
-            self.pending_cmd = ("snapshot-delete", [c.name], snap)
-            self.ctlcmd("snapshot", "delete", c.name, snap)
-            self.pending_cmd = None
+            self.command(("snapshot-delete", [c.name], snap),
+                         "snapshot", "delete", c.name, snap)
             self.delete_snapshot_model(c, snap)
         self.close(c.name)
-        self.note("vdisk delete %s" % c.name)
-        self.pending_cmd = ("vdisk-delete", [c.name])
-        self.ctlcmd("vdisk", "delete", c.name)
-        self.pending_cmd = None
+        self.command(("vdisk-delete", [c.name]), "vdisk", "delete", c.name)
         del self.vdisks[c.name]
         self.bump("clone-delete")
 
