@@ -15,8 +15,9 @@ create-group over several of the seed's vdisks, clone create, clone
 flatten (a job, waited for, sometimes cancelled, sometimes left running
 under I/O for a while), deletion of clones, and `vdisk diff'.  Every
 VERIFY_EVERY operations and at the end every export (vdisk, VDISK@SNAP,
-clone) is read whole and compared with the model, and `segmapctl check'
-must pass.
+clone) is read whole and compared with the model, `vdisk list' must link
+each clone to its snapshot (until a flatten or the snapshot's deletion)
+and `segmapctl check' must pass.
 
 Changed-block tracking is modelled as a tree per vdisk: a node per
 snapshot and one for the vdisk now, each with the blocks written and the
@@ -353,6 +354,9 @@ class Model:
                 child.written |= node.written
                 child.touched |= node.touched
                 child.loose |= node.loose
+        for c in self.vdisks.values():
+            if c.clone_of == (v.name, snap):
+                c.clone_of = None
         self.close(v.name + "@" + snap)
 
     def op_snapshot_delete(self, v=None):
@@ -363,9 +367,6 @@ class Model:
         self.command(("snapshot-delete", [v.name], snap),
                      "snapshot", "delete", v.name, snap)
         self.delete_snapshot_model(v, snap)
-        for c in self.vdisks.values():
-            if c.clone_of == (v.name, snap):
-                c.clone_of = None
         self.bump("snapshot-delete")
 
     def op_rollback(self):
@@ -518,6 +519,13 @@ class Model:
                     self.fail("%s differs from the model at byte %d "
                               "(read %r, want %r)" %
                               (export, k, got[k:k + 8], bytes(data[k:k + 8])))
+        _, rows, _ = self.ctlcmd("vdisk", "list")
+        links = {r["name"]: r.get("clone_of") for r in rows}
+        for v in self.vdisks.values():
+            want = "%s@%s" % v.clone_of if v.clone_of else None
+            if links.get(v.name, "missing") != want:
+                self.fail("vdisk list: %s is a clone of %s, want %s" %
+                          (v.name, links.get(v.name, "missing"), want))
         st, _, err = self.ctlcmd("check", ok=False)
         if st != 0:
             self.fail("segmapctl check failed: %s" % err)
@@ -616,9 +624,6 @@ def reconcile(m):
                 m.take_snapshot(v, snap)
             elif kind == "snapshot-delete" and not t:
                 m.delete_snapshot_model(v, snap)
-                for c in m.vdisks.values():
-                    if c.clone_of == (v.name, snap):
-                        c.clone_of = None
     elif kind == "rollback":
         v = m.vdisks[names[0]]
         if m.read_whole(v.name) == v.snaps[cmd[2]][0]:
