@@ -37,11 +37,14 @@ segctl "$s" container add c "$sm_tmpdir/c.img" 2G >/dev/null ||
   fail "container add failed"
 
 model=$(dirname "$0")/snapshot-model.py
-export model s PYTHON SEGMAPCTL
+# (xargs stops at the first seed that exits 255)
+export model s ops every PYTHON SEGMAPCTL
 start=$(date +%s)
+# shellcheck disable=SC2016 # expanded by the inner shell
 seq "$first" $(( first + seeds - 1 )) |
   xargs -P "$jobs" -I{} sh -c \
-    '"$PYTHON" "$model" run "$s/nbd.sock" "$s/segmap.sock" "$SEGMAPCTL" {} '"$ops $every"' || exit 255' ||
+    '"$PYTHON" "$model" run "$s/nbd.sock" "$s/segmap.sock" "$SEGMAPCTL" \
+       {} "$ops" "$every" || exit 255' ||
   fail "a seed diverged (see DIVERGENCE above)"
 echo "$sm_test_name: $seeds seeds x $ops operations, 0 divergences," \
      "$(( $(date +%s) - start )) s"
