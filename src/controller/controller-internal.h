@@ -92,6 +92,7 @@ struct pending_free {
   uint32_t container;
   uint64_t unit;
   uint32_t units;
+  bool zero;                    /* zero it after the commit, not before */
 };
 DEFINE_VECTOR_TYPE (pending_free_vector, struct pending_free);
 DEFINE_VECTOR_TYPE (id_vector, uint64_t);

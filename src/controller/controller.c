@@ -48,6 +48,7 @@
 #include "common/cleanup.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/limits.h"
 #include "controller/controller-internal.h"
 #include "proto/transport.h"
 #include "store/container.h"
@@ -160,15 +161,31 @@ ctrl_set_degraded (struct controller *c, const char *why)
     store_rollback (c->store);
 }
 
-/* Give the segments freed by the committed transaction back. */
+/* Give the segments freed by the committed transaction back, zeroing
+ * those not zeroed yet.  Only now: until the commit, the rows that
+ * reference a freed segment may still be what a crash leaves (a
+ * rollback, a trim whose changed-block marks go in the same
+ * transaction), so its data must still be there.  A crash after the
+ * commit and before the zeroing leaves free space, which an unclean
+ * start zeroes; the next commit syncs the zeros before it can hand the
+ * space to another vdisk (zeroed_unsynced). */
 static void
 release_pending_frees (struct controller *c)
 {
   for (size_t i = 0; i < c->frees.len; i++) {
     struct pending_free *f = &c->frees.ptr[i];
     struct ctrl_container *cc = c->containers[f->container];
-    if (cc)
-      alloc_put (cc->alloc, f->unit, f->units);
+    if (cc == NULL)
+      continue;
+    if (f->zero) {
+      if (container_zero (cc->c, f->unit * SM_UNIT_SIZE,
+                          (uint64_t) f->units * SM_UNIT_SIZE) == -1) {
+        ctrl_set_degraded (c, "a freed segment could not be zeroed");
+        continue;               /* left used: a leak, not a stale read */
+      }
+      cc->zeroed_unsynced = true;
+    }
+    alloc_put (cc->alloc, f->unit, f->units);
   }
   c->frees.len = 0;
 }

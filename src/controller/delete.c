@@ -332,7 +332,7 @@ free_row (struct controller *c, const struct sm_vdisk_info *v,
   if (refs > 0 || cc == NULL)
     return 0;
   if (pending_free_vector_append (&c->delete_freed, (struct pending_free) {
-        cid, entry_unit (e), units }) == -1)
+        cid, entry_unit (e), units, false }) == -1)
     return -1;
   cc->n_segments--;
   atomic_fetch_add (&c->frees_total, 1);

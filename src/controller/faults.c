@@ -168,7 +168,7 @@ release_grant (struct controller *c, const struct vdisk_grants *g, sm_entry e)
   if (container_zero (cc->c, entry_offset (e),
                       (uint64_t) g->units * SM_UNIT_SIZE) == -1
       || pending_free_vector_append (&c->frees, (struct pending_free) {
-           g->container, entry_unit (e), g->units }) == -1) {
+           g->container, entry_unit (e), g->units, false }) == -1) {
     /* Left used: a leak until restart, never a stale read. */
     ctrl_set_degraded (c, "a granted segment could not be released");
     return;
@@ -613,13 +613,10 @@ ctrl_unref_segment (struct controller *c, sm_entry e, uint32_t units)
     return 0;
   if (cc == NULL)
     return 0;
-  if (container_zero (cc->c, entry_offset (e),
-                      (uint64_t) units * SM_UNIT_SIZE) == -1)
-    return -1;
+  /* Zeroed after the commit (release_pending_frees). */
   if (pending_free_vector_append (&c->frees, (struct pending_free) {
-        cid, entry_unit (e), units }) == -1)
+        cid, entry_unit (e), units, true }) == -1)
     return -1;
-  cc->zeroed_unsynced = true;
   cc->n_segments--;
   atomic_fetch_add (&c->frees_total, 1);
   return 0;
