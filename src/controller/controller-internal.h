@@ -81,8 +81,10 @@ struct ctrl_container {
   struct alloc *alloc;
   uint64_t n_segments;          /* physical segments allocated */
   int agent_sync_errno;         /* an agent REPORTed a failed sync */
-  bool zeroed_unsynced;         /* zeroed since its last sync: the next
-                                 * commit syncs it (and only it) first */
+  bool unsynced;                /* zeroed, or written by a redirected
+                                 * write the open transaction marks, since
+                                 * its last sync: the next commit syncs
+                                 * it (and only it) first */
 };
 
 /* A freed physical segment: zeroed at once, but given back to the

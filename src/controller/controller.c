@@ -113,20 +113,21 @@ ctrl_change (struct controller *c)
   return 0;
 }
 
-/* Sync every container (ALL) or those zeroed since their last sync.
- * A container that nothing zeroed is not synced on the controller's
- * behalf: its dirty data is the agents' (they sync it on a flush), and
- * a sync of it could take long enough to stall every fault. */
+/* Sync every container (ALL) or those zeroed, or holding redirected
+ * writes the commit will mark at alt, since their last sync.  Other
+ * containers are not synced on the controller's behalf: their dirty
+ * data is the agents' (they sync it on a flush), and a sync could take
+ * long enough to stall every fault. */
 static int
 sync_containers (struct controller *c, bool all)
 {
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
-    if (cc == NULL || !(all || cc->zeroed_unsynced))
+    if (cc == NULL || !(all || cc->unsynced))
       continue;
     if (container_sync (cc->c) == -1)
       return -1;
-    cc->zeroed_unsynced = false;
+    cc->unsynced = false;
   }
   return 0;
 }
@@ -168,7 +169,7 @@ ctrl_set_degraded (struct controller *c, const char *why)
  * transaction), so its data must still be there.  A crash after the
  * commit and before the zeroing leaves free space, which an unclean
  * start zeroes; the next commit syncs the zeros before it can hand the
- * space to another vdisk (zeroed_unsynced). */
+ * space to another vdisk (unsynced). */
 static void
 release_pending_frees (struct controller *c)
 {
@@ -183,7 +184,7 @@ release_pending_frees (struct controller *c)
         ctrl_set_degraded (c, "a freed segment could not be zeroed");
         continue;               /* left used: a leak, not a stale read */
       }
-      cc->zeroed_unsynced = true;
+      cc->unsynced = true;
     }
     alloc_put (cc->alloc, f->unit, f->units);
   }

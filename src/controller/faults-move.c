@@ -794,6 +794,11 @@ settle (struct controller *c, struct ctrl_move *m, size_t j,
     if (err == 0
         && ctrl_cbt_note (c, m->vdisk, m->seg, o.blocks, m->n_bytes) == -1)
       err = EIO;
+    /* The mark says "the block's data is at alt": a commit carrying it
+     * must find that data durable, or a power cut leaves the block
+     * reading alt's old contents (zeros) instead of old or new data. */
+    if (err == 0 && c->containers[entry_container (m->alt)])
+      c->containers[entry_container (m->alt)]->unsynced = true;
     for (uint32_t i = 0; i < m->n_bytes; i++)
       m->busy[i] &= ~o.blocks[i];
   }

@@ -173,7 +173,7 @@ release_grant (struct controller *c, const struct vdisk_grants *g, sm_entry e)
     ctrl_set_degraded (c, "a granted segment could not be released");
     return;
   }
-  cc->zeroed_unsynced = true;
+  cc->unsynced = true;
 }
 
 /* Drop the pool at index I of c->grants, releasing its grants. */
