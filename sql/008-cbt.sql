@@ -21,9 +21,11 @@
 -- in the transaction that makes that location's data authoritative, so
 -- losing the mark loses the data with it.
 
--- Map rows gain the flag TRACK (32): the vdisk is tracked and the row's
--- segment is written in place, so a write to a block not yet marked
--- faults (proto/entry.h).  The map table is rebuilt for its flags CHECK
+-- Map rows gain the flags TRACK (32) and OPEN (64), of a tracked vdisk
+-- whose segment is written in place: TRACK (closed), a write to a block
+-- not yet marked faults; OPEN, the agent writes and reports the blocks
+-- it wrote (MARK), and after an unclean stop the unmarked blocks of
+-- open segments are compared with the base (proto/entry.h, cbt.c).  The map table is rebuilt for its flags CHECK
 -- (SQLite cannot alter a constraint), and its triggers (sql/004) with
 -- it; rows and counts stay as they were.
 
@@ -33,7 +35,7 @@ CREATE TABLE map_v7 (
                                        AND vseg >= 0),
   container_id INTEGER,
   unit         INTEGER,
-  flags        INTEGER NOT NULL CHECK (flags & 1 = 1 AND flags & ~59 = 0),
+  flags        INTEGER NOT NULL CHECK (flags & 1 = 1 AND flags & ~123 = 0),
   PRIMARY KEY (vdisk_id, vseg),
   CHECK ((container_id IS NULL) = (unit IS NULL)),
   CHECK (container_id IS NOT NULL OR flags & 8 = 8)

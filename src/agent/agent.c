@@ -350,6 +350,26 @@ agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
   return -1;
 }
 
+int
+agent_mark (struct agent *a, struct table *t, uint64_t seg,
+            const uint8_t *blocks, uint32_t n_blocks)
+{
+  struct msg m = { .type = MSG_MARK, .vdisk = t->vdisk, .first = seg,
+                   .blocks = (uint8_t *) blocks, .n_blocks = n_blocks,
+                   .id = atomic_fetch_add (&a->next_id, 1) };
+  uint8_t *frame;
+  size_t len;
+
+  if (msg_encode (&m, &frame, &len) == 0
+      && a->transport->to_controller (a->transport, frame, len) == 0)
+    return 0;
+  sm_error ("vdisk %s: cannot tell the controller that blocks of segment %"
+            PRIu64 " changed", t->name, seg);
+  agent_set_degraded (a);
+  agent_report (a, REPORT_UNRECORDED, 0, EIO);
+  return -1;
+}
+
 /* The absolute CLOCK_REALTIME deadline MS from now (sem_timedwait). */
 static struct timespec
 deadline_in (unsigned ms)

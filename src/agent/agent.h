@@ -188,6 +188,12 @@ int agent_fault (struct agent *a, struct table *t, uint8_t op,
  * (no answer).  On failure the agent is degraded: -1. */
 int agent_allocated (struct agent *a, struct table *t, uint64_t seg,
                      sm_entry e);
+/* Changed-block tracking: BLOCKS (a bitmap of N_BLOCKS bytes) of SEG of
+ * T are about to be written in place in an open segment: MARK them,
+ * not waiting for an answer (queue order, like ALLOCATED, so a later
+ * FLUSH covers it).  0, or -1 (the agent is degraded now). */
+int agent_mark (struct agent *a, struct table *t, uint64_t seg,
+                const uint8_t *blocks, uint32_t n_blocks);
 /* Evict leaves while table memory is over the bound.  Not inside an
  * epoch section (eviction drains). */
 void agent_enforce_memory_limit (struct agent *a);

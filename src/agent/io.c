@@ -38,9 +38,11 @@
  * pool does the write fault; the controller then grants more.
  *
  * Changed-block tracking: a write (or a partial zero) to a TRACK entry
- * goes in place only if every block it touches is in the table's cache
- * of marks the controller confirmed (marks.h); else it faults with its
- * blocks, and the controller's RETRY flagged MSG_F_MARKED adds them.
+ * (a closed segment) faults, and the controller answers with the OPEN
+ * entry; a write to an OPEN entry goes in place after reporting (MARK,
+ * not waited for) the blocks the table's cache of marks (marks.h) does
+ * not hold.  Both happen inside the epoch section, so a snapshot's
+ * drain sees the MARK queued before the snapshot is taken.
  *
  * Trim and zero of whole segments are metadata operations done by the
  * controller (FAULT_TRIM / FAULT_ZERO: the entries go back to ZERO and
@@ -217,6 +219,34 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
   return handle_answer (&answer);
 }
 
+/* A write or zero of P to the OPEN entry ENTRY: its blocks the cache
+ * does not hold are reported (MARK) before the data goes in place.
+ * Inside an epoch section.  Returns 1 if done (result in *R), 0 if it
+ * is not such a write. */
+static int
+try_open (struct agent *a, struct table *t, struct piece *p, sm_entry entry,
+          int *r)
+{
+  uint64_t gen;
+
+  if (p->op == PIECE_READ || !entry_open (entry))
+    return 0;
+  gen = marks_generation (&t->marks);
+  if (!marks_cover (&t->marks, p->seg, p->off, p->len)) {
+    uint32_t n_blocks;
+    CLEANUP_FREE uint8_t *blocks = redirect_blocks (t->seg_shift, p->off,
+                                                    p->len, &n_blocks);
+    if (blocks == NULL
+        || agent_mark (a, t, p->seg, blocks, n_blocks) == -1) {
+      errno = EIO;
+      *r = -1;
+      return 1;
+    }
+    marks_add (&t->marks, p->seg, p->off, p->len, gen);
+  }
+  return try_fast_path (a, p, entry & ~ENTRY_OPEN, r);
+}
+
 /* A write or zero of P to the TRACK entry ENTRY whose blocks are all
  * marked: done in place (result in *R).  Returns 1 if done, 0 if it
  * must fault.  Inside an epoch section, so a snapshot's drain covers
@@ -295,6 +325,7 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
     }
     if (try_fast_path (a, p, entry, &r)
         || try_tracked (a, t, p, entry, &r)
+        || try_open (a, t, p, entry, &r)
         || (p->op == PIECE_WRITE && entry == ENTRY_ZERO_SEGMENT
             && try_grant (a, t, p, &r, &grew))) {
       table_exit (t, epoch);

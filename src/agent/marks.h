@@ -1,11 +1,12 @@
 /* segmap: the agent's cache of changed-block marks (DESIGN §5 Snapshot,
  * changed-block tracking).
  *
- * A TRACK entry (proto/entry.h) may be written in place only in 4 KiB
- * blocks the controller has marked changed since the vdisk's latest
- * snapshot, durably.  The controller says so in its answer to a write
- * fault (RETRY with MSG_F_MARKED); the agent keeps what it was told
- * here so that the next write to those blocks takes the fast path.
+ * The controller marks the 4 KiB blocks of a tracked vdisk changed since
+ * its latest snapshot.  The agent keeps here the blocks it knows the
+ * controller has: those of a write fault's answer (RETRY with
+ * MSG_F_MARKED), and those it reported itself writing to an OPEN
+ * segment (MARK), so that the next write to those blocks of an OPEN
+ * segment goes in place without a report.
  *
  * It is only a cache, so it may forget anything at any time: a
  * forgotten mark costs one more fault, never a wrong answer.  What it

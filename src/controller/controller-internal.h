@@ -205,7 +205,7 @@ struct controller {
 int ctrl_change (struct controller *c);
 int ctrl_commit (struct controller *c, bool sync_data);
 void ctrl_set_degraded (struct controller *c, const char *why);
-/* Handle now the ALLOCATED frames of VDISK still queued: after a
+/* Handle now the ALLOCATED and MARK frames of VDISK still queued: after a
  * QUIESCE, those of the writes it drained, before a command replaces
  * the vdisk's map. */
 void ctrl_take_allocated (struct controller *c, uint32_t vdisk);
@@ -423,6 +423,11 @@ int ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
 int ctrl_cbt_note_segment (struct controller *c, uint32_t vdisk,
                            uint64_t seg);
 bool ctrl_cbt_fault (struct controller *c, struct msg *req);
+/* MARK: blocks of an open segment an agent writes in place.  recover:
+ * start-up: close the open segments, after an unclean stop first marking
+ * their unmarked blocks that differ from the base.  0 or -1. */
+int ctrl_cbt_recover (struct controller *c, bool was_clean);
+void ctrl_cbt_mark (struct controller *c, struct msg *req);
 /* diff.c: the byte ranges changed from snapshot FROM to TO (a snapshot
  * or vdisk of the same base tree), (offset, length) pairs in *RANGES
  * (malloc'd; *N_WORDS words).  0, or -1 with *ERROR.  answer: GET_DIFF

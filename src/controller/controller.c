@@ -251,7 +251,8 @@ controller_submit_frame (struct controller *c, struct transport *from,
   r->from = from;
   r->frame = frame;
   r->len = len;
-  enqueue (c, r, msg_frame_type (frame, len) == MSG_ALLOCATED);
+  enqueue (c, r, msg_frame_type (frame, len) == MSG_ALLOCATED
+           || msg_frame_type (frame, len) == MSG_MARK);
   return 0;
 }
 
@@ -353,15 +354,17 @@ handle_request (struct controller *c, struct creq *r)
   return false;
 }
 
-/* Is R an ALLOCATED frame of VDISK? */
+/* Is R an ALLOCATED or MARK frame of VDISK (a write's, queued before
+ * the write was acknowledged)? */
 static bool
 is_allocated_of (struct creq *r, uint32_t vdisk)
 {
   struct msg m;
   bool yes;
+  int type = r->kind == CREQ_FRAME ? msg_frame_type (r->frame, r->len) : 0;
 
-  if (r->kind != CREQ_FRAME || msg_frame_type (r->frame, r->len)
-      != MSG_ALLOCATED || msg_decode (r->frame, r->len, &m) == -1)
+  if ((type != MSG_ALLOCATED && type != MSG_MARK)
+      || msg_decode (r->frame, r->len, &m) == -1)
     return false;
   yes = m.vdisk == vdisk;
   msg_clear (&m);

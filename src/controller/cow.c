@@ -261,7 +261,7 @@ finish (struct controller *c, const struct move_copy *cp)
 {
   struct sm_vdisk_info *v = ctrl_find_vdisk (c, cp->vdisk);
   uint32_t units = cp->n_bytes * 8 * SM_BLOCK_SIZE / SM_UNIT_SIZE;
-  sm_entry alt = cp->alt | (v && v->base ? ENTRY_TRACK : 0);
+  sm_entry alt = cp->alt | (v && v->base ? ENTRY_OPEN : 0);
   struct msg set = { .type = MSG_SET_ENTRY, .vdisk = cp->vdisk,
                      .first = cp->seg, .count = 1, .flags = MSG_F_BLOCKING,
                      .entries = &alt, .n_entries = 1 };

@@ -144,6 +144,9 @@ take (struct controller *c, const struct snap_wait *w, uint32_t *snaps,
 
   for (size_t i = 0; i < w->n; i++) {
     names[i] = w->names[i];
+    /* The writes that drained: their ALLOCATED and MARK frames belong
+     * before the snapshot (its rows, its marks). */
+    ctrl_take_allocated (c, w->ids[i]);
     ctrl_recall_vdisk_grants (c, w->ids[i]);   /* tracked from now on */
   }
   if (ctrl_change (c) == -1

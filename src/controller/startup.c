@@ -344,7 +344,7 @@ ctrl_startup (struct controller *c)
       return -1;
   if (ctrl_reload_vdisks (c) == -1 || ctrl_reconcile_iscsi (c) == -1
       || ctrl_delete_resume (c) == -1 || ctrl_move_load (c) == -1
-      || ctrl_job_load (c) == -1)
+      || ctrl_job_load (c) == -1 || ctrl_cbt_recover (c, was_clean) == -1)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;

@@ -200,7 +200,7 @@ static const char *const check_sql[] = {
   VDISK_NAME ("v", "m.vdisk_id") ", m.vseg, quote (m.flags))"
   " FROM map m LEFT JOIN vdisk v ON v.id = m.vdisk_id"
   " WHERE typeof (m.flags) <> 'integer' OR m.flags & 1 = 0"
-  "    OR m.flags & ~59 <> 0",
+  "    OR m.flags & ~123 <> 0",
 
   /* Changed-block tracking (sql/008). */
   "SELECT printf ('%s %s: its base %s is not a snapshot', v.kind, v.name,"

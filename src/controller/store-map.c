@@ -31,7 +31,7 @@
 #define UNITS_MAX (SM_SEGMENT_SIZE_MAX / SM_UNIT_SIZE)        /* 1024 */
 /* Flags a stored map row may carry (never ZERO: zero has no row). */
 #define MAP_FLAGS (ENTRY_VALID | ENTRY_NOWRITE | ENTRY_ERROR | ENTRY_ALT \
-                   | ENTRY_TRACK)
+                   | ENTRY_TRACK | ENTRY_OPEN)
 
 const struct stmt_def store_map_stmts[] = {
   { STMT_MAP_GET,

@@ -95,11 +95,11 @@ const struct stmt_def store_object_stmts[] = {
     " SELECT name || '@' || ?2, size, seg_shift, container_id, ?3, 1,"
     "        'snapshot', id, ?2"
     " FROM vdisk WHERE id = ?1 AND kind = 'vdisk' AND deleting = 0" },
-  /* The origin's map rows, plain (no NOWRITE 2, no TRACK 32): a
+  /* The origin's map rows, plain (no NOWRITE 2, TRACK 32, OPEN 64): a
    * snapshot is never written. */
   { STMT_SNAP_COPY_MAP,
     "INSERT INTO map (vdisk_id, vseg, container_id, unit, flags)"
-    " SELECT ?2, vseg, container_id, unit, flags & ~34"
+    " SELECT ?2, vseg, container_id, unit, flags & ~98"
     " FROM map WHERE vdisk_id = ?1" },
   /* One more reference per snapshot row to each segment it maps.  The
    * origin's rows are counted once, grouped by segment (SQLite
@@ -117,10 +117,10 @@ const struct stmt_def store_object_stmts[] = {
     "  (SELECT n FROM m WHERE m.container_id = segment.container_id"
     "   AND m.unit = segment.unit)"
     " WHERE (container_id, unit) IN (SELECT container_id, unit FROM m)" },
-  /* The origin's located rows no longer take writes in place; nor
-   * are they tracked (0x20) any more: the marks are the snapshot's. */
+  /* The origin's located rows no longer take writes in place; nor are
+   * they tracked (TRACK 32, OPEN 64): the marks are the snapshot's. */
   { STMT_SNAP_NOWRITE,
-    "UPDATE map SET flags = (flags | 2) & ~32"
+    "UPDATE map SET flags = (flags | 2) & ~96"
     " WHERE vdisk_id = ?1 AND container_id IS NOT NULL" },
   { STMT_COUNT, NULL }
 };

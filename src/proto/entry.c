@@ -24,5 +24,7 @@ entry_state_to_string (sm_entry e)
     return "nowrite";
   if (e & ENTRY_TRACK)
     return "tracked";
+  if (e & ENTRY_OPEN)
+    return "open";
   return "mapped";
 }

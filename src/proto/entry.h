@@ -24,6 +24,10 @@
  *   VALID|ALT (|NOWRITE)    a data movement is in progress: the
  *                           controller has an alternate location and a
  *                           per-block bitmap; reads and writes fault
+ *   VALID|OPEN              mapped, tracked and open: writes go to the
+ *                           location; a block the agent has not
+ *                           reported since the entry came is reported
+ *                           first (MARK, not waited for)
  *   VALID|TRACK             mapped, tracked (changed-block tracking):
  *                           reads on the fast path; a write goes to
  *                           the location only if every 4 KiB block it
@@ -50,9 +54,11 @@ typedef uint64_t sm_entry;
 #define ENTRY_ERROR     UINT64_C(0x08)
 #define ENTRY_ALT       UINT64_C(0x10)
 #define ENTRY_TRACK     UINT64_C(0x20)
+#define ENTRY_OPEN      UINT64_C(0x40)
 #define ENTRY_FLAG_MASK UINT64_C(0xff)
 #define ENTRY_KNOWN_FLAGS (ENTRY_VALID | ENTRY_NOWRITE | ENTRY_ZERO | \
-                           ENTRY_ERROR | ENTRY_ALT | ENTRY_TRACK)
+                           ENTRY_ERROR | ENTRY_ALT | ENTRY_TRACK | \
+                           ENTRY_OPEN)
 
 #define ENTRY_UNIT_SHIFT 16           /* a unit is 64 KiB */
 #define ENTRY_MAX_CONTAINER 0xffff
@@ -92,6 +98,14 @@ entry_writable (sm_entry e)
   return (e & ENTRY_FLAG_MASK) == ENTRY_VALID;
 }
 
+/* Can a write go to the location once its unreported blocks are
+ * reported? */
+static inline bool
+entry_open (sm_entry e)
+{
+  return (e & ENTRY_FLAG_MASK) == (ENTRY_VALID | ENTRY_OPEN);
+}
+
 /* Can a write whose blocks are all marked go straight to the location? */
 static inline bool
 entry_tracked (sm_entry e)
@@ -113,7 +127,7 @@ entry_is_well_formed (sm_entry e)
 }
 
 /* "invalid", "mapped", "zero", "nowrite", "error", "alternate",
- * "tracked". */
+ * "tracked", "open". */
 const char *entry_state_to_string (sm_entry e);
 
 #endif /* SEGMAP_ENTRY_H */

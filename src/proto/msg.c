@@ -152,6 +152,7 @@ static int check_set_status (const struct msg *m);
 static int check_vdisk_list (const struct msg *m);
 static int check_reply (const struct msg *m);
 static int check_get_diff (const struct msg *m);
+static int check_mark (const struct msg *m);
 static int check_diff (const struct msg *m);
 static int check_grant (const struct msg *m);
 static int check_allocated (const struct msg *m);
@@ -217,6 +218,8 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                      check_get_diff },
   [MSG_DIFF] = { "diff", FIELD_ID | FIELD_STATUS | FIELD_ARG | FIELD_EXTENTS,
                  0, check_diff },
+  [MSG_MARK] = { "mark", FIELD_ID | FIELD_VDISK | FIELD_FIRST | FIELD_BLOCKS,
+                 0, check_mark },
 };
 
 static const char *const report_ops[REPORT_OP_MAX + 1] = {
@@ -758,6 +761,18 @@ check_reply (const struct msg *m)
   if (m->status != 0 && (m->n_entries != 0 || m->n_counters != 0)) {
     sm_error ("reply: an error (status %" PRIu32 ") carries no entries "
               "or counters", m->status);
+    return -1;
+  }
+  return 0;
+}
+
+/* MARK: a segment and at least one block. */
+static int
+check_mark (const struct msg *m)
+{
+  if (m->first >= MSG_MAX_SEGMENTS || m->n_blocks == 0) {
+    sm_error ("mark: segment %" PRIu64 " with %" PRIu32 " bitmap bytes",
+              m->first, m->n_blocks);
     return -1;
   }
   return 0;

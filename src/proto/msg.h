@@ -28,6 +28,8 @@
  *   FLUSH vdisk                 REPLY status
  *   ALLOCATED vdisk,seg,alt     (none: recorded in queue order)
  *   REPORT op,container,status  (none: an event, e.g. a failed sync)
+ *   MARK vdisk,seg,blocks       (none: recorded in queue order, like
+ *                                 ALLOCATED; version 5)
  *   GET_DIFF vdisk (to),        DIFF status,size,extents (the ranges
  *     arg (from)                  changed between the two, version 4)
  *
@@ -123,7 +125,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 4
+#define MSG_VERSION 5
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -164,8 +166,9 @@ enum msg_type {
   MSG_GET_STATS = 27,
   MSG_GET_DIFF = 28,
   MSG_DIFF = 29,
+  MSG_MARK = 30,
 };
-#define MSG_TYPE_MAX MSG_DIFF
+#define MSG_TYPE_MAX MSG_MARK
 
 /* REPORT: what happened (msg.op). */
 enum report_op {

@@ -319,6 +319,12 @@ sample_body (struct msg *m, unsigned variant)
     m->vdisk = edge ? UINT32_MAX : 7;
     m->arg = edge ? 1 : 5;              /* from */
     break;
+  case MSG_MARK:
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->first = edge ? (UINT64_C(1) << 37) - 1 : 100;
+    m->n_blocks = huge ? MSG_MAX_BITMAP : 3;
+    m->blocks = huge ? huge_blocks : sample_blocks;
+    break;
   case MSG_DIFF:
     m->arg = edge ? UINT64_MAX : UINT64_C(1) << 30;     /* size */
     m->n_extents = edge ? 0 : 4;
@@ -441,6 +447,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_GET_STATS] = "i",
   [MSG_GET_DIFF] = "iva",
   [MSG_DIFF] = "isaX",
+  [MSG_MARK] = "ivFB",
 };
 
 struct tbuf {
@@ -1051,7 +1058,7 @@ static void
 bad_flag_entry (struct msg *m)
 {
   bad_entries[0] = ENTRY_VALID;
-  bad_entries[1] = ENTRY_VALID | 0x40;
+  bad_entries[1] = ENTRY_VALID | 0x80;
   m->entries = bad_entries;
   m->n_entries = 2;
   m->count = 2;
@@ -1149,7 +1156,7 @@ static const struct bad_case bad_cases[] = {
   { "set_status 0x10", MSG_SET_STATUS, flag_16, "unknown flag", false },
   { "set_status read-only", MSG_SET_STATUS, flag_ro, "does not take flags",
     false },
-  { "entry flag 0x40", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
+  { "entry flag 0x80", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
   { "diff odd words", MSG_DIFF, diff_odd, "not pairs", false },
   { "diff unordered", MSG_DIFF, diff_unordered, "out of order", false },
   { "get_diff from itself", MSG_GET_DIFF, get_diff_self, "not another", false },

@@ -610,7 +610,7 @@ START_TEST (test_map_get_set)
   FAILS (store_map_set (st, vid, 0, ENTRY_ZERO_SEGMENT | ENTRY_NOWRITE),
          EINVAL);
   FAILS (store_map_set (st, vid, 0, entry_make (0, 0, ENTRY_VALID)), EINVAL);
-  FAILS (store_map_set (st, vid, 0, entry_make (cid, 16, 0x40 | 1)), EINVAL);
+  FAILS (store_map_set (st, vid, 0, entry_make (cid, 16, 0x80 | 1)), EINVAL);
   FAILS (store_map_set (st, vid, 0, MAPPED (cid, 17)), EINVAL); /* no seg */
   FAILS (store_map_set (st, 999, 0, MAPPED (cid, 16)), EINVAL); /* no vdisk */
   FAILS (store_map_set (st, vid, UINT64_MAX, MAPPED (cid, 16)), EINVAL);
@@ -1085,8 +1085,8 @@ static const struct corruption {
     "are 16 units" },
   { "malformed flags",
     "PRAGMA ignore_check_constraints = ON;"
-    "UPDATE map SET flags = 65 WHERE vdisk_id = 1 AND vseg = 1", 2,
-    "vdisk 'v1' segment 1 has malformed flags 65" },
+    "UPDATE map SET flags = 129 WHERE vdisk_id = 1 AND vseg = 1", 2,
+    "vdisk 'v1' segment 1 has malformed flags 129" },
   { "dangling reference in a table of a later schema",
     "CREATE TABLE future (v INTEGER REFERENCES vdisk (id));"
     "INSERT INTO future VALUES (99)", 1,
@@ -1184,7 +1184,7 @@ START_TEST (test_map_get_refuses_corrupt_row)
   make_healthy ();
   st = open_store ();
   raw_sql ("PRAGMA ignore_check_constraints = ON;"
-           "UPDATE map SET flags = 65 WHERE vdisk_id = 1 AND vseg = 1");
+           "UPDATE map SET flags = 129 WHERE vdisk_id = 1 AND vseg = 1");
   FAILS (store_map_get (st, 1, 0, 2, e), EIO);
   ck_assert_ptr_nonnull (strstr (last_error, "corrupt map row"));
   OK (store_map_get (st, 2, 0, 2, e));      /* other rows still readable */
