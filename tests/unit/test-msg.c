@@ -1053,6 +1053,7 @@ diff_unordered (struct msg *m)
   m->extents = bad_extents;
 }
 static void get_diff_self (struct msg *m) { m->arg = m->vdisk; }
+static void mark_no_blocks (struct msg *m) { m->n_blocks = 0; m->blocks = NULL; }
 
 static void
 bad_flag_entry (struct msg *m)
@@ -1160,6 +1161,7 @@ static const struct bad_case bad_cases[] = {
   { "diff odd words", MSG_DIFF, diff_odd, "not pairs", false },
   { "diff unordered", MSG_DIFF, diff_unordered, "out of order", false },
   { "get_diff from itself", MSG_GET_DIFF, get_diff_self, "not another", false },
+  { "mark without blocks", MSG_MARK, mark_no_blocks, "bitmap bytes", false },
   { "zero with location", MSG_RETRY, zero_with_location, "not well formed",
     false },
   { "bits without valid", MSG_REPLY, bits_without_valid, "not well formed",
