@@ -27,13 +27,17 @@ seeds=${SNAPMODEL_SEEDS:-20}
 ops=${SNAPMODEL_OPS:-5000}
 every=${SNAPMODEL_VERIFY_EVERY:-1000}
 jobs=${SNAPMODEL_JOBS:-4}
-first=${SNAPMODEL_SEED:-$(( $(date +%s) % 100000 * 100 ))}
+# A fixed first seed, so that make check is repeatable; the soak script
+# draws random ones.
+first=${SNAPMODEL_SEED:-3365200}
 echo "$sm_test_name: $seeds seeds x $ops operations from seed $first" \
      "(set SNAPMODEL_SEED=$first to replay)"
 
 s=$sm_tmpdir/s
 start_segmap "$s"
-segctl "$s" container add c "$sm_tmpdir/c.img" 2G >/dev/null ||
+# (sparse: four seeds at a time, each with up to dozens of snapshots and
+# clones of its three vdisks, filled 2G once with random seeds)
+segctl "$s" container add c "$sm_tmpdir/c.img" 8G >/dev/null ||
   fail "container add failed"
 
 model=$(dirname "$0")/snapshot-model.py
