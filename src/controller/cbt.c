@@ -184,13 +184,20 @@ open_row (struct controller *c, const struct sm_vdisk_info *v,
   return e;
 }
 
+/* The answer RETRY(*E, MARKED) to fault ID on SEG of VDISK. */
+static struct msg
+marked_retry (uint64_t id, uint32_t vdisk, uint64_t seg, sm_entry *e)
+{
+  return (struct msg) { .type = MSG_RETRY, .id = id, .vdisk = vdisk,
+                        .first = seg, .count = 1, .flags = MSG_F_MARKED,
+                        .entries = e, .n_entries = 1 };
+}
+
 /* Answer REQ with RETRY(E, MARKED) now. */
 static void
 answer_marked (struct controller *c, const struct msg *req, sm_entry e)
 {
-  struct msg m = { .type = MSG_RETRY, .id = req->id, .vdisk = req->vdisk,
-                   .first = req->first, .count = 1, .flags = MSG_F_MARKED,
-                   .entries = &e, .n_entries = 1 };
+  struct msg m = marked_retry (req->id, req->vdisk, req->first, &e);
 
   ctrl_answer (c, &m);
 }
@@ -252,9 +259,7 @@ ctrl_cbt_answer (struct controller *c, int status)
 {
   for (size_t i = 0; i < c->cbt_waiters.len; i++) {
     struct cbt_waiter *w = &c->cbt_waiters.ptr[i];
-    struct msg m = { .type = MSG_RETRY, .id = w->id, .vdisk = w->vdisk,
-                     .first = w->seg, .count = 1, .flags = MSG_F_MARKED,
-                     .entries = &w->e, .n_entries = 1 };
+    struct msg m = marked_retry (w->id, w->vdisk, w->seg, &w->e);
     struct msg f = { .type = MSG_FAIL, .id = w->id, .status = status };
     ctrl_send (c, w->agent, status == 0 ? &m : &f, NULL);
   }

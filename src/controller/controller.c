@@ -241,6 +241,7 @@ controller_submit_frame (struct controller *c, struct transport *from,
                          uint8_t *frame, size_t len)
 {
   struct creq *r = calloc (1, sizeof *r);
+  int type;
 
   if (r == NULL) {
     free (frame);
@@ -251,8 +252,8 @@ controller_submit_frame (struct controller *c, struct transport *from,
   r->from = from;
   r->frame = frame;
   r->len = len;
-  enqueue (c, r, msg_frame_type (frame, len) == MSG_ALLOCATED
-           || msg_frame_type (frame, len) == MSG_MARK);
+  type = msg_frame_type (frame, len);
+  enqueue (c, r, type == MSG_ALLOCATED || type == MSG_MARK);
   return 0;
 }
 
