@@ -231,8 +231,7 @@ try_open (struct agent *a, struct table *t, struct piece *p, sm_entry entry,
 
   if (p->op == PIECE_READ || !entry_open (entry))
     return 0;
-  gen = marks_generation (&t->marks);
-  if (!marks_cover (&t->marks, p->seg, p->off, p->len)) {
+  if (!marks_cover (&t->marks, p->seg, p->off, p->len, &gen)) {
     uint32_t n_blocks;
     CLEANUP_FREE uint8_t *blocks = redirect_blocks (t->seg_shift, p->off,
                                                     p->len, &n_blocks);
@@ -256,7 +255,7 @@ try_tracked (struct agent *a, struct table *t, struct piece *p,
              sm_entry entry, int *r)
 {
   if (p->op == PIECE_READ || !entry_tracked (entry)
-      || !marks_cover (&t->marks, p->seg, p->off, p->len))
+      || !marks_cover (&t->marks, p->seg, p->off, p->len, NULL))
     return 0;
   return try_fast_path (a, p, entry & ~ENTRY_TRACK, r);
 }

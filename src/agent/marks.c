@@ -51,13 +51,16 @@ block_range (uint64_t off, uint64_t len, uint64_t *b0, uint64_t *b1)
 }
 
 bool
-marks_cover (struct marks *m, uint64_t seg, uint64_t off, uint64_t len)
+marks_cover (struct marks *m, uint64_t seg, uint64_t off, uint64_t len,
+             uint64_t *gen)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&m->lock);
   uint32_t slot;
   const uint8_t *bits;
   uint64_t b0, b1;
 
+  if (gen)
+    *gen = m->generation;
   if (m->n_slots == 0 || len == 0)
     return false;
   slot = slot_of (m, seg);

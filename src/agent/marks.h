@@ -41,9 +41,11 @@ struct marks {
 void marks_init (struct marks *m, unsigned seg_shift);
 void marks_destroy (struct marks *m);
 uint64_t marks_generation (struct marks *m);
-/* Is every block of [OFF, OFF+LEN) of segment SEG marked? */
+/* Is every block of [OFF, OFF+LEN) of segment SEG marked?  *GEN (if
+ * not NULL) gets the generation it was answered at, in the same lock
+ * (for the marks_add that follows a report). */
 bool marks_cover (struct marks *m, uint64_t seg, uint64_t off,
-                  uint64_t len);
+                  uint64_t len, uint64_t *gen);
 /* The blocks of [OFF, OFF+LEN) of SEG are marked, as answered to a
  * fault sent at generation GEN. */
 void marks_add (struct marks *m, uint64_t seg, uint64_t off, uint64_t len,

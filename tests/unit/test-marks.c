@@ -30,8 +30,8 @@ START_TEST (test_empty)
   struct marks m;
 
   marks_init (&m, SEG1M);
-  ck_assert (!marks_cover (&m, 0, 0, B));
-  ck_assert (!marks_cover (&m, 5, 0, 1));
+  ck_assert (!marks_cover (&m, 0, 0, B, NULL));
+  ck_assert (!marks_cover (&m, 5, 0, 1, NULL));
   ck_assert_uint_eq (m.n_slots, 0);
   ck_assert_uint_eq (m.n_bytes, 32);
   marks_destroy (&m);
@@ -46,22 +46,22 @@ START_TEST (test_blocks)
   marks_init (&m, SEG1M);
   gen = marks_generation (&m);
   marks_add (&m, 3, B + 100, 10, gen);          /* block 1 only */
-  ck_assert (marks_cover (&m, 3, B, B));
-  ck_assert (marks_cover (&m, 3, B + 4000, 96));
-  ck_assert (!marks_cover (&m, 3, B - 1, 2));   /* blocks 0 and 1 */
-  ck_assert (!marks_cover (&m, 3, 2 * B, 1));
-  ck_assert (!marks_cover (&m, 4, B, B));       /* another segment */
-  ck_assert (!marks_cover (&m, 3, B, 0));       /* nothing to write */
+  ck_assert (marks_cover (&m, 3, B, B, NULL));
+  ck_assert (marks_cover (&m, 3, B + 4000, 96, NULL));
+  ck_assert (!marks_cover (&m, 3, B - 1, 2, NULL));   /* blocks 0 and 1 */
+  ck_assert (!marks_cover (&m, 3, 2 * B, 1, NULL));
+  ck_assert (!marks_cover (&m, 4, B, B, NULL));       /* another segment */
+  ck_assert (!marks_cover (&m, 3, B, 0, NULL));       /* nothing to write */
   marks_add (&m, 3, 0, B, gen);
-  ck_assert (marks_cover (&m, 3, B - 1, 2));
+  ck_assert (marks_cover (&m, 3, B - 1, 2, NULL));
   /* The last block of the segment, and a range across many blocks. */
   marks_add (&m, 3, (1 << SEG1M) - 1, 1, gen);
-  ck_assert (marks_cover (&m, 3, (1 << SEG1M) - B, B));
+  ck_assert (marks_cover (&m, 3, (1 << SEG1M) - B, B, NULL));
   marks_add (&m, 9, 10 * B + 1, 5 * B, gen);     /* blocks 10..15 */
   for (unsigned b = 10; b <= 15; b++)
-    ck_assert (marks_cover (&m, 9, b * B, B));
-  ck_assert (!marks_cover (&m, 9, 9 * B, B));
-  ck_assert (!marks_cover (&m, 9, 16 * B, B));
+    ck_assert (marks_cover (&m, 9, b * B, B, NULL));
+  ck_assert (!marks_cover (&m, 9, 9 * B, B, NULL));
+  ck_assert (!marks_cover (&m, 9, 16 * B, B, NULL));
   marks_destroy (&m);
 }
 END_TEST
@@ -75,9 +75,9 @@ START_TEST (test_generation)
   gen = marks_generation (&m);
   marks_forget (&m, 100, 1);                    /* a snapshot came */
   marks_add (&m, 7, 0, B, gen);                 /* a stale answer */
-  ck_assert (!marks_cover (&m, 7, 0, B));
+  ck_assert (!marks_cover (&m, 7, 0, B, NULL));
   marks_add (&m, 7, 0, B, marks_generation (&m));
-  ck_assert (marks_cover (&m, 7, 0, B));
+  ck_assert (marks_cover (&m, 7, 0, B, NULL));
   marks_destroy (&m);
 }
 END_TEST
@@ -90,10 +90,10 @@ START_TEST (test_forget)
   marks_add (&m, 1, 0, B, marks_generation (&m));
   marks_add (&m, 2, 0, B, marks_generation (&m));
   marks_forget (&m, 2, 1);
-  ck_assert (marks_cover (&m, 1, 0, B));
-  ck_assert (!marks_cover (&m, 2, 0, B));
+  ck_assert (marks_cover (&m, 1, 0, B, NULL));
+  ck_assert (!marks_cover (&m, 2, 0, B, NULL));
   marks_forget (&m, 0, UINT64_MAX);             /* all of them */
-  ck_assert (!marks_cover (&m, 1, 0, B));
+  ck_assert (!marks_cover (&m, 1, 0, B, NULL));
   marks_destroy (&m);
 }
 END_TEST
@@ -109,14 +109,14 @@ START_TEST (test_eviction)
   for (uint64_t seg = 1; seg < 1000000 && other == 0; seg++) {
     uint64_t gen = marks_generation (&m);
     marks_add (&m, seg, 2 * B, B, gen);
-    if (!marks_cover (&m, 0, 0, B))
+    if (!marks_cover (&m, 0, 0, B, NULL))
       other = seg;                              /* it took 0's slot */
     else
       marks_forget (&m, seg, 1);
   }
   ck_assert_uint_ne (other, 0);
-  ck_assert (!marks_cover (&m, other, 0, B));   /* not 0's marks */
-  ck_assert (marks_cover (&m, other, 2 * B, B));
+  ck_assert (!marks_cover (&m, other, 0, B, NULL));   /* not 0's marks */
+  ck_assert (marks_cover (&m, other, 2 * B, B, NULL));
   marks_destroy (&m);
 }
 END_TEST
@@ -133,9 +133,9 @@ START_TEST (test_sizes)
   ck_assert_uint_gt (small.n_slots, big.n_slots);
   ck_assert_uint_le ((uint64_t) small.n_slots * small.n_bytes, 64 << 10);
   ck_assert_uint_le ((uint64_t) big.n_slots * big.n_bytes, 64 << 10);
-  ck_assert (marks_cover (&big, 0, 0, B));
+  ck_assert (marks_cover (&big, 0, 0, B, NULL));
   marks_add (&big, 0, (UINT64_C(64) << 20) - B, B, 0);
-  ck_assert (marks_cover (&big, 0, (UINT64_C(64) << 20) - B, B));
+  ck_assert (marks_cover (&big, 0, (UINT64_C(64) << 20) - B, B, NULL));
   marks_destroy (&small);
   marks_destroy (&big);
 }
