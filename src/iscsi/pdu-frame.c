@@ -147,6 +147,7 @@ ahs_entry (uint8_t type, const uint8_t *p, size_t n, bool strict,
       return ISCSI_PDU_ERR_AHS_TYPE;
     pdu->has_bidi_read_len = true;
     pdu->bidi_read_len = get_be (p + 1, 4);
+    pdu->bidi_ahs_first = pdu->ext_cdb == NULL;
     return ISCSI_PDU_OK;
   default:
     return ISCSI_PDU_ERR_AHS_TYPE;
@@ -200,24 +201,45 @@ ahs_size (const struct iscsi_pdu *pdu)
   return n;
 }
 
-static void
-ahs_write (const struct iscsi_pdu *pdu, uint8_t *out)
+static size_t
+ahs_write_ext_cdb (const struct iscsi_pdu *pdu, uint8_t *out)
 {
   size_t n = pdu->ext_cdb_len;
 
-  if (n > 0) {
-    put_be (out, 2, n + 1);
-    out[2] = AHS_TYPE_EXT_CDB;
-    out[3] = 0;
-    memcpy (&out[4], pdu->ext_cdb, n);
-    memset (&out[4 + n], 0, pad4 (n));
-    out += 4 + n + pad4 (n);
+  if (n == 0)
+    return 0;
+  put_be (out, 2, n + 1);
+  out[2] = AHS_TYPE_EXT_CDB;
+  out[3] = 0;
+  memcpy (&out[4], pdu->ext_cdb, n);
+  memset (&out[4 + n], 0, pad4 (n));
+  return 4 + n + pad4 (n);
+}
+
+static size_t
+ahs_write_bidi (const struct iscsi_pdu *pdu, uint8_t *out)
+{
+  if (!pdu->has_bidi_read_len)
+    return 0;
+  put_be (out, 2, 5);
+  out[2] = AHS_TYPE_BIDI_LENGTH;
+  out[3] = 0;
+  put_be (&out[4], 4, pdu->bidi_read_len);
+  return 8;
+}
+
+/* The entries in the order they arrived in (the Extended CDB first for
+ * a PDU built here). */
+static void
+ahs_write (const struct iscsi_pdu *pdu, uint8_t *out)
+{
+  if (pdu->bidi_ahs_first) {
+    out += ahs_write_bidi (pdu, out);
+    ahs_write_ext_cdb (pdu, out);
   }
-  if (pdu->has_bidi_read_len) {
-    put_be (out, 2, 5);
-    out[2] = AHS_TYPE_BIDI_LENGTH;
-    out[3] = 0;
-    put_be (&out[4], 4, pdu->bidi_read_len);
+  else {
+    out += ahs_write_ext_cdb (pdu, out);
+    ahs_write_bidi (pdu, out);
   }
 }
 

@@ -253,6 +253,8 @@ struct iscsi_pdu {
   uint16_t ext_cdb_len;
   bool has_bidi_read_len;
   uint32_t bidi_read_len;       /* Bidirectional Read Expected Length */
+  bool bidi_ahs_first;          /* it came before the Extended CDB (RFC
+                                   7143 sets no order; encode keeps it) */
   /* the data segment (data_len bytes, without padding) */
   const uint8_t *data;
 };

@@ -437,6 +437,41 @@ START_TEST (test_reserved_bits)
 }
 END_TEST
 
+/* RFC 7143 sets no order for the AHS entries: a command whose
+ * Bidirectional Read Expected Length comes before its Extended CDB
+ * decodes, and re-encodes to the same bytes (found by fuzz-pdu). */
+START_TEST (test_ahs_order)
+{
+  static const uint8_t ahs[2][16] = {
+    { 0, 5, 1, 0, 0xa1, 0xa2, 0xa3, 0xa4, 0, 5, 2, 0, 0, 0, 0x10, 0 },
+    { 0, 5, 2, 0, 0, 0, 0x10, 0, 0, 5, 1, 0, 0xa1, 0xa2, 0xa3, 0xa4 },
+  };
+  struct iscsi_pdu_limits lim;
+  struct iscsi_pdu p, q;
+  uint8_t buf[64], again[64];
+  size_t m;
+  int i;
+
+  limits (&lim, ISCSI_OP_SCSI_CMD, false, false);
+  for (i = 0; i < 2; i++) {
+    iscsi_pdu_init (&p, ISCSI_OP_SCSI_CMD);
+    p.final = p.read = p.write = true;
+    p.cdb[0] = 0x7f;
+    m = encode_ok (&p, &lim, buf);
+    ck_assert_uint_eq (m, 48);
+    buf[4] = 4;
+    memcpy (&buf[48], ahs[i], 16);
+    ck_assert_int_eq (decode (buf, 64, &lim, &q), ISCSI_PDU_OK);
+    ck_assert (q.has_bidi_read_len && q.bidi_read_len == 0x1000);
+    ck_assert_uint_eq (q.ext_cdb_len, 4);
+    ck_assert_int_eq (iscsi_pdu_encode (&q, &lim, again, sizeof again, &m),
+                      ISCSI_PDU_OK);
+    ck_assert_uint_eq (m, 64);
+    ck_assert_mem_eq (again, buf, 64);
+  }
+}
+END_TEST
+
 /*----------------------------------------------------------------------
  * Random frames.
  */
@@ -516,6 +551,7 @@ pdu_suite (void)
   tcase_add_test (tc, test_golden_login);
   tcase_add_loop_test (tc, test_roundtrip, 0, N_OPS);
   tcase_add_loop_test (tc, test_reserved_bits, 0, N_OPS);
+  tcase_add_test (tc, test_ahs_order);
   tcase_add_test (tc, test_random_frames);
   add_error_tests (tc);
   suite_add_tcase (s, tc);
