@@ -9,8 +9,11 @@
  * the nodes on that path, the ancestor excluded.  No data is read.
  *
  * A node with no base ends the walk up: two nodes whose walks never
- * meet have no common tracked history (an older snapshot was deleted,
- * or the vdisk was not tracked then), and the diff is refused.
+ * meet have no common tracked history (the vdisk was not tracked when
+ * one was taken), and the diff is refused.  Deleting snapshots keeps
+ * the walks meeting: a snapshot's marks pass to its children, and a
+ * root that goes leaves its oldest snapshot child as the root
+ * (store-cbt.c).
  */
 #include <config.h>
 
@@ -134,9 +137,8 @@ compute (struct controller *c, uint32_t a, uint32_t b, unsigned seg_shift,
     for (ib = 0; ib < nb && !met; ib++)
       met = pa[ia] == pb[ib];
   if (!met) {
-    fail (error, "the two points have no common tracked history (a "
-          "snapshot between them was deleted, or the vdisk was not "
-          "tracked then)");
+    fail (error, "the two points have no common tracked history (the "
+          "vdisk was not tracked when one of them was taken)");
     r = -1;
   }
   /* (the loops stepped once past the meeting point) */

@@ -5,7 +5,9 @@
  * snapshot) or a snapshot (its delta: blocks changed between its base
  * and it).  They are only ever OR-ed into, moved whole from a vdisk to
  * a new snapshot (store_cbt_on_snapshot), merged into the children of
- * a snapshot that goes (store_cbt_unlink), and read for a diff.
+ * a snapshot that goes (store_cbt_unlink: a root that goes hands the
+ * root over to its oldest snapshot child, so its children keep a common
+ * history), and read for a diff.
  *
  * Bitmaps of one owner all have the owner's segment size / 4096 / 8
  * bytes; a row shorter than asked for reads as padded with zeros, so a
@@ -41,8 +43,9 @@ const struct stmt_def store_cbt_stmts[] = {
     "UPDATE vdisk SET base_id = ?2 WHERE base_id = ?1" },
   { STMT_CBT_BASE_OF,
     "SELECT base_id FROM vdisk WHERE id = ?1" },
-  { STMT_CBT_CHILDREN,
-    "SELECT id FROM vdisk WHERE base_id = ?1 ORDER BY id" },
+  { STMT_CBT_CHILDREN,         /* snapshots first */
+    "SELECT id, kind = 'snapshot' FROM vdisk WHERE base_id = ?1"
+    " ORDER BY kind <> 'snapshot', id" },
   { STMT_COUNT, NULL }
 };
 
@@ -180,9 +183,11 @@ merge_row (void *opaque, uint64_t vseg, const uint8_t *blocks,
   return store_cbt_mark (m->st, m->to, vseg, blocks, n_bytes, NULL);
 }
 
-/* The ids of ID's children (base_id = ID) into *OUT (caller frees). */
+/* The ids of ID's children (base_id = ID) into *OUT (caller frees),
+ * its snapshots first; *FIRST_IS_SNAPSHOT says whether there is one. */
 static int
-children (struct store *st, uint32_t id, uint32_t **out, size_t *n)
+children (struct store *st, uint32_t id, uint32_t **out, size_t *n,
+          bool *first_is_snapshot)
 {
   sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_CBT_CHILDREN];
   size_t cap = 0;
@@ -190,13 +195,37 @@ children (struct store *st, uint32_t id, uint32_t **out, size_t *n)
 
   *out = NULL;
   *n = 0;
+  *first_is_snapshot = false;
   sqlite3_bind_int64 (s, 1, id);
   while ((r = stmt_row (st, s, "listing the children of %" PRIu32, id)) == 1) {
     if (store_grow ((void **) out, &cap, *n, sizeof **out) == -1)
       return -1;
+    if (*n == 0)
+      *first_is_snapshot = sqlite3_column_int (s, 1);
     (*out)[(*n)++] = sqlite3_column_int64 (s, 0);
   }
   return r;
+}
+
+/* ID, a root of the base tree, goes and leaves several children: its
+ * first snapshot child KIDS[0] becomes the root, and every other child
+ * is based on it, with the marks of the path between them (its own and
+ * KIDS[0]'s).  Without that, the children would become roots with no
+ * common history, and no diff between them could be made. */
+static int
+reroot (struct store *st, const uint32_t *kids, size_t n)
+{
+  for (size_t i = 1; i < n; i++) {
+    struct merge m = { st, kids[i] };
+    if (store_cbt_foreach (st, kids[0], merge_row, &m) == -1
+        || run2 (st, STMT_CBT_SET_BASE, kids[i], kids[0],
+                 "setting a base") == -1)
+      return -1;
+  }
+  if (run2 (st, STMT_CBT_DELETE_OWNER, kids[0], 0, "dropping marks") == -1
+      || run2 (st, STMT_CBT_SET_BASE, kids[0], 0, "clearing a base") == -1)
+    return -1;
+  return 0;
 }
 
 /* Inside a savepoint: see store_cbt_unlink. */
@@ -206,10 +235,16 @@ unlink_rows (struct store *st, uint32_t id)
   CLEANUP_FREE uint32_t *kids = NULL;
   size_t n;
   uint32_t base;
+  bool snapshot_child;
 
   if (store_cbt_base (st, id, &base) == -1
-      || children (st, id, &kids, &n) == -1)
+      || children (st, id, &kids, &n, &snapshot_child) == -1)
     return -1;
+  if (base == 0 && n > 1 && snapshot_child) {
+    if (reroot (st, kids, n) == -1)
+      return -1;
+    return run2 (st, STMT_CBT_DELETE_OWNER, id, 0, "dropping marks");
+  }
   for (size_t i = 0; i < n; i++) {
     struct merge m = { st, kids[i] };
     int r = base

@@ -1381,6 +1381,45 @@ START_TEST (test_cbt_chain)
 }
 END_TEST
 
+/* A root that goes with several children (the branches a rollback
+ * makes) leaves its oldest snapshot child as the root: the others are
+ * based on it with the marks of the path between them, so that diffs
+ * between the branches still have a common history. */
+START_TEST (test_cbt_reroot)
+{
+  uint32_t cid, v, r, sa, sb;
+  struct store *st = open_with_vdisk (&cid, &v);
+  uint8_t a[32] = { 0x01 }, b[32] = { 0x04 }, c[32] = { 0x10 };
+
+  OK (store_allocate (st, v, 0, MAPPED (cid, 16), 16));
+  r = snap (st, v, "r");
+  OK (store_cbt_mark (st, v, 0, a, 32, NULL));
+  sa = snap (st, v, "a");                 /* r <- a */
+  OK (store_cbt_reset (st, v, r));        /* rolled back to r */
+  OK (store_cbt_mark (st, v, 0, b, 32, NULL));
+  /* r's children: a and the vdisk (not a snapshot: a is the root). */
+  OK (store_vdisk_mark_deleting (st, r));
+  ck_assert_uint_eq (base_of (st, sa), 0);
+  ck_assert_int_eq (mark0 (st, sa, 0), -1);
+  ck_assert_uint_eq (base_of (st, v), sa);
+  ck_assert_int_eq (mark0 (st, v, 0), 0x05);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  /* Again with two snapshot children: a <- b and a <- c. */
+  sb = snap (st, v, "b");                 /* a <- b (marks 0x05) */
+  OK (store_cbt_reset (st, v, sa));
+  OK (store_cbt_mark (st, v, 0, c, 32, NULL));
+  r = snap (st, v, "c");                  /* a <- c (marks 0x10) */
+  OK (store_vdisk_mark_deleting (st, sa));
+  ck_assert_uint_eq (base_of (st, sb), 0);
+  ck_assert_int_eq (mark0 (st, sb, 0), -1);
+  ck_assert_uint_eq (base_of (st, r), sb);
+  ck_assert_int_eq (mark0 (st, r, 0), 0x15);
+  ck_assert_uint_eq (base_of (st, v), r);
+  ck_assert_int_eq (store_check (st, NULL, NULL), 0);
+  store_close (st);
+}
+END_TEST
+
 /* The clone_of of vdisk ID as listed (0: none), -1 if not listed. */
 static int64_t
 listed_clone_of (struct store *st, uint32_t id)
@@ -1546,6 +1585,7 @@ store_suite (void)
                        sizeof corruptions / sizeof corruptions[0]);
   tcase_add_test (tc, test_map_get_refuses_corrupt_row);
   tcase_add_test (tc, test_cbt_chain);
+  tcase_add_test (tc, test_cbt_reroot);
   tcase_add_test (tc, test_clone_create);
   tcase_add_test (tc, test_map_share_into_empty);
   tcase_add_test (tc, test_jobs);
