@@ -23,6 +23,11 @@
 #include "controller/store.h"
 #include "controller/store-internal.h"
 
+/* Finished jobs (done, cancelled, failed) stay listed for a week, the
+ * JOBS_KEPT latest at most; older ones go when a job is added. */
+#define JOBS_KEPT     100
+#define JOBS_KEPT_FOR (7 * 24 * 3600)
+
 #define JOB_COLUMNS \
   "id, kind, vdisk_id, vdisk, state, done, total, cursor, created," \
   " updated, error"
@@ -40,6 +45,11 @@ const struct stmt_def store_job_stmts[] = {
   { STMT_JOB_LIST_ACTIVE,
     "SELECT " JOB_COLUMNS " FROM job"
     " WHERE state IN ('running', 'paused') ORDER BY id" },
+  { STMT_JOB_PURGE,
+    "DELETE FROM job WHERE state NOT IN ('running', 'paused')"
+    " AND (updated < ?1 OR id NOT IN (SELECT id FROM job"
+    "      WHERE state NOT IN ('running', 'paused')"
+    "      ORDER BY id DESC LIMIT ?2))" },
   { STMT_COUNT, NULL }
 };
 
@@ -79,11 +89,25 @@ lookup (const char *const *names, size_t n, const unsigned char *text)
   return -1;
 }
 
+/* Forget the finished jobs that are too old or too many. */
+static int
+purge_finished (struct store *st, int64_t now)
+{
+  sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_JOB_PURGE];
+
+  sqlite3_bind_int64 (s, 1, now - JOBS_KEPT_FOR);
+  sqlite3_bind_int64 (s, 2, JOBS_KEPT);
+  return stmt_run (st, s, "forgetting finished jobs");
+}
+
 int
 store_job_add (struct store *st, struct sm_job *j)
 {
   sqlite3_stmt *s CLEANUP_RESET = st->stmt[STMT_JOB_INSERT];
   int64_t now = time (NULL);
+
+  if (purge_finished (st, now) == -1)
+    return -1;
 
   sqlite3_bind_text (s, 1, sm_job_kind_to_string (j->kind), -1,
                      SQLITE_STATIC);

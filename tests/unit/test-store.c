@@ -1498,6 +1498,20 @@ START_TEST (test_map_share_into_empty)
 }
 END_TEST
 
+/* How many jobs are listed that are neither running nor paused. */
+static size_t
+finished_jobs (struct store *st)
+{
+  struct sm_job *list;
+  size_t n, k = 0;
+
+  OK (store_job_list (st, false, &list, &n));
+  for (size_t i = 0; i < n; i++)
+    k += list[i].state != SM_JOB_RUNNING && list[i].state != SM_JOB_PAUSED;
+  sm_job_free (list, n);
+  return k;
+}
+
 START_TEST (test_jobs)
 {
   uint32_t cid, vid;
@@ -1543,9 +1557,26 @@ START_TEST (test_jobs)
   sm_job_free (list, n);
   FAILS (store_job_get (st, 99, &got), ENOENT);
 
+  /* Finished jobs are forgotten when a job is added: beyond the 100
+   * latest, or a week after they ended. */
+  j.error = NULL;
+  for (int i = 0; i < 105; i++) {
+    OK (store_job_add (st, &j));
+    j.state = SM_JOB_DONE;
+    OK (store_job_update (st, &j));
+  }
+  OK (store_job_add (st, &j));          /* running */
+  ck_assert_uint_eq (finished_jobs (st), 100);
+  raw_sql ("UPDATE job SET updated = 0 WHERE id = 106");
+  OK (store_job_add (st, &j));
+  ck_assert_uint_eq (finished_jobs (st), 99);
+  OK (store_job_get (st, 107, &got));   /* running jobs stay */
+  sm_job_clear (&got);
+  FAILS (store_job_get (st, 106, &got), ENOENT);
+
   /* A kind this binary does not know is refused, not guessed. */
   raw_sql ("UPDATE job SET kind = 'bogus'");
-  FAILS (store_job_get (st, 1, &got), EINVAL);
+  FAILS (store_job_get (st, 107, &got), EINVAL);
   store_close (st);
 }
 END_TEST
