@@ -52,7 +52,9 @@ import json
 import os
 import pickle
 import random
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -644,6 +646,65 @@ def reconcile(m):
             del m.vdisks[names[0]]
 
 
+def _concerns(note, name, seg):
+    """Could the history line NOTE have changed segment SEG of vdisk
+    NAME?  I/O on it, and every command that changes segments (on any
+    vdisk: they share segments), kills included."""
+    what = note.split(": ", 1)[-1]
+    r = re.match(r"(write|trim|zero) (\S+) (\d+)\+(\d+)$", what)
+    if r:
+        off, n = int(r.group(3)), int(r.group(4))
+        return (r.group(2) == name and off < (seg + 1) * M
+                and off + n > seg * M)
+    if what.startswith(("read ", "vdisk diff ")):
+        return False
+    return not what.startswith("flush ") or what == "flush " + name
+
+
+def diagnose(m, name, block):
+    """What the history and the database say about NAME's segment of
+    BLOCK, for a divergence report (a crash cut's state is gone once the
+    test has ended)."""
+    seg = block * B // M
+    lines = ["history of %s segment %d:" % (name, seg)]
+    lines += ["  " + h for h in m.history if _concerns(h, name, seg)][-80:]
+    db = os.path.join(os.path.dirname(m.ctlsock), "segmap.db")
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        q = con.execute
+        v = q("SELECT id, kind, parent_id, clone_of, base_id FROM vdisk"
+              " WHERE name = ?", (name,)).fetchone()
+        if v is None and "@" in name:
+            v = q("SELECT s.id, s.kind, s.parent_id, s.clone_of, s.base_id"
+                  " FROM vdisk s JOIN vdisk p ON s.parent_id = p.id"
+                  " WHERE p.name = ? AND s.snap_name = ?",
+                  tuple(name.split("@", 1))).fetchone()
+        lines.append("vdisk row (id, kind, parent, clone_of, base): %r" % (v,))
+        if v is None:
+            return "\n".join(lines)
+        locs = set()
+        for r in q("SELECT container_id, unit, flags FROM map"
+                   " WHERE vdisk_id = ? AND vseg = ?", (v[0], seg)):
+            lines.append("map row (container, unit, flags): %r" % (r,))
+            locs.add(r[:2])
+        for r in q("SELECT orig_container_id, orig_unit, alt_container_id,"
+                   " alt_unit, redirect, hex(at_alt) FROM movement"
+                   " WHERE vdisk_id = ? AND vseg = ?", (v[0], seg)):
+            lines.append("movement (orig, alt, redirect, at_alt): %r" % (r,))
+            locs.update({r[0:2], r[2:4]})
+        for c, u in sorted(x for x in locs if x[0] is not None):
+            seg_row = q("SELECT refcount, units FROM segment WHERE"
+                        " container_id = ? AND unit = ?", (c, u)).fetchone()
+            users = q("SELECT vdisk_id, vseg, flags FROM map WHERE"
+                      " container_id = ? AND unit = ?", (c, u)).fetchall()
+            lines.append("segment %d:%d (refcount, units) %r, map rows %r"
+                         % (c, u, seg_row, users))
+        con.close()
+    except sqlite3.Error as e:
+        lines.append("database %s: %s" % (db, e))
+    return "\n".join(lines)
+
+
 def verify_cut(m):
     """Check the restarted server against the model and adopt what the
     vdisks read (each block one of its allowed values)."""
@@ -655,16 +716,18 @@ def verify_cut(m):
             if got != data:
                 k = _first_diff(got, data)
                 m.fail("snapshot %s differs at byte %d after the cut "
-                       "(read %r, want %r)" % (export, k, got[k:k + 8],
-                                               data[k:k + 8]))
+                       "(read %r, want %r)\n%s" %
+                       (export, k, got[k:k + 8], data[k:k + 8],
+                        diagnose(m, export, k // B)))
         got = m.read_whole(v.name)
         for b in range(NBLOCKS):
             x = got[b * B:(b + 1) * B]
             allowed = v.pending.get(b, [bytes(v.data[b * B:(b + 1) * B])])
             if x not in allowed:
                 m.fail("%s block %d after the cut reads %r..., neither its "
-                       "flushed value %r... nor a later one (%d allowed)" %
-                       (v.name, b, x[:8], allowed[0][:8], len(allowed)))
+                       "flushed value %r... nor a later one (%d allowed)\n%s"
+                       % (v.name, b, x[:8], allowed[0][:8], len(allowed),
+                          diagnose(m, v.name, b)))
         m.stats["unflushed-kept"] = m.stats.get("unflushed-kept", 0) + sum(
             1 for b, a in v.pending.items() if a[-1] != a[0] and
             got[b * B:(b + 1) * B] == a[-1])
