@@ -80,12 +80,12 @@ for c in status agents check "container list" "container add" \
          "container remove" "vdisk list" "vdisk create" "vdisk info" \
          "vdisk resize" "vdisk set" "vdisk delete" "vdisk diff" "snapshot create" \
          "snapshot create-group" "snapshot list" "snapshot delete" "snapshot rollback" \
-         "clone create" "clone flatten" "job list" "job wait" "job cancel" \
-         "job pause" "job resume"; do
+         "clone create" "clone flatten" "migrate" "job list" "job wait" \
+         "job cancel" "job pause" "job resume"; do
     grep -q "^  $c" "$tmp/out" || fail "--help does not list '$c'"
 done
 # Commands that do not exist yet are not advertised.
-grep -E -q 'migrate|evacuate|stats' \
+grep -E -q 'evacuate|stats' \
     "$tmp/out" &&
     fail "--help lists unimplemented commands"
 grep -q 'SEGMAP_SOCKET' "$tmp/out" || fail "--help does not mention SEGMAP_SOCKET"
@@ -186,6 +186,12 @@ run "${u[@]}" job wait 1x
 grep -q "invalid job number '1x'" "$tmp/err" || fail "job number message"
 run "${u[@]}" vdisk info d1 --read-only
 grep -q -- "--read-only does not apply" "$tmp/err" || fail "mode option message"
+run "${u[@]}" vdisk info d1 --rate 1M
+grep -q -- "--rate does not apply" "$tmp/err" || fail "rate option message"
+run "${u[@]}" migrate d1 c2 --rate fast
+[ -s "$tmp/err" ] || fail "migrate with a bad rate: no message"
+run "${u[@]}" migrate d1
+grep -q "missing arguments" "$tmp/err" || fail "migrate without a container"
 
 # ---- cannot connect: exit 3, naming the socket ----
 

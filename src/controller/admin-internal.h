@@ -5,6 +5,7 @@
  *   snapshot.c     snapshots: create (one or a group), list, delete
  *   clone.c        clone create, snapshot rollback
  *   flatten.c      clone flatten
+ *   migrate.c      migrate (a vdisk to another container)
  *   jobs.c         job list, info, cancel, pause, resume
  *   diff.c         vdisk diff (changed blocks between two snapshots)
  *
@@ -22,6 +23,7 @@
 #include "common/json-add.h"
 
 struct controller;
+struct ctrl_container;
 struct sm_job;
 
 /* Set *ERROR from FMT; returns NULL. */
@@ -31,6 +33,12 @@ json_object *fail (char **error, const char *fmt, ...)
 const char *arg_string (json_object *args, const char *key);
 /* A name argument checked against the naming rule; NULL + *error. */
 const char *arg_name (json_object *args, const char *key, char **error);
+/* 1: present and valid; 0: absent; -1: present but not a non-negative
+ * integer. */
+int arg_u64 (json_object *args, const char *key, uint64_t *out);
+/* The open container named NAME, or NULL. */
+struct ctrl_container *ctrl_container_by_name (struct controller *c,
+                                               const char *name);
 
 typedef json_object *admin_fn (struct controller *c, json_object *args,
                                char **error);
@@ -44,6 +52,8 @@ admin_fn ctrl_cmd_snapshot_create, ctrl_cmd_snapshot_create_group,
 
 admin_fn ctrl_cmd_clone_create, ctrl_cmd_snapshot_rollback,
   ctrl_cmd_clone_flatten;
+
+admin_fn ctrl_cmd_migrate;
 
 admin_fn ctrl_cmd_job_list, ctrl_cmd_job_info, ctrl_cmd_job_cancel,
   ctrl_cmd_job_pause, ctrl_cmd_job_resume;

@@ -52,9 +52,7 @@ arg_string (json_object *args, const char *key)
   return json_object_get_string (v);
 }
 
-/* 1: present and valid; 0: absent; -1: present but not a non-negative
- * integer. */
-static int
+int
 arg_u64 (json_object *args, const char *key, uint64_t *out)
 {
   json_object *v;
@@ -88,8 +86,8 @@ arg_name (json_object *args, const char *key, char **error)
 
 /* Containers ----------------------------------------------------------------- */
 
-static struct ctrl_container *
-container_by_name (struct controller *c, const char *name)
+struct ctrl_container *
+ctrl_container_by_name (struct controller *c, const char *name)
 {
   for (uint32_t id = 1; id <= c->max_container; id++)
     if (c->containers[id] && strcmp (c->containers[id]->c->name, name) == 0)
@@ -164,7 +162,7 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
     return fail (error, "'size' must be a number of bytes");
   if (size % SM_UNIT_SIZE)
     return fail (error, "container size must be a multiple of 64K");
-  if (container_by_name (c, name))
+  if (ctrl_container_by_name (c, name))
     return fail (error, "container '%s' already exists", name);
   /* Open it once to learn its real size (an existing file or a block
    * device needs no SIZE) and to refuse what cannot be used. */
@@ -201,7 +199,7 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
 
   if (name == NULL)
     return NULL;
-  if ((cc = container_by_name (c, name)) == NULL)
+  if ((cc = ctrl_container_by_name (c, name)) == NULL)
     return fail (error, "no container '%s'", name);
   id = cc->c->id;
   for (size_t i = 0; i < c->n_vdisks; i++)
@@ -306,7 +304,7 @@ pick_container (struct controller *c, json_object *args, char **error)
   struct ctrl_container *cc;
 
   if (name) {
-    if ((cc = container_by_name (c, name)) == NULL) {
+    if ((cc = ctrl_container_by_name (c, name)) == NULL) {
       fail (error, "no container '%s'", name);
       return 0;
     }
@@ -608,6 +606,7 @@ static const struct {
   { "snapshot.rollback", ctrl_cmd_snapshot_rollback },
   { "clone.create", ctrl_cmd_clone_create },
   { "clone.flatten", ctrl_cmd_clone_flatten },
+  { "migrate", ctrl_cmd_migrate },
   { "job.list", ctrl_cmd_job_list },
   { "job.info", ctrl_cmd_job_info },
   { "job.cancel", ctrl_cmd_job_cancel },

@@ -407,6 +407,37 @@ struct sm_job *ctrl_job_of_vdisk (struct controller *c, uint32_t vdisk);
  * and register it.  0, or -1 with *ERROR. */
 int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
 
+/* How many segments of V are moving (copy-on-write, flatten or
+ * migration). */
+unsigned ctrl_vdisk_moving (struct controller *c,
+                            const struct sm_vdisk_info *v);
+
+/* jobs.c.  The walk of a job that moves segments (flatten, migrate):
+ * from J's cursor, each row NEXT finds (1 with *SEG, 0 none, -1) that
+ * is not moving already begins a movement to V's container (a
+ * copy-on-write's, cow.c), while fewer than INFLIGHT of V's segments
+ * move and MAY_BEGIN (if set) allows one of SEG_BYTES more; J's cursor
+ * and DONE follow.  0, or -1 with *ERROR (the cursor stays: a resume
+ * retries). */
+struct job_walk {
+  int (*next) (struct controller *c, const struct sm_vdisk_info *v,
+               uint64_t from, uint64_t *seg);
+  unsigned inflight;
+  bool (*may_begin) (struct sm_job *j, uint64_t seg_bytes);
+};
+int ctrl_job_walk (struct controller *c, struct sm_job *j,
+                   const struct sm_vdisk_info *v, const struct job_walk *w,
+                   char **error);
+/* The vdisk NAME if a job may start on it (it exists, is no snapshot,
+ * takes writes and has no job); NULL with *ERROR. */
+const struct sm_vdisk_info *ctrl_job_vdisk (struct controller *c,
+                                            const char *name, char **error);
+
+/* migrate.c.  One step of migrate job J (running, its vdisk live): 1
+ * complete, 0 not yet, -1 failed with *ERROR. */
+int ctrl_migrate_step (struct controller *c, struct sm_job *j,
+                       char **error);
+
 /* flatten.c.  One step of flatten job J (running, its vdisk live): 1
  * when it is complete, 0 to carry on later, -1 with *ERROR (malloc'd)
  * when it failed.  Progress and cursor are updated in J (the caller

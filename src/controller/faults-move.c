@@ -299,7 +299,10 @@ move_new (uint32_t vdisk, uint64_t seg, unsigned shift, sm_entry orig,
     return NULL;
   *m = (struct ctrl_move) {
     .vdisk = vdisk, .seg = seg, .redirect = redirect,
-    .orig = orig & ~(ENTRY_NOWRITE | ENTRY_ALT), .alt = alt,
+    /* orig is a location: the row's state flags (no-write, alt shown,
+     * changed-block tracking) are not the movement's */
+    .orig = orig & ~(ENTRY_NOWRITE | ENTRY_ALT | ENTRY_TRACK | ENTRY_OPEN),
+    .alt = alt,
     .n_bytes = (UINT64_C(1) << shift) / SM_BLOCK_SIZE / 8,
   };
   m->at_alt = calloc (m->n_bytes, 1);
@@ -945,4 +948,21 @@ bool
 ctrl_move_any (const struct controller *c)
 {
   return c->moves.len > 0;
+}
+
+unsigned
+ctrl_vdisk_moving (struct controller *c, const struct sm_vdisk_info *v)
+{
+  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
+    >> v->seg_shift, seg = 0;
+  unsigned n = 0;
+
+  while (seg < n_segs) {
+    uint64_t run = ctrl_move_zero_run (c, v->id, seg, n_segs - seg);
+    if (run == n_segs - seg)
+      break;
+    n++;
+    seg += run + 1;
+  }
+  return n;
 }

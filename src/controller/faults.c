@@ -201,6 +201,8 @@ unreserve_last (struct controller *c, struct vdisk_grants *g, uint32_t k)
   }
 }
 
+static uint32_t recall_pool (struct controller *c, struct vdisk_grants *g);
+
 /* Reserve up to N segments for V and GRANT them.  Returns how many were
  * granted or may have been (0: the container is full, or the agent
  * refused them). */
@@ -215,6 +217,15 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
 
   if (cc == NULL)
     return 0;
+  if (g->container != v->container_id) {
+    /* The vdisk moved (migrate.c): the pool follows once the agent
+     * holds none of its old grants. */
+    if (outstanding (g) > 0 && recall_pool (c, g) == 0)
+      return 0;
+    if (outstanding (g) > 0)
+      return 0;
+    g->container = v->container_id;
+  }
   if (g->head > 0) {            /* drop the used ones from the front */
     memmove (g->out.ptr, &g->out.ptr[g->head],
              outstanding (g) * sizeof g->out.ptr[0]);

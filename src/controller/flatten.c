@@ -49,78 +49,16 @@
 
 #define FLATTEN_INFLIGHT 4
 
-/* How many segments of V are moving (copy-on-write or flatten). */
-static unsigned
-moving (struct controller *c, const struct sm_vdisk_info *v)
-{
-  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
-    >> v->seg_shift, seg = 0;
-  unsigned n = 0;
-
-  while (seg < n_segs) {
-    uint64_t run = ctrl_move_zero_run (c, v->id, seg, n_segs - seg);
-    if (run == n_segs - seg)
-      break;
-    n++;
-    seg += run + 1;
-  }
-  return n;
-}
-
-/* Begin moving shared row SEG of V.  0, or -1 with *ERROR. */
 static int
-begin (struct controller *c, const struct sm_vdisk_info *v, uint64_t seg,
-       char **error)
+next_shared (struct controller *c, const struct sm_vdisk_info *v,
+             uint64_t from, uint64_t *seg)
 {
-  sm_entry row;
-  int err;
-
-  if (store_map_get (c->store, v->id, seg, 1, &row) == -1) {
-    fail (error, "cannot read segment %" PRIu64 " of vdisk '%s'", seg,
-          v->name);
-    return -1;
-  }
-  err = ctrl_cow_begin (c, v, seg, row);
-  if (err == 0)
-    return 0;
-  if (err == ENOSPC)
-    fail (error, "vdisk '%s': its container is full", v->name);
-  else
-    fail (error, "vdisk '%s' segment %" PRIu64 ": cannot start its copy: "
-          "%s", v->name, seg, strerror (err));
-  return -1;
+  return store_map_next_shared (c->store, v->id, from, seg);
 }
 
-/* Walk on from J's cursor, beginning movements while fewer than
- * FLATTEN_INFLIGHT are in flight.  0, or -1 with *ERROR. */
-static int
-walk (struct controller *c, struct sm_job *j, const struct sm_vdisk_info *v,
-      uint64_t n_segs, char **error)
-{
-  unsigned inflight = moving (c, v);
-
-  while (inflight < FLATTEN_INFLIGHT && j->cursor < n_segs) {
-    uint64_t seg;
-    int r = store_map_next_shared (c->store, v->id, j->cursor, &seg);
-
-    if (r == -1) {
-      fail (error, "cannot read the map of vdisk '%s'", v->name);
-      return -1;
-    }
-    if (r == 0 || seg >= n_segs) {
-      j->cursor = n_segs;
-      break;
-    }
-    if (ctrl_move_find (c, v->id, seg) == NULL) {
-      if (begin (c, v, seg, error) == -1)
-        return -1;              /* the cursor stays: a resume retries */
-      inflight++;
-    }
-    j->cursor = seg + 1;
-    j->done++;
-  }
-  return 0;
-}
+static const struct job_walk flatten_walk = {
+  .next = next_shared, .inflight = FLATTEN_INFLIGHT,
+};
 
 /* The walk reached the end with nothing in flight: complete, or start
  * over if rows are shared again.  1 or 0, or -1 with *ERROR. */
@@ -161,9 +99,9 @@ ctrl_flatten_step (struct controller *c, struct sm_job *j, char **error)
   n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
   if (j->cursor > n_segs)
     j->cursor = n_segs;
-  if (walk (c, j, v, n_segs, error) == -1)
+  if (ctrl_job_walk (c, j, v, &flatten_walk, error) == -1)
     return -1;
-  if (j->cursor < n_segs || moving (c, v) > 0)
+  if (j->cursor < n_segs || ctrl_vdisk_moving (c, v) > 0)
     return 0;
   return complete (c, j, v, error);
 }
@@ -174,19 +112,12 @@ ctrl_cmd_clone_flatten (struct controller *c, json_object *args,
 {
   const char *name = arg_name (args, "name", error);
   const struct sm_vdisk_info *v;
-  const struct sm_job *busy;
   struct sm_job j = { .kind = SM_JOB_FLATTEN };
 
   if (name == NULL)
     return NULL;
-  if ((v = ctrl_find_vdisk_by_name (c, name)) == NULL || v->parent)
-    return fail (error, "no vdisk '%s'", name);
-  if (c->degraded || v->read_only)
-    return fail (error, "vdisk '%s' is read-only", name);
-  if ((busy = ctrl_job_of_vdisk (c, v->id)) != NULL)
-    return fail (error, "vdisk '%s' already has job %" PRIu64 " (%s, %s)",
-                 name, busy->id, sm_job_kind_to_string (busy->kind),
-                 sm_job_state_to_string (busy->state));
+  if ((v = ctrl_job_vdisk (c, name, error)) == NULL)
+    return NULL;
   j.vdisk = v->id;
   if (store_map_count_shared (c->store, v->id, &j.total) == -1
       || (j.vdisk_name = strdup (name)) == NULL)

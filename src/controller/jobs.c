@@ -2,8 +2,8 @@
  *
  * A job is a long operation on one vdisk that the controller runs a
  * step at a time between batches of requests, so host I/O is never
- * held up by it: a clone flatten now (flatten.c), migrations and
- * evacuations later.  Its row in the store is the truth; c->jobs holds
+ * held up by it: a clone flatten (flatten.c), a migration
+ * (migrate.c).  Its row in the store is the truth; c->jobs holds
  * the running and paused ones, loaded at start-up, so a job resumes
  * after a restart (clean or not) from its last committed cursor.
  *
@@ -162,6 +162,9 @@ step_one (struct controller *c, struct sm_job *j)
   case SM_JOB_FLATTEN:
     r = ctrl_flatten_step (c, j, &error);
     break;
+  case SM_JOB_MIGRATE:
+    r = ctrl_migrate_step (c, j, &error);
+    break;
   }
   if (r == 1 || (r == -1 && !c->degraded)) {
     end (c, j, r == 1 ? SM_JOB_DONE : SM_JOB_FAILED, error);
@@ -194,6 +197,88 @@ ctrl_job_step (struct controller *c)
   }
 }
 
+const struct sm_vdisk_info *
+ctrl_job_vdisk (struct controller *c, const char *name, char **error)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk_by_name (c, name);
+  const struct sm_job *busy;
+
+  if (v == NULL || v->parent) {
+    fail (error, "no vdisk '%s'", name);
+    return NULL;
+  }
+  if (c->degraded || v->read_only) {
+    fail (error, "vdisk '%s' is read-only", name);
+    return NULL;
+  }
+  if ((busy = ctrl_job_of_vdisk (c, v->id)) != NULL) {
+    fail (error, "vdisk '%s' already has job %" PRIu64 " (%s, %s)", name,
+          busy->id, sm_job_kind_to_string (busy->kind),
+          sm_job_state_to_string (busy->state));
+    return NULL;
+  }
+  return v;
+}
+
+/* Begin moving row SEG of V to V's container.  0, or -1 with *ERROR. */
+static int
+begin_move (struct controller *c, const struct sm_vdisk_info *v,
+            uint64_t seg, char **error)
+{
+  sm_entry row;
+  int err;
+
+  if (store_map_get (c->store, v->id, seg, 1, &row) == -1) {
+    fail (error, "cannot read segment %" PRIu64 " of vdisk '%s'", seg,
+          v->name);
+    return -1;
+  }
+  err = ctrl_cow_begin (c, v, seg, row);
+  if (err == 0)
+    return 0;
+  if (err == ENOSPC)
+    fail (error, "vdisk '%s': its container is full", v->name);
+  else
+    fail (error, "vdisk '%s' segment %" PRIu64 ": cannot start its copy: "
+          "%s", v->name, seg, strerror (err));
+  return -1;
+}
+
+int
+ctrl_job_walk (struct controller *c, struct sm_job *j,
+               const struct sm_vdisk_info *v, const struct job_walk *w,
+               char **error)
+{
+  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
+    >> v->seg_shift;
+  unsigned inflight = ctrl_vdisk_moving (c, v);
+
+  while (inflight < w->inflight && j->cursor < n_segs) {
+    uint64_t seg;
+    int r = w->next (c, v, j->cursor, &seg);
+
+    if (r == -1) {
+      fail (error, "cannot read the map of vdisk '%s'", v->name);
+      return -1;
+    }
+    if (r == 0 || seg >= n_segs) {
+      j->cursor = n_segs;
+      break;
+    }
+    if (ctrl_move_find (c, v->id, seg) == NULL) {
+      if (w->may_begin
+          && !w->may_begin (j, UINT64_C(1) << v->seg_shift))
+        break;                  /* later, at the same row */
+      if (begin_move (c, v, seg, error) == -1)
+        return -1;              /* the cursor stays: a resume retries */
+      inflight++;
+    }
+    j->cursor = seg + 1;
+    j->done++;
+  }
+  return 0;
+}
+
 /* Commands -------------------------------------------------------------- */
 
 json_object *
@@ -209,6 +294,7 @@ ctrl_job_row (const struct sm_job *j)
   json_add_u64 (o, "total", j->total);
   json_add_u64 (o, "started", j->created > 0 ? (uint64_t) j->created : 0);
   json_add_u64 (o, "updated", j->updated > 0 ? (uint64_t) j->updated : 0);
+  json_add_u64 (o, "rate", j->rate);
   if (j->error)
     json_add_string (o, "error", j->error);
   return o;
@@ -317,6 +403,7 @@ set_paused (struct controller *c, json_object *args, bool pause,
   if (j == NULL)
     return NULL;
   j->state = pause ? SM_JOB_PAUSED : SM_JOB_RUNNING;
+  j->pace_since_ms = 0;         /* a rate counts from the resume */
   if (save (c, j) == -1 || ctrl_commit (c, false) == -1)
     return fail (error, "cannot record the state of job %" PRIu64, j->id);
   return ctrl_job_row (j);

@@ -57,6 +57,8 @@ enum stmt_id {
   STMT_CBT_GET, STMT_CBT_PUT, STMT_CBT_FOREACH, STMT_CBT_MOVE,
   STMT_CBT_DELETE_OWNER, STMT_CBT_SET_BASE, STMT_CBT_REBASE,
   STMT_CBT_BASE_OF, STMT_CBT_CHILDREN,
+  /* store-migrate.c */
+  STMT_VDISK_SET_CONTAINER, STMT_MAP_NEXT_ELSEWHERE, STMT_MAP_COUNT_ELSEWHERE,
   STMT_COUNT
 };
 
@@ -73,6 +75,7 @@ extern const struct stmt_def store_movement_stmts[];  /* store-movement.c */
 extern const struct stmt_def store_clone_stmts[];     /* store-clone.c */
 extern const struct stmt_def store_job_stmts[];       /* store-job.c */
 extern const struct stmt_def store_cbt_stmts[];       /* store-cbt.c */
+extern const struct stmt_def store_migrate_stmts[];   /* store-migrate.c */
 
 struct store {
   sqlite3 *db;

@@ -30,13 +30,13 @@
 
 #define JOB_COLUMNS \
   "id, kind, vdisk_id, vdisk, state, done, total, cursor, created," \
-  " updated, error"
+  " updated, error, rate"
 
 const struct stmt_def store_job_stmts[] = {
   { STMT_JOB_INSERT,
     "INSERT INTO job (kind, vdisk_id, vdisk, state, done, total, cursor,"
-    "                 created, updated)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)" },
+    "                 created, updated, rate)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)" },
   { STMT_JOB_UPDATE,
     "UPDATE job SET state = ?2, done = ?3, total = ?4, cursor = ?5,"
     "               updated = ?6, error = ?7 WHERE id = ?1" },
@@ -55,6 +55,7 @@ const struct stmt_def store_job_stmts[] = {
 
 static const char *const kind_names[] = {
   [SM_JOB_FLATTEN] = "flatten",
+  [SM_JOB_MIGRATE] = "migrate",
 };
 
 static const char *const state_names[] = {
@@ -119,6 +120,7 @@ store_job_add (struct store *st, struct sm_job *j)
   sqlite3_bind_int64 (s, 6, j->total);
   sqlite3_bind_int64 (s, 7, j->cursor);
   sqlite3_bind_int64 (s, 8, now);
+  sqlite3_bind_int64 (s, 9, j->rate);
   if (stmt_run (st, s, "creating a %s job for vdisk '%s'",
                 sm_job_kind_to_string (j->kind), j->vdisk_name) == -1)
     return -1;
@@ -192,6 +194,7 @@ job_row (struct store *st, sqlite3_stmt *s, struct sm_job *j)
   j->cursor = sqlite3_column_int64 (s, 7);
   j->created = sqlite3_column_int64 (s, 8);
   j->updated = sqlite3_column_int64 (s, 9);
+  j->rate = sqlite3_column_int64 (s, 11);
   if (store_column_strdup (s, 3, &j->vdisk_name) == -1)
     return -1;
   if (sqlite3_column_type (s, 10) != SQLITE_NULL

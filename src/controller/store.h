@@ -156,10 +156,23 @@ int store_map_next_shared (struct store *st, uint32_t vdisk, uint64_t first,
  * reference. */
 int store_map_count_shared (struct store *st, uint32_t vdisk, uint64_t *n);
 
+/* Migration (store-migrate.c, sql/009).  New segments of vdisk ID go to
+ * container CID from now on.  ENOENT. */
+int store_vdisk_set_container (struct store *st, uint32_t id, uint32_t cid);
+/* The first row of VDISK at or after FIRST that has a location on
+ * another container than CID: 1 with *VSEG, 0 if none, -1. */
+int store_map_next_elsewhere (struct store *st, uint32_t vdisk,
+                              uint32_t cid, uint64_t first, uint64_t *vseg);
+/* How many rows of VDISK have a location on another container than
+ * CID. */
+int store_map_count_elsewhere (struct store *st, uint32_t vdisk,
+                               uint32_t cid, uint64_t *n);
+
 /* Background jobs (store-job.c, sql/007).  A job works on one vdisk;
  * DONE/TOTAL are its units of work, CURSOR where it carries on. */
 enum sm_job_kind {
   SM_JOB_FLATTEN,               /* clone flatten: segments copied */
+  SM_JOB_MIGRATE,               /* migrate: segments moved */
 };
 enum sm_job_state {
   SM_JOB_RUNNING,
@@ -180,6 +193,10 @@ struct sm_job {
   uint64_t done, total, cursor;
   int64_t created, updated;     /* seconds since the epoch */
   char *error;                  /* why it failed, or NULL */
+  uint64_t rate;                /* bytes/s it may start moving, 0: any */
+  /* the controller's pacing of RATE (not stored) */
+  int64_t pace_since_ms;
+  uint64_t pace_bytes;
 };
 
 /* Record new job J (kind, vdisk, vdisk_name, done, total, cursor): it

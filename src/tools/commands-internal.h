@@ -42,6 +42,8 @@ int check_name (const struct command *cmd, const char *what,
 int check_export_name (const struct command *cmd, const char *name);
 /* {"name": NAME} */
 json_object *name_args (const char *name);
+/* Parse a size argument of CMD (a usage error when it is not one). */
+int parse_size (const struct command *cmd, const char *str, int64_t *size);
 /* PATH made absolute against the working directory (malloc'd). */
 char *absolute_path (const char *path);
 
@@ -90,6 +92,8 @@ int run_snapshot_delete (struct session *s, const struct command *cmd,
 /* commands-clone.c */
 int run_clone_create (struct session *s, const struct command *cmd,
                       int argc, char **argv);
+int run_migrate (struct session *s, const struct command *cmd, int argc,
+                 char **argv);
 int run_clone_flatten (struct session *s, const struct command *cmd,
                        int argc, char **argv);
 int run_snapshot_rollback (struct session *s, const struct command *cmd,

@@ -184,8 +184,7 @@ check_export_name (const struct command *cmd, const char *name)
                       "for a snapshot", name, SM_NAME_RULE);
 }
 
-/* Parse a size argument of CMD (a usage error when it is not one). */
-static int
+int
 parse_size (const struct command *cmd, const char *str, int64_t *size)
 {
   uint64_t v;
@@ -950,12 +949,31 @@ const struct command commands[] = {
     .run = run_clone_flatten,
   },
   {
+    .group = NULL, .name = "migrate", .args = "VDISK CONTAINER [--rate SIZE]",
+    .summary = "move a virtual disk's data to another container, live",
+    .details =
+    "Points VDISK at CONTAINER (its new segments go there) and starts a\n"
+    "background job that moves every segment still on another container\n"
+    "while VDISK stays in use: a write to a segment being moved goes to\n"
+    "the new place at once, reads are split, and the old place is freed\n"
+    "when the segment is done.  Segments VDISK shares with snapshots or\n"
+    "clones are copied; those keep theirs.  Prints the job number: follow\n"
+    "it with 'job wait', stop it with 'job cancel' or 'job pause'; the\n"
+    "job survives a restart.\n\n"
+    "Options:\n"
+    "  --rate SIZE  start moving at most SIZE bytes per second (default:\n"
+    "               no limit; the bound holds over seconds)\n\n" SIZE_HELP,
+    .min_args = 2, .max_args = 2, .opts = OPT_RATE,
+    .run = run_migrate,
+  },
+  {
     .group = "job", .name = "list", .args = "",
     .summary = "list background jobs",
     .details =
-    "Columns: ID, KIND (flatten), VDISK, STATE (running, paused, done,\n"
-    "cancelled, failed), PROGRESS (units done/total: segments for a\n"
-    "flatten), STARTED.  --json adds updated and, for a failed job, error.\n",
+    "Columns: ID, KIND (flatten, migrate), VDISK, STATE (running, paused,\n"
+    "done, cancelled, failed), PROGRESS (units done/total: segments for a\n"
+    "flatten or a migration), STARTED.  --json adds updated, rate (bytes\n"
+    "per second, 0: no limit) and, for a failed job, error.\n",
     .run = run_job_list,
   },
   {

@@ -33,6 +33,7 @@ enum {
   LONG_SEGMENT_SIZE,
   LONG_READ_ONLY,
   LONG_READ_WRITE,
+  LONG_RATE,
 };
 
 static const char short_options[] = "+:s:hV";
@@ -45,6 +46,7 @@ static const struct option long_options[] = {
   { "segment-size", required_argument, NULL, LONG_SEGMENT_SIZE },
   { "read-only", no_argument, NULL, LONG_READ_ONLY },
   { "read-write", no_argument, NULL, LONG_READ_WRITE },
+  { "rate", required_argument, NULL, LONG_RATE },
   { NULL, 0, NULL, 0 },
 };
 
@@ -214,6 +216,7 @@ parse_options (int argc, char **argv, struct session *s, struct cmdline *cl)
     case LONG_SEGMENT_SIZE: s->segment_size = optarg; break;
     case LONG_READ_ONLY: s->read_only = true; break;
     case LONG_READ_WRITE: s->read_write = true; break;
+    case LONG_RATE: s->rate = optarg; break;
     default: return option_error (c, argv);
     }
   }
@@ -274,6 +277,8 @@ check_usage (const struct command *cmd, const struct session *s, int nargs)
     return usage_error (cmd, "--container does not apply to this command");
   if (s->segment_size && !(cmd->opts & OPT_SEGMENT_SIZE))
     return usage_error (cmd, "--segment-size does not apply to this command");
+  if (s->rate && !(cmd->opts & OPT_RATE))
+    return usage_error (cmd, "--rate does not apply to this command");
   if ((s->read_only || s->read_write) && !(cmd->opts & OPT_MODE))
     return usage_error (cmd, "--%s does not apply to this command",
                         s->read_only ? "read-only" : "read-write");

@@ -19,6 +19,7 @@
 #define OPT_CONTAINER    (1u << 0)
 #define OPT_SEGMENT_SIZE (1u << 1)
 #define OPT_MODE         (1u << 2)      /* --read-only, --read-write */
+#define OPT_RATE         (1u << 3)
 
 struct session {
   const char *socket;
@@ -26,6 +27,7 @@ struct session {
   const char *container;        /* --container, or NULL */
   const char *segment_size;     /* --segment-size, or NULL */
   bool read_only, read_write;   /* --read-only, --read-write */
+  const char *rate;             /* --rate, or NULL */
   struct ctl_client *client;    /* connected on the first request */
 };
 
