@@ -162,14 +162,17 @@ ctrl_set_degraded (struct controller *c, const char *why)
     store_rollback (c->store);
 }
 
-/* Give the segments freed by the committed transaction back, zeroing
- * those not zeroed yet.  Only now: until the commit, the rows that
- * reference a freed segment may still be what a crash leaves (a
- * rollback, a trim whose changed-block marks go in the same
- * transaction), so its data must still be there.  A crash after the
- * commit and before the zeroing leaves free space, which an unclean
- * start zeroes; the next commit syncs the zeros before it can hand the
- * space to another vdisk (unsynced). */
+/* Give the segments freed by the committed transaction back.  Only now:
+ * until the commit, the rows that reference a freed segment may still be
+ * what a crash leaves (a rollback, a trim whose changed-block marks go in
+ * the same transaction), so its data must still be there.  Those not
+ * zeroed yet go to the delete pipeline's worker (delete.c), which zeroes
+ * and syncs them off this thread and hands them back through c->frees:
+ * punching a hole holds the container's inode lock, and may wait for a
+ * journal commit, and with it for the writeback of everything dirty; on
+ * this thread that stalled every fault, and the host writes behind them,
+ * for up to a second during a migration (bench/README.md).  A crash
+ * before the zeroing leaves free space, which an unclean start zeroes. */
 static void
 release_pending_frees (struct controller *c)
 {
@@ -179,12 +182,12 @@ release_pending_frees (struct controller *c)
     if (cc == NULL)
       continue;
     if (f->zero) {
-      if (container_zero (cc->c, f->unit * SM_UNIT_SIZE,
-                          (uint64_t) f->units * SM_UNIT_SIZE) == -1) {
-        ctrl_set_degraded (c, "a freed segment could not be zeroed");
-        continue;               /* left used: a leak, not a stale read */
-      }
-      cc->unsynced = true;
+      struct pending_free z = *f;
+      z.zero = false;
+      if (pending_free_vector_append (&c->delete_freed, z) == -1)
+        ctrl_set_degraded (c, "a freed segment could not be queued for "
+                           "zeroing");
+      continue;                 /* left used until then: never stale */
     }
     alloc_put (cc->alloc, f->unit, f->units);
   }
