@@ -41,8 +41,9 @@
  *
  * All of it runs in one controller turn, so no segment freed by the
  * rollback is handed out while an agent may still map it.  Segments
- * only the vdisk held are zeroed at once and given to the allocator
- * after the commit, as a trim does: a store failure in the middle
+ * only the vdisk held are zeroed after the commit (by the delete
+ * pipeline's worker) and then given to the allocator, as a trim's are:
+ * a store failure in the middle
  * makes the controller degraded, and the vdisk may then read zeros
  * where its discarded data was.  If an agent
  * does not confirm the new table after the commit, the vdisk is fenced

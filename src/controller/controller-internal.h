@@ -87,7 +87,8 @@ struct ctrl_container {
                                  * it (and only it) first */
 };
 
-/* A freed physical segment: zeroed at once, but given back to the
+/* A freed physical segment: zeroed (ZERO: after the commit, by the
+ * delete pipeline's worker, controller.c), and given back to the
  * allocator only after the commit that frees it (so an uncommitted free
  * can never be handed to another vdisk). */
 struct pending_free {

@@ -31,6 +31,10 @@
  *    round takes   each segment, then     next commit, as
  *    them)         syncs its containers)  any free)
  *
+ * The same worker zeroes the segments that other frees (a trim, the end
+ * of a copy-on-write or a migration, a rollback) give up, once the
+ * commit that frees them is done (controller.c, release_pending_frees).
+ *
  * Committing the deleted rows before the zeroing is durable is safe: a
  * crash makes the next start zero all free space (startup.c), and a
  * clean stop waits for the worker and syncs every container before it
@@ -42,8 +46,8 @@
  *
  * Data movements of the vdisk (faults-move.c) end first, before any
  * map row goes: each one's row is deleted and its alt segment freed
- * (zeroed at once on the controller thread, as a trim does: movements
- * are few), in the batch's transaction.  A movement with an order
+ * (zeroed after the commit, as a trim's are), in the batch's
+ * transaction.  A movement with an order
  * outstanding (its IO_DONE is still queued) holds the deletion until
  * the next batch.  The store refuses to delete a vdisk row that still
  * has movement rows (a foreign key, sql/005).

@@ -624,7 +624,7 @@ ctrl_unref_segment (struct controller *c, sm_entry e, uint32_t units)
     return 0;
   if (cc == NULL)
     return 0;
-  /* Zeroed after the commit (release_pending_frees). */
+  /* Zeroed after the commit, off this thread (release_pending_frees). */
   if (pending_free_vector_append (&c->frees, (struct pending_free) {
         cid, entry_unit (e), units, true }) == -1)
     return -1;

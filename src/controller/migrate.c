@@ -11,7 +11,7 @@
  * host writes to the segment are redirected to the new location
  * (DO_WRITE: one fault round trip, never a wait for the copy), reads
  * are split, the copier copies the rest, and the end maps the new
- * location and drops the old one (freed, zeroed after the commit,
+ * location and drops the old one (freed, and zeroed after the commit,
  * unless a snapshot or clone still shares it: shared segments are
  * copied, and the others keep theirs).  Error rows stay where they are.
  *
