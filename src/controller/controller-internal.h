@@ -408,6 +408,13 @@ struct sm_job *ctrl_job_of_vdisk (struct controller *c, uint32_t vdisk);
  * and register it.  0, or -1 with *ERROR. */
 int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
 
+/* How many segments V's size spans. */
+static inline uint64_t
+ctrl_vdisk_segments (const struct sm_vdisk_info *v)
+{
+  return (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
+}
+
 /* How many segments of V are moving (copy-on-write, flatten or
  * migration). */
 unsigned ctrl_vdisk_moving (struct controller *c,
@@ -418,8 +425,9 @@ unsigned ctrl_vdisk_moving (struct controller *c,
  * is not moving already begins a movement to V's container (a
  * copy-on-write's, cow.c), while fewer than INFLIGHT of V's segments
  * move and MAY_BEGIN (if set) allows one of SEG_BYTES more; J's cursor
- * and DONE follow.  0, or -1 with *ERROR (the cursor stays: a resume
- * retries). */
+ * and DONE follow.  1 when the walk is at V's end with nothing of V
+ * moving (the job may be complete), 0 to go on later, or -1 with *ERROR
+ * (the cursor stays: a resume retries). */
 struct job_walk {
   int (*next) (struct controller *c, const struct sm_vdisk_info *v,
                uint64_t from, uint64_t *seg);

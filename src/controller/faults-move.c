@@ -953,8 +953,7 @@ ctrl_move_any (const struct controller *c)
 unsigned
 ctrl_vdisk_moving (struct controller *c, const struct sm_vdisk_info *v)
 {
-  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
-    >> v->seg_shift, seg = 0;
+  uint64_t n_segs = ctrl_vdisk_segments (v), seg = 0;
   unsigned n = 0;
 
   while (seg < n_segs) {

@@ -220,8 +220,8 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
   if (g->container != v->container_id) {
     /* The vdisk moved (migrate.c): the pool follows once the agent
      * holds none of its old grants. */
-    if (outstanding (g) > 0 && recall_pool (c, g) == 0)
-      return 0;
+    if (outstanding (g) > 0)
+      recall_pool (c, g);
     if (outstanding (g) > 0)
       return 0;
     g->container = v->container_id;

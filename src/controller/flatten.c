@@ -94,16 +94,9 @@ int
 ctrl_flatten_step (struct controller *c, struct sm_job *j, char **error)
 {
   const struct sm_vdisk_info *v = ctrl_find_vdisk (c, j->vdisk);
-  uint64_t n_segs;
+  int r = ctrl_job_walk (c, j, v, &flatten_walk, error);
 
-  n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
-  if (j->cursor > n_segs)
-    j->cursor = n_segs;
-  if (ctrl_job_walk (c, j, v, &flatten_walk, error) == -1)
-    return -1;
-  if (j->cursor < n_segs || ctrl_vdisk_moving (c, v) > 0)
-    return 0;
-  return complete (c, j, v, error);
+  return r == 1 ? complete (c, j, v, error) : r;
 }
 
 json_object *

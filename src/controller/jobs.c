@@ -249,9 +249,11 @@ ctrl_job_walk (struct controller *c, struct sm_job *j,
                const struct sm_vdisk_info *v, const struct job_walk *w,
                char **error)
 {
-  uint64_t n_segs = (v->size + (UINT64_C(1) << v->seg_shift) - 1)
-    >> v->seg_shift;
+  uint64_t n_segs = ctrl_vdisk_segments (v);
   unsigned inflight = ctrl_vdisk_moving (c, v);
+
+  if (j->cursor > n_segs)
+    j->cursor = n_segs;         /* the vdisk was rolled back smaller */
 
   while (inflight < w->inflight && j->cursor < n_segs) {
     uint64_t seg;
@@ -276,7 +278,7 @@ ctrl_job_walk (struct controller *c, struct sm_job *j,
     j->cursor = seg + 1;
     j->done++;
   }
-  return 0;
+  return j->cursor == n_segs && ctrl_vdisk_moving (c, v) == 0;
 }
 
 /* Commands -------------------------------------------------------------- */

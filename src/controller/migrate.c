@@ -43,12 +43,6 @@
 
 #define MIGRATE_INFLIGHT 8
 
-static uint64_t
-n_segments (const struct sm_vdisk_info *v)
-{
-  return (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
-}
-
 /* May J start moving another segment of SEG_BYTES now (--rate)?  If
  * so, it counts as started. */
 static bool
@@ -86,14 +80,11 @@ int
 ctrl_migrate_step (struct controller *c, struct sm_job *j, char **error)
 {
   const struct sm_vdisk_info *v = ctrl_find_vdisk (c, j->vdisk);
-  uint64_t n_segs = n_segments (v), left;
+  uint64_t left;
+  int r = ctrl_job_walk (c, j, v, &migrate_walk, error);
 
-  if (j->cursor > n_segs)
-    j->cursor = n_segs;
-  if (ctrl_job_walk (c, j, v, &migrate_walk, error) == -1)
-    return -1;
-  if (j->cursor < n_segs || ctrl_vdisk_moving (c, v) > 0)
-    return 0;
+  if (r != 1)
+    return r;
   if (store_map_count_elsewhere (c->store, v->id, v->container_id,
                                  &left) == -1) {
     fail (error, "cannot read the map of vdisk '%s'", v->name);
