@@ -47,6 +47,7 @@
 #include "agent/agent.h"
 #include "common/cleanup.h"
 #include "common/errors.h"
+#include "common/limits.h"
 #include "store/container.h"
 
 /* A request waiting for its answer.  The answering thread unlinks it
@@ -350,11 +351,13 @@ agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
   return -1;
 }
 
-int
-agent_mark (struct agent *a, struct table *t, uint64_t seg,
-            const uint8_t *blocks, uint32_t n_blocks)
+/* Send a MARK or MOVED of BLOCKS of SEG (no answer).  0, or -1 (the
+ * agent is degraded now). */
+static int
+send_blocks (struct agent *a, struct table *t, uint8_t type, uint64_t seg,
+             const uint8_t *blocks, uint32_t n_blocks)
 {
-  struct msg m = { .type = MSG_MARK, .vdisk = t->vdisk, .first = seg,
+  struct msg m = { .type = type, .vdisk = t->vdisk, .first = seg,
                    .blocks = (uint8_t *) blocks, .n_blocks = n_blocks,
                    .id = atomic_fetch_add (&a->next_id, 1) };
   uint8_t *frame;
@@ -364,10 +367,26 @@ agent_mark (struct agent *a, struct table *t, uint64_t seg,
       && a->transport->to_controller (a->transport, frame, len) == 0)
     return 0;
   sm_error ("vdisk %s: cannot tell the controller that blocks of segment %"
-            PRIu64 " changed", t->name, seg);
+            PRIu64 " %s", t->name, seg,
+            type == MSG_MARK ? "changed" : "were written at alt");
   agent_set_degraded (a);
   agent_report (a, REPORT_UNRECORDED, 0, EIO);
   return -1;
+}
+
+int
+agent_mark (struct agent *a, struct table *t, uint64_t seg,
+            const uint8_t *blocks, uint32_t n_blocks)
+{
+  return send_blocks (a, t, MSG_MARK, seg, blocks, n_blocks);
+}
+
+int
+agent_moved (void *opaque, uint64_t seg, const uint8_t *blocks, uint32_t n)
+{
+  struct agent_table *at = opaque;
+
+  return send_blocks (at->a, at->t, MSG_MOVED, seg, blocks, n);
 }
 
 /* The absolute CLOCK_REALTIME deadline MS from now (sem_timedwait). */
@@ -509,6 +528,47 @@ apply_retry (struct agent *a, struct msg *m, uint64_t claim_seq)
     m->type = MSG_FAIL, m->status = ENOMEM;
 }
 
+/* DELEGATE: hold the movement it names (held.h) before the waiter
+ * retries; applied here, like a RETRY, so that an answer whose waiter
+ * gave up is held all the same (the controller counts it delegated).
+ * A failure becomes the answer (FAIL). */
+static void
+apply_delegate (struct agent *a, struct msg *m)
+{
+  struct table *t;
+  uint32_t n_bytes;
+  int err = 0;
+
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+    t = find_table_locked (a, m->vdisk, NULL);
+    if (t == NULL)
+      err = ENOENT;
+    else
+      atomic_fetch_add (&t->refs, 1);
+  }
+  if (t) {
+    n_bytes = (uint32_t) ((UINT64_C(1) << t->seg_shift) / SM_BLOCK_SIZE / 8);
+    if (m->first >= atomic_load (&t->n_segments) || m->n_blocks > n_bytes) {
+      sm_error ("vdisk %s: delegate names segment %" PRIu64 " with a %"
+                PRIu32 "-byte bitmap, which it does not have", t->name,
+                m->first, m->n_blocks);
+      err = EIO;
+    }
+    else if (held_install (&t->held, m->first, m->entries[0], m->alt,
+                           m->blocks, m->n_blocks, n_bytes) == -1
+             && errno != EEXIST)
+      err = errno;
+    else
+      /* Reads split from now on (an entry not loaded gets ALT with
+       * its next load). */
+      table_set_bits (t, m->first, 1, ENTRY_ALT, true);
+    table_unref (t);
+  }
+  if (err)
+    m->type = MSG_FAIL, m->status = err;
+}
+
 /* An answer to a fault or flush: apply, then wake the waiting thread. */
 static int
 receive_answer (struct agent *a, struct msg *m)
@@ -533,6 +593,8 @@ receive_answer (struct agent *a, struct msg *m)
   }
   if (m->type == MSG_RETRY)
     apply_retry (a, m, p->claim_seq);
+  else if (m->type == MSG_DELEGATE)
+    apply_delegate (a, m);
   if (abandoned) {              /* its waiter timed out: applied, dropped */
     sm_debug ("agent: late %s for request %" PRIu64 " dropped",
               msg_type_to_string (m->type), m->id);
@@ -598,6 +660,17 @@ cmd_new_table (struct agent *a, struct msg *m, struct msg *reply)
   return 0;
 }
 
+/* End the delegated movements of [FIRST, FIRST+COUNT) of T: their I/O
+ * done, their unreported blocks sent (MOVED) before the command that
+ * ends them is answered (held.h).  0 or -1. */
+static int
+drop_held (struct agent *a, struct table *t, uint64_t first, uint64_t count)
+{
+  struct agent_table at = { a, t };
+
+  return held_drop (&t->held, first, count, agent_moved, &at);
+}
+
 static int
 cmd_delete_table (struct agent *a, struct msg *m, struct msg *reply)
 {
@@ -614,6 +687,7 @@ cmd_delete_table (struct agent *a, struct msg *m, struct msg *reply)
   atomic_store (&t->dead, true);
   table_forget_all (t);         /* drains: no I/O uses its segments */
   table_activate (t);           /* I/O held by a quiesce now fails */
+  drop_held (a, t, 0, UINT64_MAX);  /* reports of a deleted vdisk */
   table_unref (t);
   return 0;
 }
@@ -666,6 +740,10 @@ cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
 
   if (t == NULL)
     return ENOENT;
+  if (drop_held (a, t, m->first, m->count) == -1) {
+    table_unref (t);
+    return errno == ENOMEM ? ENOMEM : EIO;
+  }
   marks_forget (&t->marks, m->first, m->count);
   if (m->type == MSG_SET_ENTRY) {
     if (table_store (t, m->first, m->count, m->entries, m->n_entries) == -1)
@@ -696,6 +774,8 @@ cmd_quiesce (struct agent *a, struct msg *m, struct msg *reply)
       table_activate (t);
     else if (table_quiesce (t, m->arg) == -1)
       r = ETIMEDOUT;
+    else if (drop_held (a, t, 0, UINT64_MAX) == -1)
+      r = errno == ENOMEM ? ENOMEM : EIO;
     table_unref (t);
   }
   return r;
@@ -732,6 +812,21 @@ cmd_recall (struct agent *a, struct msg *m, struct msg *reply)
     return ENOMEM;
   reply->n_entries = n;
   return 0;
+}
+
+/* REVOKE: give the delegated movements of the range back. */
+static int
+cmd_revoke (struct agent *a, struct msg *m, struct msg *reply)
+{
+  struct table *t = table_of (a, m);
+  int r = 0;
+
+  if (t == NULL)
+    return ENOENT;
+  if (drop_held (a, t, m->first, m->count) == -1)
+    r = errno == ENOMEM ? ENOMEM : EIO;
+  table_unref (t);
+  return r;
 }
 
 /* CONTAINER_ATTACH: open our own handle and publish it. */
@@ -851,6 +946,7 @@ static const command_fn commands[MSG_TYPE_MAX + 1] = {
   [MSG_CONTAINER_DETACH] = cmd_container_detach,
   [MSG_SET_DEGRADED] = cmd_set_degraded,
   [MSG_GET_STATS] = cmd_get_stats,
+  [MSG_REVOKE] = cmd_revoke,
 };
 
 static int
@@ -881,6 +977,7 @@ agent_receive (struct agent *a, const uint8_t *frame, size_t len,
   case MSG_RETRY: case MSG_FAIL: case MSG_COMPLETE_TO_HOST: case MSG_REPLY:
   case MSG_DIFF:
   case MSG_DO_WRITE: case MSG_DO_SPLIT_READ:    /* run by the waiter */
+  case MSG_DELEGATE:
     r = receive_answer (a, &m);
     break;
   default:

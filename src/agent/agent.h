@@ -194,6 +194,11 @@ int agent_allocated (struct agent *a, struct table *t, uint64_t seg,
  * FLUSH covers it).  0, or -1 (the agent is degraded now). */
 int agent_mark (struct agent *a, struct table *t, uint64_t seg,
                 const uint8_t *blocks, uint32_t n_blocks);
+/* A held movement's report (held_report_fn, held.h): OPAQUE is a
+ * struct agent_table; sends MOVED like agent_mark. */
+struct agent_table { struct agent *a; struct table *t; };
+int agent_moved (void *opaque, uint64_t seg, const uint8_t *blocks,
+                 uint32_t n);
 /* Evict leaves while table memory is over the bound.  Not inside an
  * epoch section (eviction drains). */
 void agent_enforce_memory_limit (struct agent *a);

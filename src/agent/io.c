@@ -17,7 +17,10 @@
  * Redirected I/O: a fault on a segment whose data is moving may be
  * answered with DO_WRITE or DO_SPLIT_READ instead of entries; the
  * piece then does what the order says (redirect.c) and is done when
- * the controller answers its IO_DONE.  Every fault of a piece carries
+ * the controller answers its IO_DONE.  A write fault may instead be
+ * answered with DELEGATE: the agent then holds the movement (held.h)
+ * and does that segment's I/O itself, no fault at all, reporting the
+ * blocks it wrote with MOVED in batches and before every FLUSH.  Every fault of a piece carries
  * the bitmap of the 4 KiB blocks it touches.  Zeroing part of a
  * no-write or alternate segment faults as a write (of zeros).
  *
@@ -216,6 +219,10 @@ fault_piece (struct agent *a, struct table *t, struct piece *p,
   if (answer.type == MSG_RETRY && (answer.flags & MSG_F_MARKED)
       && op == FAULT_WRITE)
     marks_add (&t->marks, p->seg, p->off, p->len, gen);
+  if (answer.type == MSG_DELEGATE) {
+    msg_clear (&answer);        /* held already (agent.c): look again */
+    return 0;
+  }
   return handle_answer (&answer);
 }
 
@@ -258,6 +265,49 @@ try_tracked (struct agent *a, struct table *t, struct piece *p,
       || !marks_cover (&t->marks, p->seg, p->off, p->len, NULL))
     return 0;
   return try_fast_path (a, p, entry & ~ENTRY_TRACK, r);
+}
+
+/* The I/O of P to a segment whose movement this agent holds (held.h),
+ * done as DO_SPLIT_READ / DO_WRITE would do it, the written blocks
+ * recorded for the next MOVED.  Inside an epoch section.  Returns 1 if
+ * done (result in *R), 0 if the segment is not held. */
+static int
+try_held (struct agent *a, struct table *t, struct piece *p, sm_entry entry,
+          int *r)
+{
+  struct agent_table at = { a, t };
+  struct redirect_io io = {
+    .t = t, .write = p->op != PIECE_READ, .buf = p->buf, .len = p->len,
+    .seg = p->seg, .off = p->off,
+  };
+  /* A write merging a partial block must be alone on the segment: two
+   * of them merging the same block would lose one. */
+  bool merges = io.write && (p->off % SM_BLOCK_SIZE || p->len % SM_BLOCK_SIZE);
+  struct held *h;
+
+  if (!entry_is_valid (entry) || !(entry & (ENTRY_NOWRITE | ENTRY_ALT))
+      || p->len == 0 || (h = held_get (&t->held, p->seg)) == NULL)
+    return 0;
+  if (held_begin (h, merges) == -1) {
+    held_put (&t->held, h);
+    return 0;                   /* dropped meanwhile: fault */
+  }
+  *r = redirect_io_at (a, &io, h->orig, h->alt, h->at_alt, h->n_bytes);
+  if (*r == 0 && io.write) {
+    uint32_t n;
+    CLEANUP_FREE uint8_t *blocks = redirect_blocks (t->seg_shift, p->off,
+                                                    p->len, &n);
+    if (blocks == NULL
+        || held_wrote (h, blocks, n, agent_moved, &at) == -1) {
+      /* Written but not recorded: the agent is degraded (or out of
+       * memory), and the host must not count on the write. */
+      errno = EIO;
+      *r = -1;
+    }
+  }
+  held_end (h);
+  held_put (&t->held, h);
+  return 1;
 }
 
 /* A RETRY cannot unblock ENTRY; only a changed entry or an order can. */
@@ -323,6 +373,7 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
       return -1;
     }
     if (try_fast_path (a, p, entry, &r)
+        || try_held (a, t, p, entry, &r)
         || try_tracked (a, t, p, entry, &r)
         || try_open (a, t, p, entry, &r)
         || (p->op == PIECE_WRITE && entry == ENTRY_ZERO_SEGMENT
@@ -452,8 +503,15 @@ int
 agent_flush (struct agent *a, struct table *t)
 {
   struct msg m = { .type = MSG_FLUSH, .vdisk = t->vdisk };
+  struct agent_table at = { a, t };
   struct msg answer;
-  bool synced = !atomic_load (&a->degraded) && sync_containers (a);
+  bool synced;
+
+  /* Blocks written to held movements are reported ahead of the FLUSH,
+   * so the commit that answers it covers them. */
+  if (held_report_all (&t->held, agent_moved, &at) == -1)
+    return -1;
+  synced = !atomic_load (&a->degraded) && sync_containers (a);
 
   /* Even after a failed sync the controller hears of the flush: it
    * records that the map needs a check. */

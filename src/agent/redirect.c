@@ -20,6 +20,9 @@
  *   IO_DONE(order id, status, blocks written) --> controller
  *   <-- COMPLETE_TO_HOST | FAIL | RETRY
  *
+ * (A held movement, held.h, runs the same I/O without the messages:
+ * redirect_io_at.)
+ *
  * The host hears of the I/O only after that answer: the controller
  * marks written blocks as being at alt when IO_DONE arrives (the data
  * is there), and until then keeps other writes off those blocks.
@@ -124,10 +127,15 @@ container_of (struct agent *a, sm_entry e)
   return c;
 }
 
+/* Is BLOCK at alt?  (A held movement's bitmap gains bits while other
+ * I/O reads it: bits only get set, and never those of blocks this I/O
+ * touches, which it holds.) */
 static bool
 at_alt (const struct order *o, uint64_t block)
 {
-  return msg_block_is_set (o->at_alt, o->n_at_alt, block);
+  return block / 8 < o->n_at_alt
+    && (__atomic_load_n (&o->at_alt[block / 8], __ATOMIC_ACQUIRE)
+        >> (block % 8)) & 1;
 }
 
 /* Read LEN bytes at byte OFF of the segment from alt (FROM_ALT) or
@@ -222,6 +230,17 @@ redirect_write (struct agent *a, const struct redirect_io *io,
                            whole_end - whole_start, at);
 }
 
+int
+redirect_io_at (struct agent *a, const struct redirect_io *io,
+                sm_entry orig, sm_entry alt, const uint8_t *at_alt,
+                uint32_t n_at_alt)
+{
+  struct order o = { .orig = orig, .alt = alt, .at_alt = at_alt,
+                     .n_at_alt = n_at_alt };
+
+  return io->write ? redirect_write (a, io, &o) : split_read (a, io, &o);
+}
+
 /* Do the order's container I/O inside an epoch section.  0 or -1. */
 static int
 execute (struct agent *a, const struct redirect_io *io,
@@ -235,7 +254,7 @@ execute (struct agent *a, const struct redirect_io *io,
     r = -1;
   }
   else
-    r = io->write ? redirect_write (a, io, o) : split_read (a, io, o);
+    r = redirect_io_at (a, io, o->orig, o->alt, o->at_alt, o->n_at_alt);
   table_exit (io->t, epoch);
   return r;
 }

@@ -39,4 +39,11 @@ uint8_t *redirect_blocks (unsigned seg_shift, uint64_t off, uint32_t len,
 int redirect_run (struct agent *a, const struct redirect_io *io,
                   struct msg *order);
 
+/* Do IO as an order naming ORIG, ALT and the bitmap AT_ALT (N_AT_ALT
+ * bytes) of blocks at alt would have it done (a held movement's I/O,
+ * held.h), inside the caller's epoch section.  0 or -1. */
+int redirect_io_at (struct agent *a, const struct redirect_io *io,
+                    sm_entry orig, sm_entry alt, const uint8_t *at_alt,
+                    uint32_t n_at_alt);
+
 #endif /* SEGMAP_REDIRECT_H */

@@ -90,6 +90,7 @@ table_new (uint32_t vdisk, const char *name, uint64_t size,
   pthread_mutex_init (&t->drain_lock, NULL);
   pthread_mutex_init (&t->lock, NULL);
   marks_init (&t->marks, seg_shift);
+  held_map_init (&t->held);
   pthread_cond_init (&t->drained, NULL);
   pthread_cond_init (&t->activated, NULL);
   return t;
@@ -128,6 +129,7 @@ table_free (struct table *t)
   pthread_mutex_destroy (&t->drain_lock);
   pthread_mutex_destroy (&t->lock);
   marks_destroy (&t->marks);
+  held_map_destroy (&t->held);
   pthread_cond_destroy (&t->drained);
   pthread_cond_destroy (&t->activated);
   free (t->grants);

@@ -70,6 +70,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/held.h"
 #include "agent/marks.h"
 #include "proto/entry.h"
 
@@ -141,6 +142,9 @@ struct table {
 
   /* Changed-block marks the controller confirmed (marks.h). */
   struct marks marks;
+
+  /* Movements the controller delegated (held.h). */
+  struct held_map held;
 
   /* Owned by the agent (agent.c): */
   _Atomic unsigned refs;          /* the agent's own + one per open handle */

@@ -135,6 +135,7 @@ ctrl_send (struct controller *c, struct ctrl_agent *ag, struct msg *m,
   r = deliver (c, ag, m, frame, len, reply);
   if (r == CTRL_UNKNOWN)
     ag->unknown++;
+  ctrl_move_commanded (c, m, r);
   return r;
 }
 

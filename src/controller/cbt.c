@@ -72,6 +72,126 @@ bitmap_bytes (const struct sm_vdisk_info *v)
   return (uint32_t) ((UINT64_C(1) << v->seg_shift) / SM_BLOCK_SIZE / 8);
 }
 
+/* Marks not yet in the store ------------------------------------------
+ *
+ * Every write to a new block of an open segment sends a MARK, and a
+ * store update per mark (read the row, OR, write it back) cost the
+ * controller thread more than everything else it did for such a write.
+ * So the marks of MARK, MOVED and IO_DONE gather here
+ * (ctrl_cbt_note_later), one bitmap per (vdisk, segment), and go to
+ * the store in the open transaction when it commits, and before
+ * anything reads or replaces the stored marks: an admin command, a
+ * diff, and every ctrl_take_allocated, which the snapshot and rollback
+ * paths call once the vdisk drained (ctrl_cbt_flush).  They are part
+ * of the open transaction as much as the rows it changed; a commit
+ * never happens without them.  Marks noted by the controller's own
+ * changes (ctrl_cbt_note: trims, opened rows) go to the store at once,
+ * in order with the resets of the commands that make them. */
+
+static uint64_t
+pend_hash (uint32_t vdisk, uint64_t seg)
+{
+  return ((uint64_t) vdisk * UINT64_C(0x9e3779b97f4a7c15)) ^ (seg * UINT64_C(0xbf58476d1ce4e5b9));
+}
+
+/* The slot for (VDISK, SEG) in a table of CAP slots (a power of two):
+ * its own or the empty one where it goes. */
+static struct cbt_pending *
+pend_slot (struct cbt_pending *tab, size_t cap, uint32_t vdisk, uint64_t seg)
+{
+  size_t i = pend_hash (vdisk, seg) & (cap - 1);
+
+  while (tab[i].bits && !(tab[i].vdisk == vdisk && tab[i].seg == seg))
+    i = (i + 1) & (cap - 1);
+  return &tab[i];
+}
+
+/* Room for one more.  0 or -1 (ENOMEM). */
+static int
+pend_reserve (struct controller *c)
+{
+  size_t cap = c->cbt_pending_cap ? c->cbt_pending_cap * 2 : 256;
+  struct cbt_pending *tab;
+
+  if ((c->cbt_pending_len + 1) * 2 <= c->cbt_pending_cap)
+    return 0;
+  tab = calloc (cap, sizeof *tab);
+  if (tab == NULL)
+    return -1;
+  for (size_t i = 0; i < c->cbt_pending_cap; i++)
+    if (c->cbt_pending[i].bits)
+      *pend_slot (tab, cap, c->cbt_pending[i].vdisk,
+                  c->cbt_pending[i].seg) = c->cbt_pending[i];
+  free (c->cbt_pending);
+  c->cbt_pending = tab;
+  c->cbt_pending_cap = cap;
+  return 0;
+}
+
+int
+ctrl_cbt_flush (struct controller *c)
+{
+  int r = 0;
+
+  for (size_t i = 0; i < c->cbt_pending_cap; i++) {
+    struct cbt_pending *p = &c->cbt_pending[i];
+    if (p->bits == NULL)
+      continue;
+    if (r == 0 && ctrl_find_vdisk (c, p->vdisk) != NULL
+        && store_cbt_mark (c->store, p->vdisk, p->seg, p->bits, p->n_bytes,
+                           NULL) == -1) {
+      ctrl_set_degraded (c, "changed-block marks could not be recorded");
+      r = -1;
+    }
+    free (p->bits);
+    p->bits = NULL;
+  }
+  c->cbt_pending_len = 0;
+  return r;
+}
+
+void
+ctrl_cbt_pending_free (struct controller *c)
+{
+  for (size_t i = 0; i < c->cbt_pending_cap; i++)
+    free (c->cbt_pending[i].bits);
+  free (c->cbt_pending);
+  c->cbt_pending = NULL;
+  c->cbt_pending_cap = c->cbt_pending_len = 0;
+}
+
+int
+ctrl_cbt_note_later (struct controller *c, uint32_t vdisk, uint64_t seg,
+                     const uint8_t *blocks, uint32_t n_bytes)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
+  struct cbt_pending *p;
+
+  if (v == NULL || v->base == 0)
+    return 0;
+  if (n_bytes > bitmap_bytes (v))
+    n_bytes = bitmap_bytes (v);
+  if (ctrl_change (c) == -1 || pend_reserve (c) == -1) {
+    ctrl_set_degraded (c, "changed-block marks could not be recorded");
+    return -1;
+  }
+  p = pend_slot (c->cbt_pending, c->cbt_pending_cap, vdisk, seg);
+  if (p->bits == NULL) {
+    p->bits = calloc (bitmap_bytes (v), 1);
+    if (p->bits == NULL) {
+      ctrl_set_degraded (c, "changed-block marks could not be recorded");
+      return -1;
+    }
+    p->vdisk = vdisk;
+    p->seg = seg;
+    p->n_bytes = bitmap_bytes (v);
+    c->cbt_pending_len++;
+  }
+  for (uint32_t i = 0; i < n_bytes; i++)
+    p->bits[i] |= blocks[i];
+  return 0;
+}
+
 int
 ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
                const uint8_t *blocks, uint32_t n_bytes)
@@ -245,7 +365,7 @@ ctrl_cbt_mark (struct controller *c, struct msg *req)
 
   if (v == NULL || v->base == 0)
     return;                     /* deleted, or no longer tracked */
-  ctrl_cbt_note (c, v->id, req->first, req->blocks, req->n_blocks);
+  ctrl_cbt_note_later (c, v->id, req->first, req->blocks, req->n_blocks);
 }
 
 bool

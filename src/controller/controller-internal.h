@@ -59,6 +59,14 @@ struct flusher {
 };
 DEFINE_VECTOR_TYPE (flusher_vector, struct flusher);
 
+/* Marks of one segment not yet in the store (cbt.c). */
+struct cbt_pending {
+  uint32_t vdisk;
+  uint64_t seg;
+  uint32_t n_bytes;
+  uint8_t *bits;                /* NULL: an empty slot */
+};
+
 /* A write fault answered RETRY(E, MARKED) after the next commit
  * (cbt.c). */
 struct cbt_waiter {
@@ -167,6 +175,8 @@ struct controller {
   pthread_mutex_t queue_lock;   /* protects queue_*, start_* */
   pthread_cond_t queue_cond;
   struct creq *queue_head, *queue_tail;
+  struct creq *batch;           /* taken from the queue, not yet handled
+                                   (controller thread only) */
   unsigned queued_lazy;         /* ALLOCATED queued without a wake-up */
   bool idle;                    /* waiting with no deadline */
   bool stopping;
@@ -189,6 +199,8 @@ struct controller {
 
   struct flusher_vector flushers; /* FLUSHes waiting for the commit */
   struct cbt_waiter_vector cbt_waiters; /* marks waiting for it (cbt.c) */
+  struct cbt_pending *cbt_pending;      /* marks not yet in the store: */
+  size_t cbt_pending_cap, cbt_pending_len; /* a hash table (cbt.c) */
   struct grants_vector grants;  /* per vdisk that writes new segments */
   struct move_vector moves;     /* by (vdisk, segment) (faults-move.c) */
   struct cow_copier *cow;       /* copies of moving segments (cow.c) */
@@ -197,6 +209,8 @@ struct controller {
   struct job_vector jobs;       /* running and paused jobs (jobs.c) */
 
   bool degraded;                /* sync or commit failed: no writes */
+  bool no_delegation;           /* writes to moving segments as orders
+                                   only, never DELEGATE (tests) */
   time_t started;
 
   _Atomic uint64_t commits, allocations, faults, frees_total;
@@ -206,7 +220,7 @@ struct controller {
 int ctrl_change (struct controller *c);
 int ctrl_commit (struct controller *c, bool sync_data);
 void ctrl_set_degraded (struct controller *c, const char *why);
-/* Handle now the ALLOCATED and MARK frames of VDISK still queued: after a
+/* Handle now the ALLOCATED, MARK and MOVED frames of VDISK still queued: after a
  * QUIESCE, those of the writes it drained, before a command replaces
  * the vdisk's map. */
 void ctrl_take_allocated (struct controller *c, uint32_t vdisk);
@@ -296,7 +310,8 @@ const char *move_block_to_string (enum move_block b);
  * REDIRECT: host writes go to alt, else they wait for the end.  The
  * movement is recorded in the open transaction with ALT's segment row,
  * whose reference is the movement's; the agent's entry becomes NOWRITE
- * (blocking).  EEXIST, EINVAL (also: ORIG is not the stored entry),
+ * (blocking), unless ORIG carries NOWRITE (the stored row is no-write
+ * already, and so are the agents' entries).  EEXIST, EINVAL (also: ORIG is not the stored entry),
  * ENOMEM, EIO (degraded, or the agent did not take it); on failure the
  * caller gives ALT back to the allocator. */
 int ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
@@ -337,6 +352,17 @@ void ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
 uint64_t ctrl_move_zero_run (struct controller *c, uint32_t vdisk,
                              uint64_t first, uint64_t n);
 void ctrl_move_io_done (struct controller *c, struct msg *req);
+/* Take back every delegated movement of VDISK, so that the store knows
+ * every block its agents wrote (a diff of the live vdisk).  0, or -1
+ * (the vdisk is fenced). */
+int ctrl_move_take_back_vdisk (struct controller *c, uint32_t vdisk);
+/* MOVED: blocks an agent wrote at alt under a delegation. */
+void ctrl_move_moved (struct controller *c, struct msg *req);
+/* M was sent to an agent (ctrl_send; R: what deliver returned): a
+ * successful command that ends delegations (REVOKE, SET_ENTRY,
+ * SET_STATUS, QUIESCE, DELETE_TABLE) clears them here, and the MOVED
+ * frames its drop queued are handled at once. */
+void ctrl_move_commanded (struct controller *c, const struct msg *m, int r);
 /* A copy of blocks from orig to alt that the controller runs (cow.c):
  * BLOCKS (N_BYTES bytes, malloc'd: the caller frees) are held as an
  * order, so no redirected write touches them and the movement cannot
@@ -356,6 +382,12 @@ int ctrl_move_claim_copy (struct controller *c, struct move_copy *out);
  * again.  ENOENT, or EIO (the store failed: degraded). */
 int ctrl_move_copied (struct controller *c, const struct move_copy *cp,
                       bool ok);
+/* The worker has written CP's blocks at alt (not yet synced): they are
+ * no longer busy, so redirected writes may overwrite them (and are
+ * marked themselves), and the movement may be delegated again (those
+ * blocks read the same at orig); the copy stays an order until
+ * ctrl_move_copied marks the blocks. */
+void ctrl_move_copy_written (struct controller *c, const struct move_copy *cp);
 /* The first movement with every block at alt and no order outstanding:
  * 1 and *OUT (no blocks), or 0. */
 int ctrl_move_next_complete (struct controller *c, struct move_copy *out);
@@ -462,6 +494,16 @@ int ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
                    const uint8_t *blocks, uint32_t n_bytes);
 int ctrl_cbt_note_segment (struct controller *c, uint32_t vdisk,
                            uint64_t seg);
+/* note_later: the same, gathered in memory (c->cbt_pending) first;
+ * for the agents' reports (MARK, MOVED, IO_DONE), which are many. */
+int ctrl_cbt_note_later (struct controller *c, uint32_t vdisk, uint64_t seg,
+                         const uint8_t *blocks, uint32_t n_bytes);
+/* Marks noted later gather in memory (c->cbt_pending) until flush writes
+ * them to the store, in the open transaction: ctrl_commit does, and
+ * so must anything about to read stored marks.  0, or -1 (degraded).
+ * pending_free: at shutdown, after the last commit. */
+int ctrl_cbt_flush (struct controller *c);
+void ctrl_cbt_pending_free (struct controller *c);
 bool ctrl_cbt_fault (struct controller *c, struct msg *req);
 /* MARK: blocks of an open segment an agent writes in place.  recover:
  * start-up: close the open segments, after an unclean stop first marking

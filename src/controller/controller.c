@@ -83,6 +83,7 @@ controller_free (struct controller *c)
   sm_vdisk_info_free (c->deleting, c->n_deleting);
   free (c->delete_freed.ptr);
   free (c->delete_syncing.ptr);
+  ctrl_cbt_pending_free (c);
   free (c->frees.ptr);
   free (c->flushers.ptr);
   free (c->cbt_waiters.ptr);
@@ -200,6 +201,8 @@ release_pending_frees (struct controller *c)
 int
 ctrl_commit (struct controller *c, bool sync_data)
 {
+  if (ctrl_cbt_flush (c) == -1)
+    return -1;
   if (sync_containers (c, sync_data) == -1) {
     ctrl_set_degraded (c, "a container sync failed");
     return -1;
@@ -340,6 +343,7 @@ handle_request (struct controller *c, struct creq *r)
     free (r);
     return false;
   case CREQ_ADMIN:
+    ctrl_cbt_flush (c);         /* commands may read stored marks */
     c->admin_req = r;
     r->result = ctrl_admin (c, r->cmd, r->args, &r->error);
     if (c->admin_req == NULL)
@@ -348,6 +352,7 @@ handle_request (struct controller *c, struct creq *r)
     ctrl_admin_finish (c, r, r->result, r->error);
     return false;
   case CREQ_CALL:
+    ctrl_cbt_flush (c);
     r->status = r->fn (c, r->arg, &r->error);
     ctrl_admin_finish (c, r, NULL, r->error);
     return false;
@@ -367,7 +372,7 @@ is_allocated_of (struct creq *r, uint32_t vdisk)
   bool yes;
   int type = r->kind == CREQ_FRAME ? msg_frame_type (r->frame, r->len) : 0;
 
-  if ((type != MSG_ALLOCATED && type != MSG_MARK)
+  if ((type != MSG_ALLOCATED && type != MSG_MARK && type != MSG_MOVED)
       || msg_decode (r->frame, r->len, &m) == -1)
     return false;
   yes = m.vdisk == vdisk;
@@ -375,35 +380,50 @@ is_allocated_of (struct creq *r, uint32_t vdisk)
   return yes;
 }
 
+/* Move the ALLOCATED, MARK and MOVED frames of VDISK from the list at
+ * *PP (tail pointer *TAILP, may be NULL) to the end of the list at
+ * **OUT. */
+static void
+take_frames_of (struct creq **pp, struct creq **tailp, uint32_t vdisk,
+                struct creq ***out)
+{
+  struct creq *prev = NULL;
+
+  while (*pp) {
+    struct creq *r = *pp;
+    if (!is_allocated_of (r, vdisk)) {
+      prev = r;
+      pp = &r->next;
+      continue;
+    }
+    *pp = r->next;
+    if (tailp && *tailp == r)
+      *tailp = prev;
+    r->next = NULL;
+    **out = r;
+    *out = &r->next;
+  }
+}
+
 void
 ctrl_take_allocated (struct controller *c, uint32_t vdisk)
 {
   struct creq *mine = NULL, **tail = &mine;
 
+  /* The loop's batch first: it was queued before the rest. */
+  take_frames_of (&c->batch, NULL, vdisk, &tail);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
-    struct creq **pp = &c->queue_head, *prev = NULL;
-
-    while (*pp) {
-      struct creq *r = *pp;
-      if (!is_allocated_of (r, vdisk)) {
-        prev = r;
-        pp = &r->next;
-        continue;
-      }
-      *pp = r->next;
-      if (c->queue_tail == r)
-        c->queue_tail = prev;
-      r->next = NULL;
-      *tail = r;
-      tail = &r->next;
-    }
+    take_frames_of (&c->queue_head, &c->queue_tail, vdisk, &tail);
   }
   while (mine) {
     struct creq *next = mine->next;
     handle_request (c, mine);
     mine = next;
   }
+  /* The caller is about to change what those marks belong to (a
+   * snapshot, a rollback): they go to the store first. */
+  ctrl_cbt_flush (c);
 }
 
 static bool
@@ -452,12 +472,11 @@ run_loop (struct controller *c)
   bool stop = false;
 
   while (!stop) {
-    struct creq *list = take_queue (c);
-
-    while (list) {
-      struct creq *next = list->next;
-      stop |= handle_request (c, list);
-      list = next;
+    c->batch = take_queue (c);
+    while (c->batch) {
+      struct creq *r = c->batch;
+      c->batch = r->next;
+      stop |= handle_request (c, r);
     }
     ctrl_refill_grants (c);
     ctrl_delete_step (c);
@@ -503,7 +522,10 @@ static void *
 controller_thread (void *arg)
 {
   struct controller *c = arg;
-  int r = ctrl_startup (c);
+  int r;
+
+  pthread_setname_np (pthread_self (), "sm-controller");
+  r = ctrl_startup (c);
 
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);

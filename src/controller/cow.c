@@ -44,6 +44,19 @@
  * order keeps its movement (and so both locations) alive until the
  * controller thread has seen the result.
  *
+ * A claimed block is busy: a host write to it waits.  So the batch is
+ * claimed as it goes, COPY_AHEAD segments ahead of the worker (fill),
+ * and each segment's blocks are released as soon as the worker has
+ * written them, before the batch's sync (release_copied): a write that
+ * meets a segment being copied waits for a segment copy or two, not
+ * for the batch and its sync (which made writes to a vdisk just
+ * snapshotted wait hundreds of milliseconds).  A write after the
+ * release overwrites the copied block at alt and is marked itself; the
+ * copy's own marks still wait for the sync.  A segment whose copy was
+ * written may be delegated to the agent again (faults-move.c).  The
+ * batch closes when it is full, or when nothing is left to claim and
+ * the worker has caught up; then the worker syncs and is done.
+ *
  * Crash safety.  Alt is synced before its blocks are marked, so a mark
  * that is committed never names data that is not durable at alt.  A
  * restart reloads the movements (ctrl_move_load): the copy starts again
@@ -70,12 +83,15 @@ enum cow_state {
 };
 
 #define COPY_BATCH 64            /* segments copied per sync */
+#define COPY_AHEAD 2             /* claimed, not yet copied, per batch */
 
 /* One segment's copy in a batch. */
 struct cow_job {
   struct move_copy copy;
   struct container *from, *to;  /* orig's and alt's containers */
   int err;                      /* errno of a failure, or 0 */
+  _Atomic bool copied;          /* the worker wrote alt (not synced) */
+  bool released;                /* its blocks no longer busy */
 };
 
 struct cow_copier {
@@ -84,7 +100,12 @@ struct cow_copier {
   bool thread_running;          /* joined in end_batch */
   _Atomic enum cow_state state;
   struct cow_job jobs[COPY_BATCH];
-  size_t n_jobs;
+  size_t n_jobs;                /* claimed (controller thread) */
+  /* Under c->queue_lock: */
+  size_t n_ready;               /* handed to the worker */
+  _Atomic size_t n_copied;      /* copied by the worker */
+  bool closed;                  /* no more jobs in this batch */
+  pthread_cond_t more;          /* n_ready or closed changed */
 };
 
 static const char *
@@ -233,17 +254,41 @@ sync_batch (struct cow_copier *w)
   }
 }
 
+/* The next job for the worker: its index, or -1 once the batch is
+ * closed and every job handed out is done. */
+static ssize_t
+next_job (struct cow_copier *w, size_t i)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&w->c->queue_lock);
+
+  while (i >= w->n_ready && !w->closed)
+    pthread_cond_wait (&w->more, &w->c->queue_lock);
+  return i < w->n_ready ? (ssize_t) i : -1;
+}
+
 static void *
 copy_thread (void *arg)
 {
   struct cow_copier *w = arg;
   CLEANUP_FREE uint8_t *buf = malloc (COPY_RUN_MAX * SM_BLOCK_SIZE);
+  ssize_t i;
 
-  for (size_t i = 0; i < w->n_jobs; i++)
+  pthread_setname_np (pthread_self (), "sm-copier");
+  for (i = 0; (i = next_job (w, i)) >= 0; i++) {
     if (buf == NULL)
       w->jobs[i].err = ENOMEM;
     else if (w->jobs[i].err == 0 && w->jobs[i].from != NULL)
       copy_job (&w->jobs[i], buf);
+    {
+      /* Writes waiting for these blocks may go ahead (release_copied),
+       * and the controller claims the next segment (fill). */
+      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&w->c->queue_lock);
+      if (w->jobs[i].err == 0)
+        atomic_store (&w->jobs[i].copied, true);
+      atomic_store (&w->n_copied, i + 1);
+      pthread_cond_signal (&w->c->queue_cond);
+    }
+  }
   sync_batch (w);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&w->c->queue_lock);
@@ -297,6 +342,23 @@ finish (struct controller *c, const struct move_copy *cp)
                        "not be released");
 }
 
+/* Let host writes at the blocks of each job the worker has copied: a
+ * redirected write after the copy overwrites the copied block at alt
+ * and is marked itself, so the blocks need not wait for the batch's
+ * sync (up to COPY_BATCH segments and a sync of their container, which
+ * is what writes to a segment being copied used to wait for). */
+static void
+release_copied (struct controller *c, struct cow_copier *w)
+{
+  for (size_t i = 0; i < w->n_jobs; i++) {
+    struct cow_job *j = &w->jobs[i];
+    if (j->released || !atomic_load (&j->copied))
+      continue;
+    j->released = true;
+    ctrl_move_copy_written (c, &j->copy);
+  }
+}
+
 /* Prepare job J of a batch: its containers, or an error. */
 static void
 prepare_job (struct controller *c, struct cow_job *j)
@@ -305,12 +367,55 @@ prepare_job (struct controller *c, struct cow_job *j)
   struct ctrl_container *to = c->containers[entry_container (j->copy.alt)];
 
   j->err = 0;
+  atomic_store (&j->copied, false);
+  j->released = false;
   j->from = from ? from->c : NULL;
   j->to = to ? to->c : NULL;
   if (j->copy.orig == ENTRY_ZERO_SEGMENT)
     j->from = j->to = NULL;     /* alt was free space, which reads zeros */
   else if (j->from == NULL || j->to == NULL)
     j->err = ENXIO;
+}
+
+/* Hand the jobs claimed since the last time to the worker. */
+static void
+hand_out (struct controller *c, struct cow_copier *w)
+{
+  for (size_t i = w->n_ready; i < w->n_jobs; i++)
+    prepare_job (c, &w->jobs[i]);
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+  w->n_ready = w->n_jobs;
+  pthread_cond_signal (&w->more);
+}
+
+static void
+close_batch (struct controller *c, struct cow_copier *w)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+  w->closed = true;
+  pthread_cond_signal (&w->more);
+}
+
+/* Claim segments for the running batch, COPY_AHEAD ahead of the
+ * worker, so that a host write to a segment the copier claimed waits
+ * for at most a few segment copies, not for a whole batch; close the
+ * batch when it is full, or when there is nothing left to claim and the
+ * worker has caught up. */
+static void
+fill (struct controller *c, struct cow_copier *w)
+{
+  while (!w->closed && !c->degraded && w->n_jobs < COPY_BATCH
+         && w->n_jobs - atomic_load (&w->n_copied) < COPY_AHEAD) {
+    if (ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) != 1) {
+      if (atomic_load (&w->n_copied) == w->n_jobs)
+        close_batch (c, w);
+      break;
+    }
+    w->n_jobs++;
+  }
+  if (w->n_jobs == COPY_BATCH || c->degraded)
+    close_batch (c, w);
+  hand_out (c, w);
 }
 
 /* Start the worker on W's batch.  0 or -1 (the batch is still W's). */
@@ -321,6 +426,7 @@ start_batch (struct controller *c, struct cow_copier *w)
 
   for (size_t i = 0; i < w->n_jobs; i++)
     prepare_job (c, &w->jobs[i]);
+  w->n_ready = w->n_jobs;
   atomic_store (&w->state, COW_RUNNING);
   r = pthread_create (&w->thread, NULL, copy_thread, w);
   if (r != 0) {
@@ -363,14 +469,18 @@ end_batch (struct controller *c, struct cow_copier *w, bool ok)
   atomic_store (&w->state, COW_IDLE);
   for (size_t i = 0; i < w->n_jobs; i++)
     end_job (c, &w->jobs[i], ok);
-  w->n_jobs = 0;
+  w->n_jobs = w->n_ready = 0;
+  atomic_store (&w->n_copied, 0);
+  w->closed = false;
 }
 
 static struct cow_copier *
 copier (struct controller *c)
 {
-  if (c->cow == NULL && (c->cow = calloc (1, sizeof *c->cow)) != NULL)
+  if (c->cow == NULL && (c->cow = calloc (1, sizeof *c->cow)) != NULL) {
     c->cow->c = c;
+    pthread_cond_init (&c->cow->more, NULL);
+  }
   return c->cow;
 }
 
@@ -389,8 +499,11 @@ ctrl_cow_step (struct controller *c)
 
   if (c->degraded || (w = copier (c)) == NULL)
     return;
-  if (atomic_load (&w->state) == COW_RUNNING)
+  if (atomic_load (&w->state) == COW_RUNNING) {
+    release_copied (c, w);
+    fill (c, w);
     return;
+  }
   if (atomic_load (&w->state) == COW_DONE)
     end_batch (c, w, true);
   while (!c->degraded && ctrl_move_next_complete (c, &done) == 1) {
@@ -399,7 +512,7 @@ ctrl_cow_step (struct controller *c)
     if (c->moves.len == before)
       break;                    /* could not end it: try again later */
   }
-  while (!c->degraded && w->n_jobs < COPY_BATCH
+  while (!c->degraded && w->n_jobs < COPY_AHEAD
          && ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) == 1)
     w->n_jobs++;
   if (w->n_jobs == 0)
@@ -417,8 +530,11 @@ ctrl_cow_stop (struct controller *c)
 {
   if (c->cow == NULL)
     return;
-  if (atomic_load (&c->cow->state) != COW_IDLE)
+  if (atomic_load (&c->cow->state) != COW_IDLE) {
+    close_batch (c, c->cow);
     end_batch (c, c->cow, true);
+  }
+  pthread_cond_destroy (&c->cow->more);
   free (c->cow);
   c->cow = NULL;
 }

@@ -175,6 +175,7 @@ sync_thread (void *arg)
 {
   struct delete_sync *ds = arg;
 
+  pthread_setname_np (pthread_self (), "sm-zeroer");
   for (size_t i = 0; i < ds->segments->len && ds->err == 0; i++) {
     const struct pending_free *f = &ds->segments->ptr[i];
     if (zero_freed (ds->containers[f->container], f) == -1)

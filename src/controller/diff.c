@@ -213,6 +213,14 @@ ctrl_diff_ranges (struct controller *c, uint32_t from, uint32_t to,
           "the same family");
     return -1;
   }
+  /* Blocks an agent wrote to a movement it holds are marked changed
+   * only once reported. */
+  if (ctrl_move_take_back_vdisk (c, b->id) == -1
+      || ctrl_cbt_flush (c) == -1) {
+    fail (error, "vdisk '%s': its agents' writes could not be collected",
+          b->name);
+    return -1;
+  }
   r = compute (c, a->id, b->id, b->seg_shift, &d, error);
   if (r == 0 && to_ranges (&d, b->seg_shift, b->size, &out) == -1) {
     fail (error, "out of memory");

@@ -14,8 +14,12 @@
  *   busy         blocks a DO_WRITE is writing now (sent, IO_DONE not
  *                yet received): neither a copy nor another write may
  *                touch them
- *   redirect     host writes go to alt (DO_WRITE); otherwise they wait
- *                until the movement ends
+ *   redirect     host writes go to alt (DO_WRITE or DELEGATE);
+ *                otherwise they wait until the movement ends
+ *   delegated    the agent holds the movement (DELEGATE, agent/held.h):
+ *                it reads and writes the segment itself and reports
+ *                the blocks it wrote (MOVED); at_alt lags behind what it
+ *                wrote until the delegation is taken back
  *   alt_shown    the agent has been told ALT (set_status): reads
  *                fault and are split; before the first redirected
  *                write orig holds every block's data (copied blocks
@@ -29,8 +33,12 @@
  *
  * Faults (hooked into faults.c):
  *
+ *   write, redirect, blocks free, -> show ALT, DELEGATE(orig, alt,
+ *     one agent, no order            at_alt): no further fault
  *   write, redirect, blocks free  -> mark busy, show ALT, DO_WRITE(orig,
  *                                    alt, at_alt)
+ *   read or write, delegated      -> RETRY (sent before the DELEGATE
+ *                                    arrived; the agent holds it now)
  *   write, blocks busy / no redirect -> deferred (queued again after the
  *                                    next IO_DONE of the movement / at
  *                                    its end)
@@ -46,14 +54,24 @@
  *                                    the data is there), busy cleared;
  *                                    -> COMPLETE_TO_HOST, or FAIL with
  *                                    the agent's error
+ *   MOVED                         -> at_alt |= blocks, as IO_DONE would
+ *
+ * Delegations are taken back (REVOKE, take_back) before a copy claims
+ * the segment's blocks, before the movement ends, and before a diff of
+ * the vdisk; any SET_ENTRY, SET_STATUS, QUIESCE or DELETE_TABLE over
+ * the segment ends them too (ctrl_move_commanded, called for every
+ * command sent).  Either way the agent has queued its last MOVED before
+ * it answers, and those frames are handled (ctrl_take_allocated) before
+ * the movement counts as not delegated, so a copy never overwrites a
+ * block the agent wrote.
  *
  * Invariants.
  *  - No block is busy for two orders at once, so two writes never
  *    read-modify-write the same block concurrently.
  *  - A block is marked at alt only once its data is there (IO_DONE for a
  *    write, ctrl_move_mark for a copy that has finished).
- *  - A movement ends only with no order outstanding: after that the
- *    agent touches neither orig nor alt on its behalf.
+ *  - A movement ends only with no order outstanding and not delegated:
+ *    after that the agent touches neither orig nor alt on its behalf.
  *  - Everything runs on the controller thread.
  *
  * Use (the snapshot and migration issues): ctrl_move_begin (the agent's
@@ -68,8 +86,8 @@
  * Durability (sql/005-movement.sql, store-movement.c).  orig, alt,
  * redirect and at_alt of every movement are stored in the table
  * movement, keyed by vdisk and segment, the bitmap as a blob; busy,
- * alt_shown, orders and deferred faults are not (they belong to the
- * agents' I/O in flight, which a restart ends).  What is stored when,
+ * alt_shown, delegated, orders and deferred faults are not (they
+ * belong to the agents' I/O in flight, which a restart ends).  What is stored when,
  * always in the controller's open transaction:
  *
  *   ctrl_move_begin   the row, and alt's segment row (refcount 1: the
@@ -77,6 +95,8 @@
  *   IO_DONE of a      the new bitmap, before COMPLETE_TO_HOST is sent:
  *     redirected      a FLUSH the host sends after the acknowledgement
  *     write           is answered after the commit, which covers it
+ *   MOVED             the new bitmap; the agent sends it before the
+ *                     FLUSH that follows the writes, so the same holds
  *   ctrl_move_mark    the new bitmap, before it returns
  *   ctrl_move_end     the row goes; alt's reference is dropped (alt
  *                     zeroed, freed after the commit), or with KEEP_ALT
@@ -121,6 +141,9 @@ struct order {
   uint64_t id;                  /* of the fault it answers */
   bool write;
   bool copy;                    /* a copy by the controller (no fault) */
+  bool copied;                  /* copy: written at alt, blocks released
+                                   (ctrl_move_copy_written), not marked
+                                   until ctrl_move_copied */
   uint8_t *blocks;              /* write, copy: the blocks made busy */
 };
 DEFINE_VECTOR_TYPE (order_vector, struct order);
@@ -137,6 +160,7 @@ struct ctrl_move {
   uint64_t seg;
   sm_entry orig, alt;
   bool redirect, alt_shown;
+  bool delegated;               /* the agent holds it (DELEGATE) */
   uint32_t n_bytes;             /* of each bitmap */
   uint8_t *at_alt, *busy;
   struct order_vector orders;
@@ -419,8 +443,11 @@ ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
     errno = ENOMEM;
     return -1;
   }
-  /* Blocking: once answered, no write to orig is in flight. */
-  if (show (c, m, ENTRY_NOWRITE, true) == -1) {
+  /* Blocking: once answered, no write to orig is in flight.  A row
+   * stored no-write (shared since a snapshot or clone) reached every
+   * agent no-write, with a drain, when it became so: nothing to wait
+   * for, and a drain per copy-on-write stalled the vdisk's I/O. */
+  if (!(orig & ENTRY_NOWRITE) && show (c, m, ENTRY_NOWRITE, true) == -1) {
     unbegin (c, m);
     errno = EIO;
     return -1;
@@ -501,6 +528,96 @@ ctrl_move_query (struct controller *c, uint32_t vdisk, uint64_t seg,
   return 0;
 }
 
+/* Take M's delegation back (REVOKE): once answered, the agent no longer
+ * touches orig or alt for it and its MOVED frames have been handled, so
+ * M's bitmap is complete.  0, or -1 (the agent's state is unknown: the
+ * vdisk is fenced and M stays delegated, so nothing copies over it or
+ * ends it). */
+static int
+take_back (struct controller *c, struct ctrl_move *m)
+{
+  struct msg r = { .type = MSG_REVOKE, .vdisk = m->vdisk, .first = m->seg,
+                   .count = 1 };
+
+  if (!m->delegated)
+    return 0;
+  if (ctrl_broadcast_except (c, &r, ENOENT) == 0 && !m->delegated)
+    return 0;
+  sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the agent "
+            "did not give its delegated movement back", m->vdisk, m->seg);
+  ctrl_fence_vdisk (c, ctrl_find_vdisk (c, m->vdisk), "a delegated data "
+                    "movement could not be taken back");
+  return -1;
+}
+
+/* The delegations of [FIRST, FIRST+COUNT) of VDISK ended at the agent:
+ * handle the MOVED frames its drop queued (while the movements still
+ * count as delegated, which MOVED requires), then clear them. */
+static void
+undelegate (struct controller *c, uint32_t vdisk, uint64_t first,
+            uint64_t count)
+{
+  bool any = false;
+  size_t i;
+
+  for (i = lower_bound (c, vdisk, first); i < c->moves.len
+         && c->moves.ptr[i]->vdisk == vdisk
+         && c->moves.ptr[i]->seg - first < count && !any; i++)
+    any = c->moves.ptr[i]->delegated;
+  if (!any)
+    return;
+  ctrl_take_allocated (c, vdisk);
+  for (i = lower_bound (c, vdisk, first); i < c->moves.len
+         && c->moves.ptr[i]->vdisk == vdisk
+         && c->moves.ptr[i]->seg - first < count; i++)
+    c->moves.ptr[i]->delegated = false;
+}
+
+int
+ctrl_move_take_back_vdisk (struct controller *c, uint32_t vdisk)
+{
+  uint64_t lo = UINT64_MAX, hi = 0;
+
+  for (size_t i = lower_bound (c, vdisk, 0);
+       i < c->moves.len && c->moves.ptr[i]->vdisk == vdisk; i++)
+    if (c->moves.ptr[i]->delegated) {
+      lo = lo < c->moves.ptr[i]->seg ? lo : c->moves.ptr[i]->seg;
+      hi = c->moves.ptr[i]->seg;
+    }
+  while (lo <= hi) {
+    uint64_t n = hi - lo + 1 > UINT32_MAX ? UINT32_MAX : hi - lo + 1;
+    struct msg r = { .type = MSG_REVOKE, .vdisk = vdisk, .first = lo,
+                     .count = (uint32_t) n };
+    if (ctrl_broadcast_except (c, &r, ENOENT) != 0) {
+      ctrl_fence_vdisk (c, ctrl_find_vdisk (c, vdisk), "delegated data "
+                        "movements could not be taken back");
+      return -1;
+    }
+    lo += n;
+  }
+  return 0;
+}
+
+void
+ctrl_move_commanded (struct controller *c, const struct msg *m, int r)
+{
+  /* A delete ends the table whether or not the agent had it; a REVOKE
+   * or SET_* of a table the agent no longer has ends nothing there. */
+  switch (m->type) {
+  case MSG_REVOKE: case MSG_SET_ENTRY: case MSG_SET_STATUS:
+    if (r == 0 || (r == -1 && errno == ENOENT))
+      undelegate (c, m->vdisk, m->first, m->count);
+    break;
+  case MSG_DELETE_TABLE:
+    undelegate (c, m->vdisk, 0, UINT64_MAX);
+    break;
+  case MSG_QUIESCE:
+    for (uint32_t i = 0; r == 0 && i < m->n_vdisks; i++)
+      undelegate (c, m->vdisks[i], 0, UINT64_MAX);
+    break;
+  }
+}
+
 int
 ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg,
                bool keep_alt)
@@ -519,6 +636,11 @@ ctrl_move_end (struct controller *c, uint32_t vdisk, uint64_t seg,
     errno = EBUSY;
     return -1;
   }
+  if (take_back (c, m) == -1) {
+    errno = EIO;
+    return -1;
+  }
+  i = lower_bound (c, vdisk, seg);      /* (the MOVED it took are in) */
   units = (uint64_t) m->n_bytes * 8 * SM_BLOCK_SIZE / SM_UNIT_SIZE;
   if (ctrl_change (c) == -1
       || store_movement_delete (c->store, vdisk, seg) == -1
@@ -716,6 +838,52 @@ order_split_read (struct controller *c, struct ctrl_move *m,
   ctrl_answer (c, &o);
 }
 
+/* A fault on a movement the agent holds: it raced with the DELEGATE
+ * (sent before it arrived); the agent does the I/O itself now. */
+static void
+retry_held (struct controller *c, struct ctrl_move *m, const struct msg *req)
+{
+  sm_entry e = m->orig | ENTRY_NOWRITE | ENTRY_ALT;
+  struct msg o = { .type = MSG_RETRY, .id = req->id, .vdisk = m->vdisk,
+                   .first = m->seg, .count = 1, .entries = &e,
+                   .n_entries = 1 };
+
+  ctrl_answer (c, &o);
+}
+
+/* Can a write fault on M be answered by delegating it?  Only to the one
+ * agent there is (each agent's I/O would need its own holder), and with
+ * no order outstanding but copies already written (the agent's bitmap
+ * must be the whole truth but for blocks copied and not yet marked,
+ * which read the same at orig). */
+static bool
+can_delegate (const struct controller *c, const struct ctrl_move *m)
+{
+  if (c->no_delegation || c->agents.len != 1 || c->from == NULL)
+    return false;
+  for (size_t j = 0; j < m->orders.len; j++)
+    if (!m->orders.ptr[j].copied)
+      return false;
+  return true;
+}
+
+/* DELEGATE(M) to the faulting agent: from now on it reads and writes
+ * the segment itself and reports with MOVED. */
+static void
+delegate (struct controller *c, struct ctrl_move *m, const struct msg *req)
+{
+  struct msg o = { .type = MSG_DELEGATE, .id = req->id, .vdisk = m->vdisk,
+                   .first = m->seg, .alt = m->alt, .entries = &m->orig,
+                   .n_entries = 1, .blocks = m->at_alt,
+                   .n_blocks = m->n_bytes };
+
+  /* The one agent shows ALT itself when it takes the movement (its
+   * reads must split from then on); later loads carry it. */
+  m->alt_shown = true;
+  m->delegated = true;
+  ctrl_answer (c, &o);
+}
+
 bool
 ctrl_move_fault (struct controller *c, struct msg *req)
 {
@@ -735,6 +903,10 @@ ctrl_move_fault (struct controller *c, struct msg *req)
     return false;
   if (req->op == FAULT_READ && (req->n_blocks == 0 || !m->alt_shown))
     return false;               /* a load, or orig holds every block */
+  if (m->delegated) {
+    retry_held (c, m, req);
+    return true;
+  }
   if (!blocks_match (req->blocks, req->n_blocks, m->n_bytes, req->arg,
                      req->arg2)) {
     sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": a %s "
@@ -751,6 +923,8 @@ ctrl_move_fault (struct controller *c, struct msg *req)
     fail (c, req, c->degraded ? EIO : EROFS);
   else if (!m->redirect || overlaps (m->busy, req->blocks, m->n_bytes))
     defer (c, m, req);
+  else if (can_delegate (c, m))
+    delegate (c, m, req);
   else
     order_write (c, m, req);
   return true;
@@ -769,6 +943,28 @@ find_order (struct controller *c, uint64_t id, size_t *index)
       }
   }
   return NULL;
+}
+
+/* Mark BLOCKS of M at alt as a redirected write's would be: in the
+ * store (open transaction), in the changed-block marks, and alt's
+ * container synced before the commit that carries them.  0 or an
+ * errno. */
+static int
+written_at_alt (struct controller *c, struct ctrl_move *m,
+                const uint8_t *blocks)
+{
+  int err = record_blocks (c, m, blocks);
+
+  if (err == 0
+      && ctrl_cbt_note_later (c, m->vdisk, m->seg, blocks,
+                              m->n_bytes) == -1)
+    err = EIO;
+  /* The mark says "the block's data is at alt": a commit carrying it
+   * must find that data durable, or a power cut leaves the block
+   * reading alt's old contents (zeros) instead of old or new data. */
+  if (err == 0 && c->containers[entry_container (m->alt)])
+    c->containers[entry_container (m->alt)]->unsynced = true;
+  return err;
 }
 
 /* Settle order J of M as the agent reported it in REQ: the error to
@@ -793,15 +989,7 @@ settle (struct controller *c, struct ctrl_move *m, size_t j,
   }
   if (o.write) {
     if (err == 0)
-      err = record_blocks (c, m, o.blocks);
-    if (err == 0
-        && ctrl_cbt_note (c, m->vdisk, m->seg, o.blocks, m->n_bytes) == -1)
-      err = EIO;
-    /* The mark says "the block's data is at alt": a commit carrying it
-     * must find that data durable, or a power cut leaves the block
-     * reading alt's old contents (zeros) instead of old or new data. */
-    if (err == 0 && c->containers[entry_container (m->alt)])
-      c->containers[entry_container (m->alt)]->unsynced = true;
+      err = written_at_alt (c, m, o.blocks);
     for (uint32_t i = 0; i < m->n_bytes; i++)
       m->busy[i] &= ~o.blocks[i];
   }
@@ -833,6 +1021,34 @@ ctrl_move_io_done (struct controller *c, struct msg *req)
   requeue_deferred (c, m);      /* they may go ahead now */
 }
 
+void
+ctrl_move_moved (struct controller *c, struct msg *req)
+{
+  struct ctrl_move *m = ctrl_move_find (c, req->vdisk, req->first);
+  CLEANUP_FREE uint8_t *blocks = NULL;
+
+  if (m == NULL) {
+    /* Only a deleted vdisk's movements end without a REVOKE first. */
+    sm_debug ("controller: moved for vdisk %" PRIu32 " segment %" PRIu64
+              ", which is not moving: ignored", req->vdisk, req->first);
+    return;
+  }
+  if (!m->delegated) {
+    sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": moved "
+              "from an agent that does not hold the movement",
+              req->vdisk, req->first);
+    return;
+  }
+  blocks = calloc (m->n_bytes, 1);
+  if (blocks == NULL) {
+    ctrl_set_degraded (c, "out of memory recording a data movement");
+    return;
+  }
+  memcpy (blocks, req->blocks,
+          req->n_blocks < m->n_bytes ? req->n_blocks : m->n_bytes);
+  written_at_alt (c, m, blocks);
+}
+
 /* Copies (cow.c) ---------------------------------------------------- */
 
 /* Does M have a block at orig that no order holds? */
@@ -856,10 +1072,14 @@ copying (const struct ctrl_move *m)
 
 /* Claim M's blocks at orig that no order holds (ctrl_move_claim_copy). */
 static int
-claim (struct ctrl_move *m, struct move_copy *out)
+claim (struct controller *c, struct ctrl_move *m, struct move_copy *out)
 {
   struct order ord = { .write = true, .copy = true };
 
+  if (take_back (c, m) == -1) {
+    errno = EIO;
+    return -1;
+  }
   ord.blocks = malloc (m->n_bytes);
   out->blocks = malloc (m->n_bytes);
   if (ord.blocks == NULL || out->blocks == NULL
@@ -890,7 +1110,7 @@ ctrl_move_claim_copy (struct controller *c, struct move_copy *out)
       struct ctrl_move *m = c->moves.ptr[i];
       if (!copying (m) && has_copy_work (m)
           && (pass == 1 || ctrl_snapshot_waits_for (c, m->vdisk)))
-        return claim (m, out);
+        return claim (c, m, out);
     }
   return 0;
 }
@@ -923,6 +1143,25 @@ ctrl_move_copied (struct controller *c, const struct move_copy *cp, bool ok)
     return -1;
   }
   return 0;
+}
+
+void
+ctrl_move_copy_written (struct controller *c, const struct move_copy *cp)
+{
+  struct ctrl_move *m = ctrl_move_find (c, cp->vdisk, cp->seg);
+
+  if (m == NULL)
+    return;
+  for (size_t j = 0; j < m->orders.len; j++) {
+    struct order *o = &m->orders.ptr[j];
+    if (!o->copy)
+      continue;
+    for (uint32_t i = 0; i < m->n_bytes; i++)
+      m->busy[i] &= ~o->blocks[i];
+    o->copied = true;
+    break;
+  }
+  requeue_deferred (c, m);
 }
 
 int

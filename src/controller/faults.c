@@ -831,6 +831,9 @@ ctrl_handle_frame (struct controller *c, struct transport *from,
   case MSG_MARK:
     ctrl_cbt_mark (c, &req);
     break;
+  case MSG_MOVED:
+    ctrl_move_moved (c, &req);
+    break;
   case MSG_HEARTBEAT: {
     struct msg m = { .type = MSG_REPLY, .id = req.id };
     ctrl_answer (c, &m);

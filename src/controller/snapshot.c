@@ -149,7 +149,7 @@ take (struct controller *c, const struct snap_wait *w, uint32_t *snaps,
     ctrl_take_allocated (c, w->ids[i]);
     ctrl_recall_vdisk_grants (c, w->ids[i]);   /* tracked from now on */
   }
-  if (ctrl_change (c) == -1
+  if (ctrl_change (c) == -1 || ctrl_cbt_flush (c) == -1
       || store_snapshot_create (c->store, w->n, w->ids, names, w->snap,
                                 snaps) == -1) {
     fail (error, "cannot record snapshot '%s@%s': %s", names[0], w->snap,

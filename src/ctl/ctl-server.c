@@ -266,6 +266,7 @@ accept_thread (void *arg)
   struct ctl_server *s = arg;
   int fd;
 
+  pthread_setname_np (pthread_self (), "sm-ctl");
   while ((fd = wait_accept (s)) != -2) {
     if (fd >= 0)
       accept_one (s, fd);

@@ -230,6 +230,7 @@ ioloop_thread (void *arg)
   struct ioloop *l = arg;
   struct epoll_event evs[EVENTS_MAX];
 
+  pthread_setname_np (pthread_self (), "sm-iscsi-io");
   l->last_tick = iscsi_now_ms ();
   while (!atomic_load (&l->stopping)) {
     int i, n = epoll_wait (l->epfd, evs, EVENTS_MAX, 1000);

@@ -56,6 +56,7 @@ worker_thread (void *arg)
   struct workers *w = arg;
   struct iscsi_task *task;
 
+  pthread_setname_np (pthread_self (), "sm-iscsi-work");
   while ((task = next_task (w)) != NULL)
     task_run (task);
   return NULL;

@@ -220,6 +220,12 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                  0, check_diff },
   [MSG_MARK] = { "mark", FIELD_ID | FIELD_VDISK | FIELD_FIRST | FIELD_BLOCKS,
                  0, check_mark },
+  [MSG_DELEGATE] = { "delegate", FIELD_ID | FIELD_VDISK | FIELD_FIRST |
+                     FIELD_ALT | FIELD_ENTRIES | FIELD_BLOCKS, 0,
+                     check_do_write },
+  [MSG_MOVED] = { "moved", FIELD_ID | FIELD_VDISK | FIELD_FIRST |
+                  FIELD_BLOCKS, 0, check_mark },
+  [MSG_REVOKE] = { "revoke", FIELD_ID | FIELD_RANGE, 0, check_get },
 };
 
 static const char *const report_ops[REPORT_OP_MAX + 1] = {
@@ -235,7 +241,7 @@ msg_is_command (unsigned type)
   case MSG_GET_STATUS: case MSG_SET_ENTRY: case MSG_SET_STATUS:
   case MSG_QUIESCE: case MSG_ACTIVATE: case MSG_GRANT: case MSG_RECALL:
   case MSG_CONTAINER_ATTACH: case MSG_CONTAINER_DETACH:
-  case MSG_SET_DEGRADED: case MSG_GET_STATS:
+  case MSG_SET_DEGRADED: case MSG_GET_STATS: case MSG_REVOKE:
     return 1;
   default:
     return 0;
@@ -771,8 +777,8 @@ static int
 check_mark (const struct msg *m)
 {
   if (m->first >= MSG_MAX_SEGMENTS || m->n_blocks == 0) {
-    sm_error ("mark: segment %" PRIu64 " with %" PRIu32 " bitmap bytes",
-              m->first, m->n_blocks);
+    sm_error ("%s: segment %" PRIu64 " with %" PRIu32 " bitmap bytes",
+              msg_type_to_string (m->type), m->first, m->n_blocks);
     return -1;
   }
   return 0;

@@ -22,6 +22,7 @@
  *   MAP_FAULT vdisk,first,      RETRY entries,zero_after | FAIL status |
  *     count,op,blocks             DO_WRITE orig,alt,blocks |
  *                                 DO_SPLIT_READ orig,alt,blocks |
+ *                                 DELEGATE vdisk,seg,orig,alt,blocks |
  *                                 COMPLETE_TO_HOST
  *   IO_DONE vdisk,seg,status,   COMPLETE_TO_HOST | FAIL status
  *     order id,blocks
@@ -30,6 +31,8 @@
  *   REPORT op,container,status  (none: an event, e.g. a failed sync)
  *   MARK vdisk,seg,blocks       (none: recorded in queue order, like
  *                                 ALLOCATED; version 5)
+ *   MOVED vdisk,seg,blocks      (none: blocks of a delegated movement
+ *                                 written at alt; version 6)
  *   GET_DIFF vdisk (to),        DIFF status,size,extents (the ranges
  *     arg (from)                  changed between the two, version 4)
  *
@@ -53,6 +56,8 @@
  *                                                uses the handle)
  *   SET_DEGRADED on|off         REPLY status
  *   GET_STATS                   REPLY status,counters (enum msg_stat)
+ *   REVOKE vdisk,first,count    REPLY status   (delegated movements
+ *                                                given back, version 6)
  *
  * Version 3: agents REGISTER and get an id; every command carries an id
  * unique in the controller and its REPLY echoes it (a REPLY with
@@ -115,6 +120,22 @@
  * the mark is committed; the agent then adds those blocks to its cache
  * of marks (agent/marks.h), which it forgets whenever a SET_ENTRY or
  * SET_STATUS touches the segment.
+ *
+ * Delegated movements (version 6).  A write fault on a moving segment
+ * may be answered with DELEGATE(vdisk, seg, orig, alt, blocks = at
+ * alt) instead of
+ * DO_WRITE: the agent then holds the movement and does every later
+ * read and write of that segment itself, as DO_SPLIT_READ and DO_WRITE
+ * would, without asking, and reports the blocks it wrote to alt with
+ * MOVED (queued before the host's acknowledgement of the last write it
+ * covers is... at the latest before the FLUSH that follows it, and
+ * before the reply to any command that ends the delegation).  A
+ * delegation ends at REVOKE, and at any SET_ENTRY, SET_STATUS, QUIESCE
+ * or DELETE_TABLE that touches the segment: the agent waits for its
+ * I/O on the segment, sends MOVED for the blocks not yet reported, then
+ * answers.  So when such a command's REPLY arrives, the MOVED frames of
+ * that segment are already queued at the controller, ahead of anything
+ * the agent sends later.
  */
 #ifndef SEGMAP_MSG_H
 #define SEGMAP_MSG_H
@@ -125,7 +146,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 5
+#define MSG_VERSION 6
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -167,8 +188,11 @@ enum msg_type {
   MSG_GET_DIFF = 28,
   MSG_DIFF = 29,
   MSG_MARK = 30,
+  MSG_DELEGATE = 31,
+  MSG_MOVED = 32,
+  MSG_REVOKE = 33,
 };
-#define MSG_TYPE_MAX MSG_MARK
+#define MSG_TYPE_MAX MSG_REVOKE
 
 /* REPORT: what happened (msg.op). */
 enum report_op {

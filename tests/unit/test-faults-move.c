@@ -290,6 +290,7 @@ setup (void)
   register_agent ();
   t = agent_open_vdisk (a, "vd");
   ck_assert_ptr_nonnull (t);
+  c->no_delegation = true;      /* orders; test_delegated turns it on */
 }
 
 static void
@@ -336,6 +337,21 @@ agent_entry (uint64_t seg)
  * Tests.
  */
 
+/* Read blocks 2..6 through R: the 6144 bytes W wrote at OFF (inside
+ * blocks 3..5) from alt, everything else from orig. */
+static void
+check_split_read (struct host_io *r, const struct host_io *w, uint64_t off)
+{
+  ck_assert_int_eq (host_io (r, false, 2 * BLK, 5 * BLK, 0), 0);
+  for (uint64_t i = 2 * BLK; i < 7 * BLK; i++) {
+    uint8_t expect = i >= off && i < off + 6144 ? w->buf[i - off]
+      : orig_byte (i);
+    if (r->buf[i - 2 * BLK] != expect)
+      ck_abort_msg ("byte %" PRIu64 " is 0x%02x, expected 0x%02x", i,
+                    r->buf[i - 2 * BLK], expect);
+  }
+}
+
 /* A redirected write lands at alt per block; the blocks are at alt only
  * after IO_DONE; reads of the segment are then split. */
 START_TEST (test_redirect_then_split)
@@ -381,18 +397,73 @@ START_TEST (test_redirect_then_split)
 
   /* A read across blocks 2..6: blocks 3..5 from alt (the new bytes are
    * only there), 2 and 6 from orig (alt has other bytes there). */
-  ck_assert_int_eq (host_io (&r, false, 2 * BLK, 5 * BLK, 0), 0);
-  for (uint64_t i = 2 * BLK; i < 7 * BLK; i++) {
-    uint8_t expect = i >= off && i < off + 6144 ? w.buf[i - off]
-      : orig_byte (i);
-    if (r.buf[i - 2 * BLK] != expect)
-      ck_abort_msg ("byte %" PRIu64 " is 0x%02x, expected 0x%02x", i,
-                    r.buf[i - 2 * BLK], expect);
-  }
+  check_split_read (&r, &w, off);
   ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
   errno = 0;
   ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), -1);
   ck_assert_int_eq (errno, ENOENT);
+}
+END_TEST
+
+/* Is bit B of the bitmap BITS set? */
+static bool
+bit_set (const uint8_t *bits, uint64_t b)
+{
+  return (bits[b / 8] >> (b % 8)) & 1;
+}
+
+/* With delegation: the first write fault is answered with DELEGATE and
+ * the agent then writes and reads the segment itself, telling the
+ * controller nothing until the copier claims the segment (REVOKE):
+ * then every block it wrote is marked at alt before the claim, which
+ * leaves them out. */
+START_TEST (test_delegated)
+{
+  static struct host_io w, r;
+  const uint64_t off = 3 * BLK + 3000;
+  struct move_copy cp;
+
+  c->no_delegation = false;
+  ck_assert_int_eq (ctrl_move_begin (c, vid, 0, orig, alt, true), 0);
+  host_start (&w, true, off, 6144, 1);
+  wait_queued (1);
+  ck_assert_uint_eq (queued_type (0), MSG_MAP_FAULT);
+  handle (0);                           /* -> DELEGATE */
+  ck_assert_int_eq (host_finish (&w), 0);
+  ck_assert_uint_eq (queued (), 0);
+  ck_assert_uint_eq (held_count (&t->held), 1);
+  ck_assert_uint_eq (agent_entry (0), orig | ENTRY_NOWRITE | ENTRY_ALT);
+  ck_assert_str_eq (move_block_to_string (where (4)), "orig");
+
+  /* Split by the agent alone: 3..5 from alt, 2 and 6 from orig. */
+  check_split_read (&r, &w, off);
+  ck_assert_uint_eq (queued (), 0);
+  ck_assert_int_eq (host_io (&w, true, 10 * BLK, BLK, 2), 0);
+  ck_assert_uint_eq (queued (), 0);
+  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
+
+  /* The copier's claim takes it back first. */
+  ck_assert_int_eq (ctrl_move_claim_copy (c, &cp), 1);
+  ck_assert_uint_eq (held_count (&t->held), 0);
+  ck_assert_uint_eq (queued (), 0);
+  for (uint64_t b = 0; b < SEG / BLK; b++) {
+    bool written = (b >= 3 && b <= 5) || b == 10;
+    ck_assert_str_eq (move_block_to_string (where (b)),
+                      written ? "alt" : "writing");
+    ck_assert (bit_set (cp.blocks, b) == !written);
+  }
+  ck_assert_int_eq (ctrl_move_copied (c, &cp, false), 0);
+  free (cp.blocks);
+
+  /* Delegated again at the next write; the end takes it back. */
+  host_start (&w, true, 20 * BLK, BLK, 3);
+  wait_queued (1);
+  handle (0);
+  ck_assert_int_eq (host_finish (&w), 0);
+  ck_assert_uint_eq (held_count (&t->held), 1);
+  ck_assert_int_eq (ctrl_move_end (c, vid, 0, false), 0);
+  ck_assert_uint_eq (held_count (&t->held), 0);
+  ck_assert_uint_eq (queued (), 0);
 }
 END_TEST
 
@@ -731,6 +802,7 @@ move_suite (void)
   tcase_set_timeout (tc, 60);
   tcase_add_test (tc, test_redirect_then_split);
   tcase_add_test (tc, test_busy_blocks_wait);
+  tcase_add_test (tc, test_delegated);
   tcase_add_test (tc, test_end_and_failures);
   tcase_add_test (tc, test_hold_writes);
   tcase_add_test (tc, test_overlay_and_unshared);

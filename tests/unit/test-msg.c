@@ -227,6 +227,10 @@ sample_body (struct msg *m, unsigned variant)
   case MSG_FAIL:
     m->status = edge ? 4095 : 5;
     break;
+  case MSG_DELEGATE:
+    m->vdisk = edge ? UINT32_MAX : 7;
+    m->first = edge ? (UINT64_C(1) << 37) - 1 : 100;
+    /* fall through */
   case MSG_DO_WRITE:
     m->alt = edge ? entry_make (0xffff, ENTRY_MAX_UNIT, ENTRY_VALID)
       : entry_make (4, 77, ENTRY_VALID);
@@ -261,6 +265,7 @@ sample_body (struct msg *m, unsigned variant)
     break;
   case MSG_GET_ENTRY:
   case MSG_GET_STATUS:
+  case MSG_REVOKE:
     m->vdisk = 9;
     m->count = edge ? MSG_MAX_ENTRIES : 16;
     m->first = edge ? (UINT64_C(1) << 37) - m->count : 0;
@@ -319,7 +324,7 @@ sample_body (struct msg *m, unsigned variant)
     m->vdisk = edge ? UINT32_MAX : 7;
     m->arg = edge ? 1 : 5;              /* from */
     break;
-  case MSG_MARK:
+  case MSG_MARK: case MSG_MOVED:
     m->vdisk = edge ? UINT32_MAX : 7;
     m->first = edge ? (UINT64_C(1) << 37) - 1 : 100;
     m->n_blocks = huge ? MSG_MAX_BITMAP : 3;
@@ -448,6 +453,9 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_GET_DIFF] = "iva",
   [MSG_DIFF] = "isaX",
   [MSG_MARK] = "ivFB",
+  [MSG_DELEGATE] = "ivFAEB",
+  [MSG_MOVED] = "ivFB",
+  [MSG_REVOKE] = "ivFc",
 };
 
 struct tbuf {
