@@ -79,7 +79,8 @@ held_new (uint64_t seg, sm_entry orig, sm_entry alt, const uint8_t *at_alt,
   h->alt = alt;
   h->n_bytes = n_bytes;
   h->reported_ms = sm_now_ms ();
-  memcpy (h->at_alt, at_alt, n_at_alt < n_bytes ? n_at_alt : n_bytes);
+  if (n_at_alt > 0)
+    memcpy (h->at_alt, at_alt, n_at_alt < n_bytes ? n_at_alt : n_bytes);
   pthread_rwlock_init (&h->io, NULL);
   pthread_mutex_init (&h->bits_lock, NULL);
   return h;

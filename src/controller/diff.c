@@ -98,6 +98,8 @@ merge_segments (struct diff *d)
 {
   size_t out = 0;
 
+  if (d->segs.len == 0)
+    return;                     /* (qsort must not see NULL) */
   qsort (d->segs.ptr, d->segs.len, sizeof d->segs.ptr[0], by_vseg);
   for (size_t i = 0; i < d->segs.len; i++) {
     struct seg_marks *s = &d->segs.ptr[i];
