@@ -112,7 +112,6 @@ struct cow_copier {
   /* Under c->queue_lock: */
   size_t n_ready;               /* handed to the worker */
   _Atomic size_t n_copied;      /* copied by the worker */
-  size_t n_seen;                /* of those, released (controller) */
   bool closed;                  /* no more jobs in this batch */
   pthread_cond_t more;          /* n_ready or closed changed */
   /* The trickle while hosts write (controller thread): */
@@ -414,14 +413,12 @@ finish (struct controller *c, const struct move_copy *cp, struct to_free *b)
 static void
 release_copied (struct controller *c, struct cow_copier *w)
 {
-  size_t copied = atomic_load (&w->n_copied);
-
-  for (; w->n_seen < copied; w->n_seen++) {
-    struct cow_job *j = &w->jobs[w->n_seen];
-    if (atomic_load (&j->copied)) {
-      j->released = true;
-      ctrl_move_copy_written (c, &j->copy);
-    }
+  for (size_t i = 0; i < w->n_jobs; i++) {
+    struct cow_job *j = &w->jobs[i];
+    if (j->released || !atomic_load (&j->copied))
+      continue;
+    j->released = true;
+    ctrl_move_copy_written (c, &j->copy);
   }
 }
 
@@ -565,7 +562,7 @@ end_batch (struct controller *c, struct cow_copier *w, bool ok)
   atomic_store (&w->state, COW_IDLE);
   for (size_t i = 0; i < w->n_jobs; i++)
     end_job (c, &w->jobs[i], ok);
-  w->n_jobs = w->n_ready = w->n_seen = 0;
+  w->n_jobs = w->n_ready = 0;
   atomic_store (&w->n_copied, 0);
   w->closed = false;
 }
@@ -583,14 +580,8 @@ copier (struct controller *c)
 bool
 ctrl_cow_pending (const struct controller *c)
 {
-  /* Running, the worker waits for the controller once it has copied a
-   * job the controller has not seen (release_copied, fill): the loop
-   * must not sleep on an empty queue then (its signal may have come
-   * before the loop waited; the caller holds queue_lock, under which
-   * the worker counts). */
   return !c->degraded && ctrl_move_any (c)
-    && (c->cow == NULL || atomic_load (&c->cow->state) != COW_RUNNING
-        || atomic_load (&c->cow->n_copied) != c->cow->n_seen);
+    && (c->cow == NULL || atomic_load (&c->cow->state) != COW_RUNNING);
 }
 
 void
