@@ -209,8 +209,6 @@ struct controller {
   struct job_vector jobs;       /* running and paused jobs (jobs.c) */
 
   bool degraded;                /* sync or commit failed: no writes */
-  uint64_t host_io_ms;          /* when an agent last reported a write
-                                   or faulted (the copier yields) */
   bool no_delegation;           /* writes to moving segments as orders
                                    only, never DELEGATE (tests) */
   time_t started;

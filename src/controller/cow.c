@@ -71,7 +71,6 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "common/clock.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "controller/controller-internal.h"
@@ -85,13 +84,6 @@ enum cow_state {
 
 #define COPY_BATCH 64            /* segments copied per sync */
 #define COPY_AHEAD 2             /* claimed, not yet copied, per batch */
-
-/* While hosts write (a fault or report within COPY_YIELD_MS), copies
- * that nothing waits for run at most COPY_TRICKLE bytes a second; idle,
- * at full speed.  A snapshot waiting for a vdisk's copies, and a job
- * (which has its own --rate), are not held back. */
-#define COPY_YIELD_MS 200
-#define COPY_TRICKLE (UINT64_C(32) << 20)
 
 /* One segment's copy in a batch. */
 struct cow_job {
@@ -114,9 +106,6 @@ struct cow_copier {
   _Atomic size_t n_copied;      /* copied by the worker */
   bool closed;                  /* no more jobs in this batch */
   pthread_cond_t more;          /* n_ready or closed changed */
-  /* The trickle while hosts write (controller thread): */
-  uint64_t trickle_ms;          /* its second began */
-  uint64_t trickle_bytes;       /* claimed in that second */
 };
 
 static const char *
@@ -459,36 +448,6 @@ close_batch (struct controller *c, struct cow_copier *w)
   pthread_cond_signal (&w->more);
 }
 
-/* May W claim another segment (of SEG_BYTES) now?  Always, unless
- * hosts are writing and the second's trickle is spent. */
-static bool
-may_claim (struct controller *c, struct cow_copier *w)
-{
-  uint64_t now = sm_now_ms ();
-
-  if (now - c->host_io_ms >= COPY_YIELD_MS || c->snap_waits.len > 0
-      || c->jobs.len > 0)
-    return true;
-  if (now - w->trickle_ms >= 1000) {
-    w->trickle_ms = now;
-    w->trickle_bytes = 0;
-  }
-  return w->trickle_bytes < COPY_TRICKLE;
-}
-
-/* Claim the next segment to copy into W's jobs: 1, or 0 (none, or not
- * now). */
-static int
-claim_next (struct controller *c, struct cow_copier *w)
-{
-  struct move_copy *cp = &w->jobs[w->n_jobs].copy;
-
-  if (!may_claim (c, w) || ctrl_move_claim_copy (c, cp) != 1)
-    return 0;
-  w->trickle_bytes += (uint64_t) cp->n_bytes * 8 * SM_BLOCK_SIZE;
-  return 1;
-}
-
 /* Claim segments for the running batch, COPY_AHEAD ahead of the
  * worker, so that a host write to a segment the copier claimed waits
  * for at most a few segment copies, not for a whole batch; close the
@@ -499,7 +458,7 @@ fill (struct controller *c, struct cow_copier *w)
 {
   while (!w->closed && !c->degraded && w->n_jobs < COPY_BATCH
          && w->n_jobs - atomic_load (&w->n_copied) < COPY_AHEAD) {
-    if (claim_next (c, w) != 1) {
+    if (ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) != 1) {
       if (atomic_load (&w->n_copied) == w->n_jobs)
         close_batch (c, w);
       break;
@@ -607,7 +566,8 @@ ctrl_cow_step (struct controller *c)
       break;                    /* could not end it: try again later */
   }
   free_drained (c, &freeing);
-  while (!c->degraded && w->n_jobs < COPY_AHEAD && claim_next (c, w) == 1)
+  while (!c->degraded && w->n_jobs < COPY_AHEAD
+         && ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) == 1)
     w->n_jobs++;
   if (w->n_jobs == 0)
     return;

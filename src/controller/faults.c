@@ -73,7 +73,6 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "common/clock.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "controller/controller-internal.h"
@@ -810,10 +809,6 @@ ctrl_handle_frame (struct controller *c, struct transport *from,
     return;
   }
   c->from->last_heard = time (NULL);
-  if (req.type == MSG_MAP_FAULT || req.type == MSG_MOVED
-      || req.type == MSG_MARK || req.type == MSG_ALLOCATED
-      || req.type == MSG_IO_DONE)
-    c->host_io_ms = sm_now_ms ();       /* the copier yields (cow.c) */
   switch (req.type) {
   case MSG_MAP_FAULT:
     handle_map_fault (c, &req);
