@@ -316,14 +316,6 @@ const char *move_block_to_string (enum move_block b);
  * caller gives ALT back to the allocator. */
 int ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
                      sm_entry orig, sm_entry alt, bool redirect);
-/* The same without waiting for writes to orig in flight: the caller
- * begins several, then calls ctrl_move_drain once (for a segment of the
- * same vdisk: the drain covers the whole table) before anything copies
- * them.  drain: 0, or -1 (the vdisk is fenced). */
-int ctrl_move_begin_undrained (struct controller *c, uint32_t vdisk,
-                               uint64_t seg, sm_entry orig, sm_entry alt,
-                               bool redirect);
-int ctrl_move_drain (struct controller *c, uint32_t vdisk, uint64_t seg);
 /* Blocks [FIRST, FIRST+N) were copied to alt: marked, and recorded in
  * the open transaction.  EBUSY if a redirected write is writing one of
  * them (nothing marked), ENOENT, EINVAL, EIO (the store failed: the
@@ -427,11 +419,10 @@ void ctrl_delete_stop (struct controller *c);
  * for a copy in flight (shutdown). */
 bool ctrl_cow_fault (struct controller *c, struct msg *req);
 /* Begin the copy-on-write of SEG of V, whose stored row ROW is shared:
- * a new segment from V's container, a redirected movement (DRAIN false:
- * ctrl_move_begin_undrained).  0 or an errno (ENOSPC: the container is
- * full). */
+ * a new segment from V's container, a redirected movement.  0 or an
+ * errno (ENOSPC: the container is full). */
 int ctrl_cow_begin (struct controller *c, const struct sm_vdisk_info *v,
-                    uint64_t seg, sm_entry row, bool drain);
+                    uint64_t seg, sm_entry row);
 void ctrl_cow_step (struct controller *c);
 bool ctrl_cow_pending (const struct controller *c);
 void ctrl_cow_stop (struct controller *c);

@@ -143,7 +143,7 @@ take_alt (struct controller *c, const struct sm_vdisk_info *v, sm_entry *alt)
 
 int
 ctrl_cow_begin (struct controller *c, const struct sm_vdisk_info *v,
-                uint64_t seg, sm_entry row, bool drain)
+                uint64_t seg, sm_entry row)
 {
   uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   sm_entry alt;
@@ -151,8 +151,7 @@ ctrl_cow_begin (struct controller *c, const struct sm_vdisk_info *v,
 
   if (err)
     return err;
-  if ((drain ? ctrl_move_begin (c, v->id, seg, row, alt, true)
-       : ctrl_move_begin_undrained (c, v->id, seg, row, alt, true)) == -1) {
+  if (ctrl_move_begin (c, v->id, seg, row, alt, true) == -1) {
     err = errno;
     alloc_put (c->containers[v->container_id]->alloc, entry_unit (alt),
                units);
@@ -186,7 +185,7 @@ ctrl_cow_fault (struct controller *c, struct msg *req)
       ctrl_set_degraded (c, "a no-write flag could not be cleared");
     return false;               /* RETRY with the stored entry */
   }
-  if ((err = ctrl_cow_begin (c, v, req->first, row, true)) != 0) {
+  if ((err = ctrl_cow_begin (c, v, req->first, row)) != 0) {
     struct msg m = { .type = MSG_FAIL, .id = req->id, .status = err };
     ctrl_answer (c, &m);
     return true;
@@ -301,73 +300,29 @@ copy_thread (void *arg)
 
 /* The controller's side ----------------------------------------------- */
 
-/* Old locations of segments finished in one turn, freed once their
- * vdisk's agents drained: one drain per vdisk and turn rather than per
- * segment (a migration frees up to hundreds of segments a second, and
- * each drain waits for every I/O of the vdisk in flight). */
-#define FREE_BATCH 64
-struct to_free {
-  uint32_t vdisk;
-  uint64_t last_seg;            /* its SET_ENTRY is sent again, blocking */
-  sm_entry last_alt;
-  uint32_t units;               /* of each of its segments */
-  size_t n;
-  sm_entry orig[FREE_BATCH];
-};
-
-/* Drain B's vdisk at the agents, then free B's old locations. */
+/* Alt becomes the location of the complete movement CP. */
 static void
-free_drained (struct controller *c, struct to_free *b)
-{
-  struct sm_vdisk_info *v = ctrl_find_vdisk (c, b->vdisk);
-  struct msg set = { .type = MSG_SET_ENTRY, .vdisk = b->vdisk,
-                     .first = b->last_seg, .count = 1,
-                     .flags = MSG_F_BLOCKING, .entries = &b->last_alt,
-                     .n_entries = 1 };
-
-  if (b->n == 0)
-    return;
-  if (v != NULL && ctrl_broadcast (c, &set) != 0) {
-    /* An agent may still read an old location: keep them referenced (a
-     * leak that 'segmapctl check' reports), fence the vdisk. */
-    ctrl_fence_vdisk (c, v, "the end of a copy-on-write has an unknown "
-                      "outcome at an agent");
-    b->n = 0;
-    return;
-  }
-  for (size_t i = 0; i < b->n; i++)
-    if (ctrl_unref_segment (c, b->orig[i], b->units) == -1)
-      ctrl_set_degraded (c, "the old location of a copied segment could "
-                         "not be released");
-  b->n = 0;
-}
-
-/* Alt becomes the location of the complete movement CP; an old location
- * that nothing else references goes to B, freed after a drain. */
-static void
-finish (struct controller *c, const struct move_copy *cp, struct to_free *b)
+finish (struct controller *c, const struct move_copy *cp)
 {
   struct sm_vdisk_info *v = ctrl_find_vdisk (c, cp->vdisk);
   uint32_t units = cp->n_bytes * 8 * SM_BLOCK_SIZE / SM_UNIT_SIZE;
   sm_entry alt = cp->alt | (v && v->base ? ENTRY_OPEN : 0);
   struct msg set = { .type = MSG_SET_ENTRY, .vdisk = cp->vdisk,
-                     .first = cp->seg, .count = 1,
+                     .first = cp->seg, .count = 1, .flags = MSG_F_BLOCKING,
                      .entries = &alt, .n_entries = 1 };
   uint32_t refs = 0;
-  bool freed;
 
   if (ctrl_move_end (c, cp->vdisk, cp->seg, true) == -1)
     return;                     /* EBUSY: later; EIO: degraded */
   /* Only a read on the fast path may still use orig (writes and split
    * reads of a moving segment are orders, all done by now): the agents
-   * need to drain only if orig is about to be freed, and once for all
-   * of B. */
-  freed = cp->orig != ENTRY_ZERO_SEGMENT
-    && !(store_segment_ref (c->store, entry_container (cp->orig),
+   * need to drain only if orig is about to be freed.  Draining for
+   * every finished segment stalled the controller once per segment. */
+  if (cp->orig != ENTRY_ZERO_SEGMENT
+      && store_segment_ref (c->store, entry_container (cp->orig),
                             entry_unit (cp->orig), 0, &refs) == 0
-         && refs > 1);
-  if (freed && (b->n == FREE_BATCH || (b->n > 0 && b->vdisk != cp->vdisk)))
-    free_drained (c, b);
+      && refs > 1)
+    set.flags = 0;
   if (ctrl_change (c) == -1
       || store_map_set (c->store, cp->vdisk, cp->seg, alt) == -1) {
     ctrl_set_degraded (c, "the end of a copy-on-write could not be "
@@ -381,15 +336,8 @@ finish (struct controller *c, const struct move_copy *cp, struct to_free *b)
                       "outcome at an agent");
     return;
   }
-  if (freed) {
-    b->vdisk = cp->vdisk;
-    b->last_seg = cp->seg;
-    b->last_alt = alt;
-    b->units = units;
-    b->orig[b->n++] = cp->orig;
-  }
-  else if (cp->orig != ENTRY_ZERO_SEGMENT
-           && ctrl_unref_segment (c, cp->orig, units) == -1)
+  if (cp->orig != ENTRY_ZERO_SEGMENT
+      && ctrl_unref_segment (c, cp->orig, units) == -1)
     ctrl_set_degraded (c, "the old location of a copied segment could "
                        "not be released");
 }
@@ -548,7 +496,6 @@ ctrl_cow_step (struct controller *c)
 {
   struct cow_copier *w;
   struct move_copy done;
-  struct to_free freeing = { .n = 0 };
 
   if (c->degraded || (w = copier (c)) == NULL)
     return;
@@ -561,11 +508,10 @@ ctrl_cow_step (struct controller *c)
     end_batch (c, w, true);
   while (!c->degraded && ctrl_move_next_complete (c, &done) == 1) {
     size_t before = c->moves.len;
-    finish (c, &done, &freeing);
+    finish (c, &done);
     if (c->moves.len == before)
       break;                    /* could not end it: try again later */
   }
-  free_drained (c, &freeing);
   while (!c->degraded && w->n_jobs < COPY_AHEAD
          && ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) == 1)
     w->n_jobs++;

@@ -397,11 +397,9 @@ unbegin (struct controller *c, struct ctrl_move *m)
     ctrl_set_degraded (c, "a data movement could not be taken back");
 }
 
-/* ctrl_move_begin; DRAIN false: the NOWRITE show does not drain (the
- * caller drains once for several, ctrl_move_drain). */
-static int
-move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
-            sm_entry orig, sm_entry alt, bool redirect, bool drain)
+int
+ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
+                 sm_entry orig, sm_entry alt, bool redirect)
 {
   const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
   struct ctrl_move *m;
@@ -449,39 +447,12 @@ move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
    * stored no-write (shared since a snapshot or clone) reached every
    * agent no-write, with a drain, when it became so: nothing to wait
    * for, and a drain per copy-on-write stalled the vdisk's I/O. */
-  if (!(orig & ENTRY_NOWRITE) && show (c, m, ENTRY_NOWRITE, drain) == -1) {
+  if (!(orig & ENTRY_NOWRITE) && show (c, m, ENTRY_NOWRITE, true) == -1) {
     unbegin (c, m);
     errno = EIO;
     return -1;
   }
   return 0;
-}
-
-int
-ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
-                 sm_entry orig, sm_entry alt, bool redirect)
-{
-  return move_begin (c, vdisk, seg, orig, alt, redirect, true);
-}
-
-int
-ctrl_move_begin_undrained (struct controller *c, uint32_t vdisk,
-                           uint64_t seg, sm_entry orig, sm_entry alt,
-                           bool redirect)
-{
-  return move_begin (c, vdisk, seg, orig, alt, redirect, false);
-}
-
-int
-ctrl_move_drain (struct controller *c, uint32_t vdisk, uint64_t seg)
-{
-  struct ctrl_move *m = ctrl_move_find (c, vdisk, seg);
-
-  if (m == NULL || show (c, m, ENTRY_NOWRITE, true) == 0)
-    return 0;
-  ctrl_fence_vdisk (c, ctrl_find_vdisk (c, vdisk), "an agent did not drain "
-                    "for the data movements begun");
-  return -1;
 }
 
 /* Mark BLOCKS at alt in M, durably: the store's row is updated in the

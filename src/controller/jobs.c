@@ -233,7 +233,7 @@ begin_move (struct controller *c, const struct sm_vdisk_info *v,
           v->name);
     return -1;
   }
-  err = ctrl_cow_begin (c, v, seg, row, false);  /* the walk drains */
+  err = ctrl_cow_begin (c, v, seg, row);
   if (err == 0)
     return 0;
   if (err == ENOSPC)
@@ -244,24 +244,13 @@ begin_move (struct controller *c, const struct sm_vdisk_info *v,
   return -1;
 }
 
-/* The walk began BEGUN movements of V without draining (the last at
- * segment LAST): one drain for all of them, before the copier can claim
- * any (a drain per segment stalled the controller hundreds of times a
- * second during a migration).  0 or -1. */
-static int
-drain_begun (struct controller *c, const struct sm_vdisk_info *v,
-             unsigned begun, uint64_t last)
-{
-  return begun > 0 ? ctrl_move_drain (c, v->id, last) : 0;
-}
-
 int
 ctrl_job_walk (struct controller *c, struct sm_job *j,
                const struct sm_vdisk_info *v, const struct job_walk *w,
                char **error)
 {
-  uint64_t n_segs = ctrl_vdisk_segments (v), last = 0;
-  unsigned inflight = ctrl_vdisk_moving (c, v), begun = 0;
+  uint64_t n_segs = ctrl_vdisk_segments (v);
+  unsigned inflight = ctrl_vdisk_moving (c, v);
 
   if (j->cursor > n_segs)
     j->cursor = n_segs;         /* the vdisk was rolled back smaller */
@@ -272,7 +261,6 @@ ctrl_job_walk (struct controller *c, struct sm_job *j,
 
     if (r == -1) {
       fail (error, "cannot read the map of vdisk '%s'", v->name);
-      drain_begun (c, v, begun, last);
       return -1;
     }
     if (r == 0 || seg >= n_segs) {
@@ -283,21 +271,12 @@ ctrl_job_walk (struct controller *c, struct sm_job *j,
       if (w->may_begin
           && !w->may_begin (j, UINT64_C(1) << v->seg_shift))
         break;                  /* later, at the same row */
-      if (begin_move (c, v, seg, error) == -1) {
-        drain_begun (c, v, begun, last);
+      if (begin_move (c, v, seg, error) == -1)
         return -1;              /* the cursor stays: a resume retries */
-      }
       inflight++;
-      begun++;
-      last = seg;
     }
     j->cursor = seg + 1;
     j->done++;
-  }
-  if (drain_begun (c, v, begun, last) == -1) {
-    fail (error, "vdisk '%s': an agent did not drain for its copies",
-          v->name);
-    return -1;
   }
   return j->cursor == n_segs && ctrl_vdisk_moving (c, v) == 0;
 }
