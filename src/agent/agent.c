@@ -548,7 +548,7 @@ apply_delegate (struct agent *a, struct msg *m)
       atomic_fetch_add (&t->refs, 1);
   }
   if (t) {
-    n_bytes = (uint32_t) ((UINT64_C(1) << t->seg_shift) / SM_BLOCK_SIZE / 8);
+    n_bytes = table_bitmap_bytes (t);
     if (m->first >= atomic_load (&t->n_segments) || m->n_blocks > n_bytes) {
       sm_error ("vdisk %s: delegate names segment %" PRIu64 " with a %"
                 PRIu32 "-byte bitmap, which it does not have", t->name,
@@ -662,13 +662,15 @@ cmd_new_table (struct agent *a, struct msg *m, struct msg *reply)
 
 /* End the delegated movements of [FIRST, FIRST+COUNT) of T: their I/O
  * done, their unreported blocks sent (MOVED) before the command that
- * ends them is answered (held.h).  0 or -1. */
+ * ends them is answered (held.h).  0, or the errno to answer with. */
 static int
 drop_held (struct agent *a, struct table *t, uint64_t first, uint64_t count)
 {
   struct agent_table at = { a, t };
 
-  return held_drop (&t->held, first, count, agent_moved, &at);
+  if (held_drop (&t->held, first, count, agent_moved, &at) == 0)
+    return 0;
+  return errno == ENOMEM ? ENOMEM : EIO;
 }
 
 static int
@@ -740,9 +742,9 @@ cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
 
   if (t == NULL)
     return ENOENT;
-  if (drop_held (a, t, m->first, m->count) == -1) {
+  if ((r = drop_held (a, t, m->first, m->count)) != 0) {
     table_unref (t);
-    return errno == ENOMEM ? ENOMEM : EIO;
+    return r;
   }
   marks_forget (&t->marks, m->first, m->count);
   if (m->type == MSG_SET_ENTRY) {
@@ -761,7 +763,7 @@ cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
 static int
 cmd_quiesce (struct agent *a, struct msg *m, struct msg *reply)
 {
-  int r = 0;
+  int r = 0, err;
 
   for (uint32_t i = 0; i < m->n_vdisks; i++) {
     struct msg one = { .vdisk = m->vdisks[i] };
@@ -774,8 +776,8 @@ cmd_quiesce (struct agent *a, struct msg *m, struct msg *reply)
       table_activate (t);
     else if (table_quiesce (t, m->arg) == -1)
       r = ETIMEDOUT;
-    else if (drop_held (a, t, 0, UINT64_MAX) == -1)
-      r = errno == ENOMEM ? ENOMEM : EIO;
+    else if ((err = drop_held (a, t, 0, UINT64_MAX)) != 0)
+      r = err;
     table_unref (t);
   }
   return r;
@@ -819,12 +821,11 @@ static int
 cmd_revoke (struct agent *a, struct msg *m, struct msg *reply)
 {
   struct table *t = table_of (a, m);
-  int r = 0;
+  int r;
 
   if (t == NULL)
     return ENOENT;
-  if (drop_held (a, t, m->first, m->count) == -1)
-    r = errno == ENOMEM ? ENOMEM : EIO;
+  r = drop_held (a, t, m->first, m->count);
   table_unref (t);
   return r;
 }

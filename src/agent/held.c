@@ -8,6 +8,7 @@
 #include "agent/held.h"
 #include "common/cleanup.h"
 #include "common/clock.h"
+#include "common/limits.h"
 
 /* A segment's writes are reported after this many, or with the first
  * write this long after its last report: a vdisk written without
@@ -185,14 +186,17 @@ report_locked (struct held *h, held_report_fn report, void *opaque)
 }
 
 int
-held_wrote (struct held *h, const uint8_t *blocks, uint32_t n,
+held_wrote (struct held *h, uint64_t off, uint32_t len,
             held_report_fn report, void *opaque)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&h->bits_lock);
+  uint64_t last = (off + len - 1) / SM_BLOCK_SIZE;
 
-  for (uint32_t i = 0; i < n && i < h->n_bytes; i++) {
-    __atomic_fetch_or (&h->at_alt[i], blocks[i], __ATOMIC_RELEASE);
-    h->unreported[i] |= blocks[i];
+  for (uint64_t b = off / SM_BLOCK_SIZE; b <= last && b / 8 < h->n_bytes;
+       b++) {
+    uint8_t bit = 1u << (b % 8);
+    __atomic_fetch_or (&h->at_alt[b / 8], bit, __ATOMIC_RELEASE);
+    h->unreported[b / 8] |= bit;
   }
   if (++h->writes_unreported < REPORT_EVERY
       && sm_now_ms () - h->reported_ms < REPORT_AFTER_MS)

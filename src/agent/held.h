@@ -85,11 +85,12 @@ void held_put (struct held_map *hm, struct held *h);
 int held_begin (struct held *h, bool exclusive);
 void held_end (struct held *h);
 
-/* Between begin and end: BLOCKS (N bytes) were written at alt.  They
- * are reported through REPORT (under the bits lock) after a batch of
- * writes or a while since the last report.  0, or -1 if the report
+/* Between begin and end: the bytes [OFF, OFF+LEN) of the segment
+ * (LEN > 0) were written at alt, in the whole 4 KiB blocks they touch.
+ * They are reported through REPORT (under the bits lock) after a batch
+ * of writes or a while since the last report.  0, or -1 if the report
  * failed. */
-int held_wrote (struct held *h, const uint8_t *blocks, uint32_t n,
+int held_wrote (struct held *h, uint64_t off, uint32_t len,
                 held_report_fn report, void *opaque);
 
 /* Report every held movement's unreported blocks (before a FLUSH).

@@ -20,8 +20,9 @@
  * the controller answers its IO_DONE.  A write fault may instead be
  * answered with DELEGATE: the agent then holds the movement (held.h)
  * and does that segment's I/O itself, no fault at all, reporting the
- * blocks it wrote with MOVED in batches and before every FLUSH.  Every fault of a piece carries
- * the bitmap of the 4 KiB blocks it touches.  Zeroing part of a
+ * blocks it wrote with MOVED in batches and before every FLUSH.
+ * Every fault of a piece carries the bitmap of the 4 KiB blocks it
+ * touches.  Zeroing part of a
  * no-write or alternate segment faults as a write (of zeros).
  *
  * Retries: a RETRY applies entries and the piece looks up again.  A
@@ -293,17 +294,12 @@ try_held (struct agent *a, struct table *t, struct piece *p, sm_entry entry,
     return 0;                   /* dropped meanwhile: fault */
   }
   *r = redirect_io_at (a, &io, h->orig, h->alt, h->at_alt, h->n_bytes);
-  if (*r == 0 && io.write) {
-    uint32_t n;
-    CLEANUP_FREE uint8_t *blocks = redirect_blocks (t->seg_shift, p->off,
-                                                    p->len, &n);
-    if (blocks == NULL
-        || held_wrote (h, blocks, n, agent_moved, &at) == -1) {
-      /* Written but not recorded: the agent is degraded (or out of
-       * memory), and the host must not count on the write. */
-      errno = EIO;
-      *r = -1;
-    }
+  if (*r == 0 && io.write
+      && held_wrote (h, p->off, p->len, agent_moved, &at) == -1) {
+    /* Written but not reported: the agent is degraded, and the host
+     * must not count on the write. */
+    errno = EIO;
+    *r = -1;
   }
   held_end (h);
   held_put (&t->held, h);

@@ -64,14 +64,6 @@ struct order {
   uint32_t n_at_alt;
 };
 
-static uint32_t
-bitmap_bytes (const struct table *t)
-{
-  uint64_t blocks = (UINT64_C(1) << t->seg_shift) / BLOCK;
-
-  return (blocks + 7) / 8;
-}
-
 uint8_t *
 redirect_blocks (unsigned seg_shift, uint64_t off, uint32_t len, uint32_t *n)
 {
@@ -100,10 +92,11 @@ check_order (const struct redirect_io *io, const struct msg *m,
     errno = EIO;
     return -1;
   }
-  if (m->n_blocks > bitmap_bytes (io->t)) {
+  if (m->n_blocks > table_bitmap_bytes (io->t)) {
     sm_error ("vdisk %s: %s for segment %" PRIu64 " carries a %" PRIu32
               "-byte bitmap, more than the segment's %" PRIu32,
-              io->t->name, name, io->seg, m->n_blocks, bitmap_bytes (io->t));
+              io->t->name, name, io->seg, m->n_blocks,
+              table_bitmap_bytes (io->t));
     errno = EIO;
     return -1;
   }

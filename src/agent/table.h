@@ -72,6 +72,7 @@
 
 #include "agent/held.h"
 #include "agent/marks.h"
+#include "common/limits.h"
 #include "proto/entry.h"
 
 #define TABLE_LEAF_SHIFT 6
@@ -257,6 +258,13 @@ static inline uint64_t
 table_segment_of (const struct table *t, uint64_t offset)
 {
   return offset >> t->seg_shift;
+}
+
+/* Bytes of a bitmap of one segment's 4 KiB blocks (proto/msg.h). */
+static inline uint32_t
+table_bitmap_bytes (const struct table *t)
+{
+  return (uint32_t) (((UINT64_C(1) << t->seg_shift) / SM_BLOCK_SIZE + 7) / 8);
 }
 
 #endif /* SEGMAP_TABLE_H */

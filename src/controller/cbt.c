@@ -91,7 +91,8 @@ bitmap_bytes (const struct sm_vdisk_info *v)
 static uint64_t
 pend_hash (uint32_t vdisk, uint64_t seg)
 {
-  return ((uint64_t) vdisk * UINT64_C(0x9e3779b97f4a7c15)) ^ (seg * UINT64_C(0xbf58476d1ce4e5b9));
+  return ((uint64_t) vdisk * UINT64_C(0x9e3779b97f4a7c15))
+    ^ (seg * UINT64_C(0xbf58476d1ce4e5b9));
 }
 
 /* The slot for (VDISK, SEG) in a table of CAP slots (a power of two):
@@ -160,17 +161,28 @@ ctrl_cbt_pending_free (struct controller *c)
   c->cbt_pending_cap = c->cbt_pending_len = 0;
 }
 
+/* VDISK if it is tracked (*N_BYTES cut to its bitmap), else NULL. */
+static const struct sm_vdisk_info *
+tracked (struct controller *c, uint32_t vdisk, uint32_t *n_bytes)
+{
+  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
+
+  if (v == NULL || v->base == 0)
+    return NULL;
+  if (*n_bytes > bitmap_bytes (v))
+    *n_bytes = bitmap_bytes (v);
+  return v;
+}
+
 int
 ctrl_cbt_note_later (struct controller *c, uint32_t vdisk, uint64_t seg,
                      const uint8_t *blocks, uint32_t n_bytes)
 {
-  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
+  const struct sm_vdisk_info *v = tracked (c, vdisk, &n_bytes);
   struct cbt_pending *p;
 
-  if (v == NULL || v->base == 0)
+  if (v == NULL)
     return 0;
-  if (n_bytes > bitmap_bytes (v))
-    n_bytes = bitmap_bytes (v);
   if (ctrl_change (c) == -1 || pend_reserve (c) == -1) {
     ctrl_set_degraded (c, "changed-block marks could not be recorded");
     return -1;
@@ -196,12 +208,8 @@ int
 ctrl_cbt_note (struct controller *c, uint32_t vdisk, uint64_t seg,
                const uint8_t *blocks, uint32_t n_bytes)
 {
-  const struct sm_vdisk_info *v = ctrl_find_vdisk (c, vdisk);
-
-  if (v == NULL || v->base == 0)
+  if (tracked (c, vdisk, &n_bytes) == NULL)
     return 0;
-  if (n_bytes > bitmap_bytes (v))
-    n_bytes = bitmap_bytes (v);
   if (ctrl_change (c) == -1
       || store_cbt_mark (c->store, vdisk, seg, blocks, n_bytes,
                          NULL) == -1) {

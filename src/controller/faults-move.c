@@ -533,21 +533,31 @@ ctrl_move_query (struct controller *c, uint32_t vdisk, uint64_t seg,
  * M's bitmap is complete.  0, or -1 (the agent's state is unknown: the
  * vdisk is fenced and M stays delegated, so nothing copies over it or
  * ends it). */
+/* REVOKE [FIRST, FIRST+COUNT) of VDISK at the agents (its MOVED frames
+ * are handled by ctrl_move_commanded).  0, or -1: the outcome is
+ * unknown, the vdisk is fenced and the movements stay delegated, so
+ * nothing copies over them or ends them. */
+static int
+revoke_range (struct controller *c, uint32_t vdisk, uint64_t first,
+              uint32_t count)
+{
+  struct msg r = { .type = MSG_REVOKE, .vdisk = vdisk, .first = first,
+                   .count = count };
+
+  if (ctrl_broadcast_except (c, &r, ENOENT) == 0)
+    return 0;
+  sm_error ("controller: vdisk %" PRIu32 " segments %" PRIu64 "+%" PRIu32
+            ": the agent did not give its delegated movements back", vdisk,
+            first, count);
+  ctrl_fence_vdisk (c, ctrl_find_vdisk (c, vdisk), "delegated data "
+                    "movements could not be taken back");
+  return -1;
+}
+
 static int
 take_back (struct controller *c, struct ctrl_move *m)
 {
-  struct msg r = { .type = MSG_REVOKE, .vdisk = m->vdisk, .first = m->seg,
-                   .count = 1 };
-
-  if (!m->delegated)
-    return 0;
-  if (ctrl_broadcast_except (c, &r, ENOENT) == 0 && !m->delegated)
-    return 0;
-  sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the agent "
-            "did not give its delegated movement back", m->vdisk, m->seg);
-  ctrl_fence_vdisk (c, ctrl_find_vdisk (c, m->vdisk), "a delegated data "
-                    "movement could not be taken back");
-  return -1;
+  return m->delegated ? revoke_range (c, m->vdisk, m->seg, 1) : 0;
 }
 
 /* The delegations of [FIRST, FIRST+COUNT) of VDISK ended at the agent:
@@ -585,14 +595,9 @@ ctrl_move_take_back_vdisk (struct controller *c, uint32_t vdisk)
       hi = c->moves.ptr[i]->seg;
     }
   while (lo <= hi) {
-    uint64_t n = hi - lo + 1 > UINT32_MAX ? UINT32_MAX : hi - lo + 1;
-    struct msg r = { .type = MSG_REVOKE, .vdisk = vdisk, .first = lo,
-                     .count = (uint32_t) n };
-    if (ctrl_broadcast_except (c, &r, ENOENT) != 0) {
-      ctrl_fence_vdisk (c, ctrl_find_vdisk (c, vdisk), "delegated data "
-                        "movements could not be taken back");
+    uint32_t n = hi - lo + 1 > UINT32_MAX ? UINT32_MAX : hi - lo + 1;
+    if (revoke_range (c, vdisk, lo, n) == -1)
       return -1;
-    }
     lo += n;
   }
   return 0;

@@ -21,6 +21,7 @@
 #include <check.h>
 
 #include "agent/held.h"
+#include "common/limits.h"
 #include "test-util.h"
 
 #define NB 32                   /* bitmap bytes: a 1 MiB segment */
@@ -54,11 +55,9 @@ loc (uint64_t unit)
 static void
 write_block (struct held *h, unsigned b, struct reports *r)
 {
-  uint8_t bits[NB] = { 0 };
-
-  bits[b / 8] = 1u << (b % 8);
   ck_assert_int_eq (held_begin (h, false), 0);
-  ck_assert_int_eq (held_wrote (h, bits, NB, record, r), 0);
+  ck_assert_int_eq (held_wrote (h, (uint64_t) b * SM_BLOCK_SIZE,
+                                SM_BLOCK_SIZE, record, r), 0);
   held_end (h);
 }
 
@@ -174,7 +173,6 @@ START_TEST (test_drop_waits)
 {
   struct held_map hm;
   static struct dropper d;
-  uint8_t bits[NB] = { 0x02 };
   pthread_t th;
   struct held *h;
 
@@ -187,7 +185,7 @@ START_TEST (test_drop_waits)
   ck_assert_int_eq (pthread_create (&th, NULL, drop_run, &d), 0);
   sm_test_sleep_ms (50);
   ck_assert (!d.done);
-  ck_assert_int_eq (held_wrote (h, bits, NB, record, &d.r), 0);
+  ck_assert_int_eq (held_wrote (h, SM_BLOCK_SIZE, 100, record, &d.r), 0);
   held_end (h);
   pthread_join (th, NULL);
   ck_assert (d.done);
