@@ -549,6 +549,23 @@ sys.exit("no row with %s=%s" % (sys.argv[2], sys.argv[3]))
 ' "$@"
 }
 
+# container_segments DIR NAME: how many segments container NAME of the
+# server in DIR holds.
+container_segments ()
+{
+  local rows
+  rows=$(segctl "$1" --json container list) || fail "container list failed"
+  json_field "$rows" name "$2" segments
+}
+
+# job_field DIR ID FIELD: FIELD of job ID of the server in DIR.
+job_field ()
+{
+  local rows
+  rows=$(segctl "$1" --json job list) || fail "job list failed"
+  json_field "$rows" id "$2" "$3"
+}
+
 # --- iSCSI ----------------------------------------------------------------
 #
 # The iSCSI tests (tests/test-iscsi-*.sh) start segmap with iscsi=PORTALS

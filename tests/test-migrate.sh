@@ -35,92 +35,16 @@ segctl "$s" vdisk create v 64M --container a >/dev/null ||
 
 model=$sm_tmpdir/model.img
 
-# writer MODE: fill (write the pattern, flush, save the model), write
-# (until $sm_tmpdir/stop exists: random 4 KiB writes, a flush every 16
-# and at the end, each flushed one recorded in the model), verify (v
-# must read the model).  A write whose connection breaks (the server was
-# killed) ends the writer; the model then holds what was flushed, and
-# the blocks written since may read either value at the next verify.
+# writer MODE: flushing-writer.py on v (fill, write, verify).
 writer ()
 {
-  "$PYTHON" - "$(nbd_uri "$s" v)" "$model" "$sm_tmpdir/stop" "$1" <<'PYEOF'
-import os, pickle, random, sys, nbd
-uri, model, stop, mode = sys.argv[1:]
-SIZE, B = 64 << 20, 4096
-h = nbd.NBD()
-h.connect_uri(uri)
-if mode == "fill":
-    data = bytearray(os.urandom(SIZE))
-    for o in range(0, SIZE, 1 << 20):
-        h.pwrite(bytes(data[o:o + (1 << 20)]), o)
-    h.flush()
-    open(model, "wb").write(data)
-    sys.exit(0)
-data = bytearray(open(model, "rb").read())
-if mode == "verify":
-    # Blocks written but not flushed when the server was killed may
-    # read either value; what they read becomes the model.
-    unsure = {}
-    if os.path.exists(model + ".unflushed"):
-        unsure = pickle.load(open(model + ".unflushed", "rb"))
-    got = b"".join(h.pread(1 << 20, o) for o in range(0, SIZE, 1 << 20))
-    for k, v in unsure.items():
-        if got[k * B:(k + 1) * B] == v:
-            data[k * B:(k + 1) * B] = v
-    if got != bytes(data):
-        k = next(i for i in range(SIZE) if got[i] != data[i])
-        sys.exit("v differs from the model at byte %d" % k)
-    open(model, "wb").write(data)
-    if unsure:
-        os.unlink(model + ".unflushed")
-    sys.exit(0)
-rng = random.Random(os.getpid())
-pending = {}
-n = 0
-try:
-    while not os.path.exists(stop):
-        b = rng.randrange(SIZE // B)
-        buf = rng.randbytes(B)
-        h.pwrite(buf, b * B)
-        pending[b] = buf
-        n += 1
-        if n % 5 == 0:
-            c = rng.choice(list(pending))
-            if h.pread(B, c * B) != pending[c]:
-                sys.exit("block %d does not read what was just written" % c)
-        if n % 16 == 0:
-            h.flush()
-            for k, v in pending.items():
-                data[k * B:(k + 1) * B] = v
-            pending.clear()
-            open(model + ".tmp", "wb").write(data)
-            os.rename(model + ".tmp", model)
-    h.flush()
-except nbd.Error as e:
-    print("writer: %s after %d writes" % (e, n))
-    pickle.dump(pending, open(model + ".unflushed", "wb"))
-    pending.clear()
-for k, v in pending.items():
-    data[k * B:(k + 1) * B] = v
-open(model, "wb").write(data)
-print("writer: %d writes" % n)
-PYEOF
+  "$PYTHON" "$(dirname "$0")/flushing-writer.py" "$(nbd_uri "$s" v)" \
+    "$model" "$sm_tmpdir/stop" "$1"
 }
 
-# segments CONTAINER: how many segments CONTAINER holds.
 segments ()
 {
-  local rows
-  rows=$(segctl "$s" --json container list) || fail "container list failed"
-  json_field "$rows" name "$1" segments
-}
-
-# job_field ID FIELD
-job_field ()
-{
-  local rows
-  rows=$(segctl "$s" --json job list) || fail "job list failed"
-  json_field "$rows" id "$1" "$2"
+  container_segments "$s" "$1"
 }
 
 vdisk_container ()
@@ -145,12 +69,12 @@ segctl "$s" migrate v b --rate 24M >"$sm_tmpdir/migrate.out" ||
 grep -q "^job 1: migrating vdisk v to container b (64 segments" \
   "$sm_tmpdir/migrate.out" || fail "migrate printed: $(cat "$sm_tmpdir/migrate.out")"
 [ "$(vdisk_container)" = b ] || fail "v is not on b after migrate"
-[ "$(job_field 1 rate)" = $((24 * M)) ] || fail "the job's rate is not 24M"
+[ "$(job_field "$s" 1 rate)" = $((24 * M)) ] || fail "the job's rate is not 24M"
 segctl "$s" job wait 1 >/dev/null || fail "job 1 did not complete"
 touch "$sm_tmpdir/stop"
 wait "$wpid" || fail "the writer failed: $(cat "$sm_tmpdir/writer.log")"
 echo "$(cat "$sm_tmpdir/writer.log") during the migration to b"
-[ "$(job_field 1 state)" = done ] || fail "job 1 is $(job_field 1 state)"
+[ "$(job_field "$s" 1 state)" = done ] || fail "job 1 is $(job_field "$s" 1 state)"
 writer verify || fail "after the migration to b"
 [ "$(segments a)" = 0 ] || fail "a still holds $(segments a) segments"
 [ "$(segments b)" = 64 ] || fail "b holds $(segments b) segments, not 64"
@@ -166,7 +90,7 @@ kill_segmap "$s"
 wait "$wpid"
 start_segmap "$s"
 writer verify || fail "after the kill in the middle of the migration"
-state=$(job_field 2 state)
+state=$(job_field "$s" 2 state)
 [ "$state" = running ] || [ "$state" = done ] ||
   fail "job 2 is $state after the restart"
 segctl "$s" job wait 2 >/dev/null || fail "job 2 did not complete"
@@ -194,15 +118,15 @@ segctl "$s" migrate v a --rate 4M >/dev/null || fail "migrate v a failed"
 sleep 1
 segctl "$s" job pause 4 >/dev/null || fail "job pause failed"
 sleep 0.5
-done1=$(job_field 4 done)
+done1=$(job_field "$s" 4 done)
 sleep 1
-[ "$(job_field 4 done)" = "$done1" ] || fail "a paused job went on"
-[ "$(job_field 4 state)" = paused ] || fail "job 4 is not paused"
+[ "$(job_field "$s" 4 done)" = "$done1" ] || fail "a paused job went on"
+[ "$(job_field "$s" 4 state)" = paused ] || fail "job 4 is not paused"
 err=$(segctl "$s" migrate v b 2>&1) && fail "a second job was accepted"
 grep -q "already has job 4" <<<"$err" || fail "second job: $err"
 segctl "$s" job resume 4 >/dev/null || fail "job resume failed"
 segctl "$s" job cancel 4 >/dev/null || fail "job cancel failed"
-[ "$(job_field 4 state)" = cancelled ] || fail "job 4 is not cancelled"
+[ "$(job_field "$s" 4 state)" = cancelled ] || fail "job 4 is not cancelled"
 writer verify || fail "after a cancelled migration"
 [ "$(segments a)" -gt 0 ] && [ "$(segments b)" -gt 0 ] ||
   fail "a cancelled migration left a $(segments a), b $(segments b) segments"

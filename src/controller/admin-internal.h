@@ -6,6 +6,7 @@
  *   clone.c        clone create, snapshot rollback
  *   flatten.c      clone flatten
  *   migrate.c      migrate (a vdisk to another container)
+ *   evacuate.c     container evacuate (every segment off a container)
  *   jobs.c         job list, info, cancel, pause, resume
  *   diff.c         vdisk diff (changed blocks between two snapshots)
  *
@@ -25,6 +26,7 @@
 struct controller;
 struct ctrl_container;
 struct sm_job;
+struct sm_vdisk_info;
 
 /* Set *ERROR from FMT; returns NULL. */
 json_object *fail (char **error, const char *fmt, ...)
@@ -53,7 +55,13 @@ admin_fn ctrl_cmd_snapshot_create, ctrl_cmd_snapshot_create_group,
 admin_fn ctrl_cmd_clone_create, ctrl_cmd_snapshot_rollback,
   ctrl_cmd_clone_flatten;
 
-admin_fn ctrl_cmd_migrate;
+admin_fn ctrl_cmd_migrate, ctrl_cmd_container_evacuate;
+
+/* Point V at container CC (migrate.c): its new segments go there, and
+ * the agents give back the grants they hold on the old one.  c->vdisks
+ * is reloaded (V is stale after).  0, or -1 with *ERROR. */
+int ctrl_retarget_vdisk (struct controller *c, const struct sm_vdisk_info *v,
+                         const struct ctrl_container *cc, char **error);
 
 admin_fn ctrl_cmd_job_list, ctrl_cmd_job_info, ctrl_cmd_job_cancel,
   ctrl_cmd_job_pause, ctrl_cmd_job_resume;

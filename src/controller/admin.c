@@ -96,7 +96,7 @@ ctrl_container_by_name (struct controller *c, const char *name)
 }
 
 static json_object *
-container_row (struct ctrl_container *cc)
+container_row (struct controller *c, struct ctrl_container *cc)
 {
   json_object *o = json_object_new_object ();
   uint64_t allocated = 0;
@@ -109,6 +109,7 @@ container_row (struct ctrl_container *cc)
   json_add_u64 (o, "used", alloc_used_units (cc->alloc) * SM_UNIT_SIZE);
   json_add_u64 (o, "allocated", allocated);
   json_add_u64 (o, "segments", cc->n_segments);
+  json_add_bool (o, "evacuating", ctrl_container_evacuating (c, cc->c->id));
   return o;
 }
 
@@ -119,7 +120,7 @@ cmd_container_list (struct controller *c, json_object *args, char **error)
 
   for (uint32_t id = 1; id <= c->max_container; id++)
     if (c->containers[id])
-      json_object_array_add (list, container_row (c->containers[id]));
+      json_object_array_add (list, container_row (c, c->containers[id]));
   return list;
 }
 
@@ -187,7 +188,7 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
   }
   if (ctrl_commit (c, false) == -1)
     return fail (error, "cannot commit container '%s'", name);
-  return container_row (c->containers[ci.id]);
+  return container_row (c, c->containers[ci.id]);
 }
 
 static json_object *
@@ -210,8 +211,8 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
     return fail (error, "container '%s' still holds %" PRIu64 " segments",
                  name, cc->n_segments);
   if (ctrl_delete_units_held (c, id) > 0)
-    return fail (error, "container '%s' still holds segments of a deleted "
-                 "vdisk being freed; try again in a moment", name);
+    return fail (error, "container '%s' still holds freed segments being "
+                 "zeroed; try again in a moment", name);
   /* The agents first: a DETACH answers once no I/O (a flush's sync
    * included) uses the agent's handle. */
   if (detach_container (c, id) == -1)
@@ -296,7 +297,8 @@ bad_vdisk_size (uint64_t size)
   return NULL;
 }
 
-/* The container a new vdisk goes on: named, or the first one. */
+/* The container a new vdisk goes on: named, or the first one not
+ * being evacuated. */
 static uint32_t
 pick_container (struct controller *c, json_object *args, char **error)
 {
@@ -308,10 +310,14 @@ pick_container (struct controller *c, json_object *args, char **error)
       fail (error, "no container '%s'", name);
       return 0;
     }
+    if (ctrl_container_evacuating (c, cc->c->id)) {
+      fail (error, "container '%s' is being evacuated", name);
+      return 0;
+    }
     return cc->c->id;
   }
   for (uint32_t id = 1; id <= c->max_container; id++)
-    if (c->containers[id])
+    if (c->containers[id] && !ctrl_container_evacuating (c, id))
       return id;
   fail (error, "there is no container to put the vdisk on "
         "(add one with 'segmapctl container add')");
@@ -592,6 +598,7 @@ static const struct {
   { "container.list", cmd_container_list },
   { "container.add", cmd_container_add },
   { "container.remove", cmd_container_remove },
+  { "container.evacuate", ctrl_cmd_container_evacuate },
   { "vdisk.list", cmd_vdisk_list },
   { "vdisk.create", cmd_vdisk_create },
   { "vdisk.info", cmd_vdisk_info },

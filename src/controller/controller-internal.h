@@ -436,7 +436,7 @@ bool ctrl_job_pending (const struct controller *c);
 void ctrl_job_free_all (struct controller *c);
 /* The running or paused job of VDISK, or NULL. */
 struct sm_job *ctrl_job_of_vdisk (struct controller *c, uint32_t vdisk);
-/* Record new job J (kind, vdisk, vdisk_name, total) running, commit,
+/* Record new job J (kind, vdisk, name, total) running, commit,
  * and register it.  0, or -1 with *ERROR. */
 int ctrl_job_start (struct controller *c, struct sm_job *j, char **error);
 
@@ -446,6 +446,9 @@ ctrl_vdisk_segments (const struct sm_vdisk_info *v)
 {
   return (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift;
 }
+
+/* How many movements have their old or new location on CONTAINER. */
+unsigned ctrl_move_count_on (const struct controller *c, uint32_t container);
 
 /* How many segments of V are moving (copy-on-write, flatten or
  * migration). */
@@ -473,6 +476,14 @@ int ctrl_job_walk (struct controller *c, struct sm_job *j,
  * takes writes and has no job); NULL with *ERROR. */
 const struct sm_vdisk_info *ctrl_job_vdisk (struct controller *c,
                                             const char *name, char **error);
+
+/* evacuate.c: one step of evacuation job J (1 done, 0 more, -1 with
+ * *ERROR); after an evacuation ended, the store's location index goes
+ * if no other one runs; is container ID being evacuated? */
+int ctrl_evacuate_step (struct controller *c, struct sm_job *j,
+                        char **error);
+void ctrl_evacuate_ended (struct controller *c);
+bool ctrl_container_evacuating (const struct controller *c, uint32_t id);
 
 /* migrate.c.  One step of migrate job J (running, its vdisk live): 1
  * complete, 0 not yet, -1 failed with *ERROR. */

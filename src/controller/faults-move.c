@@ -1195,6 +1195,21 @@ ctrl_move_any (const struct controller *c)
 }
 
 unsigned
+ctrl_move_count_on (const struct controller *c, uint32_t container)
+{
+  unsigned n = 0;
+
+  for (size_t i = 0; i < c->moves.len; i++) {
+    const struct ctrl_move *m = c->moves.ptr[i];
+    if ((m->orig != ENTRY_ZERO_SEGMENT
+         && entry_container (m->orig) == container)
+        || entry_container (m->alt) == container)
+      n++;
+  }
+  return n;
+}
+
+unsigned
 ctrl_vdisk_moving (struct controller *c, const struct sm_vdisk_info *v)
 {
   uint64_t n_segs = ctrl_vdisk_segments (v), seg = 0;

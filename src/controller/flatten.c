@@ -84,7 +84,7 @@ complete (struct controller *c, struct sm_job *j,
           || store_vdisk_set_clone_of (c->store, id, 0) == -1
           || ctrl_reload_vdisks (c) == -1)) {
     fail (error, "vdisk '%s' shares nothing now, but its link to its "
-          "snapshot could not be cleared", j->vdisk_name);
+          "snapshot could not be cleared", j->name);
     return -1;
   }
   return 1;
@@ -113,7 +113,7 @@ ctrl_cmd_clone_flatten (struct controller *c, json_object *args,
     return NULL;
   j.vdisk = v->id;
   if (store_map_count_shared (c->store, v->id, &j.total) == -1
-      || (j.vdisk_name = strdup (name)) == NULL)
+      || (j.name = strdup (name)) == NULL)
     return fail (error, "cannot start flattening vdisk '%s'", name);
   if (ctrl_job_start (c, &j, error) == -1) {
     sm_job_clear (&j);

@@ -3,7 +3,8 @@
  * A job is a long operation on one vdisk that the controller runs a
  * step at a time between batches of requests, so host I/O is never
  * held up by it: a clone flatten (flatten.c), a migration
- * (migrate.c).  Its row in the store is the truth; c->jobs holds
+ * (migrate.c), the evacuation of a container (evacuate.c, the one kind
+ * that works on a container, not a vdisk).  Its row in the store is the truth; c->jobs holds
  * the running and paused ones, loaded at start-up, so a job resumes
  * after a restart (clean or not) from its last committed cursor.
  *
@@ -100,6 +101,13 @@ find (struct controller *c, uint64_t id)
   return NULL;
 }
 
+/* What J works on: "vdisk" or "container". */
+static const char *
+object_of (const struct sm_job *j)
+{
+  return j->kind == SM_JOB_EVACUATE ? "container" : "vdisk";
+}
+
 /* Store J in the open transaction.  0, or -1 (degraded). */
 static int
 save (struct controller *c, struct sm_job *j)
@@ -117,18 +125,21 @@ static int
 end (struct controller *c, struct sm_job *j, enum sm_job_state state,
      char *error)
 {
+  bool evacuation = j->kind == SM_JOB_EVACUATE;
   int r;
 
   j->state = state;
   free (j->error);
   j->error = error;
   r = save (c, j) == 0 && ctrl_commit (c, false) == 0 ? 0 : -1;
-  sm_debug ("controller: job %" PRIu64 " (%s of vdisk %s) %s%s%s",
-            j->id, sm_job_kind_to_string (j->kind), j->vdisk_name,
+  sm_debug ("controller: job %" PRIu64 " (%s of %s %s) %s%s%s",
+            j->id, sm_job_kind_to_string (j->kind), object_of (j), j->name,
             sm_job_state_to_string (state), error ? ": " : "",
             error ? error : "");
   sm_job_clear (j);
   *j = c->jobs.ptr[--c->jobs.len];
+  if (evacuation)
+    ctrl_evacuate_ended (c);
   return r;
 }
 
@@ -137,8 +148,9 @@ ctrl_job_start (struct controller *c, struct sm_job *j, char **error)
 {
   if (ctrl_change (c) == -1 || store_job_add (c->store, j) == -1
       || ctrl_commit (c, false) == -1) {
-    fail (error, "cannot record a %s job for vdisk '%s': %s",
-          sm_job_kind_to_string (j->kind), j->vdisk_name, sm_last_error ());
+    fail (error, "cannot record a %s job for %s '%s': %s",
+          sm_job_kind_to_string (j->kind), object_of (j), j->name,
+          sm_last_error ());
     return -1;
   }
   if (job_vector_append (&c->jobs, *j) == -1) {
@@ -165,6 +177,9 @@ step_one (struct controller *c, struct sm_job *j)
   case SM_JOB_MIGRATE:
     r = ctrl_migrate_step (c, j, &error);
     break;
+  case SM_JOB_EVACUATE:
+    r = ctrl_evacuate_step (c, j, &error);
+    break;
   }
   if (r == 1 || (r == -1 && !c->degraded)) {
     end (c, j, r == 1 ? SM_JOB_DONE : SM_JOB_FAILED, error);
@@ -186,9 +201,12 @@ ctrl_job_step (struct controller *c)
     struct sm_job *j = &c->jobs.ptr[i];
     char *gone = NULL;
 
-    if (ctrl_find_vdisk (c, j->vdisk) == NULL) {
+    if (j->kind == SM_JOB_EVACUATE
+        ? c->containers[j->container] == NULL
+        : ctrl_find_vdisk (c, j->vdisk) == NULL) {
       /* Deleted, paused or not: nothing left to do. */
-      if (asprintf (&gone, "vdisk '%s' was deleted", j->vdisk_name) == -1)
+      if (asprintf (&gone, "%s '%s' was deleted", object_of (j),
+                    j->name) == -1)
         gone = NULL;
       end (c, j, SM_JOB_FAILED, gone);
     }
@@ -290,7 +308,7 @@ ctrl_job_row (const struct sm_job *j)
 
   json_add_u64 (o, "id", j->id);
   json_add_string (o, "kind", sm_job_kind_to_string (j->kind));
-  json_add_string (o, "vdisk", j->vdisk_name);
+  json_add_string (o, object_of (j), j->name);
   json_add_string (o, "state", sm_job_state_to_string (j->state));
   json_add_u64 (o, "done", j->done);
   json_add_u64 (o, "total", j->total);

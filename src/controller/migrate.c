@@ -99,11 +99,9 @@ ctrl_migrate_step (struct controller *c, struct sm_job *j, char **error)
   return 1;
 }
 
-/* Point V at container CC: new segments go there, and the agents give
- * back the grants they hold on the old one.  0, or -1 with *ERROR. */
-static int
-retarget (struct controller *c, const struct sm_vdisk_info *v,
-          const struct ctrl_container *cc, char **error)
+int
+ctrl_retarget_vdisk (struct controller *c, const struct sm_vdisk_info *v,
+                     const struct ctrl_container *cc, char **error)
 {
   uint32_t id = v->id;
 
@@ -137,13 +135,15 @@ ctrl_cmd_migrate (struct controller *c, json_object *args, char **error)
     return NULL;
   if ((cc = ctrl_container_by_name (c, target)) == NULL)
     return fail (error, "no container '%s'", target);
-  if (retarget (c, v, cc, error) == -1)
+  if (ctrl_container_evacuating (c, cc->c->id))
+    return fail (error, "container '%s' is being evacuated", target);
+  if (ctrl_retarget_vdisk (c, v, cc, error) == -1)
     return NULL;
   v = ctrl_find_vdisk_by_name (c, name);
   j.vdisk = v->id;
   if (store_map_count_elsewhere (c->store, v->id, v->container_id,
                                  &j.total) == -1
-      || (j.vdisk_name = strdup (name)) == NULL)
+      || (j.name = strdup (name)) == NULL)
     return fail (error, "cannot start migrating vdisk '%s'", name);
   if (ctrl_job_start (c, &j, error) == -1) {
     sm_job_clear (&j);

@@ -59,6 +59,8 @@ enum stmt_id {
   STMT_CBT_BASE_OF, STMT_CBT_CHILDREN,
   /* store-migrate.c */
   STMT_VDISK_SET_CONTAINER, STMT_MAP_NEXT_ELSEWHERE, STMT_MAP_COUNT_ELSEWHERE,
+  /* store-evacuate.c */
+  STMT_SEG_NEXT, STMT_MAP_AT,
   STMT_COUNT
 };
 
@@ -76,6 +78,7 @@ extern const struct stmt_def store_clone_stmts[];     /* store-clone.c */
 extern const struct stmt_def store_job_stmts[];       /* store-job.c */
 extern const struct stmt_def store_cbt_stmts[];       /* store-cbt.c */
 extern const struct stmt_def store_migrate_stmts[];   /* store-migrate.c */
+extern const struct stmt_def store_evacuate_stmts[];  /* store-evacuate.c */
 
 struct store {
   sqlite3 *db;

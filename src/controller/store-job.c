@@ -1,8 +1,8 @@
 /* segmap: the store's background jobs (sql/007-clone.sql).
  *
  * A job row is the durable state of a long operation the controller
- * runs between requests (jobs.c): its kind, the vdisk it works on, its
- * state, its progress (done/total units of work) and the cursor where
+ * runs between requests (jobs.c): its kind, the vdisk it works on (or,
+ * for an evacuation, the container: sql/010), its state, its progress (done/total units of work) and the cursor where
  * it carries on.  Rows are written when a job is created and updated
  * in the controller's open transaction as it progresses, so a restart
  * resumes from the last commit; finished jobs stay listed.
@@ -30,13 +30,13 @@
 
 #define JOB_COLUMNS \
   "id, kind, vdisk_id, vdisk, state, done, total, cursor, created," \
-  " updated, error, rate"
+  " updated, error, rate, container_id"
 
 const struct stmt_def store_job_stmts[] = {
   { STMT_JOB_INSERT,
     "INSERT INTO job (kind, vdisk_id, vdisk, state, done, total, cursor,"
-    "                 created, updated, rate)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)" },
+    "                 created, updated, rate, container_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)" },
   { STMT_JOB_UPDATE,
     "UPDATE job SET state = ?2, done = ?3, total = ?4, cursor = ?5,"
     "               updated = ?6, error = ?7 WHERE id = ?1" },
@@ -56,6 +56,7 @@ const struct stmt_def store_job_stmts[] = {
 static const char *const kind_names[] = {
   [SM_JOB_FLATTEN] = "flatten",
   [SM_JOB_MIGRATE] = "migrate",
+  [SM_JOB_EVACUATE] = "evacuate",
 };
 
 static const char *const state_names[] = {
@@ -112,8 +113,11 @@ store_job_add (struct store *st, struct sm_job *j)
 
   sqlite3_bind_text (s, 1, sm_job_kind_to_string (j->kind), -1,
                      SQLITE_STATIC);
-  sqlite3_bind_int64 (s, 2, j->vdisk);
-  sqlite3_bind_text (s, 3, j->vdisk_name, -1, SQLITE_STATIC);
+  if (j->vdisk)
+    sqlite3_bind_int64 (s, 2, j->vdisk);
+  else
+    sqlite3_bind_null (s, 2);
+  sqlite3_bind_text (s, 3, j->name, -1, SQLITE_STATIC);
   sqlite3_bind_text (s, 4, sm_job_state_to_string (SM_JOB_RUNNING), -1,
                      SQLITE_STATIC);
   sqlite3_bind_int64 (s, 5, j->done);
@@ -121,8 +125,12 @@ store_job_add (struct store *st, struct sm_job *j)
   sqlite3_bind_int64 (s, 7, j->cursor);
   sqlite3_bind_int64 (s, 8, now);
   sqlite3_bind_int64 (s, 9, j->rate);
+  if (j->container)
+    sqlite3_bind_int64 (s, 10, j->container);
+  else
+    sqlite3_bind_null (s, 10);
   if (stmt_run (st, s, "creating a %s job for vdisk '%s'",
-                sm_job_kind_to_string (j->kind), j->vdisk_name) == -1)
+                sm_job_kind_to_string (j->kind), j->name) == -1)
     return -1;
   j->id = sqlite3_last_insert_rowid (st->db);
   j->state = SM_JOB_RUNNING;
@@ -158,7 +166,7 @@ store_job_update (struct store *st, struct sm_job *j)
 void
 sm_job_clear (struct sm_job *j)
 {
-  free (j->vdisk_name);
+  free (j->name);
   free (j->error);
   memset (j, 0, sizeof *j);
 }
@@ -195,7 +203,8 @@ job_row (struct store *st, sqlite3_stmt *s, struct sm_job *j)
   j->created = sqlite3_column_int64 (s, 8);
   j->updated = sqlite3_column_int64 (s, 9);
   j->rate = sqlite3_column_int64 (s, 11);
-  if (store_column_strdup (s, 3, &j->vdisk_name) == -1)
+  j->container = sqlite3_column_int64 (s, 12);   /* NULL -> 0 */
+  if (store_column_strdup (s, 3, &j->name) == -1)
     return -1;
   if (sqlite3_column_type (s, 10) != SQLITE_NULL
       && store_column_strdup (s, 10, &j->error) == -1) {

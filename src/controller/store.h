@@ -168,11 +168,30 @@ int store_map_next_elsewhere (struct store *st, uint32_t vdisk,
 int store_map_count_elsewhere (struct store *st, uint32_t vdisk,
                                uint32_t cid, uint64_t *n);
 
+/* Evacuation (store-evacuate.c, sql/010).  The index that finds map
+ * rows by location: created (ON) while an evacuation runs, dropped
+ * after, in the open transaction. */
+int store_evacuate_index (struct store *st, bool on);
+/* The first segment of CONTAINER at or after unit FROM: 1 with *UNIT,
+ * *UNITS and *REFCOUNT, 0 if none, -1. */
+int store_segment_next (struct store *st, uint32_t container, uint64_t from,
+                        uint64_t *unit, uint32_t *units, uint32_t *refcount);
+/* The map rows located at segment CONTAINER:UNIT, by vdisk and
+ * segment, into a new array (*N elements; free it). */
+struct sm_map_ref {
+  uint32_t vdisk;
+  uint64_t vseg;
+  sm_entry e;                   /* the row's entry, flags included */
+};
+int store_map_at (struct store *st, uint32_t container, uint64_t unit,
+                  struct sm_map_ref **out, size_t *n);
+
 /* Background jobs (store-job.c, sql/007).  A job works on one vdisk;
  * DONE/TOTAL are its units of work, CURSOR where it carries on. */
 enum sm_job_kind {
   SM_JOB_FLATTEN,               /* clone flatten: segments copied */
   SM_JOB_MIGRATE,               /* migrate: segments moved */
+  SM_JOB_EVACUATE,              /* container evacuate: segments moved */
 };
 enum sm_job_state {
   SM_JOB_RUNNING,
@@ -188,8 +207,10 @@ struct sm_job {
   uint64_t id;
   enum sm_job_kind kind;
   enum sm_job_state state;
-  uint32_t vdisk;
-  char *vdisk_name;             /* at creation */
+  uint32_t vdisk;               /* 0 for an evacuation */
+  uint32_t container;           /* an evacuation's container, else 0 */
+  char *name;                   /* what it works on, at creation: the
+                                 * vdisk's name, or the container's */
   uint64_t done, total, cursor;
   int64_t created, updated;     /* seconds since the epoch */
   char *error;                  /* why it failed, or NULL */
@@ -199,7 +220,7 @@ struct sm_job {
   uint64_t pace_bytes;
 };
 
-/* Record new job J (kind, vdisk, vdisk_name, done, total, cursor): it
+/* Record new job J (kind, vdisk or container, name, done, total, cursor): it
  * is running; J gets its id and times. */
 int store_job_add (struct store *st, struct sm_job *j);
 /* Store J's state, progress, cursor and error; J->updated is now.

@@ -92,6 +92,8 @@ int run_snapshot_delete (struct session *s, const struct command *cmd,
 /* commands-clone.c */
 int run_clone_create (struct session *s, const struct command *cmd,
                       int argc, char **argv);
+int run_container_evacuate (struct session *s, const struct command *cmd,
+                            int argc, char **argv);
 int run_migrate (struct session *s, const struct command *cmd, int argc,
                  char **argv);
 int run_clone_flatten (struct session *s, const struct command *cmd,

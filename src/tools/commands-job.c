@@ -62,6 +62,13 @@ progress (json_object *o, char *buf)
   return buf;
 }
 
+/* What job O works on: its vdisk, or an evacuation's container. */
+static const char *
+job_object (json_object *o)
+{
+  return jstr (o, "vdisk") ?: jstr (o, "container") ?: "-";
+}
+
 static const char *const job_headers[] = {
   "ID", "KIND", "VDISK", "STATE", "PROGRESS", "STARTED"
 };
@@ -76,7 +83,7 @@ add_job_row (struct table *t, json_object *o)
 
   cells[0] = jnum (o, "id", id);
   cells[1] = jstr (o, "kind") ?: "-";
-  cells[2] = jstr (o, "vdisk") ?: "-";
+  cells[2] = job_object (o);
   cells[3] = jstr (o, "state") ?: "-";
   cells[4] = progress (o, prog);
   cells[5] = jtime (o, "started", when, sizeof when);
@@ -165,7 +172,7 @@ draw_bar (json_object *o, const char *id)
   memset (bar + fill, '.', BAR_WIDTH - fill);
   bar[BAR_WIDTH] = '\0';
   printf ("\rjob %s %s %s [%s] %s %-9s", id, jstr (o, "kind") ?: "-",
-          jstr (o, "vdisk") ?: "-", bar, progress (o, prog),
+          job_object (o), bar, progress (o, prog),
           jstr (o, "state") ?: "-");
   fflush (stdout);
 }
@@ -178,7 +185,7 @@ finish_wait (json_object *o, const char *id)
   char prog[64];
 
   printf ("job %s %s %s: %s %s\n", id, jstr (o, "kind") ?: "-",
-          jstr (o, "vdisk") ?: "-", st, progress (o, prog));
+          job_object (o), st, progress (o, prog));
   if (jstr (o, "error"))
     fprintf (stderr, "segmapctl: job %s: %s\n", id, jstr (o, "error"));
   return strcmp (st, "done") == 0 ? 0 : EXIT_SERVER_ERROR;

@@ -1,7 +1,9 @@
-/* segmapctl: migrate VDISK CONTAINER [--rate SIZE].
+/* segmapctl: migrate VDISK CONTAINER [--rate SIZE] and container
+ * evacuate NAME [--to CONTAINER].
  *
- * Request: migrate {vdisk, container, rate} (rate optional, bytes per
- * second).  The answer is the job's row, as in `job list'.
+ * Requests: migrate {vdisk, container, rate} (rate optional, bytes per
+ * second); container.evacuate {name, to} (to optional).  The answer is
+ * the job's row, as in `job list'.
  */
 #include <config.h>
 
@@ -41,5 +43,32 @@ run_migrate (struct session *s, const struct command *cmd, int argc,
             "move); follow it with 'segmapctl job wait %s'\n",
             jnum (r, "id", b[0]), argv[0], argv[1], jnum (r, "total", b[1]),
             b[0]);
+  return 0;
+}
+
+int
+run_container_evacuate (struct session *s, const struct command *cmd,
+                        int argc, char **argv)
+{
+  CTL_CLEANUP_PUT json_object *r = NULL;
+  json_object *args;
+  char b[2][FMT_SIZE_LEN];
+  int rc;
+
+  if (check_name (cmd, "container", argv[0]) != 0
+      || (s->to && check_name (cmd, "container", s->to) != 0))
+    return EXIT_USAGE;
+  args = json_object_new_object ();
+  json_object_object_add (args, "name", json_object_new_string (argv[0]));
+  if (s->to)
+    json_object_object_add (args, "to", json_object_new_string (s->to));
+  if ((rc = call (s, "container.evacuate", args, &r)) != 0)
+    return rc;
+  if (s->json)
+    print_json (r);
+  else
+    printf ("job %s: evacuating container %s (%s segments to move); "
+            "follow it with 'segmapctl job wait %s'\n",
+            jnum (r, "id", b[0]), argv[0], jnum (r, "total", b[1]), b[0]);
   return 0;
 }

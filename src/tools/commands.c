@@ -776,9 +776,30 @@ const struct command commands[] = {
     .summary = "remove a container no vdisk uses",
     .details =
     "The file or device itself is left alone.  The server refuses to\n"
-    "remove a container that still holds segments.\n",
+    "remove a container that still holds segments ('container evacuate'\n"
+    "moves them away).\n",
     .min_args = 1, .max_args = 1,
     .run = run_container_remove,
+  },
+  {
+    .group = "container", .name = "evacuate", .args = "NAME [--to CONTAINER]",
+    .summary = "move every segment off a container, live",
+    .details =
+    "Points every vdisk and snapshot whose new segments come from NAME\n"
+    "at another container (--to, or the one with the most free space)\n"
+    "and starts a background job that moves every segment off NAME\n"
+    "while the vdisks stay in use: a segment one vdisk writes moves as\n"
+    "in 'migrate'; a segment shared with snapshots or clones is copied\n"
+    "once and stays shared.  NAME takes no new vdisk or migration while\n"
+    "the job runs.  Prints the job number: follow it with 'job wait',\n"
+    "stop it with 'job cancel' or 'job pause'; the job survives a\n"
+    "restart.  When it is done, 'container remove NAME' takes the\n"
+    "container away.\n\n"
+    "Options:\n"
+    "  --to CONTAINER  where the segments go (default: the container with\n"
+    "                  the most free space)\n",
+    .min_args = 1, .max_args = 1, .opts = OPT_TO,
+    .run = run_container_evacuate,
   },
   {
     .group = "vdisk", .name = "list", .args = "",
@@ -970,7 +991,8 @@ const struct command commands[] = {
     .group = "job", .name = "list", .args = "",
     .summary = "list background jobs",
     .details =
-    "Columns: ID, KIND (flatten, migrate), VDISK, STATE (running, paused,\n"
+    "Columns: ID, KIND (flatten, migrate, evacuate), VDISK (the container\n"
+    "of an evacuation), STATE (running, paused,\n"
     "done, cancelled, failed), PROGRESS (units done/total: segments for a\n"
     "flatten or a migration), STARTED.  --json adds updated, rate (bytes\n"
     "per second, 0: no limit) and, for a failed job, error.\n",

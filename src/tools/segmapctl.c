@@ -34,6 +34,7 @@ enum {
   LONG_READ_ONLY,
   LONG_READ_WRITE,
   LONG_RATE,
+  LONG_TO,
 };
 
 static const char short_options[] = "+:s:hV";
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
   { "read-only", no_argument, NULL, LONG_READ_ONLY },
   { "read-write", no_argument, NULL, LONG_READ_WRITE },
   { "rate", required_argument, NULL, LONG_RATE },
+  { "to", required_argument, NULL, LONG_TO },
   { NULL, 0, NULL, 0 },
 };
 
@@ -217,6 +219,7 @@ parse_options (int argc, char **argv, struct session *s, struct cmdline *cl)
     case LONG_READ_ONLY: s->read_only = true; break;
     case LONG_READ_WRITE: s->read_write = true; break;
     case LONG_RATE: s->rate = optarg; break;
+    case LONG_TO: s->to = optarg; break;
     default: return option_error (c, argv);
     }
   }
@@ -279,6 +282,8 @@ check_usage (const struct command *cmd, const struct session *s, int nargs)
     return usage_error (cmd, "--segment-size does not apply to this command");
   if (s->rate && !(cmd->opts & OPT_RATE))
     return usage_error (cmd, "--rate does not apply to this command");
+  if (s->to && !(cmd->opts & OPT_TO))
+    return usage_error (cmd, "--to does not apply to this command");
   if ((s->read_only || s->read_write) && !(cmd->opts & OPT_MODE))
     return usage_error (cmd, "--%s does not apply to this command",
                         s->read_only ? "read-only" : "read-write");

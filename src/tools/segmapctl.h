@@ -20,6 +20,7 @@
 #define OPT_SEGMENT_SIZE (1u << 1)
 #define OPT_MODE         (1u << 2)      /* --read-only, --read-write */
 #define OPT_RATE         (1u << 3)
+#define OPT_TO           (1u << 4)
 
 struct session {
   const char *socket;
@@ -28,6 +29,7 @@ struct session {
   const char *segment_size;     /* --segment-size, or NULL */
   bool read_only, read_write;   /* --read-only, --read-write */
   const char *rate;             /* --rate, or NULL */
+  const char *to;               /* --to, or NULL */
   struct ctl_client *client;    /* connected on the first request */
 };
 

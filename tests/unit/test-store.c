@@ -1517,7 +1517,7 @@ START_TEST (test_jobs)
   uint32_t cid, vid;
   struct store *st = open_with_vdisk (&cid, &vid);
   struct sm_job j = { .kind = SM_JOB_FLATTEN, .vdisk = vid,
-                      .vdisk_name = (char *) "v", .total = 7 }, got, *list;
+                      .name = (char *) "v", .total = 7 }, got, *list;
   size_t n;
 
   ck_assert_str_eq (sm_job_kind_to_string (SM_JOB_FLATTEN), "flatten");
@@ -1534,7 +1534,7 @@ START_TEST (test_jobs)
   ck_assert_uint_eq (got.done, 3);
   ck_assert_uint_eq (got.total, 7);
   ck_assert_uint_eq (got.cursor, 5);
-  ck_assert_str_eq (got.vdisk_name, "v");
+  ck_assert_str_eq (got.name, "v");
   ck_assert_ptr_null (got.error);
   sm_job_clear (&got);
   OK (store_job_list (st, true, &list, &n));
@@ -1581,6 +1581,83 @@ START_TEST (test_jobs)
 }
 END_TEST
 
+/* An evacuation works on a container: no vdisk (sql/010). */
+START_TEST (test_job_of_container)
+{
+  uint32_t cid, vid;
+  struct store *st = open_with_vdisk (&cid, &vid);
+  struct sm_job j = { .kind = SM_JOB_EVACUATE, .container = cid,
+                      .name = (char *) "c", .total = 3 }, got;
+
+  OK (store_job_add (st, &j));
+  OK (store_job_get (st, j.id, &got));
+  ck_assert_int_eq (got.kind, SM_JOB_EVACUATE);
+  ck_assert_uint_eq (got.container, cid);
+  ck_assert_uint_eq (got.vdisk, 0);
+  ck_assert_str_eq (got.name, "c");
+  sm_job_clear (&got);
+  /* One of the two, never both or neither. */
+  j.vdisk = vid;
+  ck_assert_int_eq (store_job_add (st, &j), -1);
+  j.vdisk = j.container = 0;
+  ck_assert_int_eq (store_job_add (st, &j), -1);
+  store_close (st);
+}
+END_TEST
+
+/* The walk of an evacuation: a container's segments in unit order, and
+ * the map rows of each, with or without the location index. */
+START_TEST (test_segments_by_location)
+{
+  uint32_t cid, vid, vid2, units, refs;
+  struct store *st = open_with_vdisk (&cid, &vid);
+  struct sm_map_ref *rows;
+  uint64_t unit;
+  size_t n;
+
+  OK (store_vdisk_create (st, "w", 1024 * MiB, 20, cid, &vid2));
+  OK (store_segment_insert (st, cid, 32, 16));
+  OK (store_segment_insert (st, cid, 16, 16));
+  OK (store_map_set (st, vid, 4, MAPPED (cid, 16)));
+  OK (store_map_set (st, vid, 9, entry_make (cid, 32, ENTRY_VALID
+                                             | ENTRY_NOWRITE)));
+  OK (store_map_set (st, vid2, 1, entry_make (cid, 32, ENTRY_VALID
+                                              | ENTRY_NOWRITE)));
+  OK (store_segment_ref (st, cid, 32, 1, NULL));
+  ck_assert_int_eq (store_segment_next (st, cid, 0, &unit, &units, &refs), 1);
+  ck_assert_uint_eq (unit, 16);
+  ck_assert_uint_eq (units, 16);
+  ck_assert_uint_eq (refs, 1);
+  ck_assert_int_eq (store_segment_next (st, cid, 17, &unit, &units, &refs),
+                    1);
+  ck_assert_uint_eq (unit, 32);
+  ck_assert_uint_eq (refs, 2);
+  ck_assert_int_eq (store_segment_next (st, cid, 48, &unit, &units, &refs),
+                    0);
+  for (int indexed = 0; indexed < 2; indexed++) {
+    OK (store_evacuate_index (st, indexed));
+    OK (store_map_at (st, cid, 32, &rows, &n));
+    ck_assert_uint_eq (n, 2);
+    ck_assert_uint_eq (rows[0].vdisk, vid);
+    ck_assert_uint_eq (rows[0].vseg, 9);
+    ck_assert_uint_eq (rows[0].e, entry_make (cid, 32, ENTRY_VALID
+                                              | ENTRY_NOWRITE));
+    ck_assert_uint_eq (rows[1].vdisk, vid2);
+    ck_assert_uint_eq (rows[1].vseg, 1);
+    free (rows);
+    OK (store_map_at (st, cid, 48, &rows, &n));
+    ck_assert_uint_eq (n, 0);
+    free (rows);
+  }
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM sqlite_master"
+                             " WHERE name = 'map_location'"), 1);
+  OK (store_evacuate_index (st, false));
+  ck_assert_int_eq (raw_int ("SELECT count (*) FROM sqlite_master"
+                             " WHERE name = 'map_location'"), 0);
+  store_close (st);
+}
+END_TEST
+
 static Suite *
 store_suite (void)
 {
@@ -1620,6 +1697,8 @@ store_suite (void)
   tcase_add_test (tc, test_clone_create);
   tcase_add_test (tc, test_map_share_into_empty);
   tcase_add_test (tc, test_jobs);
+  tcase_add_test (tc, test_job_of_container);
+  tcase_add_test (tc, test_segments_by_location);
   tcase_add_test (tc, test_hosts);
   tcase_add_test (tc, test_pr_blobs);
   suite_add_tcase (s, tc);
