@@ -104,6 +104,7 @@ struct cow_copier {
   /* Under c->queue_lock: */
   size_t n_ready;               /* handed to the worker */
   _Atomic size_t n_copied;      /* copied by the worker */
+  size_t n_seen;                /* of those, released (controller) */
   bool closed;                  /* no more jobs in this batch */
   pthread_cond_t more;          /* n_ready or closed changed */
 };
@@ -350,12 +351,14 @@ finish (struct controller *c, const struct move_copy *cp)
 static void
 release_copied (struct controller *c, struct cow_copier *w)
 {
-  for (size_t i = 0; i < w->n_jobs; i++) {
-    struct cow_job *j = &w->jobs[i];
-    if (j->released || !atomic_load (&j->copied))
-      continue;
-    j->released = true;
-    ctrl_move_copy_written (c, &j->copy);
+  size_t copied = atomic_load (&w->n_copied);
+
+  for (; w->n_seen < copied; w->n_seen++) {
+    struct cow_job *j = &w->jobs[w->n_seen];
+    if (atomic_load (&j->copied)) {
+      j->released = true;
+      ctrl_move_copy_written (c, &j->copy);
+    }
   }
 }
 
@@ -469,7 +472,7 @@ end_batch (struct controller *c, struct cow_copier *w, bool ok)
   atomic_store (&w->state, COW_IDLE);
   for (size_t i = 0; i < w->n_jobs; i++)
     end_job (c, &w->jobs[i], ok);
-  w->n_jobs = w->n_ready = 0;
+  w->n_jobs = w->n_ready = w->n_seen = 0;
   atomic_store (&w->n_copied, 0);
   w->closed = false;
 }
@@ -487,8 +490,14 @@ copier (struct controller *c)
 bool
 ctrl_cow_pending (const struct controller *c)
 {
+  /* Running, the worker waits for the controller once it has copied a
+   * job the controller has not seen (release_copied, fill): the loop
+   * must not sleep on an empty queue then (its signal may have come
+   * before the loop waited; the caller holds queue_lock, under which
+   * the worker counts). */
   return !c->degraded && ctrl_move_any (c)
-    && (c->cow == NULL || atomic_load (&c->cow->state) != COW_RUNNING);
+    && (c->cow == NULL || atomic_load (&c->cow->state) != COW_RUNNING
+        || atomic_load (&c->cow->n_copied) != c->cow->n_seen);
 }
 
 void
