@@ -50,4 +50,43 @@ sm_valid_export_name (const char *name)
   return sm_valid_name (vdisk) && sm_valid_name (at + 1);
 }
 
+/* A list of names, NAME[,NAME...] (a vdisk's pool of containers):
+ * copies the name at *P into NAME (longer than SM_NAME_MAX: cut to
+ * SM_NAME_MAX + 1 characters, so that sm_valid_name refuses it) and
+ * moves *P past it and its comma.  false once the list is done. */
+static inline bool
+sm_name_list_next (const char **p, char name[SM_NAME_MAX + 2])
+{
+  size_t len;
+
+  if (*p == NULL || **p == '\0')
+    return false;
+  len = strcspn (*p, ",");
+  if (len > SM_NAME_MAX + 1) {
+    memcpy (name, *p, SM_NAME_MAX + 1);
+    name[SM_NAME_MAX + 1] = '\0';
+  }
+  else {
+    memcpy (name, *p, len);
+    name[len] = '\0';
+  }
+  *p += len + ((*p)[len] == ',');
+  return true;
+}
+
+/* Is LIST a list of valid names (at least one; no empty item)? */
+static inline bool
+sm_valid_name_list (const char *list)
+{
+  char name[SM_NAME_MAX + 2];
+  size_t len = strlen (list);
+
+  if (len == 0 || list[len - 1] == ',')
+    return false;
+  while (sm_name_list_next (&list, name))
+    if (!sm_valid_name (name))
+      return false;
+  return true;
+}
+
 #endif /* SEGMAP_NAMES_H */

@@ -322,6 +322,7 @@ cfg_free (struct segmap_config *cfg)
   for (size_t i = 0; i < cfg->n_vdisks; i++) {
     free (cfg->vdisks[i].name);
     free (cfg->vdisks[i].container);
+    free (cfg->vdisks[i].placement);
   }
   for (size_t i = 0; i < cfg->n_hosts; i++) {
     free (cfg->hosts[i].name);

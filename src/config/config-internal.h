@@ -13,6 +13,9 @@
 
 /* config-values.c: strings */
 const char *cfg_check_name (const char *value);
+/* NAME[,NAME...] */
+const char *cfg_check_name_list (const char *value);
+const char *cfg_check_placement (const char *value);
 const char *cfg_check_iscsi_uri (const char *value);
 const char *cfg_check_agent_controller (const char *value);
 const char *cfg_check_listen (const char *value);

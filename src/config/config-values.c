@@ -210,6 +210,21 @@ cfg_check_name (const char *value)
 }
 
 const char *
+cfg_check_name_list (const char *value)
+{
+  return sm_valid_name_list (value) ? NULL
+    : "a container name, or several separated by commas (no spaces); "
+      "names are " SM_NAME_RULE;
+}
+
+const char *
+cfg_check_placement (const char *value)
+{
+  return strcmp (value, "fill") == 0 || strcmp (value, "spread") == 0
+    ? NULL : "fill or spread";
+}
+
+const char *
 cfg_check_initiator (const char *value)
 {
   return check_iscsi_name (value, strlen (value));

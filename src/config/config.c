@@ -578,7 +578,9 @@ static const struct key_def vdisk_keys[] = {
   { KEY ("size", set_size, VDISK (size)),
     .check_size = cfg_check_vdisk_size },
   { KEY ("container", set_string, VDISK (container)),
-    .check_str = cfg_check_name },
+    .check_str = cfg_check_name_list },
+  { KEY ("placement", set_string, VDISK (placement)),
+    .check_str = cfg_check_placement },
   { KEY ("segment-size", set_size, VDISK (segment_size)),
     .check_size = cfg_check_segment_size },
 };
@@ -904,10 +906,12 @@ check_references (struct parser *p)
 
   for (size_t i = 0; i < cfg->n_vdisks; i++) {
     const struct cfg_vdisk *v = &cfg->vdisks[i];
-    if (v->container && cfg_find_container (cfg, v->container) == NULL)
-      return parse_error (p, v->container_line, "vdisk '%s' names "
-                          "undeclared container '%s'", v->name,
-                          v->container);
+    const char *list = v->container;
+    char name[SM_NAME_MAX + 2];
+    while (sm_name_list_next (&list, name))
+      if (cfg_find_container (cfg, name) == NULL)
+        return parse_error (p, v->container_line, "vdisk '%s' names "
+                            "undeclared container '%s'", v->name, name);
     if (v->container == NULL && cfg->n_containers == 0)
       return parse_error (p, v->line, "vdisk '%s' needs a container, "
                           "and no [container] is declared", v->name);

@@ -56,7 +56,9 @@ struct cfg_container {
 struct cfg_vdisk {
   char *name;
   uint64_t size;
-  char *container;              /* NULL in a loaded file: the first one */
+  char *container;              /* NAME[,NAME...]: its pool; NULL in a
+                                 * loaded file: the first one */
+  char *placement;              /* "fill", "spread", or NULL (fill) */
   uint64_t segment_size;        /* 0 in a loaded file: the default */
   unsigned line;
   unsigned container_line;      /* line of "container =", or 0 */

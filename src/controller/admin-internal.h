@@ -22,11 +22,11 @@
 #include <json.h>
 
 #include "common/json-add.h"
+#include "controller/store.h"
 
 struct controller;
 struct ctrl_container;
 struct sm_job;
-struct sm_vdisk_info;
 
 /* Set *ERROR from FMT; returns NULL. */
 json_object *fail (char **error, const char *fmt, ...)
@@ -57,11 +57,19 @@ admin_fn ctrl_cmd_clone_create, ctrl_cmd_snapshot_rollback,
 
 admin_fn ctrl_cmd_migrate, ctrl_cmd_container_evacuate;
 
-/* Point V at container CC (migrate.c): its new segments go there, and
- * the agents give back the grants they hold on the old one.  c->vdisks
- * is reloaded (V is stale after).  0, or -1 with *ERROR. */
-int ctrl_retarget_vdisk (struct controller *c, const struct sm_vdisk_info *v,
-                         const struct ctrl_container *cc, char **error);
+/* migrate.c: V's new segments come from pool IDS[0..N-1] with
+ * PLACEMENT from now on (the agents give back the grants they hold
+ * elsewhere).  c->vdisks is reloaded (V is stale after).  0, or -1 with
+ * *ERROR. */
+int ctrl_set_pool (struct controller *c, const struct sm_vdisk_info *v,
+                   enum sm_placement placement, const uint32_t *ids,
+                   unsigned n, char **error);
+/* admin.c: the arguments "container" (NAME[,NAME...], absent: *N = 0)
+ * and "placement" (absent: *PLACEMENT unchanged) into IDS[0..*N-1]
+ * (room for SM_POOL_MAX); containers being evacuated are refused.  0,
+ * or -1 with *ERROR. */
+int ctrl_pool_arg (struct controller *c, json_object *args, uint32_t *ids,
+                   unsigned *n, enum sm_placement *placement, char **error);
 
 admin_fn ctrl_cmd_job_list, ctrl_cmd_job_info, ctrl_cmd_job_cancel,
   ctrl_cmd_job_pause, ctrl_cmd_job_resume;

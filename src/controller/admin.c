@@ -204,7 +204,7 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
     return fail (error, "no container '%s'", name);
   id = cc->c->id;
   for (size_t i = 0; i < c->n_vdisks; i++)
-    if (c->vdisks[i].container_id == id)
+    if (ctrl_pool_has (&c->vdisks[i], id))
       return fail (error, "container '%s' is used by vdisk '%s'", name,
                    c->vdisks[i].name);
   if (cc->n_segments > 0)
@@ -233,6 +233,41 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
 
 /* Vdisks ----------------------------------------------------------------------- */
 
+/* Segments per container, into a JSON object by container name. */
+struct distribution {
+  struct controller *c;
+  json_object *o;
+};
+
+static void
+count_on (void *opaque, uint32_t container, uint64_t n)
+{
+  struct distribution *d = opaque;
+  struct ctrl_container *cc = container <= d->c->max_container
+    ? d->c->containers[container] : NULL;
+
+  json_add_u64 (d->o, cc ? cc->c->name : "?", n);
+}
+
+/* V's pool, placement and segments per container into row O:
+ * "containers": [NAME...], "placement", "distribution": {NAME: N}. */
+static void
+add_pool (struct controller *c, json_object *o, const struct sm_vdisk_info *v)
+{
+  json_object *names = json_object_new_array ();
+  struct distribution d = { c, json_object_new_object () };
+
+  for (unsigned i = 0; i < v->n_pool; i++) {
+    struct ctrl_container *cc = c->containers[v->pool[i]];
+    json_object_array_add (names, json_object_new_string (cc ? cc->c->name
+                                                          : "?"));
+  }
+  json_object_object_add (o, "containers", names);
+  json_add_string (o, "placement", sm_placement_to_string (v->placement));
+  store_map_distribution (c->store, v->id, count_on, &d);
+  json_object_object_add (o, "distribution", d.o);
+}
+
 static json_object *
 vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
 {
@@ -248,6 +283,7 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   json_add_u64 (o, "size", v->size);
   json_add_u64 (o, "segment_size", UINT64_C(1) << v->seg_shift);
   json_add_string (o, "container", cc ? cc->c->name : "?");
+  add_pool (c, o, v);
   json_add_u64 (o, "mapped_segments", mapped);
   json_add_u64 (o, "mapped", mapped << v->seg_shift);
   /* Space held by this vdisk alone, and shared with snapshots or
@@ -297,31 +333,66 @@ bad_vdisk_size (uint64_t size)
   return NULL;
 }
 
-/* The container a new vdisk goes on: named, or the first one not
- * being evacuated. */
-static uint32_t
-pick_container (struct controller *c, json_object *args, char **error)
+int
+ctrl_pool_arg (struct controller *c, json_object *args, uint32_t *ids,
+               unsigned *n, enum sm_placement *placement, char **error)
 {
-  const char *name = arg_string (args, "container");
-  struct ctrl_container *cc;
+  const char *list = arg_string (args, "container");
+  const char *how = arg_string (args, "placement");
 
-  if (name) {
+  *n = 0;
+  if (how && sm_placement_from_string (how, placement) == -1) {
+    fail (error, "placement: 'fill' or 'spread', not '%s'", how);
+    return -1;
+  }
+  char name[SM_NAME_MAX + 2];
+
+  if (list && !sm_valid_name_list (list)) {
+    fail (error, "container: NAME[,NAME...], names are %s", SM_NAME_RULE);
+    return -1;
+  }
+  while (sm_name_list_next (&list, name)) {
+    struct ctrl_container *cc;
+
     if ((cc = ctrl_container_by_name (c, name)) == NULL) {
       fail (error, "no container '%s'", name);
-      return 0;
+      return -1;
     }
     if (ctrl_container_evacuating (c, cc->c->id)) {
       fail (error, "container '%s' is being evacuated", name);
-      return 0;
+      return -1;
     }
-    return cc->c->id;
+    for (unsigned i = 0; i < *n; i++)
+      if (ids[i] == cc->c->id) {
+        fail (error, "container '%s' is named twice", name);
+        return -1;
+      }
+    if (*n == SM_POOL_MAX) {
+      fail (error, "a pool has at most %d containers", SM_POOL_MAX);
+      return -1;
+    }
+    ids[(*n)++] = cc->c->id;
   }
-  for (uint32_t id = 1; id <= c->max_container; id++)
+  return 0;
+}
+
+/* The pool of a new vdisk: named, or the first container not being
+ * evacuated.  0, or -1 with *ERROR. */
+static int
+pick_pool (struct controller *c, json_object *args, uint32_t *ids,
+           unsigned *n, enum sm_placement *placement, char **error)
+{
+  *placement = SM_PLACE_FILL;
+  if (ctrl_pool_arg (c, args, ids, n, placement, error) == -1)
+    return -1;
+  for (uint32_t id = 1; *n == 0 && id <= c->max_container; id++)
     if (c->containers[id] && !ctrl_container_evacuating (c, id))
-      return id;
+      ids[(*n)++] = id;
+  if (*n > 0)
+    return 0;
   fail (error, "there is no container to put the vdisk on "
         "(add one with 'segmapctl container add')");
-  return 0;
+  return -1;
 }
 
 static json_object *
@@ -331,7 +402,9 @@ cmd_vdisk_create (struct controller *c, json_object *args, char **error)
   uint64_t size = 0, seg_size = SM_SEGMENT_SIZE_DEFAULT;
   const struct sm_vdisk_info *v;
   const char *why;
-  uint32_t cid, id;
+  uint32_t ids[SM_POOL_MAX], id;
+  enum sm_placement placement;
+  unsigned n;
 
   if (name == NULL)
     return NULL;
@@ -346,11 +419,12 @@ cmd_vdisk_create (struct controller *c, json_object *args, char **error)
                  "to 64M");
   if (ctrl_find_vdisk_by_name (c, name))
     return fail (error, "vdisk '%s' already exists", name);
-  if ((cid = pick_container (c, args, error)) == 0)
+  if (pick_pool (c, args, ids, &n, &placement, error) == -1)
     return NULL;
   if (ctrl_change (c) == -1
-      || store_vdisk_create (c->store, name, size, sm_log2 (seg_size), cid,
-                             &id) == -1
+      || store_vdisk_create (c->store, name, size, sm_log2 (seg_size),
+                             ids[0], &id) == -1
+      || store_vdisk_set_pool (c->store, id, placement, ids, n) == -1
       || ctrl_commit (c, false) == -1 || ctrl_reload_vdisks (c) == -1)
     return fail (error, "cannot record vdisk '%s'", name);
   v = ctrl_find_vdisk (c, id);

@@ -249,39 +249,6 @@ wait_for_commit (struct controller *c, const struct msg *req, sm_entry e)
     fail_fault (c, req, ENOMEM);
 }
 
-/* A new segment for the ZERO row SEG of V, TRACK, in the open
- * transaction: its entry, or 0 with *ERR. */
-static sm_entry
-allocate (struct controller *c, const struct sm_vdisk_info *v, uint64_t seg,
-          int *err)
-{
-  struct ctrl_container *cc = c->containers[v->container_id];
-  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
-  uint64_t unit;
-  sm_entry e;
-
-  if (cc == NULL) {
-    *err = EIO;
-    return 0;
-  }
-  if (alloc_get (cc->alloc, units, &unit) == -1) {
-    sm_error ("container %s is full: cannot allocate a segment for vdisk "
-              "%s", cc->c->name, v->name);
-    *err = ENOSPC;
-    return 0;
-  }
-  e = entry_make (v->container_id, unit, ENTRY_VALID | ENTRY_OPEN);
-  if (ctrl_change (c) == -1
-      || store_allocate (c->store, v->id, seg, e, units) == -1) {
-    alloc_put (cc->alloc, unit, units);
-    ctrl_set_degraded (c, "an allocation could not be recorded");
-    *err = EIO;
-    return 0;
-  }
-  cc->n_segments++;
-  return e;
-}
-
 /* The row ROW of a tracked vdisk's write fault REQ, made OPEN (a new
  * segment if it was zero), with REQ's blocks marked.  The new row, or 0
  * with *ERR. */
@@ -292,7 +259,7 @@ open_row (struct controller *c, const struct sm_vdisk_info *v,
   sm_entry e = row;
 
   if (row == ENTRY_ZERO_SEGMENT)
-    e = allocate (c, v, req->first, err);
+    e = ctrl_allocate_segment (c, v, req->first, ENTRY_OPEN, err);
   else {
     e = (row & ~ENTRY_TRACK) | ENTRY_OPEN;
     if (ctrl_change (c) == -1

@@ -477,6 +477,25 @@ int ctrl_job_walk (struct controller *c, struct sm_job *j,
 const struct sm_vdisk_info *ctrl_job_vdisk (struct controller *c,
                                             const char *name, char **error);
 
+/* placement.c: where V's new segments go.  pool_alloc: take a segment
+ * for SEG from the pool (its first choice, else the next with room)
+ * into *E (plain), 0 or an errno; place_grants: the container grants
+ * come from (0: none, a spread pool allocates at each fault); pool_has:
+ * is CONTAINER in V's pool; placed: may SEG stay on CONTAINER (a
+ * migration leaves it); allocate_segment: a new segment for the ZERO
+ * row SEG, recorded in the open transaction with FLAGS: its entry, or 0
+ * with *ERR. */
+int ctrl_pool_alloc (struct controller *c, const struct sm_vdisk_info *v,
+                     uint64_t seg, sm_entry *e);
+uint32_t ctrl_place_grants (struct controller *c,
+                            const struct sm_vdisk_info *v);
+bool ctrl_pool_has (const struct sm_vdisk_info *v, uint32_t container);
+bool ctrl_placed (struct controller *c, const struct sm_vdisk_info *v,
+                  uint64_t seg, uint32_t container);
+sm_entry ctrl_allocate_segment (struct controller *c,
+                                const struct sm_vdisk_info *v, uint64_t seg,
+                                sm_entry flags, int *err);
+
 /* evacuate.c: one step of evacuation job J (1 done, 0 more, -1 with
  * *ERROR); after an evacuation ended, the store's location index goes
  * if no other one runs; is container ID being evacuated? */

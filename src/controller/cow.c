@@ -122,43 +122,23 @@ cow_state_to_string (enum cow_state s)
 
 /* Faults ------------------------------------------------------------ */
 
-/* Take one segment of V's size from its container's allocator into
- * *ALT.  0 or an errno. */
-static int
-take_alt (struct controller *c, const struct sm_vdisk_info *v, sm_entry *alt)
-{
-  struct ctrl_container *cc = c->containers[v->container_id];
-  uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
-  uint64_t unit;
-
-  if (cc == NULL)
-    return EIO;
-  if (alloc_get (cc->alloc, units, &unit) == -1) {
-    sm_error ("container %s is full: cannot copy a shared segment of "
-              "vdisk %s", cc->c->name, v->name);
-    return ENOSPC;
-  }
-  *alt = entry_make (v->container_id, unit, ENTRY_VALID);
-  return 0;
-}
-
 int
 ctrl_cow_begin (struct controller *c, const struct sm_vdisk_info *v,
                 uint64_t seg, sm_entry row)
 {
   uint32_t units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   sm_entry alt;
-  int err = take_alt (c, v, &alt);
+  int err = ctrl_pool_alloc (c, v, seg, &alt);
 
   if (err)
     return err;
   if (ctrl_move_begin (c, v->id, seg, row, alt, true) == -1) {
     err = errno;
-    alloc_put (c->containers[v->container_id]->alloc, entry_unit (alt),
-               units);
+    alloc_put (c->containers[entry_container (alt)]->alloc,
+               entry_unit (alt), units);
     return err;
   }
-  c->containers[v->container_id]->n_segments++;
+  c->containers[entry_container (alt)]->n_segments++;
   return 0;
 }
 

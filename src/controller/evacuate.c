@@ -3,10 +3,10 @@
  *
  * `container evacuate NAME [--to CONTAINER]' empties container NAME
  * while clients keep working, so that `container remove' can take it
- * away.  It first points every vdisk (snapshots included) whose new
- * segments came from NAME at the destination (--to, or the other
- * container with the most free space), so that nothing new lands on
- * NAME, and starts a job that walks NAME's segments in unit order.
+ * away.  It first replaces NAME by the destination (--to, or the other
+ * container with the most free space) in the pool of every vdisk and
+ * snapshot (placement.c), so that nothing new lands on NAME, and starts
+ * a job that walks NAME's segments in unit order.
  * Each segment moves one of two ways:
  *
  *   written by one vdisk      a movement of that row (the migration's,
@@ -97,37 +97,37 @@ ctrl_evacuate_ended (struct controller *c)
               "(allocations stay slower until it is): %s", sm_last_error ());
 }
 
-/* Copy segment FROM (UNITS units) to a new segment on container TO_ID
- * (not synced).  0, or -1 with *ERROR. */
+/* Copy segment FROM (UNITS units) to a new segment that V's placement
+ * picks for its segment SEG (not synced).  0, or -1 with *ERROR. */
 static int
 copy_segment (struct controller *c, sm_entry from, uint32_t units,
-              uint32_t to_id, sm_entry *to, char **error)
+              const struct sm_vdisk_info *v, uint64_t seg, sm_entry *to,
+              char **error)
 {
-  struct ctrl_container *src = c->containers[entry_container (from)];
-  struct ctrl_container *dst = c->containers[to_id];
-  uint64_t len = (uint64_t) units * SM_UNIT_SIZE, unit;
+  struct ctrl_container *src = c->containers[entry_container (from)], *dst;
+  uint64_t len = (uint64_t) units * SM_UNIT_SIZE;
   CLEANUP_FREE uint8_t *buf = malloc (COPY_CHUNK);
+  int err;
 
   if (buf == NULL) {
     fail (error, "out of memory");
     return -1;
   }
-  if (alloc_get (dst->alloc, units, &unit) == -1) {
-    fail (error, "container '%s' is full", dst->c->name);
+  if ((err = ctrl_pool_alloc (c, v, seg, to)) != 0) {
+    fail (error, "no room for a copy: %s", strerror (err));
     return -1;
   }
+  dst = c->containers[entry_container (*to)];
   for (uint64_t off = 0; off < len; off += COPY_CHUNK) {
     uint64_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
     if (container_pread (src->c, buf, n, entry_offset (from) + off) == -1
-        || container_pwrite (dst->c, buf, n,
-                             unit * SM_UNIT_SIZE + off) == -1) {
+        || container_pwrite (dst->c, buf, n, entry_offset (*to) + off) == -1) {
       fail (error, "copying a segment from container '%s' to '%s' "
             "failed: %m", src->c->name, dst->c->name);
-      alloc_put (dst->alloc, unit, units);
+      alloc_put (dst->alloc, entry_unit (*to), units);
       return -1;
     }
   }
-  *to = entry_make (to_id, unit, ENTRY_VALID);
   return 0;
 }
 
@@ -148,6 +148,7 @@ take_segment (struct controller *c, struct sm_job *j, uint64_t unit,
 {
   struct sm_map_ref *rows;
   const struct sm_vdisk_info *first = NULL;
+  uint64_t first_seg = 0;
   bool all_immutable = true;
   size_t n;
 
@@ -169,15 +170,17 @@ take_segment (struct controller *c, struct sm_job *j, uint64_t unit,
       free (rows);
       return EVAC_FAILED;
     }
-    if (v->container_id == j->container) {
+    if (ctrl_pool_has (v, j->container)) {
       fail (error, "vdisk '%s' still takes new segments from container "
             "'%s'", v->name, j->name);
       free (rows);
       return EVAC_FAILED;
     }
     all_immutable = all_immutable && immutable (v, &rows[i]);
-    if (first == NULL || (first->parent != 0 && v->parent == 0))
-      first = v;                /* a live vdisk's container, if any */
+    if (first == NULL || (first->parent != 0 && v->parent == 0)) {
+      first = v;                /* a live vdisk's placement, if any */
+      first_seg = rows[i].vseg;
+    }
   }
   if (!all_immutable) {
     struct sm_vdisk_info *v = ctrl_find_vdisk (c, rows[0].vdisk);
@@ -197,7 +200,7 @@ take_segment (struct controller *c, struct sm_job *j, uint64_t unit,
   }
   cp->from = entry_make (j->container, unit, ENTRY_VALID);
   cp->units = units;
-  if (copy_segment (c, cp->from, units, first->container_id, &cp->to,
+  if (copy_segment (c, cp->from, units, first, first_seg, &cp->to,
                     error) == -1) {
     free (rows);
     return EVAC_FAILED;
@@ -398,18 +401,29 @@ destination (struct controller *c, const struct ctrl_container *from,
   return best;
 }
 
-/* Point every vdisk (snapshots too) that takes new segments from FROM
- * at TO.  0, or -1 with *ERROR (the vdisks retargeted before stay so:
- * each is a plain migration target). */
+/* Take FROM out of every pool (snapshots' too), TO in its place.  0,
+ * or -1 with *ERROR (the vdisks changed before stay so: each is a
+ * plain migration target). */
 static int
 retarget_all (struct controller *c, const struct ctrl_container *from,
               const struct ctrl_container *to, char **error)
 {
-  /* Each retarget reloads c->vdisks, in the same order (by name). */
-  for (size_t i = 0; i < c->n_vdisks; i++)
-    if (c->vdisks[i].container_id == from->c->id
-        && ctrl_retarget_vdisk (c, &c->vdisks[i], to, error) == -1)
+  /* Each change reloads c->vdisks, in the same order (by name). */
+  for (size_t i = 0; i < c->n_vdisks; i++) {
+    const struct sm_vdisk_info *v = &c->vdisks[i];
+    uint32_t ids[SM_POOL_MAX];
+    unsigned n = 0;
+
+    if (!ctrl_pool_has (v, from->c->id))
+      continue;
+    for (unsigned k = 0; k < v->n_pool; k++) {
+      uint32_t id = v->pool[k] == from->c->id ? to->c->id : v->pool[k];
+      if (id != to->c->id || !ctrl_pool_has (v, to->c->id))
+        ids[n++] = id;
+    }
+    if (ctrl_set_pool (c, v, v->placement, ids, n, error) == -1)
       return -1;
+  }
   return 0;
 }
 

@@ -122,11 +122,12 @@ outstanding (const struct vdisk_grants *g)
 static uint32_t
 pool_target (struct controller *c, const struct sm_vdisk_info *v)
 {
-  struct ctrl_container *cc = c->containers[v->container_id];
+  struct ctrl_container *cc = c->containers[ctrl_place_grants (c, v)];
   uint64_t n = GRANT_POOL_BYTES >> v->seg_shift, units, free_units;
 
   if (cc == NULL || v->base != 0)
-    return 0;                   /* tracked: allocated by faults (cbt.c) */
+    return 0;                   /* tracked (cbt.c) or spread: allocated by
+                                 * faults */
   units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   free_units = alloc_total_units (cc->alloc) - alloc_used_units (cc->alloc)
     - alloc_reserved_units (cc->alloc);
@@ -210,21 +211,23 @@ static uint32_t
 grant (struct controller *c, const struct sm_vdisk_info *v,
        struct vdisk_grants *g, uint32_t n)
 {
-  struct ctrl_container *cc = c->containers[v->container_id];
+  uint32_t cid = ctrl_place_grants (c, v);
+  struct ctrl_container *cc = c->containers[cid];
   struct msg m = { .type = MSG_GRANT, .vdisk = v->id };
   size_t start;
   uint32_t k = 0;
 
   if (cc == NULL)
     return 0;
-  if (g->container != v->container_id) {
-    /* The vdisk moved (migrate.c): the pool follows once the agent
-     * holds none of its old grants. */
+  if (g->container != cid) {
+    /* The vdisk moved (migrate.c), or its pool's current container
+     * filled up (placement.c): the pool follows once the agent holds
+     * none of its old grants. */
     if (outstanding (g) > 0)
       recall_pool (c, g);
     if (outstanding (g) > 0)
       return 0;
-    g->container = v->container_id;
+    g->container = cid;
   }
   if (g->head > 0) {            /* drop the used ones from the front */
     memmove (g->out.ptr, &g->out.ptr[g->head],
@@ -237,7 +240,7 @@ grant (struct controller *c, const struct sm_vdisk_info *v,
     uint64_t unit;
     if (alloc_reserve (cc->alloc, g->units, &unit) == -1)
       break;
-    if (entry_vector_append (&g->out, entry_make (v->container_id, unit,
+    if (entry_vector_append (&g->out, entry_make (cid, unit,
                                                   ENTRY_VALID)) == -1) {
       alloc_unreserve (cc->alloc, unit, g->units);
       break;
@@ -312,7 +315,7 @@ pool_for (struct controller *c, struct ctrl_agent *ag,
 {
   struct vdisk_grants *g = grants_of (c, ag, v->id);
   struct vdisk_grants fresh = {
-    .agent = ag, .vdisk = v->id, .container = v->container_id,
+    .agent = ag, .vdisk = v->id, .container = ctrl_place_grants (c, v),
     .units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE,
   };
 
@@ -329,28 +332,41 @@ static int
 grant_for_fault (struct controller *c, const struct sm_vdisk_info *v)
 {
   struct vdisk_grants *g;
-  uint32_t target = pool_target (c, v), n;
+  uint32_t target = pool_target (c, v), n, cid = ctrl_place_grants (c, v);
 
   if (c->degraded)
     return EIO;
   if (v->read_only)
     return EROFS;
-  if (c->containers[v->container_id] == NULL) {
-    sm_error ("vdisk %s: its container (id %u) is not open", v->name,
-              v->container_id);
+  if (c->containers[cid] == NULL) {
+    sm_error ("vdisk %s: its container (id %u) is not open", v->name, cid);
     return EIO;
   }
   if ((g = pool_for (c, c->from, v)) == NULL)
     return ENOMEM;
   n = outstanding (g) < target ? target - outstanding (g) : 1;
   if (grant (c, v, g, n) == 0 && grant (c, v, g, 1) == 0
-      && (recall_grants (c, v->container_id) == 0
-          || grant (c, v, g, 1) == 0)) {
+      && (recall_grants (c, cid) == 0 || grant (c, v, g, 1) == 0)) {
     sm_error ("container %s is full: cannot allocate a segment for "
-              "vdisk %s", c->containers[v->container_id]->c->name, v->name);
+              "vdisk %s", c->containers[cid]->c->name, v->name);
     return ENOSPC;
   }
   return 0;
+}
+
+/* A write met the ZERO row SEG of V: GRANT segments to the agent, or,
+ * for a vdisk that takes no grants (placement.c: spread), allocate SEG
+ * on its stripe into *E.  0 or an errno. */
+static int
+allocate_for_fault (struct controller *c, const struct sm_vdisk_info *v,
+                    uint64_t seg, sm_entry *e)
+{
+  int err = 0;
+
+  if (ctrl_place_grants (c, v) != 0)
+    return grant_for_fault (c, v);
+  *e = ctrl_allocate_segment (c, v, seg, 0, &err);
+  return *e ? 0 : err;
 }
 
 void
@@ -439,7 +455,7 @@ unknown_allocated (struct controller *c, struct sm_vdisk_info *v,
     >> v->seg_shift;
   sm_entry row = ENTRY_INVALID;
 
-  if (req->first < n_segs && cc != NULL && cid == v->container_id
+  if (req->first < n_segs && cc != NULL && ctrl_pool_has (v, cid)
       && unit % units == 0 && unit + units <= alloc_total_units (cc->alloc)
       && !alloc_is_used (cc->alloc, unit, units)
       && store_map_get (c->store, v->id, req->first, 1, &row) == 0
@@ -572,7 +588,7 @@ fault_load (struct controller *c, struct msg *req,
     return;
   }
   if (req->op == FAULT_WRITE && entries[0] == ENTRY_ZERO_SEGMENT
-      && (err = grant_for_fault (c, v)) != 0) {
+      && (err = allocate_for_fault (c, v, req->first, &entries[0])) != 0) {
     answer_fail (c, req, err);
     return;
   }

@@ -31,6 +31,7 @@
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
+#include "common/names.h"
 #include "common/size.h"
 #include "config/config.h"
 #include "controller/admin-internal.h"
@@ -228,22 +229,53 @@ container_id_by_name (struct controller *c, const char *name)
   return 0;
 }
 
+/* The pool of CV ("container = NAME[,NAME...]") into IDS[0..*N-1].  0,
+ * or -1 logged. */
+static int
+config_pool (struct controller *c, const struct cfg_vdisk *cv, uint32_t *ids,
+             unsigned *n)
+{
+  const char *list = cv->container;
+  char name[SM_NAME_MAX + 2];
+
+  for (*n = 0; sm_name_list_next (&list, name); (*n)++) {
+    if (*n == SM_POOL_MAX) {
+      sm_error ("%s:%u: vdisk %s: a pool has at most %d containers",
+                c->cfg->file ? c->cfg->file : "(defaults)", cv->line,
+                cv->name, SM_POOL_MAX);
+      return -1;
+    }
+    if ((ids[*n] = container_id_by_name (c, name)) == 0) {
+      sm_error ("%s:%u: vdisk %s: no container %s", c->cfg->file
+                ? c->cfg->file : "(defaults)", cv->line, cv->name, name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* A vdisk of the configuration: created with its pool if new (an
+ * existing one keeps its pool: `segmapctl migrate' changes it), grown
+ * if the configuration makes it bigger. */
 static int
 reconcile_vdisk (struct controller *c, const struct cfg_vdisk *cv)
 {
   struct sm_vdisk_info *v = ctrl_find_vdisk_by_name (c, cv->name);
   unsigned shift = sm_log2 (cv->segment_size ? cv->segment_size
                             : SM_SEGMENT_SIZE_DEFAULT);
-  uint32_t cid = container_id_by_name (c, cv->container);
-  uint32_t id;
+  enum sm_placement placement = SM_PLACE_FILL;
+  uint32_t ids[SM_POOL_MAX], id;
+  unsigned n;
 
-  if (cid == 0) {
-    sm_error ("%s:%u: vdisk %s: no container %s", c->cfg->file ? c->cfg->file
-              : "(defaults)", cv->line, cv->name, cv->container);
+  if (config_pool (c, cv, ids, &n) == -1)
     return -1;
-  }
+  if (cv->placement)
+    sm_placement_from_string (cv->placement, &placement);
   if (v == NULL)
-    return store_vdisk_create (c->store, cv->name, cv->size, shift, cid, &id);
+    return store_vdisk_create (c->store, cv->name, cv->size, shift, ids[0],
+                               &id) == -1
+      || store_vdisk_set_pool (c->store, id, placement, ids, n) == -1
+      ? -1 : 0;
   if (v->seg_shift != shift) {
     sm_error ("vdisk %s exists with segment size %" PRIu64 ", but the "
               "configuration says %" PRIu64, cv->name,

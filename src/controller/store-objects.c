@@ -34,6 +34,12 @@
 
 #define CONTAINER_SIZE_MAX ((ENTRY_MAX_UNIT + 1) * SM_UNIT_SIZE)
 
+/* A vdisk's pool after its first container, "2,3" (sql/011). */
+#define VDISK_POOL \
+  "(SELECT group_concat (container_id) FROM" \
+  " (SELECT container_id FROM vdisk_pool p WHERE p.vdisk_id = vdisk.id" \
+  "  ORDER BY position))"
+
 const struct stmt_def store_object_stmts[] = {
   { STMT_CONTAINER_BY_NAME, "SELECT id FROM container WHERE name = ?1" },
   /* The lowest id in 1..65535 not in use, or NULL. */
@@ -46,7 +52,8 @@ const struct stmt_def store_object_stmts[] = {
     "INSERT INTO container (id, name, path, size, created)"
     " VALUES (?1, ?2, ?3, ?4, ?5)" },
   { STMT_CONTAINER_USERS,
-    "SELECT (SELECT count (*) FROM vdisk WHERE container_id = ?1),"
+    "SELECT (SELECT count (*) FROM vdisk WHERE container_id = ?1)"
+    "       + (SELECT count (*) FROM vdisk_pool WHERE container_id = ?1),"
     "       EXISTS (SELECT 1 FROM segment WHERE container_id = ?1)"
     " FROM container WHERE id = ?1" },
   { STMT_CONTAINER_DELETE, "DELETE FROM container WHERE id = ?1" },
@@ -75,7 +82,7 @@ const struct stmt_def store_object_stmts[] = {
   { STMT_VDISK_SET_RO, "UPDATE vdisk SET read_only = ?2 WHERE id = ?1" },
   { STMT_VDISK_LIST,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id, clone_of, base_id"
+    "       parent_id, clone_of, base_id, placement, " VDISK_POOL
     " FROM vdisk WHERE deleting = 0 ORDER BY name" },
   /* The name is given up at once: no valid name contains ':'.  So is
    * the parent (sql/006). */
@@ -85,7 +92,7 @@ const struct stmt_def store_object_stmts[] = {
     " WHERE id = ?1 AND deleting = 0" },
   { STMT_VDISK_LIST_DELETING,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id, clone_of, base_id"
+    "       parent_id, clone_of, base_id, placement, " VDISK_POOL
     " FROM vdisk WHERE deleting = 1 ORDER BY id" },
 
   /* Snapshots (sql/006): the row, from the origin's. */
@@ -481,6 +488,17 @@ store_vdisk_set_read_only (struct store *st, uint32_t id, bool ro)
   return sqlite3_changes (st->db) ? 0 : no_vdisk (id);
 }
 
+/* The pool after the first container, "2,3" (VDISK_POOL), into V. */
+static void
+add_pool (struct sm_vdisk_info *v, const char *text)
+{
+  while (text && *text && v->n_pool < SM_POOL_MAX) {
+    char *end;
+    v->pool[v->n_pool++] = strtoul (text, &end, 10);
+    text = *end == ',' ? end + 1 : NULL;
+  }
+}
+
 static int
 vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
 {
@@ -494,6 +512,13 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
   v->parent = sqlite3_column_int64 (s, 7);            /* NULL -> 0 */
   v->clone_of = sqlite3_column_int64 (s, 8);          /* NULL -> 0 */
   v->base = sqlite3_column_int64 (s, 9);              /* NULL -> 0 */
+  if (sm_placement_from_string ((const char *) sqlite3_column_text (s, 10),
+                                &v->placement) == -1)
+    return store_fail (EINVAL, "vdisk %" PRIu32 " has an unknown placement",
+                       v->id);
+  if (v->container_id != 0)
+    v->pool[v->n_pool++] = v->container_id;
+  add_pool (v, (const char *) sqlite3_column_text (s, 11));
   return store_column_strdup (s, 1, &v->name);
 }
 

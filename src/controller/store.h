@@ -98,13 +98,26 @@ int store_container_list (struct store *st,
                           struct sm_container_info **out, size_t *n);
 void sm_container_info_free (struct sm_container_info *v, size_t n);
 
-/* Vdisks. */
+/* Vdisks.  A vdisk's new segments come from its pool of containers
+ * (sql/011), placed as PLACEMENT says (controller/placement.c). */
+#define SM_POOL_MAX 16
+enum sm_placement {
+  SM_PLACE_FILL,                /* the first container with room */
+  SM_PLACE_SPREAD,              /* segment number mod pool size */
+};
+const char *sm_placement_to_string (enum sm_placement p);
+/* 0, or -1 if S names no placement. */
+int sm_placement_from_string (const char *s, enum sm_placement *p);
+
 struct sm_vdisk_info {
   uint32_t id;
   char *name;
   uint64_t size;                /* bytes, multiple of SM_SECTOR_SIZE */
   unsigned seg_shift;           /* segment size = 1 << seg_shift */
   uint32_t container_id;        /* where new segments go; 0 = none */
+  uint32_t pool[SM_POOL_MAX];   /* the pool: pool[0] == container_id */
+  unsigned n_pool;              /* 0 when container_id is 0 */
+  enum sm_placement placement;
   int64_t created;              /* seconds since the epoch */
   bool read_only;
   uint32_t parent;              /* a snapshot's origin vdisk; 0: a vdisk */
@@ -156,17 +169,17 @@ int store_map_next_shared (struct store *st, uint32_t vdisk, uint64_t first,
  * reference. */
 int store_map_count_shared (struct store *st, uint32_t vdisk, uint64_t *n);
 
-/* Migration (store-migrate.c, sql/009).  New segments of vdisk ID go to
- * container CID from now on.  ENOENT. */
-int store_vdisk_set_container (struct store *st, uint32_t id, uint32_t cid);
-/* The first row of VDISK at or after FIRST that has a location on
- * another container than CID: 1 with *VSEG, 0 if none, -1. */
-int store_map_next_elsewhere (struct store *st, uint32_t vdisk,
-                              uint32_t cid, uint64_t first, uint64_t *vseg);
-/* How many rows of VDISK have a location on another container than
- * CID. */
-int store_map_count_elsewhere (struct store *st, uint32_t vdisk,
-                               uint32_t cid, uint64_t *n);
+/* Where new segments go (store-migrate.c, sql/011): vdisk ID's pool
+ * becomes IDS[0..N-1] (N <= SM_POOL_MAX; IDS[0] is its container_id)
+ * with PLACEMENT.  ENOENT, EINVAL. */
+int store_vdisk_set_pool (struct store *st, uint32_t id,
+                          enum sm_placement placement, const uint32_t *ids,
+                          unsigned n);
+/* FN for each container holding map rows of VDISK, with their count. */
+int store_map_distribution (struct store *st, uint32_t vdisk,
+                            void (*fn) (void *opaque, uint32_t container,
+                                        uint64_t n),
+                            void *opaque);
 
 /* Evacuation (store-evacuate.c, sql/010).  The index that finds map
  * rows by location: created (ON) while an evacuation runs, dropped

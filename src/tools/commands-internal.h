@@ -92,6 +92,10 @@ int run_snapshot_delete (struct session *s, const struct command *cmd,
 /* commands-clone.c */
 int run_clone_create (struct session *s, const struct command *cmd,
                       int argc, char **argv);
+/* A container list NAME[,NAME...] and a --placement: 0 or a usage
+ * error. */
+int check_pool (const struct command *cmd, const char *list);
+int check_placement (const struct command *cmd, const char *placement);
 int run_container_evacuate (struct session *s, const struct command *cmd,
                             int argc, char **argv);
 int run_migrate (struct session *s, const struct command *cmd, int argc,

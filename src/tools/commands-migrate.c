@@ -1,8 +1,9 @@
-/* segmapctl: migrate VDISK CONTAINER [--rate SIZE] and container
- * evacuate NAME [--to CONTAINER].
+/* segmapctl: migrate VDISK CONTAINER[,CONTAINER...] [--placement
+ * fill|spread] [--rate SIZE] and container evacuate NAME [--to
+ * CONTAINER].
  *
- * Requests: migrate {vdisk, container, rate} (rate optional, bytes per
- * second); container.evacuate {name, to} (to optional).  The answer is
+ * Requests: migrate {vdisk, container, placement, rate} (placement and
+ * rate optional; rate in bytes per second); container.evacuate {name, to} (to optional).  The answer is
  * the job's row, as in `job list'.
  */
 #include <config.h>
@@ -25,13 +26,17 @@ run_migrate (struct session *s, const struct command *cmd, int argc,
   int rc;
 
   if (check_name (cmd, "vdisk", argv[0]) != 0
-      || check_name (cmd, "container", argv[1]) != 0
+      || check_pool (cmd, argv[1]) != 0
+      || (s->placement && check_placement (cmd, s->placement) != 0)
       || (s->rate && parse_size (cmd, s->rate, &rate) != 0))
     return EXIT_USAGE;
   args = json_object_new_object ();
   json_object_object_add (args, "vdisk", json_object_new_string (argv[0]));
   json_object_object_add (args, "container",
                           json_object_new_string (argv[1]));
+  if (s->placement)
+    json_object_object_add (args, "placement",
+                            json_object_new_string (s->placement));
   if (s->rate)
     json_object_object_add (args, "rate", json_object_new_int64 (rate));
   if ((rc = call (s, "migrate", args, &r)) != 0)

@@ -176,6 +176,36 @@ check_name (const struct command *cmd, const char *what, const char *name)
 }
 
 int
+check_pool (const struct command *cmd, const char *list)
+{
+  if (sm_valid_name_list (list))
+    return 0;
+  return usage_error (cmd, "invalid container list '%s': NAME[,NAME...] "
+                      "(no spaces), names are %s", list, SM_NAME_RULE);
+}
+
+int
+check_placement (const struct command *cmd, const char *placement)
+{
+  if (strcmp (placement, "fill") == 0 || strcmp (placement, "spread") == 0)
+    return 0;
+  return usage_error (cmd, "--placement: 'fill' or 'spread', not '%s'",
+                      placement);
+}
+
+/* Add the pool options (--container LIST, --placement) to ARGS. */
+static void
+add_pool_args (const struct session *s, json_object *args)
+{
+  if (s->container)
+    json_object_object_add (args, "container",
+                            json_object_new_string (s->container));
+  if (s->placement)
+    json_object_object_add (args, "placement",
+                            json_object_new_string (s->placement));
+}
+
+int
 check_export_name (const struct command *cmd, const char *name)
 {
   if (sm_valid_export_name (name))
@@ -505,7 +535,8 @@ run_vdisk_list (struct session *s, const struct command *cmd, int argc,
                       VDISK_RIGHT, add_vdisk_row);
 }
 
-/* Arguments of vdisk create: NAME SIZE [--container] [--segment-size]. */
+/* Arguments of vdisk create: NAME SIZE [--container LIST] [--placement]
+ * [--segment-size]. */
 static int
 vdisk_create_args (struct session *s, const struct command *cmd, char **argv,
                    json_object **out)
@@ -514,14 +545,13 @@ vdisk_create_args (struct session *s, const struct command *cmd, char **argv,
 
   if (check_name (cmd, "vdisk", argv[0]) != 0 ||
       parse_size (cmd, argv[1], &size) != 0 ||
-      (s->container && check_name (cmd, "container", s->container) != 0) ||
+      (s->container && check_pool (cmd, s->container) != 0) ||
+      (s->placement && check_placement (cmd, s->placement) != 0) ||
       (s->segment_size && check_segment_size (cmd, s->segment_size, &seg) != 0))
     return EXIT_USAGE;
   *out = name_args (argv[0]);
   json_object_object_add (*out, "size", json_object_new_int64 (size));
-  if (s->container)
-    json_object_object_add (*out, "container",
-                            json_object_new_string (s->container));
+  add_pool_args (s, *out);
   if (s->segment_size)
     json_object_object_add (*out, "segment_size", json_object_new_int64 (seg));
   return 0;
@@ -565,6 +595,34 @@ jtime (json_object *o, const char *key, char *buf, size_t len)
   return buf;
 }
 
+/* "Pool:" (containers, placement) and "Placed:" (segments per
+ * container) of vdisk row R. */
+static void
+print_pool (json_object *r)
+{
+  json_object *names, *dist;
+  char line[1024] = "";
+  size_t len = 0;
+
+  if (json_object_object_get_ex (r, "containers", &names)) {
+    for (size_t i = 0; i < json_object_array_length (names); i++)
+      len += snprintf (line + len, len < sizeof line ? sizeof line - len : 0,
+                       "%s%s", i ? ", " : "",
+                       json_object_get_string (json_object_array_get_idx
+                                               (names, i)));
+    kv ("Pool:", "%s (%s)", line, jstr (r, "placement") ?: "-");
+  }
+  if (json_object_object_get_ex (r, "distribution", &dist)) {
+    len = 0;
+    line[0] = '\0';
+    json_object_object_foreach (dist, name, n)
+      len += snprintf (line + len, len < sizeof line ? sizeof line - len : 0,
+                       "%s%s %" PRId64, len ? ", " : "", name,
+                       json_object_get_int64 (n));
+    kv ("Placed:", "%s", len ? line : "-");
+  }
+}
+
 static void
 print_vdisk_info (json_object *r)
 {
@@ -580,6 +638,7 @@ print_vdisk_info (json_object *r)
   kv ("Mapped:", "%s (%s)", jsize (r, "mapped", b[0]),
       percent (r, "mapped", "size", b[2]));
   kv ("Container:", "%s", jstr (r, "container") ?: "-");
+  print_pool (r);
   kv ("Read-only:", "%s", jyesno (r, "read_only"));
   if (jstr (r, "clone_of"))
     kv ("Clone of:", "%s", jstr (r, "clone_of"));
@@ -813,15 +872,23 @@ const struct command commands[] = {
   },
   {
     .group = "vdisk", .name = "create",
-    .args = "NAME SIZE [--container NAME] [--segment-size SIZE]",
+    .args = "NAME SIZE [--container NAME[,NAME...]] [--placement fill|spread]"
+            " [--segment-size SIZE]",
     .summary = "create a thin-provisioned virtual disk",
     .details =
     "Options:\n"
-    "  --container NAME     allocate its segments from container NAME\n"
-    "                       (default: the server's default container)\n"
+    "  --container NAME[,NAME...]\n"
+    "                       allocate its segments from these containers,\n"
+    "                       its pool (default: the first container)\n"
+    "  --placement fill|spread\n"
+    "                       fill: the first container of the pool with\n"
+    "                       room (the next when one is full); spread:\n"
+    "                       segment N on container N mod the pool size,\n"
+    "                       striping (default fill)\n"
     "  --segment-size SIZE  a power of two from 64K to 64M (default 1M)\n"
     "\n" NAME_RULE_HELP SIZE_HELP,
-    .min_args = 2, .max_args = 2, .opts = OPT_CONTAINER | OPT_SEGMENT_SIZE,
+    .min_args = 2, .max_args = 2,
+    .opts = OPT_CONTAINER | OPT_PLACEMENT | OPT_SEGMENT_SIZE,
     .run = run_vdisk_create,
   },
   {
@@ -970,21 +1037,25 @@ const struct command commands[] = {
     .run = run_clone_flatten,
   },
   {
-    .group = NULL, .name = "migrate", .args = "VDISK CONTAINER [--rate SIZE]",
-    .summary = "move a virtual disk's data to another container, live",
+    .group = NULL, .name = "migrate",
+    .args = "VDISK CONTAINER[,CONTAINER...] [--placement fill|spread] "
+            "[--rate SIZE]",
+    .summary = "move a virtual disk's data to other containers, live",
     .details =
-    "Points VDISK at CONTAINER (its new segments go there) and starts a\n"
-    "background job that moves every segment still on another container\n"
-    "while VDISK stays in use: a write to a segment being moved goes to\n"
+    "Makes CONTAINER (or the list: a pool) where VDISK's new segments\n"
+    "go, placed as --placement says (default: as before; see 'vdisk\n"
+    "create'), and starts a background job that moves every segment\n"
+    "the placement wants elsewhere while VDISK stays in use: a write to a segment being moved goes to\n"
     "the new place at once, reads are split, and the old place is freed\n"
     "when the segment is done.  Segments VDISK shares with snapshots or\n"
     "clones are copied; those keep theirs.  Prints the job number: follow\n"
     "it with 'job wait', stop it with 'job cancel' or 'job pause'; the\n"
     "job survives a restart.\n\n"
     "Options:\n"
+    "  --placement fill|spread  how new segments pick their container\n"
     "  --rate SIZE  start moving at most SIZE bytes per second (default:\n"
     "               no limit; the bound holds over seconds)\n\n" SIZE_HELP,
-    .min_args = 2, .max_args = 2, .opts = OPT_RATE,
+    .min_args = 2, .max_args = 2, .opts = OPT_RATE | OPT_PLACEMENT,
     .run = run_migrate,
   },
   {

@@ -35,6 +35,7 @@ enum {
   LONG_READ_WRITE,
   LONG_RATE,
   LONG_TO,
+  LONG_PLACEMENT,
 };
 
 static const char short_options[] = "+:s:hV";
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
   { "read-write", no_argument, NULL, LONG_READ_WRITE },
   { "rate", required_argument, NULL, LONG_RATE },
   { "to", required_argument, NULL, LONG_TO },
+  { "placement", required_argument, NULL, LONG_PLACEMENT },
   { NULL, 0, NULL, 0 },
 };
 
@@ -220,6 +222,7 @@ parse_options (int argc, char **argv, struct session *s, struct cmdline *cl)
     case LONG_READ_WRITE: s->read_write = true; break;
     case LONG_RATE: s->rate = optarg; break;
     case LONG_TO: s->to = optarg; break;
+    case LONG_PLACEMENT: s->placement = optarg; break;
     default: return option_error (c, argv);
     }
   }
@@ -282,6 +285,8 @@ check_usage (const struct command *cmd, const struct session *s, int nargs)
     return usage_error (cmd, "--segment-size does not apply to this command");
   if (s->rate && !(cmd->opts & OPT_RATE))
     return usage_error (cmd, "--rate does not apply to this command");
+  if (s->placement && !(cmd->opts & OPT_PLACEMENT))
+    return usage_error (cmd, "--placement does not apply to this command");
   if (s->to && !(cmd->opts & OPT_TO))
     return usage_error (cmd, "--to does not apply to this command");
   if ((s->read_only || s->read_write) && !(cmd->opts & OPT_MODE))

@@ -21,6 +21,7 @@
 #define OPT_MODE         (1u << 2)      /* --read-only, --read-write */
 #define OPT_RATE         (1u << 3)
 #define OPT_TO           (1u << 4)
+#define OPT_PLACEMENT    (1u << 5)
 
 struct session {
   const char *socket;
@@ -30,6 +31,7 @@ struct session {
   bool read_only, read_write;   /* --read-only, --read-write */
   const char *rate;             /* --rate, or NULL */
   const char *to;               /* --to, or NULL */
+  const char *placement;        /* --placement, or NULL */
   struct ctl_client *client;    /* connected on the first request */
 };
 

@@ -528,11 +528,34 @@ START_TEST (test_err_unknown_section)
 }
 END_TEST
 
+/* A vdisk's pool and placement (sql/011). */
+START_TEST (test_vdisk_pool)
+{
+  struct segmap_config *cfg = load ("[container a]\npath = /a\n"
+                                    "[container b]\npath = /b\n"
+                                    "[vdisk v]\nsize = 1G\n"
+                                    "container = b,a\nplacement = spread\n");
+  const struct cfg_vdisk *v = cfg_find_vdisk (cfg, "v");
+
+  ck_assert_str_eq (v->container, "b,a");
+  ck_assert_str_eq (v->placement, "spread");
+  cfg_free (cfg);
+  expect_error ("[container a]\npath = /a\n[vdisk v]\nsize = 1G\n"
+                "container = a,d\n", 5,
+                "vdisk 'v' names undeclared container 'd'");
+  expect_error ("[vdisk v]\ncontainer = a, b\n", 2,
+                "several separated by commas (no spaces)");
+  expect_error ("[vdisk v]\ncontainer = a,\n", 2, "separated by commas");
+  expect_error ("[vdisk v]\ncontainer = a,,b\n", 2, "separated by commas");
+  expect_error ("[vdisk v]\nplacement = round\n", 2, "fill or spread");
+}
+END_TEST
+
 START_TEST (test_err_unknown_key)
 {
   expect_error ("[vdisk a]\nsize = 1G\nsegmentsize = 1M\n", 3,
                 "unknown key 'segmentsize' in [vdisk a] (expected size, "
-                "container, segment-size)");
+                "container, placement, segment-size)");
   expect_error ("[controller]\nportal = 1.2.3.4:3260\n", 2,
                 "unknown key 'portal' in [controller]");
   expect_error ("[container c]\npath = /x\nSize = 1G\n", 3,
@@ -913,6 +936,7 @@ config_suite (void)
   tcase_add_test (tc, test_finish_errors);
   tcase_add_test (tc, test_err_unknown_section);
   tcase_add_test (tc, test_err_unknown_key);
+  tcase_add_test (tc, test_vdisk_pool);
   tcase_add_test (tc, test_err_duplicate_key);
   tcase_add_test (tc, test_err_duplicate_section);
   tcase_add_test (tc, test_err_container_path_uri);

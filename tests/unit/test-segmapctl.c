@@ -103,6 +103,8 @@ static const char vdisk_list_json[] =
 static const char vdisk_info_json[] =
   "{\"name\":\"disk0\",\"size\":1073741824,\"segment_size\":1048576,"
   "\"container\":\"default\",\"mapped_segments\":12,\"mapped\":12582912,"
+  "\"containers\":[\"default\",\"b\"],\"placement\":\"spread\","
+  "\"distribution\":{\"default\":7,\"b\":5},"
   "\"read_only\":false,\"created\":1700000000,\"segments\":1024}";
 
 static const char check_bad_json[] =
@@ -122,6 +124,9 @@ vdisk_row (json_object *args)
 
   json_object_object_del (row, "created");
   json_object_object_del (row, "segments");
+  json_object_object_del (row, "containers");
+  json_object_object_del (row, "placement");
+  json_object_object_del (row, "distribution");
   json_object_object_foreach (args, key, val) {
     (void) val;
     if (json_object_object_get_ex (args, key, &v))
@@ -456,6 +461,16 @@ START_TEST (test_vdisk_create)
                   "\"segment_size\":4194304,\"container\":\"fast\","
                   "\"mapped_segments\":12,\"mapped\":12582912,"
                   "\"read_only\":false}");
+  /* A pool. */
+  RUN (&r, "vdisk", "create", "d3", "1G", "--container", "a,b,c",
+       "--placement", "spread");
+  check_run (&r, 0, NULL, "");
+  check_request ("vdisk.create", "{\"name\":\"d3\",\"size\":1073741824,"
+                 "\"container\":\"a,b,c\",\"placement\":\"spread\"}");
+  RUN (&r, "vdisk", "create", "d3", "1G", "--container", "a,,c");
+  check_run (&r, 2, "", NULL);
+  RUN (&r, "vdisk", "create", "d3", "1G", "--placement", "round");
+  check_run (&r, 2, "", NULL);
 }
 END_TEST
 
@@ -471,6 +486,8 @@ START_TEST (test_vdisk_info)
              "Segments:     1024 total, 12 mapped\n"
              "Mapped:       12M (1.2%)\n"
              "Container:    default\n"
+             "Pool:         default, b (spread)\n"
+             "Placed:       default 7, b 5\n"
              "Read-only:    no\n"
              "Created:      2023-11-14 22:13:20 +0000\n", "");
   check_request ("vdisk.info", "{\"name\":\"disk0\"}");

@@ -1581,6 +1581,43 @@ START_TEST (test_jobs)
 }
 END_TEST
 
+/* A vdisk's pool: the first container is its container_id, the others
+ * come back in order, with the placement (sql/011). */
+START_TEST (test_vdisk_pool)
+{
+  uint32_t cid, vid, c2, c3;
+  struct store *st = open_with_vdisk (&cid, &vid);
+  uint32_t pool[3];
+  struct sm_vdisk_info *v;
+  size_t n;
+
+  OK (store_container_add (st, "c2", "/c2", 64 * MiB, &c2));
+  OK (store_container_add (st, "c3", "/c3", 64 * MiB, &c3));
+  pool[0] = c3, pool[1] = cid, pool[2] = c2;
+  OK (store_vdisk_set_pool (st, vid, SM_PLACE_SPREAD, pool, 3));
+  OK (store_vdisk_list (st, &v, &n));
+  ck_assert_uint_eq (n, 1);
+  ck_assert_uint_eq (v[0].container_id, c3);
+  ck_assert_uint_eq (v[0].n_pool, 3);
+  ck_assert_uint_eq (v[0].pool[1], cid);
+  ck_assert_uint_eq (v[0].pool[2], c2);
+  ck_assert_int_eq (v[0].placement, SM_PLACE_SPREAD);
+  sm_vdisk_info_free (v, n);
+  FAILS (store_container_remove (st, c2), EBUSY);    /* in a pool */
+  OK (store_vdisk_set_pool (st, vid, SM_PLACE_FILL, pool, 1));
+  OK (store_vdisk_list (st, &v, &n));
+  ck_assert_uint_eq (v[0].n_pool, 1);
+  ck_assert_int_eq (v[0].placement, SM_PLACE_FILL);
+  sm_vdisk_info_free (v, n);
+  OK (store_container_remove (st, c2));
+  pool[1] = pool[0];
+  ck_assert_int_eq (store_vdisk_set_pool (st, vid, SM_PLACE_FILL, pool, 2),
+                    -1);        /* twice */
+  FAILS (store_vdisk_set_pool (st, 999, SM_PLACE_FILL, pool, 1), ENOENT);
+  store_close (st);
+}
+END_TEST
+
 /* An evacuation works on a container: no vdisk (sql/010). */
 START_TEST (test_job_of_container)
 {
@@ -1698,6 +1735,7 @@ store_suite (void)
   tcase_add_test (tc, test_map_share_into_empty);
   tcase_add_test (tc, test_jobs);
   tcase_add_test (tc, test_job_of_container);
+  tcase_add_test (tc, test_vdisk_pool);
   tcase_add_test (tc, test_segments_by_location);
   tcase_add_test (tc, test_hosts);
   tcase_add_test (tc, test_pr_blobs);
