@@ -500,14 +500,22 @@ run_loop (struct controller *c)
   }
 }
 
-/* Clean shutdown: commit, sync, mark clean. */
+/* Clean shutdown: commit, zero what was freed, sync, mark clean.
+ * The first commit sends the segments the open transaction frees (a
+ * migration's or a trim's, zeroed after their commit) to the zeroing
+ * queue, which ctrl_delete_stop then empties: a clean start does not
+ * zero free space, so every free segment must be durably zero before
+ * the clean flag is (a segment freed in the last transaction used to
+ * keep its data, and the next vdisk given it read it). */
 static void
 shutdown_store (struct controller *c)
 {
   ctrl_snapshot_stop (c);
   ctrl_cow_stop (c);
-  ctrl_delete_stop (c);
   ctrl_release_grants (c);
+  if (!c->degraded)
+    ctrl_commit (c, false);
+  ctrl_delete_stop (c);
   if (!c->degraded && ctrl_commit (c, true) == 0
       && ctrl_change (c) == 0
       && store_meta_set (c->store, "clean", "1") == 0)
