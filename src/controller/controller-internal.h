@@ -477,6 +477,12 @@ int ctrl_job_walk (struct controller *c, struct sm_job *j,
 const struct sm_vdisk_info *ctrl_job_vdisk (struct controller *c,
                                             const char *name, char **error);
 
+/* faults.c: RECALL the unused grants of every pool on container CID
+ * (it is full): the agents give back what they have not used, never
+ * written, so it goes straight back to the allocator.  How many came
+ * back. */
+uint32_t ctrl_recall_grants (struct controller *c, uint32_t cid);
+
 /* placement.c: where V's new segments go.  pool_alloc: take a segment
  * for SEG from the pool (its first choice, else the next with room)
  * into *E (plain), 0 or an errno; place_grants: the container grants

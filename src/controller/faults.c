@@ -293,12 +293,8 @@ ctrl_recall_vdisk_grants (struct controller *c, uint32_t vdisk)
       recall_pool (c, &c->grants.ptr[i]);
 }
 
-/* RECALL the unused grants of every pool on container CID (the
- * container is full): the agent gives back what it has not used, and
- * those were never written, so they go straight back to the allocator.
- * Returns how many came back. */
-static uint32_t
-recall_grants (struct controller *c, uint32_t cid)
+uint32_t
+ctrl_recall_grants (struct controller *c, uint32_t cid)
 {
   uint32_t n = 0;
 
@@ -346,7 +342,7 @@ grant_for_fault (struct controller *c, const struct sm_vdisk_info *v)
     return ENOMEM;
   n = outstanding (g) < target ? target - outstanding (g) : 1;
   if (grant (c, v, g, n) == 0 && grant (c, v, g, 1) == 0
-      && (recall_grants (c, cid) == 0 || grant (c, v, g, 1) == 0)) {
+      && (ctrl_recall_grants (c, cid) == 0 || grant (c, v, g, 1) == 0)) {
     sm_error ("container %s is full: cannot allocate a segment for "
               "vdisk %s", c->containers[cid]->c->name, v->name);
     return ENOSPC;

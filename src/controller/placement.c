@@ -73,7 +73,11 @@ ctrl_pool_alloc (struct controller *c, const struct sm_vdisk_info *v,
   for (unsigned k = 0; k < v->n_pool; k++) {
     uint32_t id = v->pool[(start + k) % v->n_pool];
     struct ctrl_container *cc = c->containers[id];
-    if (cc && alloc_get (cc->alloc, seg_units (v), &unit) == 0) {
+    /* Space the agents hold as grants is taken back first: grants
+     * never make a copy or an allocation fail that would fit. */
+    if (cc && (alloc_get (cc->alloc, seg_units (v), &unit) == 0
+               || (ctrl_recall_grants (c, id) > 0
+                   && alloc_get (cc->alloc, seg_units (v), &unit) == 0))) {
       *e = entry_make (id, unit, ENTRY_VALID);
       return 0;
     }
