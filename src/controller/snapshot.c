@@ -296,6 +296,13 @@ start (struct controller *c, struct snap_wait *w, char **error)
 
   if (ctrl_quiesce (c, w->ids, w->n, true) == -1) {
     activate (c, w->ids, w->n);
+    /* A QUIESCE ends the vdisks' delegated movements at the agent, and
+     * a failed one may have ended some: REVOKE them all, so that the
+     * controller does not answer faults on them as delegated to an
+     * agent that no longer holds them (ctrl_move_commanded undoes a
+     * delegation only for a QUIESCE that succeeded). */
+    for (size_t i = 0; i < w->n; i++)
+      ctrl_move_take_back_vdisk (c, w->ids[i]);
     snap_wait_free (w);
     return fail (error, "the vdisks' I/O did not drain within %d ms; no "
                  "snapshot taken", CTRL_QUIESCE_TIMEOUT_MS);
