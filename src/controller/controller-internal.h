@@ -89,10 +89,8 @@ struct ctrl_container {
   struct alloc *alloc;
   uint64_t n_segments;          /* physical segments allocated */
   int agent_sync_errno;         /* an agent REPORTed a failed sync */
-  bool unsynced;                /* zeroed, or written by a redirected
-                                 * write the open transaction marks, since
-                                 * its last sync: the next commit syncs
-                                 * it (and only it) first */
+  bool unsynced;                /* zeroed since its last sync: the next
+                                 * commit syncs it (and only it) first */
 };
 
 /* A freed physical segment: zeroed (ZERO: after the commit, by the
@@ -392,6 +390,20 @@ void ctrl_move_copy_written (struct controller *c, const struct move_copy *cp);
  * 1 and *OUT (no blocks), or 0. */
 int ctrl_move_next_complete (struct controller *c, struct move_copy *out);
 bool ctrl_move_any (const struct controller *c);
+
+/* Redirected and delegated writes' marks are stored only once a sync
+ * of alt's container covers their data (faults-move.c, written_at_alt).
+ * settle_marks: sync the alt container of every movement with such
+ * marks (on this thread) and store them: before a FLUSH's commit and a clean stop's; 0 or -1
+ * (degraded).  settle_due: a movement has every block at alt but some
+ * not stored (it cannot end before a settle).  cover: the copier's
+ * batch closed and its worker will sync the containers SYNCED[id]:
+ * remember the marks its sync covers; covered: that sync is done (OK)
+ * or failed: store them, or forget them.  0 or -1 (degraded). */
+int ctrl_move_settle_marks (struct controller *c);
+bool ctrl_move_settle_due (const struct controller *c);
+void ctrl_move_cover (struct controller *c, const bool *synced);
+int ctrl_move_covered (struct controller *c, bool ok);
 /* Grants outstanding in the pools of AG. */
 uint64_t ctrl_grants_of_agent (struct controller *c,
                                const struct ctrl_agent *ag);

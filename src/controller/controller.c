@@ -491,7 +491,8 @@ run_loop (struct controller *c)
     if (c->flushers.len > 0) {
       /* The agent synced the data; commit the map (and sync again only
        * if segments were zeroed since). */
-      int r = c->degraded ? -1 : ctrl_commit (c, false);
+      int r = c->degraded || ctrl_move_settle_marks (c) == -1
+        ? -1 : ctrl_commit (c, false);
       answer_flushers (c, r == 0 ? 0 : EIO);
     }
     else if (!c->degraded
@@ -513,7 +514,7 @@ shutdown_store (struct controller *c)
   ctrl_snapshot_stop (c);
   ctrl_cow_stop (c);
   ctrl_release_grants (c);
-  if (!c->degraded)
+  if (!c->degraded && ctrl_move_settle_marks (c) == 0)
     ctrl_commit (c, false);
   ctrl_delete_stop (c);
   if (!c->degraded && ctrl_commit (c, true) == 0

@@ -371,12 +371,26 @@ hand_out (struct controller *c, struct cow_copier *w)
   pthread_cond_signal (&w->more);
 }
 
+/* No more jobs in W's batch: the worker syncs its containers once the
+ * jobs are copied, which covers every write marked at alt on them so
+ * far (ctrl_move_cover). */
 static void
 close_batch (struct controller *c, struct cow_copier *w)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
-  w->closed = true;
-  pthread_cond_signal (&w->more);
+  static bool synced[ENTRY_MAX_CONTAINER + 1];
+
+  if (w->closed)
+    return;
+  memset (synced, 0, sizeof synced);
+  for (size_t i = 0; i < w->n_jobs; i++)
+    if (w->jobs[i].to)
+      synced[w->jobs[i].to->id] = true;
+  ctrl_move_cover (c, synced);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
+    w->closed = true;
+    pthread_cond_signal (&w->more);
+  }
 }
 
 /* Claim segments for the running batch, COPY_AHEAD ahead of the
@@ -446,10 +460,16 @@ end_job (struct controller *c, struct cow_job *j, bool ok)
 static void
 end_batch (struct controller *c, struct cow_copier *w, bool ok)
 {
+  bool synced;
+
   if (w->thread_running)
     pthread_join (w->thread, NULL);
   w->thread_running = false;
+  synced = ok;
   atomic_store (&w->state, COW_IDLE);
+  for (size_t i = 0; i < w->n_jobs; i++)
+    synced = synced && w->jobs[i].err == 0;   /* (a failed sync's too) */
+  ctrl_move_covered (c, synced);
   for (size_t i = 0; i < w->n_jobs; i++)
     end_job (c, &w->jobs[i], ok);
   w->n_jobs = w->n_ready = w->n_seen = 0;
@@ -480,11 +500,24 @@ ctrl_cow_pending (const struct controller *c)
         || atomic_load (&c->cow->n_copied) != c->cow->n_seen);
 }
 
+/* End every movement that is complete: all blocks at alt, stored. */
+static void
+finish_complete (struct controller *c)
+{
+  struct move_copy done;
+
+  while (!c->degraded && ctrl_move_next_complete (c, &done) == 1) {
+    size_t before = c->moves.len;
+    finish (c, &done);
+    if (c->moves.len == before)
+      break;                    /* could not end it: try again later */
+  }
+}
+
 void
 ctrl_cow_step (struct controller *c)
 {
   struct cow_copier *w;
-  struct move_copy done;
 
   if (c->degraded || (w = copier (c)) == NULL)
     return;
@@ -495,17 +528,17 @@ ctrl_cow_step (struct controller *c)
   }
   if (atomic_load (&w->state) == COW_DONE)
     end_batch (c, w, true);
-  while (!c->degraded && ctrl_move_next_complete (c, &done) == 1) {
-    size_t before = c->moves.len;
-    finish (c, &done);
-    if (c->moves.len == before)
-      break;                    /* could not end it: try again later */
-  }
+  finish_complete (c);
   while (!c->degraded && w->n_jobs < COPY_AHEAD
          && ctrl_move_claim_copy (c, &w->jobs[w->n_jobs].copy) == 1)
     w->n_jobs++;
-  if (w->n_jobs == 0)
+  if (w->n_jobs == 0) {
+    /* Nothing left to copy, so no batch's sync will cover the marks of
+     * writes to movements that are otherwise complete: sync here. */
+    if (ctrl_move_settle_due (c) && ctrl_move_settle_marks (c) == 0)
+      finish_complete (c);
     return;
+  }
   sm_debug ("controller: copier %s: copying %zu segments, the first of "
             "vdisk %" PRIu32 " segment %" PRIu64,
             cow_state_to_string (atomic_load (&w->state)), w->n_jobs,

@@ -92,12 +92,22 @@
  *
  *   ctrl_move_begin   the row, and alt's segment row (refcount 1: the
  *                     movement's reference), before NOWRITE is shown
- *   IO_DONE of a      the new bitmap, before COMPLETE_TO_HOST is sent:
- *     redirected      a FLUSH the host sends after the acknowledgement
- *     write           is answered after the commit, which covers it
- *   MOVED             the new bitmap; the agent sends it before the
- *                     FLUSH that follows the writes, so the same holds
- *   ctrl_move_mark    the new bitmap, before it returns
+ *   IO_DONE of a      at_alt at once (reads, copies), the stored bitmap
+ *     redirected      only once a sync of alt covers the data: the
+ *     write, MOVED    copier's batch sync for marks made before its
+ *                     batch closed (ctrl_move_cover), else
+ *                     ctrl_move_settle_marks, which a FLUSH runs before
+ *                     its commit (the agent sends IO_DONE and MOVED
+ *                     before the FLUSH that follows the writes, so the
+ *                     commit answering it covers them), a clean stop,
+ *                     and the copier when only such marks keep a
+ *                     movement from ending.  So no other commit waits
+ *                     for a container sync, and none stores a mark
+ *                     whose data a power cut could lose (the block
+ *                     then reads its old data from orig, which an
+ *                     unflushed write allows).
+ *   ctrl_move_mark,   the new bitmap, before it returns (the copy's
+ *     a copy          data was synced first)
  *   ctrl_move_end     the row goes; alt's reference is dropped (alt
  *                     zeroed, freed after the commit), or with KEEP_ALT
  *                     passes to the caller, who maps alt in the same
@@ -136,6 +146,7 @@
 #include "common/errors.h"
 #include "common/limits.h"
 #include "controller/controller-internal.h"
+#include "store/container.h"
 
 struct order {
   uint64_t id;                  /* of the fault it answers */
@@ -163,6 +174,10 @@ struct ctrl_move {
   bool delegated;               /* the agent holds it (DELEGATE) */
   uint32_t n_bytes;             /* of each bitmap */
   uint8_t *at_alt, *busy;
+  uint8_t *stored;              /* the blocks at_alt the store has: those
+                                 * whose data at alt is durable */
+  uint8_t *covered;             /* at_alt when the copier's batch closed
+                                 * (its sync covers them), or NULL */
   struct order_vector orders;
   struct deferred_vector deferred;
 };
@@ -262,6 +277,8 @@ move_free (struct ctrl_move *m)
   free (m->deferred.ptr);
   free (m->at_alt);
   free (m->busy);
+  free (m->stored);
+  free (m->covered);
   free (m);
 }
 
@@ -331,12 +348,14 @@ move_new (uint32_t vdisk, uint64_t seg, unsigned shift, sm_entry orig,
   };
   m->at_alt = calloc (m->n_bytes, 1);
   m->busy = calloc (m->n_bytes, 1);
-  if (m->at_alt == NULL || m->busy == NULL) {
+  m->stored = calloc (m->n_bytes, 1);
+  if (m->at_alt == NULL || m->busy == NULL || m->stored == NULL) {
     move_free (m);
     return NULL;
   }
   if (at_alt) {
     memcpy (m->at_alt, at_alt, m->n_bytes);
+    memcpy (m->stored, at_alt, m->n_bytes);
     m->alt_shown = any (at_alt, m->n_bytes);
   }
   return m;
@@ -378,7 +397,7 @@ stored (const struct ctrl_move *m)
 {
   return (struct sm_movement) {
     .vdisk = m->vdisk, .vseg = m->seg, .orig = m->orig, .alt = m->alt,
-    .redirect = m->redirect, .at_alt = m->at_alt, .n_bytes = m->n_bytes,
+    .redirect = m->redirect, .at_alt = m->stored, .n_bytes = m->n_bytes,
   };
 }
 
@@ -455,20 +474,19 @@ ctrl_move_begin (struct controller *c, uint32_t vdisk, uint64_t seg,
   return 0;
 }
 
-/* Mark BLOCKS at alt in M, durably: the store's row is updated in the
- * open transaction first (the next commit covers it).  0, or an errno
- * (the controller is then degraded: nothing was marked). */
+/* Store STORED | BLOCKS as M's durable bitmap (open transaction).  0,
+ * or an errno (the controller is then degraded: nothing changed). */
 static int
-record_blocks (struct controller *c, struct ctrl_move *m,
-               const uint8_t *blocks)
+store_blocks (struct controller *c, struct ctrl_move *m,
+              const uint8_t *blocks)
 {
   CLEANUP_FREE uint8_t *next = malloc (m->n_bytes);
 
   if (next == NULL)
     return ENOMEM;
   for (uint32_t i = 0; i < m->n_bytes; i++)
-    next[i] = m->at_alt[i] | blocks[i];
-  if (memcmp (next, m->at_alt, m->n_bytes) == 0)
+    next[i] = m->stored[i] | blocks[i];
+  if (memcmp (next, m->stored, m->n_bytes) == 0)
     return 0;
   if (ctrl_change (c) == -1
       || store_movement_update (c->store, m->vdisk, m->seg, next,
@@ -476,8 +494,24 @@ record_blocks (struct controller *c, struct ctrl_move *m,
     ctrl_set_degraded (c, "a data movement could not be recorded");
     return EIO;
   }
-  memcpy (m->at_alt, next, m->n_bytes);
+  memcpy (m->stored, next, m->n_bytes);
   return 0;
+}
+
+/* Mark BLOCKS at alt in M, durably (their data at alt is synced: a
+ * copy's, after its batch's sync): the store's row is updated in the
+ * open transaction first (the next commit covers it).  0, or an errno
+ * (the controller is then degraded: nothing was marked). */
+static int
+record_blocks (struct controller *c, struct ctrl_move *m,
+               const uint8_t *blocks)
+{
+  int err = store_blocks (c, m, blocks);
+
+  if (err == 0)
+    for (uint32_t i = 0; i < m->n_bytes; i++)
+      m->at_alt[i] |= blocks[i];
+  return err;
 }
 
 int
@@ -950,26 +984,85 @@ find_order (struct controller *c, uint64_t id, size_t *index)
   return NULL;
 }
 
-/* Mark BLOCKS of M at alt as a redirected write's would be: in the
- * store (open transaction), in the changed-block marks, and alt's
- * container synced before the commit that carries them.  0 or an
- * errno. */
+/* Mark BLOCKS of M at alt as a redirected write's would be: at once
+ * for the I/O (split reads, copies, delegations) and in the
+ * changed-block marks, but in the store only once a sync of alt's
+ * container covers their data (ctrl_move_settle_marks, or the copier's
+ * batch sync: ctrl_move_cover).  A commit in between (the periodic
+ * one, an admin command's) leaves them out: after a power cut the
+ * blocks read their old data from orig, which an unflushed write
+ * allows, never alt's old contents (zeros).  So no commit but a
+ * FLUSH's waits for a sync of alt.  0 or an errno. */
 static int
 written_at_alt (struct controller *c, struct ctrl_move *m,
                 const uint8_t *blocks)
 {
-  int err = record_blocks (c, m, blocks);
+  for (uint32_t i = 0; i < m->n_bytes; i++)
+    m->at_alt[i] |= blocks[i];
+  if (ctrl_cbt_note_later (c, m->vdisk, m->seg, blocks, m->n_bytes) == -1)
+    return EIO;
+  return 0;
+}
 
-  if (err == 0
-      && ctrl_cbt_note_later (c, m->vdisk, m->seg, blocks,
-                              m->n_bytes) == -1)
-    err = EIO;
-  /* The mark says "the block's data is at alt": a commit carrying it
-   * must find that data durable, or a power cut leaves the block
-   * reading alt's old contents (zeros) instead of old or new data. */
-  if (err == 0 && c->containers[entry_container (m->alt)])
-    c->containers[entry_container (m->alt)]->unsynced = true;
-  return err;
+/* Has M blocks at alt the store does not have yet? */
+static bool
+pending (const struct ctrl_move *m)
+{
+  return memcmp (m->stored, m->at_alt, m->n_bytes) != 0;
+}
+
+int
+ctrl_move_settle_marks (struct controller *c)
+{
+  static bool synced[ENTRY_MAX_CONTAINER + 1];
+
+  memset (synced, 0, sizeof synced);
+  for (size_t i = 0; i < c->moves.len; i++) {
+    struct ctrl_move *m = c->moves.ptr[i];
+    uint32_t id = entry_container (m->alt);
+    struct ctrl_container *cc = c->containers[id];
+
+    if (!pending (m))
+      continue;
+    if (!synced[id] && cc && container_sync (cc->c) == -1) {
+      ctrl_set_degraded (c, "a container sync failed");
+      return -1;
+    }
+    synced[id] = true;
+    if (store_blocks (c, m, m->at_alt) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+void
+ctrl_move_cover (struct controller *c, const bool *synced)
+{
+  for (size_t i = 0; i < c->moves.len; i++) {
+    struct ctrl_move *m = c->moves.ptr[i];
+    if (!synced[entry_container (m->alt)] || !pending (m))
+      continue;
+    if (m->covered == NULL && (m->covered = malloc (m->n_bytes)) == NULL)
+      continue;                 /* a later sync settles it */
+    memcpy (m->covered, m->at_alt, m->n_bytes);
+  }
+}
+
+int
+ctrl_move_covered (struct controller *c, bool ok)
+{
+  int err = 0;
+
+  for (size_t i = 0; i < c->moves.len; i++) {
+    struct ctrl_move *m = c->moves.ptr[i];
+    if (m->covered == NULL)
+      continue;
+    if (ok && err == 0)
+      err = store_blocks (c, m, m->covered);
+    free (m->covered);
+    m->covered = NULL;
+  }
+  return err ? -1 : 0;
 }
 
 /* Settle order J of M as the agent reported it in REQ: the error to
@@ -1177,7 +1270,7 @@ ctrl_move_next_complete (struct controller *c, struct move_copy *out)
     bool all = m->orders.len == 0;
 
     for (uint32_t b = 0; all && b < m->n_bytes; b++)
-      all = m->at_alt[b] == 0xff;
+      all = m->stored[b] == 0xff;
     if (all) {
       *out = (struct move_copy) { .vdisk = m->vdisk, .seg = m->seg,
                                   .orig = m->orig, .alt = m->alt,
@@ -1186,6 +1279,21 @@ ctrl_move_next_complete (struct controller *c, struct move_copy *out)
     }
   }
   return 0;
+}
+
+bool
+ctrl_move_settle_due (const struct controller *c)
+{
+  for (size_t i = 0; i < c->moves.len; i++) {
+    const struct ctrl_move *m = c->moves.ptr[i];
+    bool all = m->orders.len == 0 && pending (m);
+
+    for (uint32_t b = 0; all && b < m->n_bytes; b++)
+      all = m->at_alt[b] == 0xff;
+    if (all)
+      return true;
+  }
+  return false;
 }
 
 bool

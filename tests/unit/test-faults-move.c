@@ -699,7 +699,8 @@ stop_restarted (struct controller *c2, struct segmap_config *cfg)
 }
 
 /* A movement is stored as it goes: begun, blocks marked by a redirected
- * write's IO_DONE and by a copy, committed; a restart after an unclean
+ * write's IO_DONE (stored once a sync of alt covers them, as a FLUSH
+ * settles them) and by a copy, committed; a restart after an unclean
  * stop loads it with its exact bitmap, and does not zero its alt
  * segment (free space is zeroed); its end removes the row and frees
  * alt; the store checks clean throughout. */
@@ -718,6 +719,7 @@ START_TEST (test_persisted_across_restart)
   ck_assert_int_eq (check_problems (c->store), 0);
   ck_assert_int_eq (host_io (&w, true, 3 * BLK + 3000, 6144, 1), 0);
   ck_assert_int_eq (ctrl_move_mark (c, vid, 0, 10, 2), 0);
+  ck_assert_int_eq (ctrl_move_settle_marks (c), 0);
   ck_assert_int_eq (ctrl_commit (c, false), 0);
   ck_assert_int_eq (check_problems (c->store), 0);
   segment_fill (box, 8 * MiB, SEG, alt_byte);   /* free space */
@@ -752,8 +754,11 @@ START_TEST (test_persisted_across_restart)
 }
 END_TEST
 
-/* The row follows every change of the bitmap before the change is
- * answered; a failed begin leaves nothing stored. */
+/* The row follows every change of the bitmap: a copy's before it is
+ * answered, a redirected write's once a sync of alt covers its data
+ * (ctrl_move_settle_marks: a FLUSH, a clean stop, or the copier's
+ * batch sync), never before, so a commit in between cannot name data
+ * a power cut may lose; a failed begin leaves nothing stored. */
 START_TEST (test_row_follows_bitmap)
 {
   static struct host_io w;
@@ -776,6 +781,14 @@ START_TEST (test_row_follows_bitmap)
   ck_assert_uint_eq (rows[0].alt, alt);
   ck_assert (rows[0].redirect);
   ck_assert_uint_eq (rows[0].n_bytes, SEG / BLK / 8);
+  ck_assert_uint_eq (rows[0].at_alt[0], 0);     /* not synced yet */
+  sm_movement_free (rows, n);
+  ck_assert_int_eq (ctrl_commit (c, false), 0); /* a commit: still not */
+  ck_assert_int_eq (store_movement_list (c->store, vid, &rows, &n), 0);
+  ck_assert_uint_eq (rows[0].at_alt[0], 0);
+  sm_movement_free (rows, n);
+  ck_assert_int_eq (ctrl_move_settle_marks (c), 0);
+  ck_assert_int_eq (store_movement_list (c->store, vid, &rows, &n), 0);
   ck_assert_uint_eq (rows[0].at_alt[0], 0x10);  /* block 4, LSB first */
   for (uint32_t i = 1; i < rows[0].n_bytes; i++)
     ck_assert_uint_eq (rows[0].at_alt[i], 0);
