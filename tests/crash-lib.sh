@@ -17,6 +17,13 @@
 
 crash_workload=$(dirname "${BASH_SOURCE[0]}")/crash-workload.py
 
+# requires_powercut: POWERCUT_SO, the interposer tests/powercut builds.
+requires_powercut ()
+{
+  : "${POWERCUT_SO:=$abs_top_builddir/tests/.libs/powercut.so}"
+  [ -f "$POWERCUT_SO" ] || fail "interposer not built: $POWERCUT_SO"
+}
+
 # The workload running now, if any (killed at exit).
 _crash_wpid=
 _crash_kill_workload () {

@@ -28,8 +28,7 @@ source "$(dirname "$0")/crash-lib.sh"
 requires_python_nbd
 requires awk
 
-: "${POWERCUT_SO:=$abs_top_builddir/tests/.libs/powercut.so}"
-[ -f "$POWERCUT_SO" ] || fail "interposer not built: $POWERCUT_SO"
+requires_powercut
 kill_cuts=${MIGRATE_CRASH_KILL_CUTS:-50}
 power_cuts=${MIGRATE_CRASH_POWER_CUTS:-50}
 seed=${MIGRATE_CRASH_SEED:-$(( $(date +%s) % 100000 ))}

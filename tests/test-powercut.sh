@@ -39,8 +39,7 @@ source "$(dirname "$0")/crash-lib.sh"
 requires_python_nbd
 requires awk
 
-: "${POWERCUT_SO:=$abs_top_builddir/tests/.libs/powercut.so}"
-[ -f "$POWERCUT_SO" ] || fail "interposer not built: $POWERCUT_SO"
+requires_powercut
 if [ "$SEGMAP_VALGRIND" = 1 ]; then
   cuts=${POWERCUT_CUTS:-10}
   max_load=${POWERCUT_MAX_LOAD:-3.0}

@@ -420,6 +420,13 @@ alloc_reserved_units (const struct alloc *a)
 }
 
 uint64_t
+alloc_free_units (const struct alloc *a)
+{
+  return alloc_total_units (a) - alloc_used_units (a)
+    - alloc_reserved_units (a);
+}
+
+uint64_t
 alloc_total_units (const struct alloc *a)
 {
   return a->n_units;

@@ -74,6 +74,8 @@ void alloc_unreserve (struct alloc *a, uint64_t unit, uint64_t units);
 uint64_t alloc_used_units (const struct alloc *a);
 uint64_t alloc_reserved_units (const struct alloc *a);
 uint64_t alloc_total_units (const struct alloc *a);
+/* Units neither used nor reserved. */
+uint64_t alloc_free_units (const struct alloc *a);
 
 /* Call FN for every maximal free run, in increasing order.  A non-zero
  * return from FN stops the walk and is returned; otherwise 0. */

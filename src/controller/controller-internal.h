@@ -397,12 +397,13 @@ bool ctrl_move_any (const struct controller *c);
  * marks (on this thread) and store them: before a FLUSH's commit and a clean stop's; 0 or -1
  * (degraded).  settle_due: a movement has every block at alt but some
  * not stored (it cannot end before a settle).  cover: the copier's
- * batch closed and its worker will sync the containers SYNCED[id]:
+ * batch closed and its worker will sync the containers SYNCED[0..N-1]:
  * remember the marks its sync covers; covered: that sync is done (OK)
  * or failed: store them, or forget them.  0 or -1 (degraded). */
 int ctrl_move_settle_marks (struct controller *c);
 bool ctrl_move_settle_due (const struct controller *c);
-void ctrl_move_cover (struct controller *c, const bool *synced);
+void ctrl_move_cover (struct controller *c, const uint32_t *synced,
+                      size_t n);
 int ctrl_move_covered (struct controller *c, bool ok);
 /* Grants outstanding in the pools of AG. */
 uint64_t ctrl_grants_of_agent (struct controller *c,

@@ -377,15 +377,15 @@ hand_out (struct controller *c, struct cow_copier *w)
 static void
 close_batch (struct controller *c, struct cow_copier *w)
 {
-  static bool synced[ENTRY_MAX_CONTAINER + 1];
+  uint32_t synced[COPY_BATCH];
+  size_t n = 0;
 
   if (w->closed)
     return;
-  memset (synced, 0, sizeof synced);
   for (size_t i = 0; i < w->n_jobs; i++)
     if (w->jobs[i].to)
-      synced[w->jobs[i].to->id] = true;
-  ctrl_move_cover (c, synced);
+      synced[n++] = w->jobs[i].to->id;
+  ctrl_move_cover (c, synced, n);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->queue_lock);
     w->closed = true;

@@ -363,13 +363,6 @@ ctrl_evacuate_step (struct controller *c, struct sm_job *j, char **error)
 
 /* The command -------------------------------------------------------- */
 
-static uint64_t
-free_units (const struct ctrl_container *cc)
-{
-  return alloc_total_units (cc->alloc) - alloc_used_units (cc->alloc)
-    - alloc_reserved_units (cc->alloc);
-}
-
 /* The destination: TO if named, else the other container with the most
  * free space.  NULL with *ERROR. */
 static struct ctrl_container *
@@ -392,7 +385,7 @@ destination (struct controller *c, const struct ctrl_container *from,
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
     if (cc && cc != from && !ctrl_container_evacuating (c, id)
-        && (best == NULL || free_units (cc) > free_units (best)))
+        && (best == NULL || alloc_free_units (cc->alloc) > alloc_free_units (best->alloc)))
       best = cc;
   }
   if (best == NULL)
@@ -450,10 +443,10 @@ ctrl_cmd_container_evacuate (struct controller *c, json_object *args,
   if ((dest = destination (c, cc, to, error)) == NULL)
     return NULL;
   need = alloc_used_units (cc->alloc);
-  if (need > free_units (dest))
+  if (need > alloc_free_units (dest->alloc))
     return fail (error, "container '%s' has %" PRIu64 " MiB free, and '%s' "
                  "holds %" PRIu64 " MiB", dest->c->name,
-                 free_units (dest) * SM_UNIT_SIZE >> 20, name,
+                 alloc_free_units (dest->alloc) * SM_UNIT_SIZE >> 20, name,
                  need * SM_UNIT_SIZE >> 20);
   if (retarget_all (c, cc, dest, error) == -1)
     return NULL;

@@ -201,6 +201,16 @@ bit (const uint8_t *b, uint64_t i)
   return (b[i / 8] >> (i % 8)) & 1;
 }
 
+/* Are all N bytes of B 0xff (every block)? */
+static bool
+full (const uint8_t *b, uint32_t n)
+{
+  for (uint32_t i = 0; i < n; i++)
+    if (b[i] != 0xff)
+      return false;
+  return true;
+}
+
 static bool
 any (const uint8_t *b, uint32_t n)
 {
@@ -1011,36 +1021,52 @@ pending (const struct ctrl_move *m)
   return memcmp (m->stored, m->at_alt, m->n_bytes) != 0;
 }
 
+/* Is there a movement before index I with pending marks on the same
+ * alt container as movement I?  (Its sync covered I's container.) */
+static bool
+synced_before (const struct controller *c, size_t i)
+{
+  uint32_t id = entry_container (c->moves.ptr[i]->alt);
+
+  for (size_t k = 0; k < i; k++)
+    if (entry_container (c->moves.ptr[k]->alt) == id
+        && pending (c->moves.ptr[k]))
+      return true;
+  return false;
+}
+
 int
 ctrl_move_settle_marks (struct controller *c)
 {
-  static bool synced[ENTRY_MAX_CONTAINER + 1];
-
-  memset (synced, 0, sizeof synced);
   for (size_t i = 0; i < c->moves.len; i++) {
     struct ctrl_move *m = c->moves.ptr[i];
-    uint32_t id = entry_container (m->alt);
-    struct ctrl_container *cc = c->containers[id];
+    struct ctrl_container *cc = c->containers[entry_container (m->alt)];
 
     if (!pending (m))
       continue;
-    if (!synced[id] && cc && container_sync (cc->c) == -1) {
+    if (cc && !synced_before (c, i) && container_sync (cc->c) == -1) {
       ctrl_set_degraded (c, "a container sync failed");
       return -1;
     }
-    synced[id] = true;
-    if (store_blocks (c, m, m->at_alt) != 0)
-      return -1;
   }
+  /* Stored only after every sync: synced_before looks at pending. */
+  for (size_t i = 0; i < c->moves.len; i++)
+    if (pending (c->moves.ptr[i])
+        && store_blocks (c, c->moves.ptr[i], c->moves.ptr[i]->at_alt) != 0)
+      return -1;
   return 0;
 }
 
 void
-ctrl_move_cover (struct controller *c, const bool *synced)
+ctrl_move_cover (struct controller *c, const uint32_t *synced, size_t n)
 {
   for (size_t i = 0; i < c->moves.len; i++) {
     struct ctrl_move *m = c->moves.ptr[i];
-    if (!synced[entry_container (m->alt)] || !pending (m))
+    bool covered = false;
+
+    for (size_t k = 0; k < n && !covered; k++)
+      covered = synced[k] == entry_container (m->alt);
+    if (!covered || !pending (m))
       continue;
     if (m->covered == NULL && (m->covered = malloc (m->n_bytes)) == NULL)
       continue;                 /* a later sync settles it */
@@ -1267,11 +1293,7 @@ ctrl_move_next_complete (struct controller *c, struct move_copy *out)
 {
   for (size_t i = 0; i < c->moves.len; i++) {
     const struct ctrl_move *m = c->moves.ptr[i];
-    bool all = m->orders.len == 0;
-
-    for (uint32_t b = 0; all && b < m->n_bytes; b++)
-      all = m->stored[b] == 0xff;
-    if (all) {
+    if (m->orders.len == 0 && full (m->stored, m->n_bytes)) {
       *out = (struct move_copy) { .vdisk = m->vdisk, .seg = m->seg,
                                   .orig = m->orig, .alt = m->alt,
                                   .n_bytes = m->n_bytes };
@@ -1286,11 +1308,7 @@ ctrl_move_settle_due (const struct controller *c)
 {
   for (size_t i = 0; i < c->moves.len; i++) {
     const struct ctrl_move *m = c->moves.ptr[i];
-    bool all = m->orders.len == 0 && pending (m);
-
-    for (uint32_t b = 0; all && b < m->n_bytes; b++)
-      all = m->at_alt[b] == 0xff;
-    if (all)
+    if (m->orders.len == 0 && pending (m) && full (m->at_alt, m->n_bytes))
       return true;
   }
   return false;

@@ -129,8 +129,7 @@ pool_target (struct controller *c, const struct sm_vdisk_info *v)
     return 0;                   /* tracked (cbt.c) or spread: allocated by
                                  * faults */
   units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
-  free_units = alloc_total_units (cc->alloc) - alloc_used_units (cc->alloc)
-    - alloc_reserved_units (cc->alloc);
+  free_units = alloc_free_units (cc->alloc);
   if (n > free_units / GRANT_FREE_SHARE / units)
     n = free_units / GRANT_FREE_SHARE / units;
   return n < GRANT_POOL ? n : GRANT_POOL;
