@@ -359,6 +359,7 @@ class Session:
         self.lun = opts.lun
         self.block_size = None
         self.blocks = None
+        self.last_sense_info = None      # of the last SCSI Response
 
     def close(self, reset=False):
         self.conn.close(reset)
@@ -570,6 +571,7 @@ class Session:
             elif p.opcode == OP_R2T:
                 self.send_data_out(itt, p.ttt, p.u32(40), p.u32(44), data_out)
             elif p.opcode == OP_SCSI_RSP:
+                self.last_sense_info = parse_sense_info(p.data)
                 return p.bhs[3], parse_sense(p.data), bytes(data)
             else:
                 raise CaseFailed("unexpected PDU during a command: %r" % p)
@@ -648,6 +650,25 @@ def parse_sense(data):
     if len(s) < 14:
         return s[2] & 0xF, 0, 0
     return s[2] & 0xF, s[12], s[13]
+
+
+def parse_sense_info(data):
+    """The INFORMATION field of the sense data in a SCSI Response's data
+    segment, or None when it is absent or not VALID (fixed format: the
+    VALID bit and bytes 3-6; descriptor format: descriptor type 0)."""
+    if len(data) < 2:
+        return None
+    n = struct.unpack_from(">H", data)[0]
+    s = data[2:2 + n]
+    if len(s) >= 7 and s[0] & 0x7F in (0x70, 0x71):
+        return struct.unpack_from(">I", s, 3)[0] if s[0] & 0x80 else None
+    if len(s) >= 8 and s[0] & 0x7F in (0x72, 0x73):
+        at, end = 8, 8 + s[7]
+        while at + 2 <= min(end, len(s)):
+            if s[at] == 0 and at + 12 <= len(s) and s[at + 2] & 0x80:
+                return struct.unpack_from(">Q", s, at + 4)[0]
+            at += 2 + s[at + 1]
+    return None
 
 
 def sense_str(sense):
@@ -745,6 +766,16 @@ def still_works(sess, what):
 
 def new_session(opts, **kw):
     return Session(opts, **kw).login()
+
+
+def open_session(portal, target, initiator, timeout=30):
+    """A logged-in session on LUN 0 of TARGET at PORTAL ("HOST:PORT"),
+    for tests that import this file as a module."""
+    host, _, port = portal.rpartition(":")
+    opts = argparse.Namespace(addr=(host, int(port)), timeout=timeout,
+                              chap=None, lun=0, target=target,
+                              initiator=initiator)
+    return Session(opts).login()
 
 # ----------------------------------------------------------------------
 # The cases.  Each takes (opts) and raises CaseFailed / CaseSkipped.

@@ -2,17 +2,23 @@
 # fsyncgate: one failed sync must never turn into a false success.
 #
 # With SEGMAP_INJECT=sync:EIO:after=N:count=1 exactly one container sync
-# fails (later ones would succeed at the OS level).  A sequence of
-# "write a new segment, flush" must see:
-#   - the operation that hit the failed sync fail (a flush, or a write
-#     that needed a sync to allocate);
-#   - every later write fail (the vdisk is read-only: segmapctl shows
-#     read_only) and every later flush fail -- no false success;
-#   - the segments flushed before the failure still read back.
-# segmapctl check on that instance fails, naming the failed sync (it needs
-# a restart: no false all-clear).  After a restart without injection,
-# everything flushed before the failure is intact, and segmapctl check
-# passes.
+# fails (later ones would succeed at the OS level).  The sync that fails
+# fails the container (src/controller/failure.c).  A sequence of "write a
+# new segment, flush" must see:
+#   - an operation fail: a flush, if the agent's sync for it failed, or
+#     the next write, if a sync of the controller's failed (the container
+#     has failed either way);
+#   - every later write fail (the container's segments are in the error
+#     state);
+#   - when a flush failed: every later flush fail too -- the writes it
+#     should have made durable may be lost, so no later flush may claim
+#     them -- and disk0 fenced read-only;
+#   - the segments flushed before the failure read as medium errors while
+#     the container is failed; `container list' shows it failed and
+#     `segmapctl check' passes (the map is consistent).
+# After a restart the container is still failed.  `container online'
+# brings it back: the segments flushed before the failure are intact;
+# once disk0 is writable again, writes and flushes work.
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
@@ -29,7 +35,7 @@ for n in 2 5; do
   SEGMAP_INJECT=sync:EIO:after=$n:count=1 start_segmap "$s"
   uri=$(nbd_uri "$s" disk0)
   "$PYTHON" - "$uri" "$sm_tmpdir/flushed-$n" <<'EOF' ||
-import json, sys, nbd
+import errno, json, sys, nbd
 uri, out = sys.argv[1], sys.argv[2]
 MiB = 1 << 20
 h = nbd.NBD()
@@ -49,92 +55,88 @@ def attempt(what, f):
 flushed, pending, failed_at = [], [], None
 for i in range(16):
     if not attempt("write %d" % i, lambda: h.pwrite(pattern(i), i * MiB)):
-        failed_at = "write %d" % i
+        failed_at = "write"
         break
     pending.append(i)
     if not attempt("flush %d" % i, h.flush):
-        failed_at = "flush %d" % i
+        failed_at = "flush"
         break
     flushed += pending
     pending = []
 if failed_at is None:
     sys.exit("no operation failed: the injected sync EIO was never seen")
-print("first failure: %s; flushed before it: %s" % (failed_at, flushed))
+print("first failure: a %s; flushed before it: %s" % (failed_at, flushed))
 if not flushed:
     sys.exit("the failure came before any flush succeeded (raise after=)")
 
-# No false success afterwards: writes (new and already-mapped segments)
-# and flushes keep failing.
+# No write succeeds afterwards, new segment or mapped; after a failed
+# flush, no flush does either.
 for j, off in enumerate([20 * MiB, 0, 21 * MiB, flushed[-1] * MiB]):
     if attempt("later write at %d" % off, lambda: h.pwrite(b"\x01" * 4096, off)):
-        sys.exit("a write after the sync failure succeeded (offset %d)" % off)
-    if attempt("later flush %d" % j, h.flush):
-        sys.exit("a flush after the sync failure succeeded")
+        sys.exit("a write after the failure succeeded (offset %d)" % off)
+    if attempt("later flush %d" % j, h.flush) and failed_at == "flush":
+        sys.exit("a flush after the failed flush succeeded")
 
-# What was flushed is still readable and intact.
+# What was flushed reads as a medium error while the container is failed.
 for i in flushed:
-    if h.pread(MiB, i * MiB) != pattern(i):
-        sys.exit("segment %d, flushed before the failure, reads wrong data" % i)
-json.dump(flushed, open(out, "w"))
+    try:
+        h.pread(MiB, i * MiB)
+        sys.exit("segment %d reads while its container is failed" % i)
+    except nbd.Error as e:
+        if e.errno != "EIO":
+            sys.exit("segment %d: %s, expected EIO" % (i, e))
+json.dump({"flushed": flushed, "failed_at": failed_at}, open(out, "w"))
 EOF
     fail "after=$n: wrong behaviour around the failed sync"
+  failed_at=$(jq -r .failed_at "$sm_tmpdir/flushed-$n")
 
-  # Degraded means no more commit attempts: an idle server logs nothing
-  # more (it used to retry a commit every 100 ms, each failing with
-  # "commit without a transaction").
+  # No retry loop: an idle server logs nothing more.
   before=$(wc -l <"$s/server.log")
   sleep 2
   after=$(wc -l <"$s/server.log")
   if [ "$after" -gt "$before" ]; then
     tail -n +"$((before + 1))" "$s/server.log" | head -n 5 >&2
-    fail "after=$n: the degraded server keeps logging while idle" \
+    fail "after=$n: the server keeps logging while idle" \
          "($((after - before)) lines in 2 s)"
   fi
 
-  # status: the stored needs_check, and read-only.
-  st_json=$(segctl "$s" --json status) || fail "after=$n: status failed"
-  for f in read_only needs_check; do
-    [ "$(jq -r ".$f" <<<"$st_json")" = true ] ||
-      fail "after=$n: status does not show $f after the sync failure"
-  done
-
-  ro=$(json_field "$(segctl "$s" --json vdisk list)" name disk0 read_only) ||
-    fail "after=$n: no read_only field for disk0 in vdisk list"
-  [ "$ro" = true ] ||
-    fail "after=$n: disk0 is not shown read-only after the sync failure ($ro)"
-
-  # The instance has lost its durability promise: segmapctl check must say
-  # so (a restart is needed) rather than give a false all-clear.
-  st=0
-  out=$(segctl "$s" check 2>&1) || st=$?
-  echo "$out"
-  [ $st != 0 ] ||
-    fail "after=$n: segmapctl check passes on an instance whose sync failed"
-  echo "$out" | grep -qi 'sync' ||
-    fail "after=$n: segmapctl check does not mention the failed sync: $out"
-  stop_segmap --no-check "$s"
+  [ "$(json_field "$(segctl "$s" --json container list)" name default \
+       state)" = failed ] || fail "after=$n: the container is not failed"
+  ro=$(json_field "$(segctl "$s" --json vdisk list)" name disk0 read_only)
+  if [ "$failed_at" = flush ] && [ "$ro" != true ]; then
+    fail "after=$n: disk0 is not fenced read-only after its writes were lost"
+  fi
+  segctl "$s" check >/dev/null || fail "after=$n: check with a failed container"
+  stop_segmap "$s"
 
   start_segmap "$s"
+  [ "$(json_field "$(segctl "$s" --json container list)" name default \
+       state)" = failed ] ||
+    fail "after=$n: the container is not failed after a restart"
+  segctl "$s" container online default ||
+    fail "after=$n: container online failed"
   "$PYTHON" - "$uri" "$sm_tmpdir/flushed-$n" <<'EOF' ||
 import json, sys, nbd
-uri, flushed = sys.argv[1], json.load(open(sys.argv[2]))
+uri, flushed = sys.argv[1], json.load(open(sys.argv[2]))["flushed"]
 MiB = 1 << 20
 h = nbd.NBD()
 h.connect_uri(uri)
 for i in flushed:
     if h.pread(MiB, i * MiB) != bytes([(i * 37 + 11) & 0xff]) * MiB:
         sys.exit("segment %d, flushed before the sync failure, is not "
-                 "intact after the restart" % i)
-print("after restart: segments %s intact" % flushed)
+                 "intact" % i)
+print("segments %s intact" % flushed)
 EOF
-    fail "after=$n: flushed data lost across the restart"
-  # Restarted with needs_check stored: read-only until check passes.
-  st_json=$(segctl "$s" --json status) || fail "after=$n: status failed"
-  [ "$(jq -r '.needs_check, .read_only' <<<"$st_json" | tr '\n' ' ')" = \
-    "true true " ] || fail "after=$n: status after the restart: $st_json"
-  segctl "$s" check >/dev/null || fail "after=$n: check after the restart"
-  st_json=$(segctl "$s" --json status) || fail "after=$n: status failed"
-  [ "$(jq -r '.needs_check, .read_only' <<<"$st_json" | tr '\n' ' ')" = \
-    "false false " ] || fail "after=$n: status after check: $st_json"
+    fail "after=$n: flushed data lost"
+  segctl "$s" vdisk set disk0 --read-write >/dev/null ||
+    fail "after=$n: vdisk set --read-write"
+  "$PYTHON" - "$uri" <<'EOF' || fail "after=$n: writes after the recovery"
+import sys, nbd
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+h.pwrite(b"\x02" * (1 << 20), 30 << 20)
+h.flush()
+assert h.pread(1 << 20, 30 << 20) == b"\x02" * (1 << 20)
+EOF
   stop_segmap "$s"
 done

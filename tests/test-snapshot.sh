@@ -76,15 +76,11 @@ grep -qx "$SM_ISCSI_PREFIX:v:s1" <<<"$targets" ||
   fail "a granted snapshot is not an iSCSI target: $targets"
 "$PYTHON" - "${SM_ISCSI_PORTALS[0]}" "$SM_ISCSI_PREFIX:v:s1" \
   "$abs_top_srcdir/tests/iscsi-raw.py" <<'PYEOF' || fail "v:s1 over iSCSI"
-import importlib.util, sys, types
+import importlib.util, sys
 spec = importlib.util.spec_from_file_location("iscsi_raw", sys.argv[3])
 raw = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(raw)
-host, _, port = sys.argv[1].rpartition(":")
-opts = types.SimpleNamespace(addr=(host, int(port)), timeout=30, chap=None,
-                             lun=0, target=sys.argv[2],
-                             initiator="iqn.2024-01.test:snap")
-s = raw.Session(opts).login()
+s = raw.open_session(sys.argv[1], sys.argv[2], "iqn.2024-01.test:snap")
 def pattern(off, n):
     return bytes(((i * 7 + i // 4096) & 0xff) for i in range(off, off + n))
 status, sense, data = s.read(6144, 8)

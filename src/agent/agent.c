@@ -171,9 +171,10 @@ agent_set_degraded (struct agent *a)
 }
 
 void
-agent_report (struct agent *a, uint8_t op, uint32_t cid, int err)
+agent_report (struct agent *a, uint8_t op, uint32_t vdisk, uint32_t cid,
+              int err)
 {
-  struct msg m = { .type = MSG_REPORT, .op = op, .arg2 = cid,
+  struct msg m = { .type = MSG_REPORT, .op = op, .vdisk = vdisk, .arg2 = cid,
                    .status = err > 0 ? err : EIO,
                    .id = atomic_fetch_add (&a->next_id, 1) };
   uint8_t *frame;
@@ -347,7 +348,7 @@ agent_allocated (struct agent *a, struct table *t, uint64_t seg, sm_entry e)
   sm_error ("vdisk %s: cannot tell the controller that segment %" PRIu64
             " was allocated", t->name, seg);
   agent_set_degraded (a);
-  agent_report (a, REPORT_UNRECORDED, 0, EIO);
+  agent_report (a, REPORT_UNRECORDED, 0, 0, EIO);
   return -1;
 }
 
@@ -370,7 +371,7 @@ send_blocks (struct agent *a, struct table *t, uint8_t type, uint64_t seg,
             PRIu64 " %s", t->name, seg,
             type == MSG_MARK ? "changed" : "were written at alt");
   agent_set_degraded (a);
-  agent_report (a, REPORT_UNRECORDED, 0, EIO);
+  agent_report (a, REPORT_UNRECORDED, 0, 0, EIO);
   return -1;
 }
 
@@ -628,6 +629,9 @@ update_table (struct agent *a, struct table *t, struct msg *m)
   r = table_grow (t, m->arg) == 0 ? 0 : ENOMEM;
   if (read_only && !was)
     table_drain (t);
+  if (!read_only && was && atomic_exchange (&t->lost, false))
+    sm_error ("agent %s: vdisk %s made writable again: its flushes "
+              "succeed again", a->name, t->name);
   return r;
 }
 
@@ -839,7 +843,7 @@ cmd_container_attach (struct agent *a, struct msg *m, struct msg *reply)
 
   if (atomic_load (&a->containers[id]) != NULL)
     return EEXIST;
-  c = container_open (id, m->name, m->path, m->arg);
+  c = container_open_existing (id, m->name, m->path, m->arg);
   if (c == NULL)
     return errno ? errno : EIO;
   a->owned[id] = true;
@@ -847,51 +851,52 @@ cmd_container_attach (struct agent *a, struct msg *m, struct msg *reply)
   return 0;
 }
 
-/* Wait until no I/O that started before now is in an epoch section of
- * any table (the I/O path's container accesses are all inside one).
- * 0, or -1 (ENOMEM: nothing drained). */
-static int
-drain_all_tables (struct agent *a)
+/* Every live table, each with a reference, into a new array (*N);
+ * NULL on ENOMEM. */
+static struct table **
+ref_all_tables (struct agent *a, size_t *n)
 {
-  struct table **ts;
-  size_t n;
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
+  struct table **ts = malloc ((a->n_tables ? a->n_tables : 1) * sizeof *ts);
 
-  {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&a->tables_lock);
-    n = a->n_tables;
-    ts = malloc ((n ? n : 1) * sizeof *ts);
-    if (ts == NULL)
-      return -1;
-    for (size_t i = 0; i < n; i++) {
-      ts[i] = a->tables[i];
-      atomic_fetch_add (&ts[i]->refs, 1);
-    }
+  if (ts == NULL)
+    return NULL;
+  for (size_t i = 0; i < a->n_tables; i++) {
+    ts[i] = a->tables[i];
+    atomic_fetch_add (&ts[i]->refs, 1);
   }
-  for (size_t i = 0; i < n; i++) {
-    table_drain (ts[i]);
-    table_unref (ts[i]);
-  }
-  free (ts);
-  return 0;
+  *n = a->n_tables;
+  return ts;
 }
 
-/* CONTAINER_DETACH: unpublish, wait for every user, close. */
+/* CONTAINER_DETACH: unpublish, wait for every user (no I/O that started
+ * before now is in an epoch section of any table: the I/O path's
+ * container accesses are all inside one; flushes hold containers_lock),
+ * sync what the tables' next flushes would have synced there, close. */
 static int
 cmd_container_detach (struct agent *a, struct msg *m, struct msg *reply)
 {
   uint32_t id = m->arg2;
   struct container *c = atomic_exchange (&a->containers[id], NULL);
   bool owned = a->owned[id];
+  struct table **ts;
+  size_t n = 0;
 
   if (c == NULL)
     return ENOENT;
-  if (drain_all_tables (a) == -1) {
+  if ((ts = ref_all_tables (a, &n)) == NULL) {
     atomic_store (&a->containers[id], c);   /* never close a used handle */
     return ENOMEM;
   }
+  for (size_t i = 0; i < n; i++)
+    table_drain (ts[i]);
   a->owned[id] = false;
   pthread_rwlock_wrlock (&a->containers_lock);    /* flushes in progress */
   pthread_rwlock_unlock (&a->containers_lock);
+  agent_cio_detaching (a, ts, n, c);
+  for (size_t i = 0; i < n; i++)
+    table_unref (ts[i]);
+  free (ts);
   if (owned)
     container_close (c);
   return 0;

@@ -142,8 +142,17 @@ void agent_get_stats (struct agent *a, struct agent_stats *st);
  * REPORT (agent_report). */
 void agent_set_degraded (struct agent *a);
 
-/* Send a REPORT (no answer) of OP about container CID with ERR. */
-void agent_report (struct agent *a, uint8_t op, uint32_t cid, int err);
+/* Send a REPORT (no answer) of OP about VDISK (0: none) and container
+ * CID with ERR. */
+void agent_report (struct agent *a, uint8_t op, uint32_t vdisk,
+                   uint32_t cid, int err);
+
+/* The byte offset where the calling thread's last failed agent_pread,
+ * agent_pwrite, agent_trim or agent_zero failed: the start of the first
+ * piece (segment) that failed, or UINT64_MAX if it failed elsewhere (a
+ * flush, a whole-segment trim).  Like errno, valid right after the call
+ * returned -1. */
+uint64_t agent_io_failed_offset (void);
 
 /* The I/O path (io.c).  Ranges must lie inside the vdisk (the front-end
  * checks bounds; these refuse with EINVAL otherwise). */
@@ -199,6 +208,24 @@ int agent_mark (struct agent *a, struct table *t, uint64_t seg,
 struct agent_table { struct agent *a; struct table *t; };
 int agent_moved (void *opaque, uint64_t seg, const uint8_t *blocks,
                  uint32_t n);
+/* Container I/O of the I/O path (cio.c): what the table's next flush
+ * must sync is recorded, a failing container REPORTed.  0, or -1 with
+ * errno. */
+int agent_cio_pread (struct agent *a, struct container *c, void *buf,
+                     size_t len, uint64_t offset);
+int agent_cio_pwrite (struct agent *a, struct table *t, struct container *c,
+                      const void *buf, size_t len, uint64_t offset);
+int agent_cio_zero (struct agent *a, struct table *t, struct container *c,
+                    uint64_t offset, uint64_t len);
+/* The data part of T's flush: sync every container T wrote since its
+ * last flush.  0, or -1 (EIO) if one failed now or T is lost (cio.c).
+ * Under containers_lock (read). */
+int agent_cio_sync (struct agent *a, struct table *t);
+/* C, detached, is about to be closed: sync it for the tables TS[0..N)
+ * that wrote to it since their last flush, or mark them lost. */
+void agent_cio_detaching (struct agent *a, struct table **ts, size_t n,
+                          struct container *c);
+
 /* Evict leaves while table memory is over the bound.  Not inside an
  * epoch section (eviction drains). */
 void agent_enforce_memory_limit (struct agent *a);

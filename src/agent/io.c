@@ -53,13 +53,21 @@
  * the segments are freed); a partial segment is zeroed in place in the
  * container (punching a hole where the container supports it).
  *
- * Durability: agent_flush() syncs every container first (data), then
- * asks the controller to commit the map (metadata) — never the other
- * order (dm-thin 694cfe7f31db).  A failed sync is never retried into a
- * false success: the agent becomes degraded (and REPORTs the failed
- * sync to the controller) and every later write, trim, zero and flush
- * fails.  The sync runs under containers_lock (read), so a
- * CONTAINER_DETACH never closes a handle being synced.
+ * Durability: agent_flush() syncs the containers the table wrote since
+ * its last flush first (data, cio.c), then asks the controller to
+ * commit the map (metadata) — never the other order (dm-thin
+ * 694cfe7f31db).  A failed sync is never retried into a false success:
+ * the container's handle fails for good, the agent REPORTs it (the
+ * controller fails the container), and every later flush of the tables
+ * whose writes it lost fails (cio.c).  The sync runs under
+ * containers_lock (read), so a CONTAINER_DETACH never closes a handle
+ * being synced.
+ *
+ * A failing container: an I/O that fails with an errno saying the
+ * storage is failing REPORTs it (cio.c); the controller then shows the
+ * entries the container backs in the ERROR state, which fail at once
+ * with EIO.  agent_io_failed_offset tells the front-end where (the
+ * SCSI sense data's INFORMATION field).
  */
 #include <config.h>
 
@@ -92,7 +100,8 @@ struct piece {
 /* Do the piece on the fast path if ENTRY allows it.  Returns 1 if done
  * (result in *R), 0 if it must fault. */
 static int
-try_fast_path (struct agent *a, struct piece *p, sm_entry entry, int *r)
+try_fast_path (struct agent *a, struct table *t, struct piece *p,
+               sm_entry entry, int *r)
 {
   struct container *c;
 
@@ -125,13 +134,15 @@ try_fast_path (struct agent *a, struct piece *p, sm_entry entry, int *r)
   }
   switch (p->op) {
   case PIECE_READ:
-    *r = container_pread (c, p->buf, p->len, entry_offset (entry) + p->off);
+    *r = agent_cio_pread (a, c, p->buf, p->len,
+                          entry_offset (entry) + p->off);
     break;
   case PIECE_WRITE:
-    *r = container_pwrite (c, p->buf, p->len, entry_offset (entry) + p->off);
+    *r = agent_cio_pwrite (a, t, c, p->buf, p->len,
+                           entry_offset (entry) + p->off);
     break;
   case PIECE_ZERO:
-    *r = container_zero (c, entry_offset (entry) + p->off, p->len);
+    *r = agent_cio_zero (a, t, c, entry_offset (entry) + p->off, p->len);
     break;
   }
   return 1;
@@ -251,7 +262,7 @@ try_open (struct agent *a, struct table *t, struct piece *p, sm_entry entry,
     }
     marks_add (&t->marks, p->seg, p->off, p->len, gen);
   }
-  return try_fast_path (a, p, entry & ~ENTRY_OPEN, r);
+  return try_fast_path (a, t, p, entry & ~ENTRY_OPEN, r);
 }
 
 /* A write or zero of P to the TRACK entry ENTRY whose blocks are all
@@ -265,7 +276,7 @@ try_tracked (struct agent *a, struct table *t, struct piece *p,
   if (p->op == PIECE_READ || !entry_tracked (entry)
       || !marks_cover (&t->marks, p->seg, p->off, p->len, NULL))
     return 0;
-  return try_fast_path (a, p, entry & ~ENTRY_TRACK, r);
+  return try_fast_path (a, t, p, entry & ~ENTRY_TRACK, r);
 }
 
 /* The I/O of P to a segment whose movement this agent holds (held.h),
@@ -341,7 +352,7 @@ try_grant (struct agent *a, struct table *t, struct piece *p, int *r,
     *r = -1;
     return 1;
   }
-  if (!try_fast_path (a, p, e, r)) {
+  if (!try_fast_path (a, t, p, e, r)) {
     errno = EIO;                /* a granted entry is always writable */
     *r = -1;
   }
@@ -368,7 +379,7 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
       table_exit (t, epoch);
       return -1;
     }
-    if (try_fast_path (a, p, entry, &r)
+    if (try_fast_path (a, t, p, entry, &r)
         || try_held (a, t, p, entry, &r)
         || try_tracked (a, t, p, entry, &r)
         || try_open (a, t, p, entry, &r)
@@ -429,6 +440,14 @@ check_writable (struct agent *a, struct table *t)
   return 0;
 }
 
+static _Thread_local uint64_t failed_offset;
+
+uint64_t
+agent_io_failed_offset (void)
+{
+  return failed_offset;
+}
+
 /* Run OP over [offset, offset+count), one piece per segment. */
 static int
 for_each_piece (struct agent *a, struct table *t, enum piece_op op,
@@ -436,14 +455,18 @@ for_each_piece (struct agent *a, struct table *t, enum piece_op op,
 {
   uint64_t seg_size = UINT64_C(1) << t->seg_shift;
 
+  failed_offset = UINT64_MAX;
+
   while (count > 0) {
     uint64_t off = offset & (seg_size - 1);
     struct piece p = {
       .op = op, .buf = buf, .seg = offset >> t->seg_shift, .off = off,
       .len = seg_size - off < count ? seg_size - off : count,
     };
-    if (do_piece (a, t, &p) == -1)
+    if (do_piece (a, t, &p) == -1) {
+      failed_offset = offset;
       return -1;
+    }
     if (buf)
       buf = (char *) buf + p.len;
     count -= p.len;
@@ -456,6 +479,7 @@ int
 agent_pread (struct agent *a, struct table *t, void *buf,
              uint32_t count, uint64_t offset)
 {
+  failed_offset = UINT64_MAX;
   if (check_range (t, count, offset) == -1)
     return -1;
   return for_each_piece (a, t, PIECE_READ, buf, count, offset);
@@ -465,6 +489,7 @@ int
 agent_pwrite (struct agent *a, struct table *t, const void *buf,
               uint32_t count, uint64_t offset, bool fua)
 {
+  failed_offset = UINT64_MAX;
   if (check_range (t, count, offset) == -1 || check_writable (a, t) == -1)
     return -1;
   if (for_each_piece (a, t, PIECE_WRITE, (void *) buf, count, offset) == -1)
@@ -472,29 +497,8 @@ agent_pwrite (struct agent *a, struct table *t, const void *buf,
   return fua ? agent_flush (a, t) : 0;
 }
 
-/* Sync every attached container; a failure degrades the agent and is
- * REPORTed.  Under containers_lock (read): a DETACH waits for us. */
-static bool
-sync_containers (struct agent *a)
-{
-  uint32_t max = atomic_load (&a->max_container);
-  bool synced = true;
-
-  pthread_rwlock_rdlock (&a->containers_lock);
-  for (uint32_t id = 1; id <= max && synced; id++) {
-    struct container *c = agent_container (a, id);
-    if (c && container_sync (c) == -1) {
-      int err = errno;
-      agent_set_degraded (a);
-      agent_report (a, REPORT_SYNC_FAILED, id, err);
-      synced = false;
-    }
-  }
-  pthread_rwlock_unlock (&a->containers_lock);
-  return synced;
-}
-
-/* Sync every container (data), then have the controller commit. */
+/* Sync the containers T wrote (data: cio.c), then have the controller
+ * commit (metadata). */
 int
 agent_flush (struct agent *a, struct table *t)
 {
@@ -507,7 +511,7 @@ agent_flush (struct agent *a, struct table *t)
    * so the commit that answers it covers them. */
   if (held_report_all (&t->held, agent_moved, &at) == -1)
     return -1;
-  synced = !atomic_load (&a->degraded) && sync_containers (a);
+  synced = !atomic_load (&a->degraded) && agent_cio_sync (a, t) == 0;
 
   /* Even after a failed sync the controller hears of the flush: it
    * records that the map needs a check. */
@@ -532,6 +536,7 @@ discard (struct agent *a, struct table *t, uint8_t op, uint32_t count,
   uint64_t whole_start = (offset + seg_size - 1) & ~(seg_size - 1);
   uint64_t whole_end = end & ~(seg_size - 1);
 
+  failed_offset = UINT64_MAX;
   if (check_range (t, count, offset) == -1 || check_writable (a, t) == -1)
     return -1;
   if (end == t->size)

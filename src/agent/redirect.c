@@ -146,7 +146,7 @@ read_from (struct agent *a, const struct order *o, bool from_alt,
   }
   if ((c = container_of (a, e)) == NULL)
     return -1;
-  return container_pread (c, buf, len, entry_offset (e) + off);
+  return agent_cio_pread (a, c, buf, len, entry_offset (e) + off);
 }
 
 /* DO_SPLIT_READ: runs of blocks from the same place, one read each. */
@@ -191,7 +191,8 @@ write_partial_block (struct agent *a, const struct redirect_io *io,
             to - from);
   else
     memset (block + (from - start), 0, to - from);
-  return container_pwrite (alt, block, BLOCK, entry_offset (o->alt) + start);
+  return agent_cio_pwrite (a, io->t, alt, block, BLOCK,
+                          entry_offset (o->alt) + start);
 }
 
 /* DO_WRITE: head and tail blocks merged, the whole blocks between them
@@ -218,8 +219,9 @@ redirect_write (struct agent *a, const struct redirect_io *io,
   if (whole_end <= whole_start)
     return 0;
   if (io->buf == NULL)
-    return container_zero (alt, at, whole_end - whole_start);
-  return container_pwrite (alt, (char *) io->buf + (whole_start - io->off),
+    return agent_cio_zero (a, io->t, alt, at, whole_end - whole_start);
+  return agent_cio_pwrite (a, io->t, alt,
+                           (char *) io->buf + (whole_start - io->off),
                            whole_end - whole_start, at);
 }
 

@@ -151,6 +151,12 @@ struct table {
   _Atomic unsigned refs;          /* the agent's own + one per open handle */
   _Atomic bool dead;              /* deleted: every access fails */
   _Atomic bool read_only;         /* writes fail with EROFS */
+
+  /* Flushes (agent cio.c): a bit per container id written since the
+   * last flush; LOST: writes to a failed container were never synced,
+   * so every flush fails until the vdisk is made writable again. */
+  _Atomic uint64_t written[(ENTRY_MAX_CONTAINER + 1) / 64];
+  _Atomic bool lost;
 };
 
 /* Create an empty table (every entry INVALID).  NULL + sm_error. */

@@ -110,6 +110,11 @@ container_row (struct controller *c, struct ctrl_container *cc)
   json_add_u64 (o, "allocated", allocated);
   json_add_u64 (o, "segments", cc->n_segments);
   json_add_bool (o, "evacuating", ctrl_container_evacuating (c, cc->c->id));
+  json_add_string (o, "state", cc->failed ? "failed" : "online");
+  if (cc->failed) {
+    json_add_string (o, "failed", cc->failed_why ? cc->failed_why : "");
+    json_add_u64 (o, "failed_at", cc->failed_at);
+  }
   return o;
 }
 
@@ -134,17 +139,24 @@ detach_container (struct controller *c, uint32_t id)
   return ctrl_broadcast_except (c, &m, ENOENT) == 0 ? 0 : -1;
 }
 
+/* Close and free CC, container ID. */
+static void
+free_container (struct controller *c, struct ctrl_container *cc, uint32_t id)
+{
+  c->n_failed -= cc->failed;
+  container_close (cc->c);
+  alloc_free (cc->alloc);
+  free (cc->failed_why);
+  free (cc);
+  c->containers[id] = NULL;
+}
+
 /* Detach (best effort) and close the controller's handle of ID. */
 static void
 drop_container (struct controller *c, uint32_t id)
 {
-  struct ctrl_container *cc = c->containers[id];
-
   detach_container (c, id);
-  container_close (cc->c);
-  alloc_free (cc->alloc);
-  free (cc);
-  c->containers[id] = NULL;
+  free_container (c, c->containers[id], id);
 }
 
 static json_object *
@@ -178,6 +190,13 @@ cmd_container_add (struct controller *c, json_object *args, char **error)
   if (ctrl_open_container (c, &ci) == -1) {
     store_container_remove (c->store, ci.id);
     return fail (error, "%s", sm_last_error ());
+  }
+  if (c->containers[ci.id]->failed) {     /* (gone since the probe) */
+    fail (error, "container '%s': %s", name,
+          c->containers[ci.id]->failed_why);
+    free_container (c, c->containers[ci.id], ci.id);
+    store_container_remove (c->store, ci.id);
+    return NULL;
   }
   if (ctrl_attach_container (c, NULL, c->containers[ci.id]) != 0) {
     fail (error, "the agents cannot attach container '%s': %s", name,
@@ -223,12 +242,30 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
     ctrl_attach_container (c, NULL, cc);
     return fail (error, "cannot remove container '%s'", name);
   }
-  container_unlock (cc->c);     /* another server may use it now */
-  container_close (cc->c);
-  alloc_free (cc->alloc);
-  free (cc);
-  c->containers[id] = NULL;
+  if (!cc->unlocked)
+    container_unlock (cc->c);   /* another server may use it now */
+  free_container (c, cc, id);
   return json_object_new_object ();
+}
+
+/* container.online {name}: a failed container serves again
+ * (failure.c). */
+static json_object *
+cmd_container_online (struct controller *c, json_object *args, char **error)
+{
+  const char *name = arg_name (args, "name", error);
+  struct ctrl_container *cc;
+
+  if (name == NULL)
+    return NULL;
+  if ((cc = ctrl_container_by_name (c, name)) == NULL)
+    return fail (error, "no container '%s'", name);
+  if (ctrl_container_online (c, cc, error) == -1) {
+    if (*error == NULL)
+      fail (error, "container '%s' could not be brought online", name);
+    return NULL;
+  }
+  return container_row (c, cc);
 }
 
 /* Vdisks ----------------------------------------------------------------------- */
@@ -362,6 +399,11 @@ ctrl_pool_arg (struct controller *c, json_object *args, uint32_t *ids,
       fail (error, "container '%s' is being evacuated", name);
       return -1;
     }
+    if (cc->failed) {
+      fail (error, "container '%s' has failed (see 'segmapctl container "
+            "list')", name);
+      return -1;
+    }
     for (unsigned i = 0; i < *n; i++)
       if (ids[i] == cc->c->id) {
         fail (error, "container '%s' is named twice", name);
@@ -386,7 +428,8 @@ pick_pool (struct controller *c, json_object *args, uint32_t *ids,
   if (ctrl_pool_arg (c, args, ids, n, placement, error) == -1)
     return -1;
   for (uint32_t id = 1; *n == 0 && id <= c->max_container; id++)
-    if (c->containers[id] && !ctrl_container_evacuating (c, id))
+    if (c->containers[id] && !ctrl_container_evacuating (c, id)
+        && !c->containers[id]->failed)
       ids[(*n)++] = id;
   if (*n > 0)
     return 0;
@@ -583,6 +626,7 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_bool (o, "needs_check", needs_check);
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
+  json_add_u64 (o, "failed_containers", c->n_failed);
   json_add_u64 (o, "agents", c->agents.len);
   json_add_u64 (agent, "entries", st[MSG_STAT_ENTRIES]);
   json_add_u64 (agent, "memory", st[MSG_STAT_MEMORY]);
@@ -673,6 +717,7 @@ static const struct {
   { "container.add", cmd_container_add },
   { "container.remove", cmd_container_remove },
   { "container.evacuate", ctrl_cmd_container_evacuate },
+  { "container.online", cmd_container_online },
   { "vdisk.list", cmd_vdisk_list },
   { "vdisk.create", cmd_vdisk_create },
   { "vdisk.info", cmd_vdisk_info },

@@ -251,7 +251,7 @@ bring_up (struct controller *c, struct ctrl_agent *ag)
                       .flags = c->degraded ? MSG_F_ON : 0 };
 
   for (uint32_t id = 1; id <= c->max_container; id++)
-    if (c->containers[id]
+    if (c->containers[id] && !c->containers[id]->failed
         && ctrl_attach_container (c, ag, c->containers[id]) != 0) {
       sm_error ("controller: agent %s cannot attach container %s: %m",
                 ag->name, c->containers[id]->c->name);

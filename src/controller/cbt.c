@@ -408,16 +408,24 @@ compare_with_base (struct controller *c, const struct sm_vdisk_info *v,
   sm_entry b;
   int64_t found = 0;
 
+  bool unreadable;
+
   if (store_cbt_get (c->store, v->id, r->vseg, marks, n_bytes) == -1
-      || store_map_get (c->store, v->base, r->vseg, 1, &b) == -1
-      || read_segment (c, r->e, mine, size) == -1
-      || read_segment (c, b, base, size) == -1)
+      || store_map_get (c->store, v->base, r->vseg, 1, &b) == -1)
+    return -1;
+  /* On a failed container (failure.c) the data cannot be compared:
+   * every block counts as changed, which a diff can only overstate. */
+  unreadable = ctrl_container_is_failed (c, entry_container (r->e))
+    || ctrl_container_is_failed (c, entry_container (b));
+  if (!unreadable && (read_segment (c, r->e, mine, size) == -1
+                      || read_segment (c, b, base, size) == -1))
     return -1;
   for (uint64_t k = 0; k < (uint64_t) n_bytes * 8; k++) {
     if ((marks[k / 8] >> (k % 8)) & 1)
       continue;
-    if (memcmp (mine + k * SM_BLOCK_SIZE, base + k * SM_BLOCK_SIZE,
-                SM_BLOCK_SIZE) != 0) {
+    if (unreadable
+        || memcmp (mine + k * SM_BLOCK_SIZE, base + k * SM_BLOCK_SIZE,
+                   SM_BLOCK_SIZE) != 0) {
       marks[k / 8] |= 1u << (k % 8);
       found++;
     }

@@ -88,9 +88,14 @@ struct ctrl_container {
   struct container *c;
   struct alloc *alloc;
   uint64_t n_segments;          /* physical segments allocated */
-  int agent_sync_errno;         /* an agent REPORTed a failed sync */
   bool unsynced;                /* zeroed since its last sync: the next
                                  * commit syncs it (and only it) first */
+  bool failed;                  /* failure.c: its rows show as ERROR */
+  bool fail_pending;            /* ctrl_failure_step has not run yet */
+  char *failed_why;             /* why, or NULL */
+  int64_t failed_at;            /* when (seconds since the epoch) */
+  bool unlocked;                /* could not be opened at start-up: C is
+                                 * a placeholder, not locked */
 };
 
 /* A freed physical segment: zeroed (ZERO: after the commit, by the
@@ -183,6 +188,7 @@ struct controller {
 
   struct ctrl_container *containers[ENTRY_MAX_CONTAINER + 1];
   uint32_t max_container;       /* highest id ever opened: loops stop there */
+  unsigned n_failed;            /* containers failed (failure.c) */
   struct sm_vdisk_info *vdisks; /* cache of the vdisk table */
   size_t n_vdisks;
   struct sm_vdisk_info *deleting;       /* vdisks being deleted (delete.c) */
@@ -261,6 +267,31 @@ int ctrl_sync_containers (struct controller *c);
  * thread, in queue order, and wait.  0, or -1 after sm_error on the
  * calling thread with FN's sentence. */
 int ctrl_call (struct controller *c, ctrl_call_fn *fn, void *arg);
+
+/* failure.c: failed containers (design note there). */
+bool ctrl_container_is_failed (const struct controller *c, uint32_t id);
+/* Fail container ID (no-op if it is failed or unknown): WHAT failed
+ * with ERR. */
+void ctrl_container_fail (struct controller *c, uint32_t id, int err,
+                          const char *what);
+/* The same for handle H (NULL: nothing) if ERR says the storage is
+ * failing (container_error_is_failure); other errors are the caller's. */
+void ctrl_container_failed_io (struct controller *c,
+                               const struct container *h, int err,
+                               const char *what);
+/* The controller loop, after each batch: tell the agents of the
+ * containers failed since (record, recall, forget, detach). */
+void ctrl_failure_step (struct controller *c);
+/* ENTRIES[0..COUNT) (rows FIRST.. of VDISK, as a RETRY shows them):
+ * those on a failed container become ERROR entries. */
+void ctrl_failed_overlay (struct controller *c, uint32_t vdisk,
+                          uint64_t first, uint32_t count, sm_entry *entries);
+/* A READ or WRITE fault on one segment, on a failed container:
+ * answered (RETRY with its ERROR entry), true.  Else false. */
+bool ctrl_failed_fault (struct controller *c, struct msg *req);
+/* Bring failed container CC back: 0, or -1 with *ERROR (malloc'd). */
+int ctrl_container_online (struct controller *c, struct ctrl_container *cc,
+                           char **error);
 
 /* startup.c */
 int ctrl_startup (struct controller *c);
@@ -354,6 +385,10 @@ void ctrl_move_io_done (struct controller *c, struct msg *req);
  * every block its agents wrote (a diff of the live vdisk).  0, or -1
  * (the vdisk is fenced). */
 int ctrl_move_take_back_vdisk (struct controller *c, uint32_t vdisk);
+/* Is SEG of VDISK moving?  Then true, with its locations in *ORIG and
+ * *ALT. */
+bool ctrl_move_locations (struct controller *c, uint32_t vdisk, uint64_t seg,
+                          sm_entry *orig, sm_entry *alt);
 /* MOVED: blocks an agent wrote at alt under a delegation. */
 void ctrl_move_moved (struct controller *c, struct msg *req);
 /* M was sent to an agent (ctrl_send; R: what deliver returned): a

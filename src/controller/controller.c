@@ -124,10 +124,16 @@ sync_containers (struct controller *c, bool all)
 {
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
-    if (cc == NULL || !(all || cc->unsynced))
+    if (cc == NULL || cc->failed || !(all || cc->unsynced))
       continue;
-    if (container_sync (cc->c) == -1)
-      return -1;
+    if (container_sync (cc->c) == -1) {
+      /* A failing container fails alone (failure.c); anything else
+       * stops durability for all. */
+      if (!container_error_is_failure (errno))
+        return -1;
+      ctrl_container_fail (c, id, errno, "sync");
+      continue;
+    }
     cc->unsynced = false;
   }
   return 0;
@@ -182,7 +188,7 @@ release_pending_frees (struct controller *c)
     struct ctrl_container *cc = c->containers[f->container];
     if (cc == NULL)
       continue;
-    if (f->zero) {
+    if (f->zero && !cc->failed) {
       struct pending_free z = *f;
       z.zero = false;
       if (pending_free_vector_append (&c->delete_freed, z) == -1)
@@ -478,6 +484,7 @@ run_loop (struct controller *c)
       c->batch = r->next;
       stop |= handle_request (c, r);
     }
+    ctrl_failure_step (c);
     ctrl_refill_grants (c);
     ctrl_delete_step (c);
     ctrl_cow_step (c);

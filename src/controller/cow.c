@@ -90,6 +90,7 @@ struct cow_job {
   struct move_copy copy;
   struct container *from, *to;  /* orig's and alt's containers */
   int err;                      /* errno of a failure, or 0 */
+  struct container *failed_on;  /* where it failed (from or to) */
   _Atomic bool copied;          /* the worker wrote alt (not synced) */
   bool released;                /* its blocks no longer busy */
 };
@@ -183,11 +184,15 @@ copy_run (struct cow_job *j, uint64_t first, uint64_t n, uint8_t *buf)
 {
   uint64_t off = first * SM_BLOCK_SIZE, len = n * SM_BLOCK_SIZE;
 
+  j->failed_on = j->from;
   if (container_pread (j->from, buf, len,
-                       entry_offset (j->copy.orig) + off) == -1
-      || container_pwrite (j->to, buf, len,
-                           entry_offset (j->copy.alt) + off) == -1)
+                       entry_offset (j->copy.orig) + off) == -1)
     return -1;
+  j->failed_on = j->to;
+  if (container_pwrite (j->to, buf, len,
+                        entry_offset (j->copy.alt) + off) == -1)
+    return -1;
+  j->failed_on = NULL;
   return 0;
 }
 
@@ -230,8 +235,10 @@ sync_batch (struct cow_copier *w)
     if (container_sync (to) == -1)
       err = errno ? errno : EIO;
     for (size_t k = i; k < w->n_jobs && err; k++)
-      if (w->jobs[k].to == to && w->jobs[k].err == 0)
+      if (w->jobs[k].to == to && w->jobs[k].err == 0) {
         w->jobs[k].err = err;
+        w->jobs[k].failed_on = to;
+      }
   }
 }
 
@@ -450,8 +457,14 @@ end_job (struct controller *c, struct cow_job *j, bool ok)
     sm_error ("controller: vdisk %" PRIu32 " segment %" PRIu64 ": the "
               "copied blocks could not be recorded", j->copy.vdisk,
               j->copy.seg);
-  if (ok && j->err != 0)
-    ctrl_set_degraded (c, "a copy-on-write failed");
+  if (ok && j->err != 0) {
+    /* A failing container fails alone (failure.c): the copy waits for
+     * it to come back.  Anything else stops durability for all. */
+    if (container_error_is_failure (j->err) && j->failed_on)
+      ctrl_container_failed_io (c, j->failed_on, j->err, "copy");
+    else
+      ctrl_set_degraded (c, "a copy-on-write failed");
+  }
   free (j->copy.blocks);
   j->copy.blocks = NULL;
 }

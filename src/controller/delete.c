@@ -41,8 +41,11 @@
  * marks the database clean.  The worker uses the containers themselves:
  * `container remove' refuses a container that still has segments in
  * this pipeline (ctrl_delete_units_held), so none is closed under it.
- * A failed zeroing or sync makes the controller degraded and the
- * container failed, as any failed sync does.
+ * A zeroing or sync that fails because the storage is failing fails the
+ * container alone (failure.c): its freed segments are given back
+ * unzeroed, since bringing it online zeroes its free space, and the
+ * round's others are zeroed again.  Any other failure makes the
+ * controller degraded.
  *
  * Data movements of the vdisk (faults-move.c) end first, before any
  * map row goes: each one's row is deleted and its alt segment freed
@@ -203,6 +206,19 @@ start_sync (struct controller *c)
 
   memset (ds->containers, 0, sizeof ds->containers);
   ds->err = 0;
+  /* Those on a failed container are given back unzeroed (see above). */
+  for (size_t i = 0; i < c->delete_freed.len; ) {
+    struct pending_free f = c->delete_freed.ptr[i];
+    if (!ctrl_container_is_failed (c, f.container)) {
+      i++;
+      continue;
+    }
+    if (pending_free_vector_append (&c->frees, f) == -1)
+      return -1;
+    c->delete_freed.ptr[i] = c->delete_freed.ptr[--c->delete_freed.len];
+  }
+  if (c->delete_freed.len == 0)
+    return 0;
   for (size_t i = 0; i < c->delete_freed.len; i++) {
     uint32_t id = c->delete_freed.ptr[i].container;
     /* Present: `container remove' waits for this pipeline. */
@@ -237,12 +253,22 @@ finish_sync (struct controller *c)
     errno = ds->err;
     sm_error ("container %s: %s of freed segments: %m", failed->name,
               ds->failed_op);
-    return -1;
-  }
-  for (size_t i = 0; i < c->delete_syncing.len; i++)
-    if (pending_free_vector_append (&c->frees,
-                                    c->delete_syncing.ptr[i]) == -1)
+    if (!container_error_is_failure (ds->err))
       return -1;
+    /* The container fails alone (failure.c).  Its freed segments are
+     * given back unzeroed (bringing it online zeroes its free space);
+     * the others go round again. */
+    ctrl_container_fail (c, ds->failed_container, ds->err,
+                         "zeroing freed segments");
+  }
+  for (size_t i = 0; i < c->delete_syncing.len; i++) {
+    struct pending_free f = c->delete_syncing.ptr[i];
+    bool again = ds->err != 0
+      && !ctrl_container_is_failed (c, f.container);
+    if (pending_free_vector_append (again ? &c->delete_freed : &c->frees,
+                                    f) == -1)
+      return -1;
+  }
   c->delete_syncing.len = 0;
   return 0;
 }
@@ -276,7 +302,8 @@ zero_now (struct controller *c, const struct pending_free_vector *v)
 {
   for (size_t i = 0; i < v->len; i++) {
     const struct pending_free *f = &v->ptr[i];
-    if (zero_freed (c->containers[f->container]->c, f) == -1)
+    if (!ctrl_container_is_failed (c, f->container)
+        && zero_freed (c->containers[f->container]->c, f) == -1)
       return -1;
   }
   return 0;

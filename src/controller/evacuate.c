@@ -120,11 +120,16 @@ copy_segment (struct controller *c, sm_entry from, uint32_t units,
   dst = c->containers[entry_container (*to)];
   for (uint64_t off = 0; off < len; off += COPY_CHUNK) {
     uint64_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
+    struct container *failed = src->c;
     if (container_pread (src->c, buf, n, entry_offset (from) + off) == -1
-        || container_pwrite (dst->c, buf, n, entry_offset (*to) + off) == -1) {
+        || (failed = dst->c,
+            container_pwrite (dst->c, buf, n,
+                              entry_offset (*to) + off) == -1)) {
+      err = errno;
       fail (error, "copying a segment from container '%s' to '%s' "
             "failed: %m", src->c->name, dst->c->name);
       alloc_put (dst->alloc, entry_unit (*to), units);
+      ctrl_container_failed_io (c, failed, err, "evacuation copy");
       return -1;
     }
   }
@@ -236,8 +241,11 @@ sync_copies (struct controller *c, const struct shared_copy *cp, size_t n,
     for (size_t k = 0; k < i && !seen; k++)
       seen = entry_container (cp[k].to) == id;
     if (!seen && container_sync (c->containers[id]->c) == -1) {
+      int err = errno;
       fail (error, "syncing container '%s' failed: %m",
             c->containers[id]->c->name);
+      ctrl_container_failed_io (c, c->containers[id]->c, err,
+                                "evacuation sync");
       return -1;
     }
   }
@@ -378,13 +386,15 @@ destination (struct controller *c, const struct ctrl_container *from,
       fail (error, "container '%s' cannot be evacuated to itself", to);
     else if (ctrl_container_evacuating (c, best->c->id))
       fail (error, "container '%s' is being evacuated itself", to);
+    else if (best->failed)
+      fail (error, "container '%s' has failed", to);
     else
       return best;
     return NULL;
   }
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
-    if (cc && cc != from && !ctrl_container_evacuating (c, id)
+    if (cc && cc != from && !ctrl_container_evacuating (c, id) && !cc->failed
         && (best == NULL || alloc_free_units (cc->alloc) > alloc_free_units (best->alloc)))
       best = cc;
   }
@@ -440,6 +450,9 @@ ctrl_cmd_container_evacuate (struct controller *c, json_object *args,
   if (ctrl_container_evacuating (c, cc->c->id))
     return fail (error, "container '%s' is being evacuated already (see "
                  "'segmapctl job list')", name);
+  if (cc->failed)
+    return fail (error, "container '%s' has failed: bring it online "
+                 "first ('segmapctl container online %s')", name, name);
   if ((dest = destination (c, cc, to, error)) == NULL)
     return NULL;
   need = alloc_used_units (cc->alloc);

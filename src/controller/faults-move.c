@@ -797,6 +797,27 @@ ctrl_move_overlay (struct controller *c, uint32_t vdisk, uint64_t first,
   }
 }
 
+bool
+ctrl_move_locations (struct controller *c, uint32_t vdisk, uint64_t seg,
+                     sm_entry *orig, sm_entry *alt)
+{
+  const struct ctrl_move *m = ctrl_move_find (c, vdisk, seg);
+
+  if (m == NULL)
+    return false;
+  *orig = m->orig;
+  *alt = m->alt;
+  return true;
+}
+
+/* Is either end of M on a failed container?  Its copy waits. */
+static bool
+on_failed_container (const struct controller *c, const struct ctrl_move *m)
+{
+  return ctrl_container_is_failed (c, entry_container (m->orig))
+    || ctrl_container_is_failed (c, entry_container (m->alt));
+}
+
 /* The first movement in [FIRST, FIRST+COUNT) of VDISK, or NULL. */
 static struct ctrl_move *
 first_in (struct controller *c, uint32_t vdisk, uint64_t first,
@@ -1042,16 +1063,22 @@ ctrl_move_settle_marks (struct controller *c)
     struct ctrl_move *m = c->moves.ptr[i];
     struct ctrl_container *cc = c->containers[entry_container (m->alt)];
 
-    if (!pending (m))
+    if (!pending (m) || (cc && cc->failed))
       continue;
     if (cc && !synced_before (c, i) && container_sync (cc->c) == -1) {
-      ctrl_set_degraded (c, "a container sync failed");
-      return -1;
+      if (!container_error_is_failure (errno)) {
+        ctrl_set_degraded (c, "a container sync failed");
+        return -1;
+      }
+      ctrl_container_fail (c, cc->c->id, errno, "sync of moved blocks");
     }
   }
-  /* Stored only after every sync: synced_before looks at pending. */
+  /* Stored only after every sync: synced_before looks at pending.  The
+   * marks at a failed container are not (its data may not be there). */
   for (size_t i = 0; i < c->moves.len; i++)
     if (pending (c->moves.ptr[i])
+        && !ctrl_container_is_failed (c,
+                                      entry_container (c->moves.ptr[i]->alt))
         && store_blocks (c, c->moves.ptr[i], c->moves.ptr[i]->at_alt) != 0)
       return -1;
   return 0;
@@ -1233,6 +1260,7 @@ ctrl_move_claim_copy (struct controller *c, struct move_copy *out)
     for (size_t i = 0; i < c->moves.len; i++) {
       struct ctrl_move *m = c->moves.ptr[i];
       if (!copying (m) && has_copy_work (m)
+          && (c->n_failed == 0 || !on_failed_container (c, m))
           && (pass == 1 || ctrl_snapshot_waits_for (c, m->vdisk)))
         return claim (c, m, out);
     }
@@ -1317,7 +1345,13 @@ ctrl_move_settle_due (const struct controller *c)
 bool
 ctrl_move_any (const struct controller *c)
 {
-  return c->moves.len > 0;
+  if (c->n_failed == 0)
+    return c->moves.len > 0;
+  /* Those from or to a failed container wait for it (failure.c). */
+  for (size_t i = 0; i < c->moves.len; i++)
+    if (!on_failed_container (c, c->moves.ptr[i]))
+      return true;
+  return false;
 }
 
 unsigned

@@ -125,9 +125,9 @@ pool_target (struct controller *c, const struct sm_vdisk_info *v)
   struct ctrl_container *cc = c->containers[ctrl_place_grants (c, v)];
   uint64_t n = GRANT_POOL_BYTES >> v->seg_shift, units, free_units;
 
-  if (cc == NULL || v->base != 0)
+  if (cc == NULL || cc->failed || v->base != 0)
     return 0;                   /* tracked (cbt.c) or spread: allocated by
-                                 * faults */
+                                 * faults; nothing on a failed container */
   units = (UINT64_C(1) << v->seg_shift) / SM_UNIT_SIZE;
   free_units = alloc_free_units (cc->alloc);
   if (n > free_units / GRANT_FREE_SHARE / units)
@@ -165,8 +165,10 @@ release_grant (struct controller *c, const struct vdisk_grants *g, sm_entry e)
   if (cc == NULL)
     return;
   alloc_use_reserved (cc->alloc, entry_unit (e), g->units);
-  if (container_zero (cc->c, entry_offset (e),
-                      (uint64_t) g->units * SM_UNIT_SIZE) == -1
+  /* (A failed container's free space is zeroed when it comes back.) */
+  if ((!cc->failed
+       && container_zero (cc->c, entry_offset (e),
+                          (uint64_t) g->units * SM_UNIT_SIZE) == -1)
       || pending_free_vector_append (&c->frees, (struct pending_free) {
            g->container, entry_unit (e), g->units, false }) == -1) {
     /* Left used: a leak until restart, never a stale read. */
@@ -337,6 +339,8 @@ grant_for_fault (struct controller *c, const struct sm_vdisk_info *v)
     sm_error ("vdisk %s: its container (id %u) is not open", v->name, cid);
     return EIO;
   }
+  if (c->containers[cid]->failed)
+    return EIO;                 /* every container of its pool failed */
   if ((g = pool_for (c, c->from, v)) == NULL)
     return ENOMEM;
   n = outstanding (g) < target ? target - outstanding (g) : 1;
@@ -595,6 +599,7 @@ fault_load (struct controller *c, struct msg *req,
     return;
   }
   ctrl_move_overlay (c, v->id, m.first, m.count, entries);
+  ctrl_failed_overlay (c, v->id, m.first, m.count, entries);
   if (entries[m.count - 1] == ENTRY_ZERO_SEGMENT)
     m.arg = ctrl_move_zero_run (c, v->id, m.first + m.count,
                                 zero_run_after (c, v, m.first + m.count,
@@ -733,8 +738,8 @@ handle_map_fault (struct controller *c, struct msg *req)
     answer_fail (c, req, EINVAL);
     return;
   }
-  if (ctrl_cow_fault (c, req) || ctrl_move_fault (c, req)
-      || ctrl_cbt_fault (c, req))
+  if (ctrl_failed_fault (c, req) || ctrl_cow_fault (c, req)
+      || ctrl_move_fault (c, req) || ctrl_cbt_fault (c, req))
     return;
   switch (req->op) {
   case FAULT_READ:
@@ -761,25 +766,37 @@ queue_flusher (struct controller *c, struct msg *req)
   }
 }
 
-/* REPORT: an agent's container failed a sync, or it could not send an
- * ALLOCATED.  Either way durability can no longer be promised. */
+/* REPORT: an agent's container failed (an I/O or a sync: the container
+ * fails, failure.c), a vdisk's writes to a failed container were never
+ * synced (it is fenced read-only), or the agent could not send an
+ * ALLOCATED (durability can no longer be promised). */
 static void
 handle_report (struct controller *c, struct msg *req)
 {
-  struct ctrl_container *cc = req->op == REPORT_SYNC_FAILED
-    ? c->containers[req->arg2] : NULL;
+  struct sm_vdisk_info *v;
   char why[256];
 
-  if (cc)
-    cc->agent_sync_errno = req->status;
-  if (req->op == REPORT_SYNC_FAILED)
-    snprintf (why, sizeof why, "agent %s: container %s failed a sync (%s)",
-              c->from->name, cc ? cc->c->name : "(unknown)",
-              strerror (req->status));
-  else
+  switch (req->op) {
+  case REPORT_SYNC_FAILED:
+  case REPORT_IO_FAILED:
+    snprintf (why, sizeof why, "agent %s: %s", c->from->name,
+              req->op == REPORT_SYNC_FAILED ? "sync" : "I/O");
+    ctrl_container_fail (c, req->arg2, req->status, why);
+    break;
+  case REPORT_UNSYNCED:
+    if ((v = ctrl_find_vdisk (c, req->vdisk)) == NULL)
+      break;
+    snprintf (why, sizeof why, "agent %s: its writes to container %s "
+              "since its last flush may be lost (%s)", c->from->name,
+              c->containers[req->arg2] ? c->containers[req->arg2]->c->name
+              : "(unknown)", strerror (req->status));
+    ctrl_fence_vdisk (c, v, why);
+    break;
+  default:
     snprintf (why, sizeof why, "agent %s could not report an allocation",
               c->from->name);
-  ctrl_set_degraded (c, why);
+    ctrl_set_degraded (c, why);
+  }
 }
 
 /* A frame from a transport that has not registered: refused. */

@@ -40,7 +40,7 @@
 static bool
 has_room (const struct ctrl_container *cc, uint32_t units)
 {
-  return cc != NULL
+  return cc != NULL && !cc->failed
     && alloc_total_units (cc->alloc) - alloc_used_units (cc->alloc) >= units;
 }
 
@@ -67,12 +67,16 @@ int
 ctrl_pool_alloc (struct controller *c, const struct sm_vdisk_info *v,
                  uint64_t seg, sm_entry *e)
 {
-  unsigned start = first_choice (v, seg);
+  unsigned start = first_choice (v, seg), failed = 0;
   uint64_t unit;
 
   for (unsigned k = 0; k < v->n_pool; k++) {
     uint32_t id = v->pool[(start + k) % v->n_pool];
     struct ctrl_container *cc = c->containers[id];
+    if (cc && cc->failed) {
+      failed++;                 /* nothing goes there (failure.c) */
+      continue;
+    }
     /* Space the agents hold as grants is taken back first: grants
      * never make a copy or an allocation fail that would fit. */
     if (cc && (alloc_get (cc->alloc, seg_units (v), &unit) == 0
@@ -84,6 +88,11 @@ ctrl_pool_alloc (struct controller *c, const struct sm_vdisk_info *v,
   }
   if (v->n_pool == 0 || c->containers[v->pool[start]] == NULL)
     return EIO;
+  if (failed > 0) {
+    sm_error ("vdisk %s: no container of its pool can take a new segment "
+              "(%u failed, the rest full)", v->name, failed);
+    return EIO;
+  }
   sm_error ("container %s%s is full: cannot allocate a segment for vdisk "
             "%s", c->containers[v->pool[start]]->c->name,
             v->n_pool > 1 ? " (and the rest of its pool)" : "", v->name);

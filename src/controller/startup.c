@@ -117,17 +117,35 @@ mark_segment_used (void *opaque, uint32_t container, uint64_t unit,
   return 0;
 }
 
+/* Open CI for CC at start-up.  A container the database knows whose
+ * file or device cannot be opened (gone, failing) is not created
+ * again: it gets a placeholder handle and fails (failure.c), and the
+ * rest is served.  0, or -1 (out of memory, or its lock is held). */
+static int
+open_known (struct controller *c, struct ctrl_container *cc,
+            const struct sm_container_info *ci, int *open_errno)
+{
+  cc->c = container_open_existing (ci->id, ci->name, ci->path, ci->size);
+  if (cc->c == NULL) {
+    *open_errno = errno ? errno : EIO;
+    cc->c = container_placeholder (ci->id, ci->name, ci->path, ci->size);
+    cc->unlocked = true;
+    return cc->c ? 0 : -1;
+  }
+  return container_lock_exclusive (cc->c);
+}
+
 int
 ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
 {
   struct ctrl_container *cc = calloc (1, sizeof *cc);
+  int open_errno = 0;
 
   if (cc == NULL) {
     sm_error ("cannot allocate container: %m");
     return -1;
   }
-  cc->c = container_open (ci->id, ci->name, ci->path, ci->size);
-  if (cc->c == NULL || container_lock_exclusive (cc->c) == -1)
+  if (open_known (c, cc, ci, &open_errno) == -1)
     goto fail;
   cc->alloc = alloc_new (cc->c->size / SM_UNIT_SIZE);
   if (cc->alloc == NULL)
@@ -137,11 +155,21 @@ ctrl_open_container (struct controller *c, const struct sm_container_info *ci)
   c->containers[ci->id] = cc;
   if (ci->id > c->max_container)
     c->max_container = ci->id;
+  if (ci->failed) {
+    cc->failed = true;
+    cc->failed_why = strdup (ci->failed);
+    cc->failed_at = ci->failed_at;
+    c->n_failed++;
+    sm_error ("container %s failed earlier (%s): its segments report "
+              "medium errors until 'segmapctl container online %s'",
+              ci->name, ci->failed, ci->name);
+  }
+  else if (open_errno)
+    ctrl_container_fail (c, ci->id, open_errno, "opening it at start-up");
   return 0;
 
  fail:
-  if (cc->c)
-    container_close (cc->c);
+  container_close (cc->c);
   alloc_free (cc->alloc);
   free (cc);
   return -1;
@@ -156,6 +184,7 @@ ctrl_close_containers (struct controller *c)
       continue;
     container_close (cc->c);
     alloc_free (cc->alloc);
+    free (cc->failed_why);
     free (cc);
     c->containers[id] = NULL;
   }
@@ -327,8 +356,8 @@ zero_free_space (struct controller *c)
 
   for (uint32_t id = 1; id <= c->max_container; id++) {
     struct ctrl_container *cc = c->containers[id];
-    if (cc == NULL)
-      continue;
+    if (cc == NULL || cc->failed)
+      continue;                 /* (zeroed when it comes online) */
     if (alloc_foreach_free (cc->alloc, zero_free_run, cc) != 0)
       return -1;
     n++;

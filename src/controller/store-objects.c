@@ -65,7 +65,10 @@ const struct stmt_def store_object_stmts[] = {
     " FROM container WHERE id = ?1" },
   { STMT_CONTAINER_SET_SIZE, "UPDATE container SET size = ?2 WHERE id = ?1" },
   { STMT_CONTAINER_LIST,
-    "SELECT id, name, path, size, created FROM container ORDER BY id" },
+    "SELECT id, name, path, size, created, failed, failed_at"
+    " FROM container ORDER BY id" },
+  { STMT_CONTAINER_SET_FAILED,
+    "UPDATE container SET failed = ?2, failed_at = ?3 WHERE id = ?1" },
 
   { STMT_VDISK_BY_NAME, "SELECT id FROM vdisk WHERE name = ?1" },
   { STMT_VDISK_INSERT,
@@ -265,6 +268,27 @@ store_container_set_size (struct store *st, uint32_t id, uint64_t size)
   return stmt_run (st, u, "resizing container %" PRIu32, id);
 }
 
+int
+store_container_set_failed (struct store *st, uint32_t id, const char *why,
+                            int64_t when)
+{
+  sqlite3_stmt *u CLEANUP_RESET = st->stmt[STMT_CONTAINER_SET_FAILED];
+
+  sqlite3_bind_int64 (u, 1, id);
+  if (why) {
+    sqlite3_bind_text (u, 2, why, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64 (u, 3, when);
+  }
+  else {
+    sqlite3_bind_null (u, 2);
+    sqlite3_bind_null (u, 3);
+  }
+  if (stmt_run (st, u, "recording the state of container %" PRIu32, id)
+      == -1)
+    return -1;
+  return sqlite3_changes (st->db) == 1 ? 0 : no_container (id);
+}
+
 static int
 container_row (sqlite3_stmt *s, struct sm_container_info *c)
 {
@@ -272,8 +296,11 @@ container_row (sqlite3_stmt *s, struct sm_container_info *c)
   c->id = sqlite3_column_int64 (s, 0);
   c->size = sqlite3_column_int64 (s, 3);
   c->created = sqlite3_column_int64 (s, 4);
+  c->failed_at = sqlite3_column_int64 (s, 6);
   if (store_column_strdup (s, 1, &c->name) == -1 ||
-      store_column_strdup (s, 2, &c->path) == -1)
+      store_column_strdup (s, 2, &c->path) == -1 ||
+      (sqlite3_column_type (s, 5) != SQLITE_NULL
+       && store_column_strdup (s, 5, &c->failed) == -1))
     return -1;
   return 0;
 }
@@ -310,6 +337,7 @@ sm_container_info_free (struct sm_container_info *v, size_t n)
   for (i = 0; i < n; i++) {
     free (v[i].name);
     free (v[i].path);
+    free (v[i].failed);
   }
   free (v);
 }

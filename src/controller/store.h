@@ -79,6 +79,8 @@ struct sm_container_info {
   char *path;
   uint64_t size;                /* bytes, multiple of SM_UNIT_SIZE */
   int64_t created;              /* seconds since the epoch */
+  char *failed;                 /* why it failed (sql/012), or NULL */
+  int64_t failed_at;            /* when, or 0 */
 };
 
 /* Add a container with the lowest free id (1..65535) into *ID.  A
@@ -92,6 +94,11 @@ int store_container_remove (struct store *st, uint32_t id);
 
 /* Change the size: EBUSY if a segment would end past the new size. */
 int store_container_set_size (struct store *st, uint32_t id, uint64_t size);
+
+/* Record container ID as failed because of WHY (at WHEN, seconds since
+ * the epoch), or as serving again (WHY NULL).  ENOENT if absent. */
+int store_container_set_failed (struct store *st, uint32_t id,
+                                const char *why, int64_t when);
 
 /* All containers ordered by id, into a new array (*N elements). */
 int store_container_list (struct store *st,

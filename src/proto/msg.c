@@ -212,7 +212,7 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_SET_DEGRADED] = { "set_degraded", FIELD_ID | FIELD_FLAGS, MSG_F_ON,
                          NULL },
   [MSG_REPORT] = { "report", FIELD_ID | FIELD_OP | FIELD_STATUS |
-                   FIELD_ARG2, 0, check_report },
+                   FIELD_VDISK | FIELD_ARG2, 0, check_report },
   [MSG_GET_STATS] = { "get_stats", FIELD_ID, 0, NULL },
   [MSG_GET_DIFF] = { "get_diff", FIELD_ID | FIELD_VDISK | FIELD_ARG, 0,
                      check_get_diff },
@@ -231,6 +231,8 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
 static const char *const report_ops[REPORT_OP_MAX + 1] = {
   [REPORT_SYNC_FAILED] = "sync_failed",
   [REPORT_UNRECORDED] = "unrecorded_allocation",
+  [REPORT_IO_FAILED] = "io_failed",
+  [REPORT_UNSYNCED] = "unsynced_writes",
 };
 
 int
@@ -871,7 +873,7 @@ check_report (const struct msg *m)
     sm_error ("report: op %u is not one of 1..%d", m->op, REPORT_OP_MAX);
     return -1;
   }
-  if (m->op == REPORT_SYNC_FAILED && check_container_id (m) == -1)
+  if (m->op != REPORT_UNRECORDED && check_container_id (m) == -1)
     return -1;
   return check_errno (m, 1);
 }

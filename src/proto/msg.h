@@ -146,7 +146,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 6
+#define MSG_VERSION 7
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -198,8 +198,11 @@ enum msg_type {
 enum report_op {
   REPORT_SYNC_FAILED = 1,       /* container arg2 failed a sync, status */
   REPORT_UNRECORDED = 2,        /* an ALLOCATED could not be sent */
+  REPORT_IO_FAILED = 3,         /* container arg2 failed an I/O, status */
+  REPORT_UNSYNCED = 4,          /* vdisk's writes to the failed container
+                                 * arg2 were never synced */
 };
-#define REPORT_OP_MAX REPORT_UNRECORDED
+#define REPORT_OP_MAX REPORT_UNSYNCED
 
 /* The counters of a REPLY to GET_STATS, by index (a peer may send
  * fewer or more; a missing one reads as 0). */

@@ -179,11 +179,19 @@ exec_conflict (struct exec *x)
 void
 exec_errno (struct exec *x, int err, bool writing)
 {
+  struct scsi_sense s;
+  uint64_t off;
+
   switch (err) {
   case EIO:
-    exec_check (x, SCSI_SK_MEDIUM_ERROR,
-                writing ? SCSI_ASC_WRITE_ERROR
-                : SCSI_ASC_UNRECOVERED_READ_ERROR);
+    scsi_sense_set (&s, SCSI_SK_MEDIUM_ERROR,
+                    writing ? SCSI_ASC_WRITE_ERROR
+                    : SCSI_ASC_UNRECOVERED_READ_ERROR);
+    /* The first failing block, when the backend knows it. */
+    if (x->lu->ops->failed_offset
+        && (off = x->lu->ops->failed_offset (x->lu->h)) != UINT64_MAX)
+      scsi_sense_set_info (&s, off / x->lu->block_size);
+    exec_sense (x, &s);
     break;
   case ENOSPC:
     exec_check (x, SCSI_SK_DATA_PROTECT, SCSI_ASC_SPACE_ALLOCATION_FAILED);

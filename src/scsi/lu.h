@@ -65,6 +65,11 @@ struct scsi_backend_ops {
    * with DATA PROTECT / WRITE PROTECTED) and at every MODE SENSE (the
    * WP bit), so a change shows at once.  NULL: never. */
   bool (*read_only) (void *h);
+  /* Optional: after a call of this thread failed with EIO, the byte
+   * offset where the failure starts (the medium error's LBA in the
+   * sense data's INFORMATION field), or UINT64_MAX if unknown.  NULL:
+   * never known. */
+  uint64_t (*failed_offset) (void *h);
 };
 
 /* Where persistent reservations are kept.  LOAD sets *BLOB (malloc'd,

@@ -70,6 +70,12 @@ be_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
   return agent_pwrite (u->s->agent, u->t, buf, count, offset, fua);
 }
 
+static uint64_t
+be_failed_offset (void *h)
+{
+  return agent_io_failed_offset ();
+}
+
 static int
 be_flush (void *h)
 {
@@ -112,6 +118,7 @@ static const struct scsi_backend_ops agent_backend = {
   .pread = be_pread, .pwrite = be_pwrite, .flush = be_flush,
   .trim = be_trim, .zero = be_zero, .extents = be_extents,
   .read_only = be_read_only,
+  .failed_offset = be_failed_offset,
 };
 
 /* Persistent reservations: the directory ----------------------------------- */

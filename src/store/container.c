@@ -197,14 +197,14 @@ open_existing (struct container *c, uint64_t size)
   return file_set_size (c, st.st_size, size);
 }
 
-/* Classify PATH, then create or open it. */
+/* Classify PATH, then create (if CREATE) or open it. */
 static int
-open_path (struct container *c, uint64_t size)
+open_path (struct container *c, uint64_t size, bool create)
 {
   struct stat st;
 
   if (stat (c->path, &st) == -1) {
-    if (errno == ENOENT)
+    if (errno == ENOENT && create)
       return create_file (c, size);
     sm_error ("container %s: %s: %m", c->name, c->path);
     return -1;
@@ -214,9 +214,9 @@ open_path (struct container *c, uint64_t size)
   return open_existing (c, size);
 }
 
-struct container *
-container_open (uint32_t id, const char *name, const char *path,
-                uint64_t size)
+static struct container *
+open_container (uint32_t id, const char *name, const char *path,
+                uint64_t size, bool create)
 {
   struct container *c;
 
@@ -235,7 +235,7 @@ container_open (uint32_t id, const char *name, const char *path,
     sm_error ("container %s: strdup: %m", name);
     goto fail;
   }
-  if (open_path (c, size) == -1)
+  if (open_path (c, size, create) == -1)
     goto fail;
   if (c->size < SM_UNIT_SIZE) {
     errno = EINVAL;
@@ -250,6 +250,42 @@ container_open (uint32_t id, const char *name, const char *path,
  fail:
   container_close (c);
   return NULL;
+}
+
+struct container *
+container_open (uint32_t id, const char *name, const char *path,
+                uint64_t size)
+{
+  return open_container (id, name, path, size, true);
+}
+
+struct container *
+container_open_existing (uint32_t id, const char *name, const char *path,
+                         uint64_t size)
+{
+  return open_container (id, name, path, size, false);
+}
+
+struct container *
+container_placeholder (uint32_t id, const char *name, const char *path,
+                       uint64_t size)
+{
+  struct container *c = calloc (1, sizeof *c);
+
+  if (c == NULL) {
+    sm_error ("container %s: out of memory", name);
+    return NULL;
+  }
+  c->id = id;
+  c->fd = -1;
+  c->size = size;
+  if ((c->name = strdup (name)) == NULL || (c->path = strdup (path)) == NULL) {
+    sm_error ("container %s: out of memory", name);
+    container_close (c);
+    return NULL;
+  }
+  atomic_store (&c->failed, true);
+  return c;
 }
 
 int
@@ -295,13 +331,60 @@ container_close (struct container *c)
   free (c);
 }
 
+bool
+container_error_is_failure (int err)
+{
+  switch (err) {
+  case EIO: case ENXIO: case ENODEV: case ENOENT: case ESTALE:
+  case EBADF: case EROFS: case ENOTCONN: case ECONNRESET: case EPIPE:
+  case ESHUTDOWN: case ETIMEDOUT: case ENOMEDIUM: case EREMOTEIO:
+  case EHOSTDOWN: case EHOSTUNREACH:
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool
+container_failed (const struct container *c)
+{
+  return atomic_load (&((struct container *) c)->failed);
+}
+
+/* An I/O failed with errno: fail the handle if the errno says so.
+ * Returns -1 with errno kept. */
+static int
+io_failed (struct container *c)
+{
+  int err = errno;
+
+  if (container_error_is_failure (err)
+      && !atomic_exchange (&c->failed, true))
+    sm_error ("container %s: failed (%s): no more I/O until it is brought "
+              "online again", c->name, strerror (err));
+  errno = err;
+  return -1;
+}
+
+/* Refuse I/O on a failed handle.  0, or -1 with EIO. */
+static int
+check_serving (struct container *c, const char *what)
+{
+  if (!atomic_load_explicit (&c->failed, memory_order_relaxed))
+    return 0;
+  errno = EIO;
+  sm_debug ("container %s: %s refused: the container has failed", c->name,
+            what);
+  return -1;
+}
+
 /* Report an injected fault ERR on operation WHAT as a real one. */
 static int
 injected (struct container *c, const char *what, int err)
 {
   errno = err;
   sm_error ("container %s: %s: %m (injected)", c->name, what);
-  return -1;
+  return io_failed (c);
 }
 
 /* Refuse I/O outside the container. */
@@ -332,6 +415,8 @@ container_pread (struct container *c, void *buf, size_t len,
   char *p = buf;
   ssize_t r;
 
+  if (check_serving (c, "read") == -1)
+    return -1;
   if (err != 0)
     return injected (c, "read", err);
   if (check_range (c, "read", len, offset) == -1)
@@ -343,7 +428,7 @@ container_pread (struct container *c, void *buf, size_t len,
     if (r == -1) {
       sm_error ("container %s: read of %zu bytes at %" PRIu64 ": %m",
                 c->name, len, offset);
-      return -1;
+      return io_failed (c);
     }
     if (r == 0) {               /* past the end of the file */
       memset (p, 0, len);
@@ -382,11 +467,13 @@ container_pwrite (struct container *c, const void *buf, size_t len,
 {
   int err = inject_check (INJECT_PWRITE);
 
+  if (check_serving (c, "write") == -1)
+    return -1;
   if (err != 0)
     return injected (c, "write", err);
   if (check_range (c, "write", len, offset) == -1)
     return -1;
-  return write_full (c, buf, len, offset);
+  return write_full (c, buf, len, offset) == 0 ? 0 : io_failed (c);
 }
 
 /* The zeroing of last resort. */
@@ -473,15 +560,18 @@ container_zero (struct container *c, uint64_t offset, uint64_t len)
 {
   int err = inject_check (INJECT_ZERO);
 
+  if (check_serving (c, "zero") == -1)
+    return -1;
   if (err != 0)
     return injected (c, "zero", err);
   if (check_range (c, "zero", len, offset) == -1)
     return -1;
   if (len == 0)
     return 0;
-  if (c->kind == CONTAINER_BLOCK)
-    return zero_block (c, offset, len);
-  return zero_file (c, offset, len);
+  if ((c->kind == CONTAINER_BLOCK ? zero_block (c, offset, len)
+       : zero_file (c, offset, len)) == -1)
+    return io_failed (c);
+  return 0;
 }
 
 /* Record a failed sync for good. */
@@ -502,7 +592,7 @@ container_sync (struct container *c)
 
   if (atomic_load (&c->failed)) {
     errno = EIO;
-    sm_error ("container %s: an earlier sync failed; refusing to report "
+    sm_error ("container %s: it failed earlier; refusing to report "
               "durability", c->name);
     return -1;
   }

@@ -9,11 +9,19 @@
  * container.  Any thread may do I/O on an open container.
  *
  * Durability: container_sync is the only barrier.  Once a sync has
- * failed the container is `failed' for good and every later sync fails
+ * failed the handle is `failed' for good and every later sync fails
  * too, because after a writeback error the kernel may have dropped the
  * dirty pages, and a retried fsync can report success without the data
- * ever reaching the disk ("fsyncgate").  Reads and writes still work on
- * a failed container; only durability can no longer be promised.
+ * ever reaching the disk ("fsyncgate").
+ *
+ * Failure: a read, write or zero that fails with an errno saying the
+ * storage itself is failing (container_error_is_failure: EIO, the
+ * device or file gone, ...) fails the handle too.  A failed handle
+ * does no more I/O: every call fails at once with EIO, so a dead device
+ * is not hammered and no write lands after the failure was seen.  Space
+ * and argument errors (ENOSPC, EINVAL) do not fail it.  Only a new
+ * handle (container_open) serves the container again: that is what
+ * `container online' does (controller/failure.c).
  */
 #ifndef SEGMAP_CONTAINER_H
 #define SEGMAP_CONTAINER_H
@@ -38,8 +46,9 @@ struct container {
   int fd;
   enum container_kind kind;
   uint64_t size;              /* bytes, a multiple of 64 KiB */
-  _Atomic bool failed;        /* sticky: a sync failed; never report
-                                 success again */
+  _Atomic bool failed;        /* sticky: a sync failed, or the storage
+                                 failed an I/O: no more I/O, never
+                                 report success again */
   _Atomic unsigned no_zero;   /* CONTAINER_NO_* methods found unsupported */
 };
 
@@ -57,6 +66,17 @@ struct container {
  * to 64 KiB and must be at least that.  NULL + sm_error on failure. */
 struct container *container_open (uint32_t id, const char *name,
                                   const char *path, uint64_t size);
+
+/* The same, but a missing PATH is an error (ENOENT), not created: a
+ * container the database knows whose file is gone has failed. */
+struct container *container_open_existing (uint32_t id, const char *name,
+                                           const char *path, uint64_t size);
+
+/* A handle of container ID / NAME at PATH that cannot be opened now:
+ * failed from the start (every I/O fails with EIO); SIZE is recorded.
+ * NULL + sm_error only if memory runs out. */
+struct container *container_placeholder (uint32_t id, const char *name,
+                                         const char *path, uint64_t size);
 
 /* The size container_open would give PATH with SIZE (opening it once:
  * a missing file is created, a short one grown), in *REAL; refuses what
@@ -92,6 +112,13 @@ int container_pwrite (struct container *c, const void *buf, size_t len,
  * zeros), BLKZEROOUT on a block device (else write zeros).  0, or -1
  * with errno + sm_error. */
 int container_zero (struct container *c, uint64_t offset, uint64_t len);
+
+/* Does ERR (an errno from a container call) say that the storage is
+ * failing, rather than full (ENOSPC) or asked for something invalid? */
+bool container_error_is_failure (int err);
+
+/* Has C failed (a sync, or an I/O with a failure errno)? */
+bool container_failed (const struct container *c);
 
 /* Make every completed write durable (fdatasync).  On failure, and
  * always after any earlier failure, -1 with errno + sm_error. */

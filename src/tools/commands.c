@@ -293,7 +293,8 @@ print_status (json_object *r)
   kv ("Needs check:", "%s%s", jyesno (r, "needs_check"),
       check ? " (run 'segmapctl check')" : "");
   kv ("Vdisks:", "%s", jnum (r, "vdisks", b[0]));
-  kv ("Containers:", "%s", jnum (r, "containers", b[0]));
+  kv ("Containers:", "%s (%s failed)", jnum (r, "containers", b[0]),
+      jnum (r, "failed_containers", b[1]));
   kv ("Agent:", "%s entries, %s memory of %s limit, %s faults, %s forgotten, "
       "%s granted writes",
       jnum (agent, "entries", b[0]), jsize (agent, "memory", b[1]),
@@ -364,18 +365,30 @@ run_agents (struct session *s, const struct command *cmd, int argc,
 /* ---- containers ---- */
 
 static const char *const container_headers[] = {
-  "NAME", "KIND", "SIZE", "USED", "USE%", "ALLOCATED", "SEGMENTS", "PATH"
+  "NAME", "KIND", "STATE", "SIZE", "USED", "USE%", "ALLOCATED", "SEGMENTS",
+  "PATH"
 };
 
 /* Right-aligned (numeric) columns of the container table. */
-#define CONTAINER_RIGHT 0x7c
+#define CONTAINER_RIGHT 0xf8
+
+/* "failed", "evacuating" or "online". */
+static const char *
+container_state (json_object *c)
+{
+  if (strcmp (jstr (c, "state") ?: "", "failed") == 0)
+    return "failed";
+  return strcmp (jyesno (c, "evacuating"), "yes") == 0 ? "evacuating"
+    : "online";
+}
 
 static int
 add_container_row (struct table *t, json_object *c)
 {
   char b[5][FMT_SIZE_LEN];
   const char *cells[] = {
-    jstr (c, "name"), jstr (c, "kind"), jsize (c, "size", b[0]),
+    jstr (c, "name"), jstr (c, "kind"), container_state (c),
+    jsize (c, "size", b[0]),
     jsize (c, "used", b[1]), percent (c, "used", "size", b[2]),
     jsize (c, "allocated", b[3]), jnum (c, "segments", b[4]),
     jstr (c, "path"),
@@ -476,22 +489,38 @@ run_container_add (struct session *s, const struct command *cmd, int argc,
   return 0;
 }
 
+/* Call METHOD with {"name": NAME} (a container's); print "container
+ * NAME DONE" or the JSON answer. */
 static int
-run_container_remove (struct session *s, const struct command *cmd, int argc,
-             char **argv)
+container_call (struct session *s, const struct command *cmd,
+                const char *name, const char *method, const char *done)
 {
   CTL_CLEANUP_PUT json_object *r = NULL;
-  int rc = check_name (cmd, "container", argv[0]);
+  int rc = check_name (cmd, "container", name);
 
   if (rc == 0)
-    rc = call (s, "container.remove", name_args (argv[0]), &r);
+    rc = call (s, method, name_args (name), &r);
   if (rc != 0)
     return rc;
   if (s->json)
     print_json (r);
   else
-    printf ("container %s removed\n", argv[0]);
+    printf ("container %s %s\n", name, done);
   return 0;
+}
+
+static int
+run_container_remove (struct session *s, const struct command *cmd, int argc,
+             char **argv)
+{
+  return container_call (s, cmd, argv[0], "container.remove", "removed");
+}
+
+static int
+run_container_online (struct session *s, const struct command *cmd, int argc,
+                      char **argv)
+{
+  return container_call (s, cmd, argv[0], "container.online", "is online");
 }
 
 /* ---- vdisks ---- */
@@ -813,9 +842,12 @@ const struct command commands[] = {
     .group = "container", .name = "list", .args = "",
     .summary = "list containers",
     .details =
-    "Columns: NAME, KIND (file or block), SIZE, USED (taken by allocated\n"
-    "segments), USE%, ALLOCATED (space the file system has given the\n"
-    "file), SEGMENTS (allocated segments), PATH.\n",
+    "Columns: NAME, KIND (file or block), STATE (online, evacuating, or\n"
+    "failed: its I/O failed and its segments report medium errors until\n"
+    "'container online'), SIZE, USED (taken by allocated segments), USE%,\n"
+    "ALLOCATED (space the file system has given the file), SEGMENTS\n"
+    "(allocated segments), PATH.  --json adds why and when a failed\n"
+    "container failed.\n",
     .run = run_container_list,
   },
   {
@@ -859,6 +891,22 @@ const struct command commands[] = {
     "                  the most free space)\n",
     .min_args = 1, .max_args = 1, .opts = OPT_TO,
     .run = run_container_evacuate,
+  },
+  {
+    .group = "container", .name = "online", .args = "NAME",
+    .summary = "bring a failed container back into service",
+    .details =
+    "For a container whose I/O failed (STATE failed in 'container list'):\n"
+    "opens its file or device again, reads its first and last 64 KiB,\n"
+    "zeroes its free space and syncs.  If that works, every agent opens\n"
+    "it again and the segments it holds serve as before the failure;\n"
+    "otherwise it stays failed and the command says why.  Fix the cause\n"
+    "first (the server log names the file or device and the error): the\n"
+    "data comes back as the container holds it.  A vdisk whose writes\n"
+    "since its last flush were lost in the failure stays read-only until\n"
+    "'vdisk set NAME --read-write'.\n",
+    .min_args = 1, .max_args = 1,
+    .run = run_container_online,
   },
   {
     .group = "vdisk", .name = "list", .args = "",

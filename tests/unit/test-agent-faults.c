@@ -148,6 +148,8 @@ answer_order (const struct msg *m, unsigned type)
 static void
 script_redirect (const struct msg *m)
 {
+  if (m->type == MSG_REPORT)
+    return;                     /* (not answered) */
   if (m->type == MSG_IO_DONE)
     answer_done (m);
   else
@@ -601,21 +603,35 @@ START_TEST (test_order_io_fails)
   struct table *t = start (ORIG | ENTRY_NOWRITE | ENTRY_ALT);
   uint8_t buf[W_LEN] = { 1 };
 
-  /* The write to alt fails: IO_DONE says so, the controller fails the
-   * host write. */
+  struct container *fresh;
+  struct msg report;
+
+  /* The write to alt fails: the failing container is REPORTed, IO_DONE
+   * says so, the controller fails the host write. */
   ck_assert_int_eq (inject_configure ("pwrite:EIO"), 0);
   errno = 0;
   ck_assert_int_eq (agent_pwrite (fake.a, t, buf, W_LEN, W_OFF, false), -1);
   ck_assert_int_eq (errno, EIO);
-  ck_assert_uint_eq (fake_n_log (), 2);
-  check_done (1, 0, EIO, true, 0, 0);
-  ck_assert_int_eq (inject_configure ("pread:EIO"), 0);
+  ck_assert_uint_eq (fake_n_log (), 3);
+  report = fake_log (1);
+  ck_assert_str_eq (msg_type_to_string (report.type), "report");
+  ck_assert_uint_eq (report.op, REPORT_IO_FAILED);
+  ck_assert_uint_eq (report.arg2, 1);
+  ck_assert_uint_eq (report.status, EIO);
+  check_done (2, 0, EIO, true, 0, 0);
+  ck_assert (container_failed (box));
+  /* The handle does no more I/O: the split read fails too, and is not
+   * reported again. */
+  ck_assert_int_eq (inject_configure (NULL), 0);
   errno = 0;
   ck_assert_int_eq (agent_pread (fake.a, t, buf, 100, 0), -1);
   ck_assert_int_eq (errno, EIO);
-  check_done (3, 2, EIO, false, 0, 0);
-  ck_assert_int_eq (inject_configure (NULL), 0);
-  ck_assert (segment_is (box, ORIG_AT, SEG, orig_byte));
+  ck_assert_uint_eq (fake_n_log (), 5);
+  check_done (4, 3, EIO, false, 0, 0);
+  fresh = container_open (1, "c1", container_path, 16 * MiB);
+  ck_assert_ptr_nonnull (fresh);
+  ck_assert (segment_is (fresh, ORIG_AT, SEG, orig_byte));
+  container_close (fresh);
   stop (t);
 }
 END_TEST

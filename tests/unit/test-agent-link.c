@@ -511,28 +511,86 @@ START_TEST (test_set_degraded)
 }
 END_TEST
 
-/* A failed sync during a flush is REPORTed, naming the container and
- * the errno, and the flush fails. */
+/* Wait until the controller has N REPORTs (at most 5 s); their count. */
+static unsigned
+wait_reports (unsigned n)
+{
+  uint64_t start = sm_test_now_ms ();
+  unsigned got;
+
+  do {
+    pthread_mutex_lock (&sc.lock);
+    got = sc.n_reports;
+    pthread_mutex_unlock (&sc.lock);
+  } while (got < n && sm_test_now_ms () - start < 5000
+           && (sm_test_sleep_ms (1), true));
+  return got;
+}
+
+/* A flush syncs only what its vdisk wrote; a failed sync is REPORTed,
+ * naming the container and the errno, the vdisk's unsynced writes are
+ * REPORTed lost, and that flush and every later one fail until the
+ * vdisk is made writable again. */
 START_TEST (test_sync_failure_reported)
 {
   struct table *t = new_vdisk ();
-  uint64_t start;
-  unsigned n;
+  sm_entry e = entry_make (3, 0, ENTRY_VALID);
+  struct msg set = { .type = MSG_SET_ENTRY, .vdisk = 1, .first = 0,
+                     .count = 1, .entries = &e, .n_entries = 1 };
+  struct msg ro = { .type = MSG_NEW_TABLE, .vdisk = 1, .arg = 16 * MiB,
+                    .arg2 = 20, .name = (char *) "v",
+                    .flags = MSG_F_READ_ONLY };
+  struct msg rw = ro;
+  char buf[512] = { 1 };
 
+  rw.flags = 0;
   attach (3, path1);
+  ck_assert_uint_eq (command (&set, NULL), 0);
+  /* Nothing written: nothing to sync, the injected failure is not met. */
   ck_assert_int_eq (inject_configure ("sync:EIO:count=1"), 0);
+  ck_assert_int_eq (agent_flush (sc.a, t), 0);
+  ck_assert_int_eq (agent_pwrite (sc.a, t, buf, sizeof buf, 0, false), 0);
   ck_assert_int_eq (agent_flush (sc.a, t), -1);
-  start = sm_test_now_ms ();
-  do {
-    pthread_mutex_lock (&sc.lock);
-    n = sc.n_reports;
-    pthread_mutex_unlock (&sc.lock);
-  } while (n == 0 && sm_test_now_ms () - start < 5000
-           && (sm_test_sleep_ms (1), true));
-  ck_assert_uint_eq (n, 1);
+  ck_assert_uint_eq (wait_reports (2), 2);
   ck_assert_uint_eq (sc.reports[0].op, REPORT_SYNC_FAILED);
   ck_assert_uint_eq (sc.reports[0].arg2, 3);
   ck_assert_uint_eq (sc.reports[0].status, EIO);
+  ck_assert_uint_eq (sc.reports[1].op, REPORT_UNSYNCED);
+  ck_assert_uint_eq (sc.reports[1].vdisk, 1);
+  ck_assert_uint_eq (sc.reports[1].arg2, 3);
+  /* No later success covers the lost writes. */
+  ck_assert_int_eq (agent_flush (sc.a, t), -1);
+  ck_assert_int_eq (errno, EIO);
+  /* The administrator makes the vdisk writable again: flushes work. */
+  ck_assert_uint_eq (command (&ro, NULL), 0);
+  ck_assert_uint_eq (command (&rw, NULL), 0);
+  ck_assert_int_eq (agent_flush (sc.a, t), 0);
+  agent_close_vdisk (sc.a, t);
+}
+END_TEST
+
+/* A container detached while a vdisk has unsynced writes on it is
+ * synced first; if that fails, the writes are REPORTed lost. */
+START_TEST (test_detach_syncs)
+{
+  struct table *t = new_vdisk ();
+  sm_entry e = entry_make (3, 0, ENTRY_VALID);
+  struct msg set = { .type = MSG_SET_ENTRY, .vdisk = 1, .first = 0,
+                     .count = 1, .entries = &e, .n_entries = 1 };
+  char buf[512] = { 1 };
+
+  attach (3, path1);
+  ck_assert_uint_eq (command (&set, NULL), 0);
+  ck_assert_int_eq (agent_pwrite (sc.a, t, buf, sizeof buf, 0, false), 0);
+  ck_assert_uint_eq (detach (3), 0);    /* synced: nothing lost */
+  ck_assert_int_eq (agent_flush (sc.a, t), 0);
+  attach (3, path1);
+  ck_assert_int_eq (agent_pwrite (sc.a, t, buf, sizeof buf, 0, false), 0);
+  ck_assert_int_eq (inject_configure ("sync:EIO:count=1"), 0);
+  ck_assert_uint_eq (detach (3), 0);
+  ck_assert_uint_eq (wait_reports (1), 1);
+  ck_assert_uint_eq (sc.reports[0].op, REPORT_UNSYNCED);
+  ck_assert_int_eq (agent_flush (sc.a, t), -1);
   agent_close_vdisk (sc.a, t);
 }
 END_TEST
@@ -554,6 +612,7 @@ link_suite (void)
   tcase_add_test (tc, test_detach_under_flush);
   tcase_add_test (tc, test_set_degraded);
   tcase_add_test (tc, test_sync_failure_reported);
+  tcase_add_test (tc, test_detach_syncs);
   suite_add_tcase (s, tc);
   return s;
 }

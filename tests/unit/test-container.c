@@ -420,7 +420,7 @@ START_TEST (test_sync_failure_sticky)
   /* The rule is spent, but the failure is sticky. */
   ck_assert_int_eq (container_sync (c), -1);
   ck_assert_int_eq (errno, EIO);
-  expect_error ("earlier sync failed");
+  expect_error ("it failed earlier");
   ck_assert_int_eq (container_sync (c), -1);
   /* Only for that container. */
   ck_assert_int_eq (container_sync (d), 0);
@@ -430,19 +430,85 @@ START_TEST (test_sync_failure_sticky)
 }
 END_TEST
 
+/* An I/O error that says the storage is failing fails the handle: no
+ * more I/O through it; a new handle works. */
+START_TEST (test_failure)
+{
+  char p[128], buf[4096] = { 7 }, got[4096];
+  struct container *c = container_open (1, "f", path_in (p, "f.img"), MiB);
+  struct container *d;
+
+  ck_assert_ptr_nonnull (c);
+  ck_assert (container_error_is_failure (EIO));
+  ck_assert (container_error_is_failure (ENXIO));
+  ck_assert (container_error_is_failure (ENOTCONN));
+  ck_assert (!container_error_is_failure (ENOSPC));
+  ck_assert (!container_error_is_failure (EINVAL));
+  ck_assert_int_eq (container_pwrite (c, buf, sizeof buf, 0), 0);
+  ck_assert_int_eq (inject_configure ("zero:EIO:count=1"), 0);
+  errno = 0;
+  ck_assert_int_eq (container_zero (c, 0, 4096), -1);
+  ck_assert_int_eq (errno, EIO);
+  expect_error ("Input/output error");
+  ck_assert (container_failed (c));
+  ck_assert_int_eq (inject_configure (NULL), 0);
+  errno = 0;
+  ck_assert_int_eq (container_pread (c, got, sizeof got, 0), -1);
+  ck_assert_int_eq (errno, EIO);
+  ck_assert_int_eq (container_pwrite (c, buf, sizeof buf, 0), -1);
+  ck_assert_int_eq (container_zero (c, 0, 4096), -1);
+  ck_assert_int_eq (container_sync (c), -1);
+  /* A new handle serves (what `container online' opens). */
+  d = container_open_existing (1, "f", p, 0);
+  ck_assert_ptr_nonnull (d);
+  ck_assert_int_eq (container_pread (d, got, sizeof got, 0), 0);
+  ck_assert_mem_eq (got, buf, sizeof buf);
+  ck_assert_int_eq (container_sync (d), 0);
+  container_close (c);
+  container_close (d);
+}
+END_TEST
+
+/* A container the database knows is never created again when its file
+ * is gone; a placeholder stands for it, failed. */
+START_TEST (test_open_existing)
+{
+  char p[128], got[16];
+  struct container *c;
+
+  path_in (p, "gone.img");
+  unlink (p);
+  errno = 0;
+  ck_assert_ptr_null (container_open_existing (1, "g", p, MiB));
+  ck_assert_int_eq (errno, ENOENT);
+  expect_error ("No such file or directory");
+  ck_assert_int_eq (access (p, F_OK), -1);
+  c = container_placeholder (1, "g", p, MiB);
+  ck_assert_ptr_nonnull (c);
+  ck_assert_uint_eq (c->size, MiB);
+  ck_assert (container_failed (c));
+  errno = 0;
+  ck_assert_int_eq (container_pread (c, got, sizeof got, 0), -1);
+  ck_assert_int_eq (errno, EIO);
+  ck_assert_int_eq (container_sync (c), -1);
+  container_close (c);
+}
+END_TEST
+
 START_TEST (test_inject_enospc)
 {
   char p[128], buf[4096] = { 1 }, got[4096];
   struct container *c = container_open (1, "e", path_in (p, "e.img"), MiB);
 
-  ck_assert_int_eq (inject_configure ("pwrite:ENOSPC:after=1,zero:EIO"), 0);
+  ck_assert_int_eq (inject_configure ("pwrite:ENOSPC:after=1"), 0);
   ck_assert_int_eq (container_pwrite (c, buf, sizeof buf, 0), 0);
   errno = 0;
   ck_assert_int_eq (container_pwrite (c, buf, sizeof buf, 4096), -1);
   ck_assert_int_eq (errno, ENOSPC);
   expect_error ("No space left on device");
-  ck_assert_int_eq (container_zero (c, 0, 4096), -1);
-  ck_assert_int_eq (errno, EIO);
+  /* A full container has not failed: reads work, writes once there is
+   * room again. */
+  ck_assert (!container_failed (c));
   ck_assert_int_eq (container_pread (c, got, sizeof got, 0), 0);
   ck_assert_mem_eq (got, buf, sizeof buf);
   ck_assert_int_eq (inject_configure (NULL), 0);
@@ -740,6 +806,8 @@ container_suite (void)
   tcase_add_test (tc, test_wrong_types);
   tcase_add_test (tc, test_sync_failure_sticky);
   tcase_add_test (tc, test_inject_enospc);
+  tcase_add_test (tc, test_failure);
+  tcase_add_test (tc, test_open_existing);
   tcase_add_test (tc, test_inject_parse);
   tcase_add_test (tc, test_inject_threads);
   tcase_add_test (tc, test_inject_skip_commit);

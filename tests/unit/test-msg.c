@@ -314,8 +314,9 @@ sample_body (struct msg *m, unsigned variant)
     m->flags = edge ? 0 : MSG_F_ON;
     break;
   case MSG_REPORT:
-    m->op = edge ? REPORT_UNRECORDED : REPORT_SYNC_FAILED;
+    m->op = edge ? REPORT_UNRECORDED : REPORT_UNSYNCED;
     m->status = edge ? 4095 : 5;
+    m->vdisk = edge ? 0 : 9;
     m->arg2 = edge ? 0 : 3;
     break;
   case MSG_GET_STATS:
@@ -448,7 +449,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_CONTAINER_ATTACH] = "iabNP",
   [MSG_CONTAINER_DETACH] = "ib",
   [MSG_SET_DEGRADED] = "if",
-  [MSG_REPORT] = "iosb",
+  [MSG_REPORT] = "iovsb",
   [MSG_GET_STATS] = "i",
   [MSG_GET_DIFF] = "iva",
   [MSG_DIFF] = "isaX",
@@ -1028,7 +1029,7 @@ static void cid_0 (struct msg *m) { m->arg2 = 0; }
 static void cid_big (struct msg *m) { m->arg2 = ENTRY_MAX_CONTAINER + 1; }
 static void size_0 (struct msg *m) { m->arg = 0; }
 static void size_not_unit (struct msg *m) { m->arg = SM_UNIT_SIZE + 512; }
-static void report_op_3 (struct msg *m) { m->op = REPORT_OP_MAX + 1; }
+static void report_op_big (struct msg *m) { m->op = REPORT_OP_MAX + 1; }
 static void flag_blocking (struct msg *m) { m->flags = MSG_F_BLOCKING; }
 static void
 error_with_counters (struct msg *m)
@@ -1274,7 +1275,7 @@ static const struct bad_case bad_cases[] = {
   { "set_degraded blocking", MSG_SET_DEGRADED, flag_blocking,
     "does not take flags", false },
   { "report op 0", MSG_REPORT, op_0, "op 0", false },
-  { "report op 3", MSG_REPORT, report_op_3, "op 3", false },
+  { "report op 5", MSG_REPORT, report_op_big, "op 5", false },
   { "report status 0", MSG_REPORT, status_0, "status 0", false },
   { "report sync container 0", MSG_REPORT, cid_0, "container id 0", false },
   { "reply error+counters", MSG_REPLY, error_with_counters,

@@ -70,7 +70,7 @@ static const char status_json[] =
   "{\"version\":\"0.1.0\",\"uptime\":3661,\"state_dir\":\"/srv/sm\","
   "\"database\":\"/srv/sm/segmap.db\",\"socket\":\"/srv/sm/segmap.sock\","
   "\"read_only\":false,\"needs_check\":true,\"vdisks\":2,\"containers\":2,"
-  "\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
+  "\"failed_containers\":1,\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
   "\"faults\":17,\"forgotten\":192,\"granted_writes\":5},"
   "\"controller\":{\"commits\":5,\"allocations\":12,\"pending\":1}}";
 
@@ -87,10 +87,12 @@ static const char agents_json[] =
 static const char container_list_json[] =
   "[{\"name\":\"default\",\"path\":\"/srv/sm/default.img\",\"kind\":\"file\","
   "\"size\":1099511627776,\"used\":12582912,\"allocated\":12652544,"
-  "\"segments\":12},"
+  "\"segments\":12,\"evacuating\":false,\"state\":\"online\"},"
   "{\"name\":\"fast\",\"path\":\"/dev/sdb\",\"kind\":\"block\","
   "\"size\":1610612736,\"used\":805306368,\"allocated\":1610612736,"
-  "\"segments\":768}]";
+  "\"segments\":768,\"evacuating\":false,\"state\":\"failed\","
+  "\"failed\":\"agent vm: I/O: Input/output error\","
+  "\"failed_at\":1796675375}]";
 
 static const char vdisk_list_json[] =
   "[{\"name\":\"disk0\",\"size\":1073741824,\"segment_size\":1048576,"
@@ -188,7 +190,8 @@ fake_dispatch (void *opaque, const char *cmd, json_object *args, char **error)
     return json_tokener_parse (container_list_json);
   if (strcmp (cmd, "agents") == 0)
     return json_tokener_parse (agents_json);
-  if (strcmp (cmd, "container.add") == 0)
+  if (strcmp (cmd, "container.add") == 0
+      || strcmp (cmd, "container.online") == 0)
     return container_row (args);
   if (strcmp (cmd, "vdisk.list") == 0)
     return json_tokener_parse (empty_lists ? "[]" : vdisk_list_json);
@@ -376,7 +379,7 @@ START_TEST (test_status)
              "Read-only:    no\n"
              "Needs check:  yes (run 'segmapctl check')\n"
              "Vdisks:       2\n"
-             "Containers:   2\n"
+             "Containers:   2 (1 failed)\n"
              "Agent:        1024 entries, 1.5M memory of 256M limit, "
              "17 faults, 192 forgotten, 5 granted writes\n"
              "Controller:   5 commits, 12 allocations, 1 pending\n", "");
@@ -409,9 +412,9 @@ START_TEST (test_container_list)
 
   RUN (&r, "container", "list");
   check_run (&r, 0,
-    "NAME     KIND   SIZE  USED   USE%  ALLOCATED  SEGMENTS  PATH\n"
-    "default  file     1T   12M   0.0%      12.1M        12  /srv/sm/default.img\n"
-    "fast     block  1.5G  768M  50.0%       1.5G       768  /dev/sdb\n", "");
+    "NAME     KIND   STATE   SIZE  USED   USE%  ALLOCATED  SEGMENTS  PATH\n"
+    "default  file   online    1T   12M   0.0%      12.1M        12  /srv/sm/default.img\n"
+    "fast     block  failed  1.5G  768M  50.0%       1.5G       768  /dev/sdb\n", "");
   check_request ("container.list", "{}");
   RUN (&r, "container", "list", "--json");
   check_run (&r, 0, NULL, "");
@@ -529,6 +532,13 @@ START_TEST (test_containers)
   RUN (&r, "container", "remove", "c1");
   check_run (&r, 0, "container c1 removed\n", "");
   check_request ("container.remove", "{\"name\":\"c1\"}");
+  RUN (&r, "container", "online", "c1");
+  check_run (&r, 0, "container c1 is online\n", "");
+  check_request ("container.online", "{\"name\":\"c1\"}");
+  RUN (&r, "container", "online");
+  ck_assert_int_eq (r.status, 2);
+  RUN (&r, "container", "online", "bad name");
+  ck_assert_int_eq (r.status, 2);
 }
 END_TEST
 
