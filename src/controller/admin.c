@@ -330,6 +330,8 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   json_add_bool (o, "read_only", v->read_only || c->degraded);
   if (v->clone_of && ctrl_find_vdisk (c, v->clone_of))  /* sql/007 */
     json_add_string (o, "clone_of", ctrl_find_vdisk (c, v->clone_of)->name);
+  if (v->mirror_id && c->containers[v->mirror_id])      /* sql/013 */
+    json_add_string (o, "mirror", c->containers[v->mirror_id]->c->name);
   return o;
 }
 
@@ -488,6 +490,8 @@ cmd_vdisk_info (struct controller *c, json_object *args, char **error)
   o = vdisk_row (c, v);
   json_add_u64 (o, "segments",
                 (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift);
+  if (v->mirror_id)
+    json_add_u64 (o, "mirror_stale_blocks", ctrl_mirror_stale_blocks (c, v));
   return o;
 }
 
@@ -540,8 +544,10 @@ ctrl_admin_delete_vdisk (struct controller *c, uint32_t id, char **error)
     fail (error, "cannot stop serving vdisk '%s'", name);
     return -1;
   }
-  /* Its segments are freed in the background (delete.c); V goes with
-   * the reload. */
+  /* Its copies (mirror.c) go now, its segments in the background
+   * (delete.c); V goes with the reload. */
+  if (ctrl_mirror_drop_all (c, (struct sm_vdisk_info *) v, error) == -1)
+    return -1;
   if (ctrl_delete_start (c, id) == -1) {
     fail (error, "cannot delete vdisk '%s'", name);
     return -1;
@@ -725,6 +731,8 @@ static const struct {
   { "vdisk.delete", cmd_vdisk_delete },
   { "vdisk.set", cmd_vdisk_set },
   { "vdisk.diff", ctrl_cmd_vdisk_diff },
+  { "vdisk.mirror", ctrl_cmd_vdisk_mirror },
+  { "vdisk.unmirror", ctrl_cmd_vdisk_unmirror },
   { "snapshot.create", ctrl_cmd_snapshot_create },
   { "snapshot.create-group", ctrl_cmd_snapshot_create_group },
   { "snapshot.list", ctrl_cmd_snapshot_list },

@@ -116,9 +116,11 @@ ctrl_container_fail (struct controller *c, uint32_t id, int err,
   cc->failed_at = time (NULL);
   cc->fail_pending = true;
   c->n_failed++;
-  sm_error ("controller: container %s failed (%s): its segments report "
-            "medium errors until 'segmapctl container online %s'",
-            cc->c->name, why ? why : strerror (err), cc->c->name);
+  ctrl_mirror_container_failed (c, id);   /* copies take over at once */
+  sm_error ("controller: container %s failed (%s): its segments without "
+            "a mirror copy elsewhere report medium errors until 'segmapctl "
+            "container online %s'", cc->c->name, why ? why : strerror (err),
+            cc->c->name);
 }
 
 void
@@ -310,5 +312,6 @@ ctrl_container_online (struct controller *c, struct ctrl_container *cc,
     sm_error ("controller: container %s: a restart will show it failed "
               "again", cc->c->name);
   forget_all_entries (c);
+  ctrl_mirror_resync_all (c);   /* copies that fell behind (mirror.c) */
   return 0;
 }

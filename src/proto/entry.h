@@ -28,6 +28,11 @@
  *                           location; a block the agent has not
  *                           reported since the entry came is reported
  *                           first (MARK, not waited for)
+ *   VALID|MIRROR            mapped, mirrored: reads from the location,
+ *                           writes to it and to the second copy the
+ *                           controller gave with it (MSG mirrors; the
+ *                           agent caches them: a write with no copy at
+ *                           hand faults)
  *   VALID|TRACK             mapped, tracked (changed-block tracking):
  *                           reads on the fast path; a write goes to
  *                           the location only if every 4 KiB block it
@@ -55,10 +60,11 @@ typedef uint64_t sm_entry;
 #define ENTRY_ALT       UINT64_C(0x10)
 #define ENTRY_TRACK     UINT64_C(0x20)
 #define ENTRY_OPEN      UINT64_C(0x40)
+#define ENTRY_MIRROR    UINT64_C(0x80)
 #define ENTRY_FLAG_MASK UINT64_C(0xff)
 #define ENTRY_KNOWN_FLAGS (ENTRY_VALID | ENTRY_NOWRITE | ENTRY_ZERO | \
                            ENTRY_ERROR | ENTRY_ALT | ENTRY_TRACK | \
-                           ENTRY_OPEN)
+                           ENTRY_OPEN | ENTRY_MIRROR)
 
 #define ENTRY_UNIT_SHIFT 16           /* a unit is 64 KiB */
 #define ENTRY_MAX_CONTAINER 0xffff
@@ -106,6 +112,13 @@ entry_open (sm_entry e)
   return (e & ENTRY_FLAG_MASK) == (ENTRY_VALID | ENTRY_OPEN);
 }
 
+/* Is the entry mapped and mirrored (writes go to two copies)? */
+static inline bool
+entry_mirrored (sm_entry e)
+{
+  return (e & ENTRY_FLAG_MASK) == (ENTRY_VALID | ENTRY_MIRROR);
+}
+
 /* Can a write whose blocks are all marked go straight to the location? */
 static inline bool
 entry_tracked (sm_entry e)
@@ -127,7 +140,7 @@ entry_is_well_formed (sm_entry e)
 }
 
 /* "invalid", "mapped", "zero", "nowrite", "error", "alternate",
- * "tracked", "open". */
+ * "tracked", "open", "mirrored". */
 const char *entry_state_to_string (sm_entry e);
 
 #endif /* SEGMAP_ENTRY_H */
