@@ -615,10 +615,12 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_object *agent = json_object_new_object ();
   json_object *ctrl = json_object_new_object ();
   uint64_t st[MSG_STAT_COUNT];
-  unsigned n_containers = 0;
+  unsigned n_containers = 0, n_resyncs = 0;
 
   for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
+  for (size_t i = 0; i < c->jobs.len; i++)
+    n_resyncs += c->jobs.ptr[i].kind == SM_JOB_RESYNC;
   /* The agents' counters, asked by GET_STATS and summed. */
   ctrl_agent_stats (c, NULL, st);
   json_add_string (o, "version", PACKAGE_VERSION);
@@ -633,6 +635,7 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
   json_add_u64 (o, "failed_containers", c->n_failed);
+  json_add_u64 (o, "resyncs", n_resyncs);
   json_add_u64 (o, "agents", c->agents.len);
   json_add_u64 (agent, "entries", st[MSG_STAT_ENTRIES]);
   json_add_u64 (agent, "memory", st[MSG_STAT_MEMORY]);

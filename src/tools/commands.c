@@ -295,6 +295,8 @@ print_status (json_object *r)
   kv ("Vdisks:", "%s", jnum (r, "vdisks", b[0]));
   kv ("Containers:", "%s (%s failed)", jnum (r, "containers", b[0]),
       jnum (r, "failed_containers", b[1]));
+  kv ("Resyncs:", "%s (mirror resync jobs running or paused)",
+      jnum (r, "resyncs", b[0]));
   kv ("Agent:", "%s entries, %s memory of %s limit, %s faults, %s forgotten, "
       "%s granted writes",
       jnum (agent, "entries", b[0]), jsize (agent, "memory", b[1]),

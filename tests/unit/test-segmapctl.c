@@ -70,7 +70,7 @@ static const char status_json[] =
   "{\"version\":\"0.1.0\",\"uptime\":3661,\"state_dir\":\"/srv/sm\","
   "\"database\":\"/srv/sm/segmap.db\",\"socket\":\"/srv/sm/segmap.sock\","
   "\"read_only\":false,\"needs_check\":true,\"vdisks\":2,\"containers\":2,"
-  "\"failed_containers\":1,\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
+  "\"failed_containers\":1,\"resyncs\":1,\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
   "\"faults\":17,\"forgotten\":192,\"granted_writes\":5},"
   "\"controller\":{\"commits\":5,\"allocations\":12,\"pending\":1}}";
 
@@ -384,6 +384,7 @@ START_TEST (test_status)
              "Needs check:  yes (run 'segmapctl check')\n"
              "Vdisks:       2\n"
              "Containers:   2 (1 failed)\n"
+             "Resyncs:      1 (mirror resync jobs running or paused)\n"
              "Agent:        1024 entries, 1.5M memory of 256M limit, "
              "17 faults, 192 forgotten, 5 granted writes\n"
              "Controller:   5 commits, 12 allocations, 1 pending\n", "");
