@@ -19,6 +19,8 @@
 # 6. Refusals: a snapshot or migration of a mirrored vdisk, a mirror on
 #    a container of the vdisk's pool; `vdisk unmirror' frees the copies
 #    (`check' passes: no leak) and vm keeps working.
+# 7. vm mirrored again while a client writes to it: once the resync is
+#    done, the copies are identical and every block reads its model.
 
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
@@ -138,4 +140,19 @@ used_after=$(json_field "$(segctl "$s" --json container list)" name b used)
   fail "unmirror freed nothing on b ($used_before -> $used_after)"
 wl run "$sm_tmpdir/never" 200 -1 vm >/dev/null || fail "writes after unmirror"
 wl check "$s/segmap.db" - >/dev/null || fail "data after unmirror"
+
+# 7. Mirrored again while a client writes: the resync and the writes
+# race for the same segments, and the copies still end up identical.
+wl run "$sm_tmpdir/never" 3000 -1 vm >"$sm_tmpdir/bg.out" 2>&1 &
+writer=$!
+out=$(segctl "$s" --json vdisk mirror vm b) || fail "vdisk mirror again: $out"
+job_done "$(json_field "[$out]" kind resync id)" >/dev/null
+wait "$writer" || fail "the writer failed during the resync: $(cat "$sm_tmpdir/bg.out")"
+id=$(resync_job)
+segctl "$s" job wait "$id" >/dev/null || fail "resync $id"
+[ "$(segctl "$s" --json vdisk info vm | "$PYTHON" -c 'import json, sys
+print(json.load(sys.stdin)["mirror_stale_blocks"])')" = 0 ] ||
+  fail "copies behind after the resync: $(segctl "$s" vdisk info vm)"
+copies_identical "after a resync under writes"
+wl check "$s/segmap.db" - >/dev/null || fail "data after a resync under writes"
 stop_segmap "$s"
