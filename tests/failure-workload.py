@@ -71,6 +71,30 @@ if mode == "fill":
     save(state)
     sys.exit(0)
 
+if mode == "copies":
+    db = sqlite3.connect("file:%s?mode=ro" % args[0], uri=True)
+    backing = dict(a.split("=", 1) for a in args[1:])
+    paths = {cid: backing.get(name, path) for cid, name, path in
+             db.execute("SELECT id, name, path FROM container")}
+    files = {cid: open(p, "rb") for cid, p in paths.items()}
+    n = 0
+    for name, shift, mc, mu, pc, pu, stale in db.execute(
+            "SELECT v.name, v.seg_shift, x.container_id, x.unit,"
+            " m.container_id, m.unit, x.stale FROM mirror x"
+            " JOIN vdisk v ON v.id = x.vdisk_id"
+            " JOIN map m ON m.vdisk_id = x.vdisk_id AND m.vseg = x.vseg"):
+        if stale is not None or mc is None:
+            sys.exit("%s: a copy is not in sync" % name)
+        size = 1 << shift
+        files[pc].seek(pu << 16)
+        files[mc].seek(mu << 16)
+        if files[pc].read(size) != files[mc].read(size):
+            sys.exit("%s: segment at %d:%d and its copy at %d:%d differ"
+                     % (name, pc, pu, mc, mu))
+        n += 1
+    print("%d copies identical" % n)
+    sys.exit(0)
+
 state = json.load(open(state_path))
 
 if mode == "run":
@@ -118,30 +142,6 @@ if mode == "run":
     for name in names:
         counts[name]["after"] = len(after[name])
     print(json.dumps(counts, sort_keys=True))
-    sys.exit(0)
-
-if mode == "copies":
-    db = sqlite3.connect("file:%s?mode=ro" % args[0], uri=True)
-    backing = dict(a.split("=", 1) for a in args[1:])
-    paths = {cid: backing.get(name, path) for cid, name, path in
-             db.execute("SELECT id, name, path FROM container")}
-    files = {cid: open(p, "rb") for cid, p in paths.items()}
-    n = 0
-    for name, shift, mc, mu, pc, pu, stale in db.execute(
-            "SELECT v.name, v.seg_shift, x.container_id, x.unit,"
-            " m.container_id, m.unit, x.stale FROM mirror x"
-            " JOIN vdisk v ON v.id = x.vdisk_id"
-            " JOIN map m ON m.vdisk_id = x.vdisk_id AND m.vseg = x.vseg"):
-        if stale is not None or mc is None:
-            sys.exit("%s: a copy is not in sync" % name)
-        size = 1 << shift
-        files[pc].seek(pu << 16)
-        files[mc].seek(mu << 16)
-        if files[pc].read(size) != files[mc].read(size):
-            sys.exit("%s: segment at %d:%d and its copy at %d:%d differ"
-                     % (name, pc, pu, mc, mu))
-        n += 1
-    print("%d copies identical" % n)
     sys.exit(0)
 
 if mode == "check":
