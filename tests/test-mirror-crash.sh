@@ -24,25 +24,14 @@ requires_python_nbd
 requires awk
 
 requires_powercut
-kill_cuts=${MIRROR_CRASH_KILL_CUTS:-10}
-power_cuts=${MIRROR_CRASH_POWER_CUTS:-10}
-seed=${MIRROR_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
-CRASH_REGION=${MIRROR_CRASH_REGION:-$((32 * MiB))}
-max_load=1.0
-RANDOM=$seed
-echo "$sm_test_name: $kill_cuts kill -9 cuts, $power_cuts power cuts," \
-     "seed $seed (set MIRROR_CRASH_SEED=$seed to replay)"
+crash_plan MIRROR_CRASH 10 "$((32 * MiB))"
 
 s=$sm_tmpdir/s
 state=$sm_tmpdir/model.json
 
 verify_after ()
 {
-  local out
-  out=$(crash_verify "$s" "$2" "$state") ||
-    fail "$1: flushed data lost or corrupted (log kept in $2)"
-  echo "$1: $out"
-  out=$(segctl "$s" check 2>&1) || fail "$1: segmapctl check failed: $out"
+  crash_verify_after "$s" "$state" "$@"
 }
 
 start_segmap "$s"
