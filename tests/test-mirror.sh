@@ -132,6 +132,18 @@ segctl "$s" vdisk create other 8M --container b >/dev/null ||
   fail "vdisk create other"
 segctl "$s" vdisk mirror other b 2>/dev/null &&
   fail "a vdisk was mirrored onto its own container"
+segctl "$s" container add c "$sm_tmpdir/c.img" 64M >/dev/null ||
+  fail "container add c"
+segctl "$s" vdisk create empty 8M --container a >/dev/null ||
+  fail "vdisk create empty"
+segctl "$s" vdisk mirror empty c >/dev/null || fail "vdisk mirror empty c"
+segctl "$s" container remove c 2>"$sm_tmpdir/remove.err" &&
+  fail "the mirror container of an empty mirrored vdisk was removed"
+grep -q "mirror copies" "$sm_tmpdir/remove.err" ||
+  fail "container remove c: $(cat "$sm_tmpdir/remove.err")"
+segctl "$s" vdisk unmirror empty >/dev/null || fail "vdisk unmirror empty"
+segctl "$s" container remove c >/dev/null ||
+  fail "container remove c after unmirror"
 used_before=$(json_field "$(segctl "$s" --json container list)" name b used)
 segctl "$s" vdisk unmirror vm >/dev/null || fail "vdisk unmirror"
 sleep 1

@@ -223,9 +223,10 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
     return fail (error, "no container '%s'", name);
   id = cc->c->id;
   for (size_t i = 0; i < c->n_vdisks; i++)
-    if (ctrl_pool_has (&c->vdisks[i], id))
-      return fail (error, "container '%s' is used by vdisk '%s'", name,
-                   c->vdisks[i].name);
+    if (ctrl_pool_has (&c->vdisks[i], id) || c->vdisks[i].mirror_id == id)
+      return fail (error, "container '%s' is used by vdisk '%s'%s", name,
+                   c->vdisks[i].name, c->vdisks[i].mirror_id == id
+                   ? " for its mirror copies ('vdisk unmirror' first)" : "");
   if (cc->n_segments > 0)
     return fail (error, "container '%s' still holds %" PRIu64 " segments",
                  name, cc->n_segments);
