@@ -342,24 +342,28 @@ piece_io (struct agent *a, struct table *t, struct piece *p, sm_entry loc,
   return -1;
 }
 
-/* I/O of P to the mirrored entry ENTRY: a read from its location; a
- * write or zero to it, then to the copy the controller gave with it
+/* I/O of P to the mirrored entry ENTRY: a read from either copy (the
+ * copies of a mirrored entry are identical: odd segments read the copy
+ * when it is at hand, so reads spread over both containers); a write or
+ * zero to the location, then to the copy the controller gave with it
  * (mirrors.h).  Inside an epoch section.  Returns 1 if done (result in
- * *R), 0 if it must fault: no copy at hand, or one of the two
- * containers is failing (cio.c reported it; the controller answers with
- * the copy that still serves, so the host sees no error). */
+ * *R), 0 if it must fault: no copy at hand for a write, or one of the
+ * two containers is failing (cio.c reported it; the controller answers
+ * with the copy that still serves, so the host sees no error). */
 static int
 try_mirrored (struct agent *a, struct table *t, struct piece *p,
               sm_entry entry, int *r)
 {
-  sm_entry copy = 0;
+  sm_entry copy;
 
-  if (!entry_mirrored (entry)
-      || (p->op != PIECE_READ
-          && (copy = mirrors_get (&t->mirrors, p->seg)) == 0))
+  if (!entry_mirrored (entry))
     return 0;
-  *r = piece_io (a, t, p, entry, true);
-  if (*r == 0 && copy)
+  copy = mirrors_get (&t->mirrors, p->seg);
+  if (p->op == PIECE_READ)
+    *r = piece_io (a, t, p, copy && (p->seg & 1) ? copy : entry, true);
+  else if (copy == 0)
+    return 0;
+  else if ((*r = piece_io (a, t, p, entry, true)) == 0)
     *r = piece_io (a, t, p, copy, true);
   return !(*r == -1 && container_error_is_failure (errno));
 }

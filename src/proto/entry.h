@@ -28,8 +28,8 @@
  *                           location; a block the agent has not
  *                           reported since the entry came is reported
  *                           first (MARK, not waited for)
- *   VALID|MIRROR            mapped, mirrored: reads from the location,
- *                           writes to it and to the second copy the
+ *   VALID|MIRROR            mapped, mirrored: reads from the location
+ *                           or the copy, writes to it and to the copy the
  *                           controller gave with it (MSG mirrors; the
  *                           agent caches them: a write with no copy at
  *                           hand faults)
