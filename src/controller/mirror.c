@@ -502,11 +502,12 @@ copy_stale (struct controller *c, const struct sm_vdisk_info *v,
   return 0;
 }
 
-/* Resync row SEG of V (stale): its copy gets the stale blocks.  1 done
- * (*COPIED blocks), 0 not now (a container failed or is full), -1. */
+/* Resync row SEG of V (stale): its copy gets the stale blocks.  1
+ * nothing to copy, 2 copied (*COPIED blocks more; the copy's container
+ * in *TO, to sync), 0 not now (a container failed or is full), -1. */
 static int
 resync_row (struct controller *c, const struct sm_vdisk_info *v,
-            uint64_t seg, uint8_t *buf, uint64_t *copied)
+            uint64_t seg, uint8_t *buf, uint64_t *copied, uint32_t *to)
 {
   uint8_t stale[MSG_MAX_BITMAP];
   uint32_t n_bytes = bitmap_bytes (v);
@@ -541,6 +542,7 @@ resync_row (struct controller *c, const struct sm_vdisk_info *v,
   if (copy_stale (c, v, row & ~ENTRY_FLAG_MASK, copy, stale, buf) == -1)
     return 0;
   *copied += popcount (stale, n_bytes);
+  *to = entry_container (copy);
   return 2;                     /* copied: in sync once synced */
 }
 
@@ -550,6 +552,7 @@ ctrl_resync_step (struct controller *c, struct sm_job *j, char **error)
   const struct sm_vdisk_info *v = ctrl_find_vdisk (c, j->vdisk);
   CLEANUP_FREE uint8_t *buf = NULL;
   uint64_t done[RESYNC_BATCH], copied = 0, seg;
+  uint32_t to[RESYNC_BATCH];    /* the copies' containers */
   size_t n_done = 0;
   struct ctrl_container *cc;
   int r;
@@ -578,7 +581,7 @@ ctrl_resync_step (struct controller *c, struct sm_job *j, char **error)
       return -1;
     }
     j->cursor = seg + 1;
-    r = resync_row (c, v, seg, buf, &copied);
+    r = resync_row (c, v, seg, buf, &copied, &to[n_done]);
     if (r == -1) {
       fail (error, "vdisk '%s' segment %" PRIu64 ": %s", v->name, seg,
             sm_last_error ());
@@ -591,10 +594,18 @@ ctrl_resync_step (struct controller *c, struct sm_job *j, char **error)
   }
   if (n_done == 0)
     return 0;
-  /* Durable at the copy before it counts as in sync. */
-  if (container_sync (cc->c) == -1) {
-    ctrl_container_failed_io (c, cc->c, errno, "resync sync");
-    return 0;
+  /* Durable at the copies before they count as in sync: each container
+   * written synced once (a copy may be on the vdisk's first container,
+   * where a failure swapped the two). */
+  for (size_t i = 0; i < n_done; i++) {
+    struct container *h = c->containers[to[i]]->c;
+    bool seen = false;
+    for (size_t k = 0; k < i && !seen; k++)
+      seen = to[k] == to[i];
+    if (!seen && container_sync (h) == -1) {
+      ctrl_container_failed_io (c, h, errno, "resync sync");
+      return 0;
+    }
   }
   for (size_t i = 0; i < n_done; i++) {
     struct sm_mirror m;
