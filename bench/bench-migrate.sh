@@ -12,8 +12,8 @@
 #               (default 5)
 #   -s SIZE     size of the vdisks (default 2G)
 #   -R RATE     the --rate of part "impact" (default 200M)
-#   -w PARTS    comma-separated subset of "impact", "speed" and "qemu"
-#               (default: all three)
+#   -w PARTS    comma-separated subset of "impact" and "speed"
+#               (default: both)
 #   -d WORKDIR  where the files and segmap's state go (default: a new
 #               bench-tmp-XXXX in the current directory; removed at exit)
 #   -b BUILDDIR the segmap build tree (default: SEGMAP_PLUGIN/SEGMAPCTL
@@ -33,14 +33,6 @@
 # medians, and the ratio during/idle of the p99 (of the medians, and
 # paired).
 #
-# Part "qemu": the same as "impact" against qemu's live mirror job:
-# qemu-storage-daemon exports a raw file of SIZE over NBD (a unix
-# socket), filled the same way; each repeat runs the same fio idle,
-# then while a blockdev-mirror (sync=full, speed=RATE, qemu's default
-# background copy mode) copies it to a new raw file on the same file
-# system; once the job is ready it is cancelled (the export keeps the
-# source) and the target dropped.
-#
 # Part "speed": another vdisk of SIZE, filled the same way, migrated
 # with no rate and nothing else running (wall time of migrate + job
 # wait), against, on the same file system, the same amount of data
@@ -55,7 +47,7 @@ secs=10
 repeats=5
 size=2G
 rate=200M
-parts=impact,speed,qemu
+parts=impact,speed
 workdir=
 builddir=
 pause_reclaim=1
@@ -77,14 +69,13 @@ while getopts "t:r:s:R:w:d:b:Qh" opt; do
     *) usage 2 >&2 ;;
   esac
 done
-do_impact=0 do_speed=0 do_qemu=0
+do_impact=0 do_speed=0
 IFS=, read -r -a wanted <<<"$parts"
 for p in "${wanted[@]}"; do
   case $p in
     impact) do_impact=1 ;;
     speed) do_speed=1 ;;
-    qemu) do_qemu=1 ;;
-    *) die "unknown part '$p' (-w takes impact,speed,qemu)" ;;
+    *) die "unknown part '$p' (-w takes impact,speed)" ;;
   esac
 done
 [[ $repeats =~ ^[1-9][0-9]*$ ]] || die "-r wants a positive count"
@@ -95,10 +86,6 @@ for c in nbdkit fio nbdcopy qemu-img; do
   command -v $c >/dev/null || die "missing $c"
 done
 fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
-if (( do_qemu )); then
-  command -v qemu-storage-daemon >/dev/null ||
-    die "missing qemu-storage-daemon (Debian: qemu-system-common)"
-fi
 
 bytes=$(bench_size_bytes "$size")
 bench_make_workdir
@@ -172,87 +159,6 @@ if (( do_impact )); then
   done
 fi
 
-# qmp SOCKET COMMAND-JSON...: run QMP commands on qemu-storage-daemon's
-# monitor; "wait-ready JOB" waits until block job JOB is ready,
-# "wait-gone JOB" until it has ended.
-qmp ()
-{
-  python3 - "$@" <<'PYEOF'
-import json, socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-f = s.makefile("rw")
-def send(cmd):
-    f.write(json.dumps(cmd) + "\n")
-    f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r:
-            return r["return"]
-        if "error" in r:
-            sys.exit("QMP %s: %s" % (cmd["execute"], r["error"]["desc"]))
-json.loads(f.readline())                      # the greeting
-send({"execute": "qmp_capabilities"})
-for arg in sys.argv[2:]:
-    if arg.startswith("wait-"):
-        what, job = arg.split(" ")
-        for _ in range(36000):
-            jobs = {j["device"]: j for j in send({"execute": "query-block-jobs"})}
-            if (what == "wait-ready" and jobs.get(job, {}).get("ready")) or \
-               (what == "wait-gone" and job not in jobs):
-                break
-            time.sleep(0.1)
-        else:
-            sys.exit("block job %s: %s timed out" % (job, what))
-    else:
-        send(json.loads(arg))
-PYEOF
-}
-
-if (( do_qemu )); then
-  q=$workdir/qsd
-  mkdir -p "$q"
-  truncate -s "$bytes" "$workdir/qa.img"
-  qemu-storage-daemon \
-    --blockdev "driver=file,node-name=qfile,filename=$workdir/qa.img" \
-    --blockdev driver=raw,node-name=qdisk,file=qfile \
-    --nbd-server "addr.type=unix,addr.path=$q/nbd.sock" \
-    --export type=nbd,id=qexp,node-name=qdisk,name=qdisk,writable=on \
-    --chardev "socket,id=qmp,path=$q/qmp.sock,server=on,wait=off" \
-    --monitor chardev=qmp >"$q/qsd.log" 2>&1 &
-  pids+=("$!")
-  for (( i = 0; i < 100; i++ )); do
-    [ -S "$q/nbd.sock" ] && [ -S "$q/qmp.sock" ] && break
-    sleep 0.1
-  done
-  quri="nbd+unix:///qdisk?socket=$q/nbd.sock"
-  nbdcopy --flush "$workdir/random.img" "$quri"
-  rate_bytes=$(bench_size_bytes "$rate")
-  for (( r = 1; r <= repeats; r++ )); do
-    say "qemu, repeat $r/$repeats: idle"
-    sync
-    fio_randwrite "$workdir/qemu-idle-$r.json" "$quri"
-    say "qemu, repeat $r/$repeats: mirroring at $rate/s"
-    sync
-    truncate -s "$bytes" "$workdir/qb-$r.img"
-    qmp "$q/qmp.sock" \
-      "{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"file\", \"node-name\": \"tf$r\", \"filename\": \"$workdir/qb-$r.img\"}}" \
-      "{\"execute\": \"blockdev-add\", \"arguments\": {\"driver\": \"raw\", \"node-name\": \"t$r\", \"file\": \"tf$r\"}}" \
-      "{\"execute\": \"blockdev-mirror\", \"arguments\": {\"job-id\": \"m$r\", \"device\": \"qdisk\", \"target\": \"t$r\", \"sync\": \"full\", \"speed\": $rate_bytes}}" ||
-      die "blockdev-mirror failed"
-    fio_randwrite "$workdir/qemu-during-$r.json" "$quri"
-    t0=$(now)
-    qmp "$q/qmp.sock" "wait-ready m$r" \
-      "{\"execute\": \"block-job-cancel\", \"arguments\": {\"device\": \"m$r\"}}" \
-      "wait-gone m$r" \
-      "{\"execute\": \"blockdev-del\", \"arguments\": {\"node-name\": \"t$r\"}}" \
-      "{\"execute\": \"blockdev-del\", \"arguments\": {\"node-name\": \"tf$r\"}}" ||
-      die "ending the mirror failed"
-    echo "$(( ($(now) - t0) / 1000000 ))" >"$workdir/qemu-after-$r.ms"
-    rm -f "$workdir/qb-$r.img"
-  done
-fi
-
 if (( do_speed )); then
   fill w
   to=b
@@ -281,9 +187,9 @@ if (( do_speed )); then
 fi
 
 python3 - "$workdir" "$repeats" "$do_impact" "$do_speed" "$size" "$rate" \
-  "$secs" "$do_qemu" <<'PYEOF'
+  "$secs" <<'PYEOF'
 import json, statistics, sys
-workdir, repeats, do_impact, do_speed, size, rate, secs, do_qemu = sys.argv[1:]
+workdir, repeats, do_impact, do_speed, size, rate, secs = sys.argv[1:]
 R = range(1, int(repeats) + 1)
 med = statistics.median
 
@@ -296,13 +202,11 @@ def fio(name):
 def ms(name, r):
     return int(open("%s/%s-%d.ms" % (workdir, name, r)).read())
 
-def impact(prefix, what):
-    res = {k: [fio("%s%s-%d" % (prefix, k, r)) for r in R]
-           for k in ("idle", "during")}
-    print("%s: 4 KiB random writes, QD32, %s s, %s of data: idle, and "
-          "while it %s at %s/s (medians of %s)" % (
-              "segmap" if not prefix else "qemu-storage-daemon", secs, size,
-              what, rate, repeats))
+if do_impact == "1":
+    res = {k: [fio("%s-%d" % (k, r)) for r in R] for k in ("idle", "during")}
+    print("4 KiB random writes, QD32, %s s, a %s vdisk: idle, and while it "
+          "migrates at --rate %s (medians of %s)" % (secs, size, rate,
+                                                      repeats))
     print()
     print("| run | IOPS | p99 | max |")
     print("|---|---|---|---|")
@@ -320,13 +224,8 @@ def impact(prefix, what):
         i, d = res["idle"][r - 1], res["during"][r - 1]
         print("  %d: idle %.0f, %.2f, %.1f | during %.0f, %.2f, %.1f | "
               "%.1f s" % (r, i["iops"], i["p99"], i["max"], d["iops"],
-                          d["p99"], d["max"], ms(prefix + "after", r) / 1000))
+                          d["p99"], d["max"], ms("after", r) / 1000))
     print()
-
-if do_impact == "1":
-    impact("", "migrates (segmapctl migrate --rate)")
-if do_qemu == "1":
-    impact("qemu-", "is mirrored (blockdev-mirror, background, speed)")
 
 if do_speed == "1":
     t = {k: [ms(k, r) for r in R] for k in ("migrate", "cp", "qemu-img")}

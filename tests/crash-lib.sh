@@ -69,33 +69,3 @@ crash_verify ()
   "$PYTHON" "$crash_workload" verify "$(nbd_uri "$1" disk0)" "$2" "$3" \
     "$CRASH_REGION"
 }
-
-# crash_plan PREFIX CUTS REGION: the cut counts, seed and region of a
-# cut test from PREFIX_KILL_CUTS, PREFIX_POWER_CUTS (default CUTS each),
-# PREFIX_SEED (default random) and PREFIX_REGION (default REGION bytes)
-# into kill_cuts, power_cuts, seed and CRASH_REGION; seeds RANDOM and
-# says how to replay.
-crash_plan ()
-{
-  local kv=${1}_KILL_CUTS pv=${1}_POWER_CUTS sv=${1}_SEED rv=${1}_REGION
-  kill_cuts=${!kv:-$2}
-  power_cuts=${!pv:-$2}
-  seed=${!sv:-$(( $(date +%s) % 100000 ))}
-  CRASH_REGION=${!rv:-$3}
-  max_load=1.0
-  RANDOM=$seed
-  echo "$sm_test_name: $kill_cuts kill -9 cuts, $power_cuts power cuts," \
-       "seed $seed (set $sv=$seed to replay)"
-}
-
-# crash_verify_after DIR STATE WHAT LOG: after a cut, every flushed write
-# of LOG is there (crash_verify) and `segmapctl check' passes; fails the
-# test naming WHAT otherwise.
-crash_verify_after ()
-{
-  local out
-  out=$(crash_verify "$1" "$4" "$2") ||
-    fail "$3: flushed data lost or corrupted (log kept in $4)"
-  echo "$3: $out"
-  out=$(segctl "$1" check 2>&1) || fail "$3: segmapctl check failed: $out"
-}

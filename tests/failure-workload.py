@@ -5,7 +5,6 @@
 #
 #   failure-workload.py SOCKET STATE fill VDISK...
 #   failure-workload.py SOCKET STATE run INJECT OPS FAIL_AT VDISK...
-#   failure-workload.py SOCKET STATE copies DB BACKING...
 #   failure-workload.py SOCKET STATE check DB FAILED_CONTAINER
 #
 # Block k of a vdisk always holds a pattern naming (vdisk, k, generation),
@@ -19,13 +18,7 @@
 # behind it starts failing every I/O).  A write to a vdisk may fail only
 # if the vdisk has segments on the failing container (it is told by the
 # name: the vdisks given as -NAME may fail, the others never), and a
-# flush likewise; the counts are printed, with (as "after") the number
-# of distinct blocks each vdisk had written from FAIL_AT on.  With
-# FAILURE_FLUSH_FIRST=1 in the environment every vdisk is flushed just
-# before INJECT is created.
-# copies: every mirror copy (DB's mirror rows) is in sync and holds the
-# same bytes as its segment; BACKING is NAME=FILE for each container
-# whose file is read (the others are read at their path).
+# flush likewise; the counts are printed.
 # check: with DB (segmap.db, read only) telling where each segment is,
 # every block of a segment on FAILED_CONTAINER must fail to read (EIO),
 # and every other block must read its model (FAILED_CONTAINER "-": no
@@ -71,30 +64,6 @@ if mode == "fill":
     save(state)
     sys.exit(0)
 
-if mode == "copies":
-    db = sqlite3.connect("file:%s?mode=ro" % args[0], uri=True)
-    backing = dict(a.split("=", 1) for a in args[1:])
-    paths = {cid: backing.get(name, path) for cid, name, path in
-             db.execute("SELECT id, name, path FROM container")}
-    files = {cid: open(p, "rb") for cid, p in paths.items()}
-    n = 0
-    for name, shift, mc, mu, pc, pu, stale in db.execute(
-            "SELECT v.name, v.seg_shift, x.container_id, x.unit,"
-            " m.container_id, m.unit, x.stale FROM mirror x"
-            " JOIN vdisk v ON v.id = x.vdisk_id"
-            " JOIN map m ON m.vdisk_id = x.vdisk_id AND m.vseg = x.vseg"):
-        if stale is not None or mc is None:
-            sys.exit("%s: a copy is not in sync" % name)
-        size = 1 << shift
-        files[pc].seek(pu << 16)
-        files[mc].seek(mu << 16)
-        if files[pc].read(size) != files[mc].read(size):
-            sys.exit("%s: segment at %d:%d and its copy at %d:%d differ"
-                     % (name, pc, pu, mc, mu))
-        n += 1
-    print("%d copies identical" % n)
-    sys.exit(0)
-
 state = json.load(open(state_path))
 
 if mode == "run":
@@ -105,12 +74,8 @@ if mode == "run":
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     counts = {name: {"ok": 0, "failed": 0, "flushed": 0,
                      "flush_failed": 0} for name in names}
-    after = {name: set() for name in names}
     for i in range(ops):
         if i == fail_at:
-            if os.environ.get("FAILURE_FLUSH_FIRST") == "1":
-                for h in handles.values():
-                    h.flush()
             open(inject, "w").close()
             print("write %d: the container fails from now on" % i)
         name = rng.choice(names)
@@ -122,8 +87,6 @@ if mode == "run":
             s["gen"][k] = gen
             s["unsure"].pop(str(k), None)
             c["ok"] += 1
-            if fail_at >= 0 and i >= fail_at:
-                after[name].add(k)
         except nbd.Error as e:
             if name not in may_fail:
                 sys.exit("write %d to %s block %d failed: %s" % (i, name, k, e))
@@ -139,8 +102,6 @@ if mode == "run":
                         sys.exit("flush of %s failed: %s" % (n2, e))
                     counts[n2]["flush_failed"] += 1
     save(state)
-    for name in names:
-        counts[name]["after"] = len(after[name])
     print(json.dumps(counts, sort_keys=True))
     sys.exit(0)
 

@@ -5,10 +5,8 @@
 #   flushing-writer.py URI MODEL STOP MODE [SIZE]
 #
 # MODE fill: write random bytes over the whole vdisk (SIZE bytes,
-# default 64 MiB), flush, save them as MODEL.  write: at least
-# MIN_WRITES and then until the file STOP exists (so that a test that
-# stops it after a second still gets writes from a loaded machine),
-# random 4 KiB writes, a flush every 16 and at the end,
+# default 64 MiB), flush, save them as MODEL.  write: until the file
+# STOP exists, random 4 KiB writes, a flush every 16 and at the end,
 # each flushed one recorded in MODEL; every 5th write reads back a
 # block written since the last flush.  verify: the vdisk must read
 # MODEL.  A write whose connection breaks (the server was killed) ends
@@ -46,12 +44,11 @@ if mode == "verify":
     if unsure:
         os.unlink(model + ".unflushed")
     sys.exit(0)
-MIN_WRITES = 64
 rng = random.Random(os.getpid())
 pending = {}
 n = 0
 try:
-    while n < MIN_WRITES or not os.path.exists(stop):
+    while not os.path.exists(stop):
         b = rng.randrange(SIZE // B)
         buf = rng.randbytes(B)
         h.pwrite(buf, b * B)

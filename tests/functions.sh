@@ -676,32 +676,6 @@ make_chap_secret ()
   echo "$s"
 }
 
-# failing_file DIR SIZE: a file whose I/O fails on demand, for a
-# container: nbdkit's file plugin on DIR/back.img (SIZE) behind its error
-# filter, mounted with nbdfuse as DIR/mnt/disk.  Every request fails with
-# EIO while DIR/inject exists.  Prints the file's path.  Skips the test
-# without nbdfuse, fusermount3, /dev/fuse or the error filter.
-failing_file ()
-{
-  local dir=$1 size=$2
-  requires nbdfuse fusermount3
-  [ -c /dev/fuse ] || skip "no /dev/fuse (FUSE is needed for nbdfuse)"
-  nbdkit --filter=error null --dump-plugin >/dev/null 2>&1 ||
-    skip "nbdkit has no error filter"
-  mkdir -p "$dir/mnt"
-  truncate -s "$size" "$dir/back.img"
-  nbdkit -f -U "$dir/nbd.sock" --filter=error file "$dir/back.img" \
-    error-rate=100% error-file="$dir/inject" >"$dir/nbdkit.log" 2>&1 &
-  cleanup_fn kill "$!"
-  for _ in $(seq 50); do [ -S "$dir/nbd.sock" ] && break; sleep 0.1; done
-  nbdfuse "$dir/mnt/disk" --unix "$dir/nbd.sock" >"$dir/nbdfuse.log" 2>&1 &
-  cleanup_fn fusermount3 -u -z "$dir/mnt"
-  for _ in $(seq 50); do [ -f "$dir/mnt/disk" ] && break; sleep 0.1; done
-  [ -f "$dir/mnt/disk" ] ||
-    fail "nbdfuse did not mount: $(cat "$dir/nbdfuse.log")"
-  echo "$dir/mnt/disk"
-}
-
 # --- set-up ---------------------------------------------------------------
 
 sm_tmpdir=$(mktemp -d "$PWD/tmp-$sm_test_name-XXXX")

@@ -78,8 +78,7 @@ grep -q '^  vdisk' "$tmp/out" && fail "container --help lists vdisk commands"
 run --help
 for c in status agents check "container list" "container add" \
          "container remove" "container evacuate" "container online" "vdisk list" "vdisk create" "vdisk info" \
-         "vdisk resize" "vdisk set" "vdisk delete" "vdisk diff" "vdisk mirror" \
-         "vdisk unmirror" "snapshot create" \
+         "vdisk resize" "vdisk set" "vdisk delete" "vdisk diff" "snapshot create" \
          "snapshot create-group" "snapshot list" "snapshot delete" "snapshot rollback" \
          "clone create" "clone flatten" "migrate" "job list" "job wait" \
          "job cancel" "job pause" "job resume"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `segmapctl agents` on a real server: the in-process agent registered
-# with the controller (protocol version 8, the name from [agent] name),
+# with the controller (protocol version 7, the name from [agent] name),
 # holds a table per vdisk (as it reports it by GET_STATS), and has
 # grants after a first write; `status` counts one agent.  The refusal
 # of an agent of another version is tested in unit/test-controller.c
@@ -24,7 +24,7 @@ n=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$json")
 [ "$n" = 1 ] || fail "expected 1 agent, got $n: $json"
 [ "$(json_field "$json" id 1 name)" = test-agent-1 ] ||
   fail "agent 1 is not named test-agent-1: $json"
-[ "$(json_field "$json" id 1 version)" = 8 ] || fail "version: $json"
+[ "$(json_field "$json" id 1 version)" = 7 ] || fail "version: $json"
 [ "$(json_field "$json" id 1 tables)" = 1 ] || fail "tables: $json"
 [ "$(json_field "$json" id 1 degraded)" = false ] || fail "degraded: $json"
 
@@ -41,7 +41,7 @@ out=$(segctl "$s" agents) || fail "agents failed"
 echo "$out"
 head -n1 <<<"$out" | grep -q '^ID  *NAME  *VERSION  *TABLES  *GRANTS  *FAULTS  *HEARD$' ||
   fail "unexpected header: $out"
-grep -Eq '^ *1  +test-agent-1  +8  +2  +[0-9]+  +[0-9]+  +[0-9]+s ago$' <<<"$out" ||
+grep -Eq '^ *1  +test-agent-1  +7  +2  +[0-9]+  +[0-9]+  +[0-9]+s ago$' <<<"$out" ||
   fail "unexpected row: $out"
 
 status=$(segctl "$s" --json status) || fail "status failed"

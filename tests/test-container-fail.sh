@@ -23,14 +23,29 @@
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 source "$(dirname "$0")/functions.sh"
 requires_python_nbd
+requires nbdfuse fusermount3
+[ -c /dev/fuse ] || skip "no /dev/fuse (FUSE is needed for nbdfuse)"
+nbdkit --filter=error null --dump-plugin >/dev/null 2>&1 ||
+  skip "nbdkit has no error filter"
 set -o pipefail
 
 workload=$(dirname "$0")/failure-workload.py
 f=$sm_tmpdir/fuse
 s=$sm_tmpdir/s
 inject=$f/inject
-mkdir -p "$f" "$s"
-failing_file "$f" 128M >/dev/null
+mkdir -p "$f/mnt" "$s"
+
+# The failing device: nbdkit file + error filter, as a file via nbdfuse.
+truncate -s 128M "$f/back.img"
+nbdkit -f -U "$f/nbd.sock" -P "$f/nbdkit.pid" --filter=error \
+  file "$f/back.img" error-rate=100% error-file="$inject" \
+  >"$f/nbdkit.log" 2>&1 &
+cleanup_fn kill "$!"
+for _ in $(seq 50); do [ -S "$f/nbd.sock" ] && break; sleep 0.1; done
+nbdfuse "$f/mnt/disk" --unix "$f/nbd.sock" >"$f/nbdfuse.log" 2>&1 &
+cleanup_fn fusermount3 -u -z "$f/mnt"
+for _ in $(seq 50); do [ -f "$f/mnt/disk" ] && break; sleep 0.1; done
+[ -f "$f/mnt/disk" ] || fail "nbdfuse did not mount: $(cat "$f/nbdfuse.log")"
 
 cat >"$s/segmap.conf" <<EOF
 [container good]

@@ -29,7 +29,14 @@ requires_python_nbd
 requires awk
 
 requires_powercut
-crash_plan MIGRATE_CRASH 50 "$((64 * MiB))"
+kill_cuts=${MIGRATE_CRASH_KILL_CUTS:-50}
+power_cuts=${MIGRATE_CRASH_POWER_CUTS:-50}
+seed=${MIGRATE_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
+CRASH_REGION=${MIGRATE_CRASH_REGION:-$((64 * MiB))}
+max_load=1.0
+RANDOM=$seed
+echo "$sm_test_name: $kill_cuts kill -9 cuts, $power_cuts power cuts," \
+     "seed $seed (set MIGRATE_CRASH_SEED=$seed to replay)"
 
 s=$sm_tmpdir/s
 state=$sm_tmpdir/model.json
@@ -63,7 +70,11 @@ ensure_job ()
 # verify_after WHAT LOG: the data and the store after a cut.
 verify_after ()
 {
-  crash_verify_after "$s" "$state" "$@"
+  local out
+  out=$(crash_verify "$s" "$2" "$state") ||
+    fail "$1: flushed data lost or corrupted (log kept in $2)"
+  echo "$1: $out"
+  out=$(segctl "$s" check 2>&1) || fail "$1: segmapctl check failed: $out"
 }
 
 start_segmap "$s"

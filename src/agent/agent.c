@@ -519,10 +519,6 @@ apply_retry (struct agent *a, struct msg *m, uint64_t claim_seq)
       return;
     atomic_fetch_add (&t->refs, 1);
   }
-  /* Copies first: a writer that sees a mirrored entry finds its copy. */
-  for (uint32_t i = 0; i < m->n_mirrors; i++)
-    if (m->mirrors[i])
-      mirrors_put (&t->mirrors, m->first + i, m->mirrors[i]);
   r = table_load (t, m->first, m->count, m->entries, m->arg, claim_seq);
   if (r == 0) {
     agent_enforce_memory_limit (a);
@@ -755,11 +751,7 @@ cmd_set_entry (struct agent *a, struct msg *m, struct msg *reply)
     return r;
   }
   marks_forget (&t->marks, m->first, m->count);
-  mirrors_forget (&t->mirrors, m->first, m->count);
   if (m->type == MSG_SET_ENTRY) {
-    for (uint32_t i = 0; i < m->n_mirrors; i++)
-      if (m->mirrors[i])
-        mirrors_put (&t->mirrors, m->first + i, m->mirrors[i]);
     if (table_store (t, m->first, m->count, m->entries, m->n_entries) == -1)
       r = ENOMEM;
   }

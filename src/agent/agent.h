@@ -214,10 +214,9 @@ int agent_moved (void *opaque, uint64_t seg, const uint8_t *blocks,
 int agent_cio_pread (struct agent *a, struct container *c, void *buf,
                      size_t len, uint64_t offset);
 int agent_cio_pwrite (struct agent *a, struct table *t, struct container *c,
-                      const void *buf, size_t len, uint64_t offset,
-                      bool mirrored);
+                      const void *buf, size_t len, uint64_t offset);
 int agent_cio_zero (struct agent *a, struct table *t, struct container *c,
-                    uint64_t offset, uint64_t len, bool mirrored);
+                    uint64_t offset, uint64_t len);
 /* The data part of T's flush: sync every container T wrote since its
  * last flush.  0, or -1 (EIO) if one failed now or T is lost (cio.c).
  * Under containers_lock (read). */

@@ -8,10 +8,7 @@
  *             the host hears of it), taken by the table's next flush,
  *             which syncs exactly those containers.  A write still in
  *             flight when the flush takes the bits was not acknowledged
- *             before the flush, so the flush need not cover it.  A
- *             second set (written_alone) has the containers written
- *             without a mirror copy (mirrored writes go to two
- *             containers, and either copy keeps the data).
+ *             before the flush, so the flush need not cover it.
  *
  *   failure   an I/O whose errno says the storage is failing
  *             (container_error_is_failure) has failed the handle
@@ -43,21 +40,13 @@
 #define WORD_BITS 64
 
 static void
-set_bit (_Atomic uint64_t *words, uint32_t id)
+note_written (struct table *t, uint32_t id)
 {
-  _Atomic uint64_t *w = &words[id / WORD_BITS];
+  _Atomic uint64_t *w = &t->written[id / WORD_BITS];
   uint64_t bit = UINT64_C(1) << (id % WORD_BITS);
 
   if (!(atomic_load_explicit (w, memory_order_relaxed) & bit))
     atomic_fetch_or (w, bit);
-}
-
-static void
-note_written (struct table *t, uint32_t id, bool mirrored)
-{
-  if (!mirrored)
-    set_bit (t->written_alone, id);
-  set_bit (t->written, id);
 }
 
 /* An I/O on C failed: report a failure of the handle (once per handle,
@@ -86,41 +75,32 @@ agent_cio_pread (struct agent *a, struct container *c, void *buf,
 
 int
 agent_cio_pwrite (struct agent *a, struct table *t, struct container *c,
-                  const void *buf, size_t len, uint64_t offset,
-                  bool mirrored)
+                  const void *buf, size_t len, uint64_t offset)
 {
   bool was = container_failed (c);
 
   if (container_pwrite (c, buf, len, offset) == -1)
     return io_failed (a, c, was);
-  note_written (t, c->id, mirrored);
+  note_written (t, c->id);
   return 0;
 }
 
 int
 agent_cio_zero (struct agent *a, struct table *t, struct container *c,
-                uint64_t offset, uint64_t len, bool mirrored)
+                uint64_t offset, uint64_t len)
 {
   bool was = container_failed (c);
 
   if (container_zero (c, offset, len) == -1)
     return io_failed (a, c, was);
-  note_written (t, c->id, mirrored);
+  note_written (t, c->id);
   return 0;
 }
 
-/* T's writes to container ID (ERR: why) will never be synced.  Those
- * that were mirrored are on the other copy too, whose container the
- * same flush syncs: the controller marks the copies on ID stale
- * (REPORT mirror_unsynced) and nothing is lost.  ALONE: T wrote to ID
- * without a copy. */
+/* T's writes to container ID (ERR: why) will never be synced. */
 static void
-lose (struct agent *a, struct table *t, uint32_t id, int err, bool alone)
+lose (struct agent *a, struct table *t, uint32_t id, int err)
 {
-  if (!alone) {
-    agent_report (a, REPORT_MIRROR_UNSYNCED, t->vdisk, id, err);
-    return;
-  }
   if (atomic_exchange (&t->lost, true))
     return;
   sm_error ("agent %s: vdisk %s: writes to container %" PRIu32 " since "
@@ -130,24 +110,26 @@ lose (struct agent *a, struct table *t, uint32_t id, int err, bool alone)
   agent_report (a, REPORT_UNSYNCED, t->vdisk, id, err);
 }
 
-/* Sync container ID for T (ALONE: T wrote there without a copy).  0,
- * or -1 (T is lost). */
+/* Sync container ID for T.  0, or -1 (T is lost). */
 static int
-sync_one (struct agent *a, struct table *t, uint32_t id, bool alone)
+sync_one (struct agent *a, struct table *t, uint32_t id)
 {
   struct container *c = agent_container (a, id);
-  int err = ENXIO;
+  bool was;
 
-  if (c != NULL) {
-    bool was = container_failed (c);
-    if (container_sync (c) == 0)
-      return 0;
-    err = errno;
+  if (c == NULL) {
+    lose (a, t, id, ENXIO);
+    return -1;
+  }
+  was = container_failed (c);
+  if (container_sync (c) == -1) {
+    int err = errno;
     if (!was)
       agent_report (a, REPORT_SYNC_FAILED, 0, id, err);
+    lose (a, t, id, err);
+    return -1;
   }
-  lose (a, t, id, err, alone);
-  return alone ? -1 : 0;
+  return 0;
 }
 
 int
@@ -158,12 +140,11 @@ agent_cio_sync (struct agent *a, struct table *t)
 
   pthread_rwlock_rdlock (&a->containers_lock);
   for (uint32_t w = 0; w <= max / WORD_BITS; w++) {
-    uint64_t alone = atomic_exchange (&t->written_alone[w], 0);
-    uint64_t bits = atomic_exchange (&t->written[w], 0) | alone;
+    uint64_t bits = atomic_exchange (&t->written[w], 0);
     while (bits) {
       uint32_t id = w * WORD_BITS + __builtin_ctzll (bits);
       bits &= bits - 1;
-      if (sync_one (a, t, id, (alone >> (id % WORD_BITS)) & 1) == -1)
+      if (sync_one (a, t, id) == -1)
         r = -1;
     }
   }
@@ -190,11 +171,8 @@ agent_cio_detaching (struct agent *a, struct table **ts, size_t n,
   synced = container_sync (c) == 0;
   if (!synced)
     err = errno;
-  for (size_t i = 0; i < n; i++) {
-    bool alone = atomic_fetch_and (&ts[i]->written_alone[c->id / WORD_BITS],
-                                   ~bit) & bit;
-    if ((atomic_fetch_and (&ts[i]->written[c->id / WORD_BITS], ~bit) & bit
-         || alone) && !synced)
-      lose (a, ts[i], c->id, err, alone);
-  }
+  for (size_t i = 0; i < n; i++)
+    if (atomic_fetch_and (&ts[i]->written[c->id / WORD_BITS], ~bit) & bit
+        && !synced)
+      lose (a, ts[i], c->id, err);
 }

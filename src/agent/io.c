@@ -139,11 +139,10 @@ try_fast_path (struct agent *a, struct table *t, struct piece *p,
     break;
   case PIECE_WRITE:
     *r = agent_cio_pwrite (a, t, c, p->buf, p->len,
-                           entry_offset (entry) + p->off, false);
+                           entry_offset (entry) + p->off);
     break;
   case PIECE_ZERO:
-    *r = agent_cio_zero (a, t, c, entry_offset (entry) + p->off, p->len,
-                         false);
+    *r = agent_cio_zero (a, t, c, entry_offset (entry) + p->off, p->len);
     break;
   }
   return 1;
@@ -318,56 +317,6 @@ try_held (struct agent *a, struct table *t, struct piece *p, sm_entry entry,
   return 1;
 }
 
-/* The I/O of piece P at LOC (a located entry): to container C. */
-static int
-piece_io (struct agent *a, struct table *t, struct piece *p, sm_entry loc,
-          bool mirrored)
-{
-  struct container *c = agent_container (a, entry_container (loc));
-
-  if (c == NULL) {
-    errno = EIO;
-    return -1;
-  }
-  switch (p->op) {
-  case PIECE_READ:
-    return agent_cio_pread (a, c, p->buf, p->len, entry_offset (loc) + p->off);
-  case PIECE_WRITE:
-    return agent_cio_pwrite (a, t, c, p->buf, p->len,
-                             entry_offset (loc) + p->off, mirrored);
-  case PIECE_ZERO:
-    return agent_cio_zero (a, t, c, entry_offset (loc) + p->off, p->len,
-                           mirrored);
-  }
-  return -1;
-}
-
-/* I/O of P to the mirrored entry ENTRY: a read from either copy (the
- * copies of a mirrored entry are identical: odd segments read the copy
- * when it is at hand, so reads spread over both containers); a write or
- * zero to the location, then to the copy the controller gave with it
- * (mirrors.h).  Inside an epoch section.  Returns 1 if done (result in
- * *R), 0 if it must fault: no copy at hand for a write, or one of the
- * two containers is failing (cio.c reported it; the controller answers
- * with the copy that still serves, so the host sees no error). */
-static int
-try_mirrored (struct agent *a, struct table *t, struct piece *p,
-              sm_entry entry, int *r)
-{
-  sm_entry copy;
-
-  if (!entry_mirrored (entry))
-    return 0;
-  copy = mirrors_get (&t->mirrors, p->seg);
-  if (p->op == PIECE_READ)
-    *r = piece_io (a, t, p, copy && (p->seg & 1) ? copy : entry, true);
-  else if (copy == 0)
-    return 0;
-  else if ((*r = piece_io (a, t, p, entry, true)) == 0)
-    *r = piece_io (a, t, p, copy, true);
-  return !(*r == -1 && container_error_is_failure (errno));
-}
-
 /* A RETRY cannot unblock ENTRY; only a changed entry or an order can. */
 static bool
 stuck_on (sm_entry entry)
@@ -430,8 +379,7 @@ do_piece (struct agent *a, struct table *t, struct piece *p)
       table_exit (t, epoch);
       return -1;
     }
-    if (try_mirrored (a, t, p, entry, &r)
-        || try_fast_path (a, t, p, entry, &r)
+    if (try_fast_path (a, t, p, entry, &r)
         || try_held (a, t, p, entry, &r)
         || try_tracked (a, t, p, entry, &r)
         || try_open (a, t, p, entry, &r)

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "agent/marks.h"
-#include "agent/slots.h"
 #include "common/cleanup.h"
 #include "common/limits.h"
 
@@ -39,7 +38,8 @@ marks_generation (struct marks *m)
 static uint32_t
 slot_of (const struct marks *m, uint64_t seg)
 {
-  return slots_index (seg, m->n_slots);
+  return (uint32_t) (seg * UINT64_C(0x9e3779b97f4a7c15) >> 40)
+    & (m->n_slots - 1);
 }
 
 /* The blocks [*B0, *B1) that [OFF, OFF+LEN) touches. */
@@ -123,5 +123,15 @@ marks_forget (struct marks *m, uint64_t first, uint64_t count)
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&m->lock);
 
   m->generation++;
-  slots_forget (m->tags, m->n_slots, first, count);
+  if (m->n_slots == 0)
+    return;
+  if (count >= m->n_slots) {
+    memset (m->tags, 0, m->n_slots * sizeof *m->tags);
+    return;
+  }
+  for (uint64_t i = 0; i < count; i++) {
+    uint32_t slot = slot_of (m, first + i);
+    if (m->tags[slot] == first + i + 1)
+      m->tags[slot] = 0;
+  }
 }

@@ -192,7 +192,7 @@ write_partial_block (struct agent *a, const struct redirect_io *io,
   else
     memset (block + (from - start), 0, to - from);
   return agent_cio_pwrite (a, io->t, alt, block, BLOCK,
-                          entry_offset (o->alt) + start, false);
+                          entry_offset (o->alt) + start);
 }
 
 /* DO_WRITE: head and tail blocks merged, the whole blocks between them
@@ -219,11 +219,10 @@ redirect_write (struct agent *a, const struct redirect_io *io,
   if (whole_end <= whole_start)
     return 0;
   if (io->buf == NULL)
-    return agent_cio_zero (a, io->t, alt, at, whole_end - whole_start,
-                           false);
+    return agent_cio_zero (a, io->t, alt, at, whole_end - whole_start);
   return agent_cio_pwrite (a, io->t, alt,
                            (char *) io->buf + (whole_start - io->off),
-                           whole_end - whole_start, at, false);
+                           whole_end - whole_start, at);
 }
 
 int

@@ -90,7 +90,6 @@ table_new (uint32_t vdisk, const char *name, uint64_t size,
   pthread_mutex_init (&t->drain_lock, NULL);
   pthread_mutex_init (&t->lock, NULL);
   marks_init (&t->marks, seg_shift);
-  mirrors_init (&t->mirrors);
   held_map_init (&t->held);
   pthread_cond_init (&t->drained, NULL);
   pthread_cond_init (&t->activated, NULL);
@@ -130,7 +129,6 @@ table_free (struct table *t)
   pthread_mutex_destroy (&t->drain_lock);
   pthread_mutex_destroy (&t->lock);
   marks_destroy (&t->marks);
-  mirrors_destroy (&t->mirrors);
   held_map_destroy (&t->held);
   pthread_cond_destroy (&t->drained);
   pthread_cond_destroy (&t->activated);
@@ -706,7 +704,6 @@ table_forget_all (struct table *t)
   struct table_mid *mids = NULL;
 
   marks_forget (&t->marks, 0, UINT64_MAX);
-  mirrors_forget (&t->mirrors, 0, UINT64_MAX);
 
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&t->lock);

@@ -72,7 +72,6 @@
 
 #include "agent/held.h"
 #include "agent/marks.h"
-#include "agent/mirrors.h"
 #include "common/limits.h"
 #include "proto/entry.h"
 
@@ -145,9 +144,6 @@ struct table {
   /* Changed-block marks the controller confirmed (marks.h). */
   struct marks marks;
 
-  /* Second copies of mirrored entries (mirrors.h). */
-  struct mirrors mirrors;
-
   /* Movements the controller delegated (held.h). */
   struct held_map held;
 
@@ -160,7 +156,6 @@ struct table {
    * last flush; LOST: writes to a failed container were never synced,
    * so every flush fails until the vdisk is made writable again. */
   _Atomic uint64_t written[(ENTRY_MAX_CONTAINER + 1) / 64];
-  _Atomic uint64_t written_alone[(ENTRY_MAX_CONTAINER + 1) / 64];
   _Atomic bool lost;
 };
 

@@ -223,10 +223,9 @@ cmd_container_remove (struct controller *c, json_object *args, char **error)
     return fail (error, "no container '%s'", name);
   id = cc->c->id;
   for (size_t i = 0; i < c->n_vdisks; i++)
-    if (ctrl_pool_has (&c->vdisks[i], id) || c->vdisks[i].mirror_id == id)
-      return fail (error, "container '%s' is used by vdisk '%s'%s", name,
-                   c->vdisks[i].name, c->vdisks[i].mirror_id == id
-                   ? " for its mirror copies ('vdisk unmirror' first)" : "");
+    if (ctrl_pool_has (&c->vdisks[i], id))
+      return fail (error, "container '%s' is used by vdisk '%s'", name,
+                   c->vdisks[i].name);
   if (cc->n_segments > 0)
     return fail (error, "container '%s' still holds %" PRIu64 " segments",
                  name, cc->n_segments);
@@ -331,8 +330,6 @@ vdisk_row (struct controller *c, const struct sm_vdisk_info *v)
   json_add_bool (o, "read_only", v->read_only || c->degraded);
   if (v->clone_of && ctrl_find_vdisk (c, v->clone_of))  /* sql/007 */
     json_add_string (o, "clone_of", ctrl_find_vdisk (c, v->clone_of)->name);
-  if (v->mirror_id && c->containers[v->mirror_id])      /* sql/013 */
-    json_add_string (o, "mirror", c->containers[v->mirror_id]->c->name);
   return o;
 }
 
@@ -491,8 +488,6 @@ cmd_vdisk_info (struct controller *c, json_object *args, char **error)
   o = vdisk_row (c, v);
   json_add_u64 (o, "segments",
                 (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift);
-  if (v->mirror_id)
-    json_add_u64 (o, "mirror_stale_blocks", ctrl_mirror_stale_blocks (c, v));
   return o;
 }
 
@@ -545,10 +540,8 @@ ctrl_admin_delete_vdisk (struct controller *c, uint32_t id, char **error)
     fail (error, "cannot stop serving vdisk '%s'", name);
     return -1;
   }
-  /* Its copies (mirror.c) go now, its segments in the background
-   * (delete.c); V goes with the reload. */
-  if (ctrl_mirror_drop_all (c, (struct sm_vdisk_info *) v, error) == -1)
-    return -1;
+  /* Its segments are freed in the background (delete.c); V goes with
+   * the reload. */
   if (ctrl_delete_start (c, id) == -1) {
     fail (error, "cannot delete vdisk '%s'", name);
     return -1;
@@ -616,12 +609,10 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_object *agent = json_object_new_object ();
   json_object *ctrl = json_object_new_object ();
   uint64_t st[MSG_STAT_COUNT];
-  unsigned n_containers = 0, n_resyncs = 0;
+  unsigned n_containers = 0;
 
   for (uint32_t id = 1; id <= c->max_container; id++)
     n_containers += c->containers[id] != NULL;
-  for (size_t i = 0; i < c->jobs.len; i++)
-    n_resyncs += c->jobs.ptr[i].kind == SM_JOB_RESYNC;
   /* The agents' counters, asked by GET_STATS and summed. */
   ctrl_agent_stats (c, NULL, st);
   json_add_string (o, "version", PACKAGE_VERSION);
@@ -636,7 +627,6 @@ cmd_status (struct controller *c, json_object *args, char **error)
   json_add_u64 (o, "vdisks", c->n_vdisks);
   json_add_u64 (o, "containers", n_containers);
   json_add_u64 (o, "failed_containers", c->n_failed);
-  json_add_u64 (o, "resyncs", n_resyncs);
   json_add_u64 (o, "agents", c->agents.len);
   json_add_u64 (agent, "entries", st[MSG_STAT_ENTRIES]);
   json_add_u64 (agent, "memory", st[MSG_STAT_MEMORY]);
@@ -735,8 +725,6 @@ static const struct {
   { "vdisk.delete", cmd_vdisk_delete },
   { "vdisk.set", cmd_vdisk_set },
   { "vdisk.diff", ctrl_cmd_vdisk_diff },
-  { "vdisk.mirror", ctrl_cmd_vdisk_mirror },
-  { "vdisk.unmirror", ctrl_cmd_vdisk_unmirror },
   { "snapshot.create", ctrl_cmd_snapshot_create },
   { "snapshot.create-group", ctrl_cmd_snapshot_create_group },
   { "snapshot.list", ctrl_cmd_snapshot_list },

@@ -238,9 +238,9 @@ fail_fault (struct controller *c, const struct msg *req, int err)
   ctrl_answer (c, &m);
 }
 
-void
-ctrl_answer_marked_after_commit (struct controller *c, const struct msg *req,
-                                 sm_entry e)
+/* Answer REQ with RETRY(E, MARKED) after the next commit. */
+static void
+wait_for_commit (struct controller *c, const struct msg *req, sm_entry e)
 {
   struct cbt_waiter w = { .agent = c->from, .id = req->id,
                           .vdisk = req->vdisk, .seg = req->first, .e = e };
@@ -288,8 +288,9 @@ marked_retry (uint64_t id, uint32_t vdisk, uint64_t seg, sm_entry *e)
                         .entries = e, .n_entries = 1 };
 }
 
-void
-ctrl_answer_marked (struct controller *c, const struct msg *req, sm_entry e)
+/* Answer REQ with RETRY(E, MARKED) now. */
+static void
+answer_marked (struct controller *c, const struct msg *req, sm_entry e)
 {
   struct msg m = marked_retry (req->id, req->vdisk, req->first, &e);
 
@@ -324,11 +325,11 @@ ctrl_cbt_fault (struct controller *c, struct msg *req)
   else if (row == ENTRY_ZERO_SEGMENT)
     /* A new segment: until its row commits, a crash loses it and the
      * data with it; after, the recovery compares it (with zeros). */
-    ctrl_answer_marked (c, req, e);
+    answer_marked (c, req, e);
   else
     /* Written in place from now on: OPEN must be durable first, or a
      * crash could leave changed blocks that nothing compares. */
-    ctrl_answer_marked_after_commit (c, req, e);
+    wait_for_commit (c, req, e);
   return true;
 }
 

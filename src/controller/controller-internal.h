@@ -293,52 +293,6 @@ bool ctrl_failed_fault (struct controller *c, struct msg *req);
 int ctrl_container_online (struct controller *c, struct ctrl_container *cc,
                            char **error);
 
-/* mirror.c: mirrored vdisks (design note there). */
-/* ENTRIES[0..COUNT) of V as a RETRY shows them: rows whose copy is in
- * sync become ENTRY_MIRROR with the copy in MIRRORS[i]; rows whose copy
- * is behind or gone become TRACK (a write marks its blocks stale
- * first).  MIRRORS (zeroed by the caller) may be NULL for no copies.
- * True if a copy was given. */
-bool ctrl_mirror_overlay (struct controller *c, const struct sm_vdisk_info *v,
-                          uint64_t first, uint32_t count, sm_entry *entries,
-                          sm_entry *mirrors);
-/* A write fault on one segment of a mirrored vdisk: answered (a new
- * segment and its copy, or the blocks marked stale), true. */
-bool ctrl_mirror_fault (struct controller *c, struct msg *req);
-/* Container CID just failed: in the store, each mirrored row on it whose
- * copy is in sync swaps to the copy, and each copy on it starts
- * tracking what it misses. */
-void ctrl_mirror_container_failed (struct controller *c, uint32_t cid);
-/* V's mirrored writes to container CID since their last flush may be
- * missing there (its sync failed): V's copies on CID are stale whole. */
-void ctrl_mirror_suspect (struct controller *c, const struct sm_vdisk_info *v,
-                          uint32_t cid);
-/* Free the copy of segment VSEG of V, if any (the row is being freed).
- * 0 or -1. */
-int ctrl_mirror_drop (struct controller *c, const struct sm_vdisk_info *v,
-                      uint64_t vseg);
-/* Free every copy of V and make it unmirrored (in the store).  0 or -1
- * with *ERROR. */
-int ctrl_mirror_drop_all (struct controller *c, struct sm_vdisk_info *v,
-                          char **error);
-/* Start the resync job of each mirrored vdisk with stale copies that has
- * none (after `container online', at start-up). */
-void ctrl_mirror_resync_all (struct controller *c);
-/* After an unclean stop: every copy that was in sync may have missed
- * the writes in flight; mark them all stale.  0 or -1. */
-int ctrl_mirror_unclean (struct controller *c);
-/* A step of resync job J (jobs.c): 1 done, 0 more to do, -1 *ERROR. */
-int ctrl_resync_step (struct controller *c, struct sm_job *j, char **error);
-/* Blocks of V's copies that are behind (0 if not mirrored). */
-uint64_t ctrl_mirror_stale_blocks (struct controller *c,
-                                   const struct sm_vdisk_info *v);
-/* Why V may not be snapshotted, cloned or migrated (NULL: it may). */
-const char *ctrl_mirror_refuses (const struct sm_vdisk_info *v);
-json_object *ctrl_cmd_vdisk_mirror (struct controller *c, json_object *args,
-                                    char **error);
-json_object *ctrl_cmd_vdisk_unmirror (struct controller *c,
-                                      json_object *args, char **error);
-
 /* startup.c */
 int ctrl_startup (struct controller *c);
 int ctrl_reload_vdisks (struct controller *c);
@@ -635,12 +589,6 @@ int ctrl_cbt_note_later (struct controller *c, uint32_t vdisk, uint64_t seg,
 int ctrl_cbt_flush (struct controller *c);
 void ctrl_cbt_pending_free (struct controller *c);
 bool ctrl_cbt_fault (struct controller *c, struct msg *req);
-/* Answer write fault REQ with RETRY(E, MARKED): now, or after the next
- * commit (marks that must be durable before the write). */
-void ctrl_answer_marked (struct controller *c, const struct msg *req,
-                         sm_entry e);
-void ctrl_answer_marked_after_commit (struct controller *c,
-                                      const struct msg *req, sm_entry e);
 /* MARK: blocks of an open segment an agent writes in place.  recover:
  * start-up: close the open segments, after an unclean stop first marking
  * their unmarked blocks that differ from the base.  0 or -1. */

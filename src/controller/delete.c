@@ -171,48 +171,18 @@ round_failed (struct delete_sync *ds, const char *op, uint32_t container)
   ds->failed_container = container;
 }
 
-static int
-by_location (const void *a, const void *b)
-{
-  const struct pending_free *x = a, *y = b;
-
-  if (x->container != y->container)
-    return x->container < y->container ? -1 : 1;
-  return x->unit < y->unit ? -1 : x->unit > y->unit;
-}
-
-/* The worker: zero the segments of the round, in order of location and
- * adjacent ones together (a migration frees runs of neighbours: one
- * punch per run holds the container's inode lock, which the host's
- * writes to the file wait for, once instead of per segment), then sync
- * each container it touched. */
+/* The worker: zero every segment of the round, then sync each container
+ * it touched. */
 static void *
 sync_thread (void *arg)
 {
   struct delete_sync *ds = arg;
-  size_t n = ds->segments->len;
-  /* A copy to sort: the controller thread reads the round meanwhile
-   * (ctrl_delete_units_held). */
-  CLEANUP_FREE struct pending_free *f = n ? malloc (n * sizeof *f) : NULL;
 
   pthread_setname_np (pthread_self (), "sm-zeroer");
-  if (n > 0 && f == NULL) {
-    errno = ENOMEM;
-    round_failed (ds, "zero", ds->segments->ptr[0].container);
-    n = 0;
-  }
-  else if (n > 0) {
-    memcpy (f, ds->segments->ptr, n * sizeof *f);
-    qsort (f, n, sizeof *f, by_location);
-  }
-  for (size_t i = 0; i < n && ds->err == 0; ) {
-    struct pending_free run = f[i];
-    for (i++; i < n && f[i].container == run.container
-           && f[i].unit == run.unit + run.units
-           && run.units < UINT32_MAX - f[i].units; i++)
-      run.units += f[i].units;
-    if (zero_freed (ds->containers[run.container], &run) == -1)
-      round_failed (ds, "zero", run.container);
+  for (size_t i = 0; i < ds->segments->len && ds->err == 0; i++) {
+    const struct pending_free *f = &ds->segments->ptr[i];
+    if (zero_freed (ds->containers[f->container], f) == -1)
+      round_failed (ds, "zero", f->container);
   }
   for (uint32_t id = 1; id <= ENTRY_MAX_CONTAINER && ds->err == 0; id++)
     if (ds->containers[id] && container_sync (ds->containers[id]) == -1)
@@ -278,8 +248,8 @@ finish_sync (struct controller *c)
   pthread_join (ds->thread, NULL);
   atomic_store (&ds->state, DELETE_SYNC_IDLE);
   if (ds->err != 0) {
-    /* (A failing container's handle failed itself: store/container.c.) */
     struct container *failed = ds->containers[ds->failed_container];
+    atomic_store (&failed->failed, true);
     errno = ds->err;
     sm_error ("container %s: %s of freed segments: %m", failed->name,
               ds->failed_op);

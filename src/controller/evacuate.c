@@ -453,13 +453,6 @@ ctrl_cmd_container_evacuate (struct controller *c, json_object *args,
   if (cc->failed)
     return fail (error, "container '%s' has failed: bring it online "
                  "first ('segmapctl container online %s')", name, name);
-  for (size_t i = 0; i < c->n_vdisks; i++)
-    if (c->vdisks[i].mirror_id
-        && (c->vdisks[i].mirror_id == cc->c->id
-            || ctrl_pool_has (&c->vdisks[i], cc->c->id)))
-      return fail (error, "container '%s' holds copies of the mirrored "
-                   "vdisk '%s', which cannot be evacuated ('vdisk "
-                   "unmirror' first)", name, c->vdisks[i].name);
   if ((dest = destination (c, cc, to, error)) == NULL)
     return NULL;
   need = alloc_used_units (cc->alloc);

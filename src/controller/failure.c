@@ -116,11 +116,9 @@ ctrl_container_fail (struct controller *c, uint32_t id, int err,
   cc->failed_at = time (NULL);
   cc->fail_pending = true;
   c->n_failed++;
-  ctrl_mirror_container_failed (c, id);   /* copies take over at once */
-  sm_error ("controller: container %s failed (%s): its segments without "
-            "a mirror copy elsewhere report medium errors until 'segmapctl "
-            "container online %s'", cc->c->name, why ? why : strerror (err),
-            cc->c->name);
+  sm_error ("controller: container %s failed (%s): its segments report "
+            "medium errors until 'segmapctl container online %s'",
+            cc->c->name, why ? why : strerror (err), cc->c->name);
 }
 
 void
@@ -312,6 +310,5 @@ ctrl_container_online (struct controller *c, struct ctrl_container *cc,
     sm_error ("controller: container %s: a restart will show it failed "
               "again", cc->c->name);
   forget_all_entries (c);
-  ctrl_mirror_resync_all (c);   /* copies that fell behind (mirror.c) */
   return 0;
 }

@@ -571,7 +571,6 @@ fault_load (struct controller *c, struct msg *req,
   struct msg m = { .type = MSG_RETRY, .id = req->id, .vdisk = req->vdisk,
                    .first = req->first, .count = req->count };
   CLEANUP_FREE sm_entry *entries = NULL;
-  CLEANUP_FREE sm_entry *mirrors = NULL;
   int err;
 
   if (req->first + req->count > n_segs)
@@ -601,12 +600,6 @@ fault_load (struct controller *c, struct msg *req,
   }
   ctrl_move_overlay (c, v->id, m.first, m.count, entries);
   ctrl_failed_overlay (c, v->id, m.first, m.count, entries);
-  if (v->mirror_id
-      && (mirrors = calloc (m.count, sizeof *mirrors)) != NULL
-      && ctrl_mirror_overlay (c, v, m.first, m.count, entries, mirrors)) {
-    m.mirrors = mirrors;
-    m.n_mirrors = m.count;
-  }
   if (entries[m.count - 1] == ENTRY_ZERO_SEGMENT)
     m.arg = ctrl_move_zero_run (c, v->id, m.first + m.count,
                                 zero_run_after (c, v, m.first + m.count,
@@ -677,7 +670,6 @@ ctrl_free_vdisk_range (struct controller *c, const struct sm_vdisk_info *v,
       if (store_map_set (c->store, v->id, rows.v.ptr[i].vseg,
                          ENTRY_ZERO_SEGMENT) == -1
           || ctrl_unref_segment (c, rows.v.ptr[i].e, units) == -1
-          || ctrl_mirror_drop (c, v, rows.v.ptr[i].vseg) == -1
           || ctrl_cbt_note_segment (c, v->id, rows.v.ptr[i].vseg) == -1)
         r = -1;
     if (r < 0)
@@ -746,8 +738,7 @@ handle_map_fault (struct controller *c, struct msg *req)
     answer_fail (c, req, EINVAL);
     return;
   }
-  if (ctrl_failed_fault (c, req) || ctrl_mirror_fault (c, req)
-      || ctrl_cow_fault (c, req)
+  if (ctrl_failed_fault (c, req) || ctrl_cow_fault (c, req)
       || ctrl_move_fault (c, req) || ctrl_cbt_fault (c, req))
     return;
   switch (req->op) {
@@ -791,10 +782,6 @@ handle_report (struct controller *c, struct msg *req)
     snprintf (why, sizeof why, "agent %s: %s", c->from->name,
               req->op == REPORT_SYNC_FAILED ? "sync" : "I/O");
     ctrl_container_fail (c, req->arg2, req->status, why);
-    break;
-  case REPORT_MIRROR_UNSYNCED:
-    if ((v = ctrl_find_vdisk (c, req->vdisk)) != NULL)
-      ctrl_mirror_suspect (c, v, req->arg2);
     break;
   case REPORT_UNSYNCED:
     if ((v = ctrl_find_vdisk (c, req->vdisk)) == NULL)

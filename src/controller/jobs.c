@@ -180,9 +180,6 @@ step_one (struct controller *c, struct sm_job *j)
   case SM_JOB_EVACUATE:
     r = ctrl_evacuate_step (c, j, &error);
     break;
-  case SM_JOB_RESYNC:
-    r = ctrl_resync_step (c, j, &error);
-    break;
   }
   if (r == 1 || (r == -1 && !c->degraded)) {
     end (c, j, r == 1 ? SM_JOB_DONE : SM_JOB_FAILED, error);

@@ -175,9 +175,6 @@ ctrl_cmd_migrate (struct controller *c, json_object *args, char **error)
     return fail (error, "rate: a number of bytes per second, or 0");
   if ((v = ctrl_job_vdisk (c, name, error)) == NULL)
     return NULL;
-  if (ctrl_mirror_refuses (v))
-    return fail (error, "vdisk '%s' cannot be migrated: %s", name,
-                 ctrl_mirror_refuses (v));
   placement = v->placement;
   if (ctrl_pool_arg (c, args, ids, &n, &placement, error) == -1)
     return NULL;

@@ -102,8 +102,8 @@ ctrl_pool_alloc (struct controller *c, const struct sm_vdisk_info *v,
 uint32_t
 ctrl_place_grants (struct controller *c, const struct sm_vdisk_info *v)
 {
-  if (spread (v) || v->mirror_id)
-    return 0;                   /* (a mirrored one: mirror.c) */
+  if (spread (v))
+    return 0;
   for (unsigned k = 0; k < v->n_pool; k++)
     if (has_room (c->containers[v->pool[k]], seg_units (v)))
       return v->pool[k];

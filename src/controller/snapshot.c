@@ -349,9 +349,6 @@ origin_arg (struct controller *c, const char *name, const char *snap,
     fail (error, "vdisk '%s' is read-only", name);
   else if (ctrl_snapshot_waits_for (c, v->id))
     fail (error, "vdisk '%s' is already being snapshotted", name);
-  else if (ctrl_mirror_refuses (v))
-    fail (error, "vdisk '%s' cannot be snapshotted: %s", name,
-          ctrl_mirror_refuses (v));
   else {
     for (size_t i = 0; i < n; i++)
       if (ids[i] == v->id) {

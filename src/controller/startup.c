@@ -409,16 +409,8 @@ ctrl_startup (struct controller *c)
     return -1;
   if (!was_clean && zero_free_space (c) == -1)
     return -1;
-  /* Mirrors (mirror.c): copies take over from containers that failed
-   * (again: those found failed at open came before the vdisks); after
-   * an unclean stop every copy in sync may have missed a write. */
-  for (uint32_t id = 1; id <= c->max_container; id++)
-    if (ctrl_container_is_failed (c, id))
-      ctrl_mirror_container_failed (c, id);
-  if ((!was_clean && ctrl_mirror_unclean (c) == -1)
-      || ctrl_commit (c, false) == -1)
+  if (ctrl_commit (c, false) == -1)
     return -1;
-  ctrl_mirror_resync_all (c);
   return 0;
 }
 

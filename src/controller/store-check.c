@@ -42,7 +42,7 @@ static const char *const check_sql[] = {
   "               t.name, coalesce (f.rowid, '?'), f.parent)"
   " FROM sqlite_master t, pragma_foreign_key_check (t.name) f"
   " WHERE t.type = 'table'"
-  "   AND t.name NOT IN ('map', 'vdisk', 'segment', 'movement', 'mirror')",
+  "   AND t.name NOT IN ('map', 'vdisk', 'segment', 'movement')",
 
   "SELECT printf ('vdisk #%d does not exist but has %d map entries',"
   "               vdisk_id, count (*))"
@@ -77,51 +77,22 @@ static const char *const check_sql[] = {
   " JOIN segment s ON s.container_id = m.container_id AND s.unit = m.unit"
   " WHERE s.units <> 1 << (v.seg_shift - 16)",
 
-  "WITH refs AS (SELECT container_id, unit, sum (m = 1) AS n_map,"
-  "                     sum (m = 0) AS n_move, sum (m = 2) AS n_copy"
+  "WITH refs AS (SELECT container_id, unit, sum (m) AS n_map,"
+  "                     sum (1 - m) AS n_move"
   "              FROM (SELECT container_id, unit, 1 AS m FROM map"
   "                    WHERE container_id IS NOT NULL"
   "                    UNION ALL SELECT alt_container_id, alt_unit, 0"
-  "                    FROM movement"
-  "                    UNION ALL SELECT container_id, unit, 2 FROM mirror"
-  "                    WHERE container_id IS NOT NULL)"
+  "                    FROM movement)"
   "              GROUP BY container_id, unit)"
   " SELECT CASE WHEN r.n_map IS NULL"
-  "  THEN printf ('segment %d:%d (%d units) is referenced by no map entry,"
-  " movement or mirror (leaked)', s.container_id, s.unit, s.units)"
-  "  ELSE printf ('segment %d:%d has reference count %d but %d map entries,"
-  " %d movements and %d mirrors reference it', s.container_id, s.unit,"
-  "               s.refcount, r.n_map, r.n_move, r.n_copy) END"
+  "  THEN printf ('segment %d:%d (%d units) is referenced by no map entry"
+  " or movement (leaked)', s.container_id, s.unit, s.units)"
+  "  ELSE printf ('segment %d:%d has reference count %d but %d map entries"
+  " and %d movements reference it', s.container_id, s.unit, s.refcount,"
+  "               r.n_map, r.n_move) END"
   " FROM segment s LEFT JOIN refs r"
   "  ON r.container_id = s.container_id AND r.unit = s.unit"
-  " WHERE coalesce (r.n_map + r.n_move + r.n_copy, 0) <> s.refcount",
-
-  /* Mirrors (sql/013). */
-  "SELECT printf ('vdisk %s segment %d has a mirror copy but no map entry"
-  " of its own', " VDISK_NAME ("v", "x.vdisk_id") ", x.vseg)"
-  " FROM mirror x LEFT JOIN vdisk v ON v.id = x.vdisk_id"
-  " WHERE NOT EXISTS (SELECT 1 FROM map m WHERE m.vdisk_id = x.vdisk_id"
-  "  AND m.vseg = x.vseg AND m.container_id IS NOT NULL)",
-
-  "SELECT printf ('vdisk ''%s'' is mirrored but segment %d has no mirror"
-  " row', v.name, m.vseg)"
-  " FROM map m JOIN vdisk v ON v.id = m.vdisk_id"
-  " WHERE v.mirror_id IS NOT NULL AND m.container_id IS NOT NULL"
-  "   AND NOT EXISTS (SELECT 1 FROM mirror x WHERE x.vdisk_id = m.vdisk_id"
-  "                   AND x.vseg = m.vseg)",
-
-  "SELECT printf ('vdisk ''%s'' segment %d: both copies are on container"
-  " %d', v.name, m.vseg, m.container_id)"
-  " FROM map m JOIN mirror x ON x.vdisk_id = m.vdisk_id AND x.vseg = m.vseg"
-  " JOIN vdisk v ON v.id = m.vdisk_id"
-  " WHERE x.container_id = m.container_id",
-
-  "SELECT printf ('vdisk %s segment %d: the stale bitmap of its mirror has"
-  " %d bytes, but its segments have %d blocks', "
-  VDISK_NAME ("v", "x.vdisk_id") ", x.vseg, length (x.stale),"
-  "               1 << (v.seg_shift - 12))"
-  " FROM mirror x JOIN vdisk v ON v.id = x.vdisk_id"
-  " WHERE x.stale IS NOT NULL AND length (x.stale) <> 1 << (v.seg_shift - 15)",
+  " WHERE coalesce (r.n_map + r.n_move, 0) <> s.refcount",
 
   /* Data movements (sql/005). */
   "SELECT printf ('vdisk #%d does not exist but has %d data movements',"

@@ -62,9 +62,6 @@ enum stmt_id {
   STMT_MAP_DISTRIBUTION,
   /* store-evacuate.c */
   STMT_SEG_NEXT, STMT_MAP_AT,
-  /* store-mirror.c */
-  STMT_MIRROR_GET, STMT_MIRROR_PUT, STMT_MIRROR_DELETE,
-  STMT_MIRROR_NEXT_STALE, STMT_MIRROR_SET_ID,
   STMT_COUNT
 };
 
@@ -83,7 +80,6 @@ extern const struct stmt_def store_job_stmts[];       /* store-job.c */
 extern const struct stmt_def store_cbt_stmts[];       /* store-cbt.c */
 extern const struct stmt_def store_migrate_stmts[];   /* store-migrate.c */
 extern const struct stmt_def store_evacuate_stmts[];  /* store-evacuate.c */
-extern const struct stmt_def store_mirror_stmts[];    /* store-mirror.c */
 
 struct store {
   sqlite3 *db;

@@ -57,7 +57,6 @@ static const char *const kind_names[] = {
   [SM_JOB_FLATTEN] = "flatten",
   [SM_JOB_MIGRATE] = "migrate",
   [SM_JOB_EVACUATE] = "evacuate",
-  [SM_JOB_RESYNC] = "resync",
 };
 
 static const char *const state_names[] = {

@@ -85,8 +85,7 @@ const struct stmt_def store_object_stmts[] = {
   { STMT_VDISK_SET_RO, "UPDATE vdisk SET read_only = ?2 WHERE id = ?1" },
   { STMT_VDISK_LIST,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id, clone_of, base_id, placement, " VDISK_POOL ","
-    "       mirror_id"
+    "       parent_id, clone_of, base_id, placement, " VDISK_POOL
     " FROM vdisk WHERE deleting = 0 ORDER BY name" },
   /* The name is given up at once: no valid name contains ':'.  So is
    * the parent (sql/006). */
@@ -96,8 +95,7 @@ const struct stmt_def store_object_stmts[] = {
     " WHERE id = ?1 AND deleting = 0" },
   { STMT_VDISK_LIST_DELETING,
     "SELECT id, name, size, seg_shift, container_id, created, read_only,"
-    "       parent_id, clone_of, base_id, placement, " VDISK_POOL ","
-    "       mirror_id"
+    "       parent_id, clone_of, base_id, placement, " VDISK_POOL
     " FROM vdisk WHERE deleting = 1 ORDER BY id" },
 
   /* Snapshots (sql/006): the row, from the origin's. */
@@ -549,7 +547,6 @@ vdisk_row (sqlite3_stmt *s, struct sm_vdisk_info *v)
   if (v->container_id != 0)
     v->pool[v->n_pool++] = v->container_id;
   add_pool (v, (const char *) sqlite3_column_text (s, 11));
-  v->mirror_id = sqlite3_column_int64 (s, 12);        /* NULL -> 0 */
   return store_column_strdup (s, 1, &v->name);
 }
 

@@ -82,7 +82,6 @@ static const struct stmt_def *const stmt_tables[] = {
   core_stmts, store_object_stmts, store_map_stmts, store_iscsi_stmts,
   store_movement_stmts, store_clone_stmts, store_job_stmts,
   store_cbt_stmts, store_migrate_stmts, store_evacuate_stmts,
-  store_mirror_stmts,
 };
 
 static void

@@ -95,36 +95,6 @@ int store_container_remove (struct store *st, uint32_t id);
 /* Change the size: EBUSY if a segment would end past the new size. */
 int store_container_set_size (struct store *st, uint32_t id, uint64_t size);
 
-/* Mirrored vdisks (sql/013, controller/mirror.c).  A mirror row: the
- * second copy of a map row, at LOC (0: none yet), STALE if some of its
- * blocks are behind. */
-struct sm_mirror {
-  bool present;                 /* the row exists */
-  sm_entry loc;                 /* entry_make (container, unit, VALID) */
-  bool stale;
-};
-/* The mirror rows of [FIRST, FIRST+COUNT) of VDISK into OUT[0..COUNT)
- * (absent rows: present false).  0 or -1. */
-int store_mirror_get (struct store *st, uint32_t vdisk, uint64_t first,
-                      uint32_t count, struct sm_mirror *out);
-/* One row, with its stale bitmap (N_BYTES; zeros if none) into STALE.
- * 0 or -1. */
-int store_mirror_get_one (struct store *st, uint32_t vdisk, uint64_t vseg,
-                          struct sm_mirror *m, uint8_t *stale,
-                          uint32_t n_bytes);
-/* Set the row: LOC (0: none; then STALE must be given), STALE (NULL: in
- * sync).  0 or -1. */
-int store_mirror_put (struct store *st, uint32_t vdisk, uint64_t vseg,
-                      sm_entry loc, const uint8_t *stale, uint32_t n_bytes);
-int store_mirror_delete (struct store *st, uint32_t vdisk, uint64_t vseg);
-/* The first stale row of VDISK at or after FROM: 1 and *VSEG, 0 none,
- * -1. */
-int store_mirror_next_stale (struct store *st, uint32_t vdisk,
-                             uint64_t from, uint64_t *vseg);
-/* VDISK's mirror container (0: not mirrored).  0 or -1. */
-int store_vdisk_set_mirror (struct store *st, uint32_t vdisk,
-                            uint32_t container);
-
 /* Record container ID as failed because of WHY (at WHEN, seconds since
  * the epoch), or as serving again (WHY NULL).  ENOENT if absent. */
 int store_container_set_failed (struct store *st, uint32_t id,
@@ -155,7 +125,6 @@ struct sm_vdisk_info {
   uint32_t pool[SM_POOL_MAX];   /* the pool: pool[0] == container_id */
   unsigned n_pool;              /* 0 when container_id is 0 */
   enum sm_placement placement;
-  uint32_t mirror_id;           /* the container of its copies; 0: none */
   int64_t created;              /* seconds since the epoch */
   bool read_only;
   uint32_t parent;              /* a snapshot's origin vdisk; 0: a vdisk */
@@ -243,7 +212,6 @@ enum sm_job_kind {
   SM_JOB_FLATTEN,               /* clone flatten: segments copied */
   SM_JOB_MIGRATE,               /* migrate: segments moved */
   SM_JOB_EVACUATE,              /* container evacuate: segments moved */
-  SM_JOB_RESYNC,                /* mirror resync: blocks copied */
 };
 enum sm_job_state {
   SM_JOB_RUNNING,

@@ -26,7 +26,5 @@ entry_state_to_string (sm_entry e)
     return "tracked";
   if (e & ENTRY_OPEN)
     return "open";
-  if (e & ENTRY_MIRROR)
-    return "mirrored";
   return "mapped";
 }

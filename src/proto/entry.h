@@ -28,11 +28,6 @@
  *                           location; a block the agent has not
  *                           reported since the entry came is reported
  *                           first (MARK, not waited for)
- *   VALID|MIRROR            mapped, mirrored: reads from the location
- *                           or the copy, writes to it and to the copy the
- *                           controller gave with it (MSG mirrors; the
- *                           agent caches them: a write with no copy at
- *                           hand faults)
  *   VALID|TRACK             mapped, tracked (changed-block tracking):
  *                           reads on the fast path; a write goes to
  *                           the location only if every 4 KiB block it
@@ -60,11 +55,10 @@ typedef uint64_t sm_entry;
 #define ENTRY_ALT       UINT64_C(0x10)
 #define ENTRY_TRACK     UINT64_C(0x20)
 #define ENTRY_OPEN      UINT64_C(0x40)
-#define ENTRY_MIRROR    UINT64_C(0x80)
 #define ENTRY_FLAG_MASK UINT64_C(0xff)
 #define ENTRY_KNOWN_FLAGS (ENTRY_VALID | ENTRY_NOWRITE | ENTRY_ZERO | \
                            ENTRY_ERROR | ENTRY_ALT | ENTRY_TRACK | \
-                           ENTRY_OPEN | ENTRY_MIRROR)
+                           ENTRY_OPEN)
 
 #define ENTRY_UNIT_SHIFT 16           /* a unit is 64 KiB */
 #define ENTRY_MAX_CONTAINER 0xffff
@@ -112,13 +106,6 @@ entry_open (sm_entry e)
   return (e & ENTRY_FLAG_MASK) == (ENTRY_VALID | ENTRY_OPEN);
 }
 
-/* Is the entry mapped and mirrored (writes go to two copies)? */
-static inline bool
-entry_mirrored (sm_entry e)
-{
-  return (e & ENTRY_FLAG_MASK) == (ENTRY_VALID | ENTRY_MIRROR);
-}
-
 /* Can a write whose blocks are all marked go straight to the location? */
 static inline bool
 entry_tracked (sm_entry e)
@@ -140,7 +127,7 @@ entry_is_well_formed (sm_entry e)
 }
 
 /* "invalid", "mapped", "zero", "nowrite", "error", "alternate",
- * "tracked", "open", "mirrored". */
+ * "tracked", "open". */
 const char *entry_state_to_string (sm_entry e);
 
 #endif /* SEGMAP_ENTRY_H */

@@ -63,7 +63,6 @@ enum {
   FIELD_COUNTERS = 1u << 14,
   FIELD_PATH    = 1u << 15,
   FIELD_EXTENTS = 1u << 16,
-  FIELD_MIRRORS = 1u << 17,
 };
 #define FIELD_RANGE (FIELD_VDISK | FIELD_FIRST | FIELD_COUNT)
 
@@ -129,7 +128,6 @@ static const struct field fields[] = {
   { FIELD_PATH, "path", FK_STRING, offsetof (struct msg, path), 0, 1,
     MSG_MAX_PATH },
   ARRAY (FIELD_EXTENTS, extents, n_extents, 8, MSG_MAX_EXTENTS),
-  ARRAY (FIELD_MIRRORS, mirrors, n_mirrors, 8, MSG_MAX_ENTRIES),
 };
 
 _Static_assert (sizeof (sm_entry) == 8, "entries are 8 bytes");
@@ -172,8 +170,7 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
                       check_map_fault },
   [MSG_FLUSH] = { "flush", FIELD_ID | FIELD_VDISK, 0, NULL },
   [MSG_RETRY] = { "retry", FIELD_ID | FIELD_FLAGS | FIELD_RANGE |
-                  FIELD_ARG | FIELD_ENTRIES | FIELD_MIRRORS, MSG_F_MARKED,
-                  check_retry },
+                  FIELD_ARG | FIELD_ENTRIES, MSG_F_MARKED, check_retry },
   [MSG_FAIL] = { "fail", FIELD_ID | FIELD_STATUS, 0, check_fail },
   [MSG_DO_WRITE] = { "do_write", FIELD_ID | FIELD_ALT | FIELD_ENTRIES |
                      FIELD_BLOCKS, 0, check_do_write },
@@ -188,8 +185,7 @@ static const struct layout layouts[MSG_TYPE_MAX + 1] = {
   [MSG_GET_ENTRY] = { "get_entry", FIELD_ID | FIELD_RANGE, 0, check_get },
   [MSG_GET_STATUS] = { "get_status", FIELD_ID | FIELD_RANGE, 0, check_get },
   [MSG_SET_ENTRY] = { "set_entry", FIELD_ID | FIELD_FLAGS | FIELD_RANGE |
-                      FIELD_ENTRIES | FIELD_MIRRORS, MSG_F_BLOCKING,
-                      check_set_entry },
+                      FIELD_ENTRIES, MSG_F_BLOCKING, check_set_entry },
   [MSG_SET_STATUS] = { "set_status", FIELD_ID | FIELD_FLAGS | FIELD_RANGE |
                        FIELD_ARG, MSG_F_BLOCKING | MSG_F_ON,
                        check_set_status },
@@ -237,7 +233,6 @@ static const char *const report_ops[REPORT_OP_MAX + 1] = {
   [REPORT_UNRECORDED] = "unrecorded_allocation",
   [REPORT_IO_FAILED] = "io_failed",
   [REPORT_UNSYNCED] = "unsynced_writes",
-  [REPORT_MIRROR_UNSYNCED] = "unsynced_mirrored_writes",
 };
 
 int
@@ -498,32 +493,6 @@ check_entries (const struct msg *m, const struct layout *row)
   return 0;
 }
 
-/* MIRRORS: none, or one per entry: 0, or a located mapped entry for
- * each ENTRY_MIRROR entry and 0 for the others. */
-static int
-check_mirrors (const struct msg *m, const char *name)
-{
-  if (m->n_mirrors == 0)
-    return 0;
-  if (m->n_mirrors != m->n_entries) {
-    sm_error ("%s: %" PRIu32 " mirrors for %" PRIu32 " entries (must be "
-              "0 or as many)", name, m->n_mirrors, m->n_entries);
-    return -1;
-  }
-  for (uint32_t i = 0; i < m->n_mirrors; i++) {
-    sm_entry e = m->entries[i], x = m->mirrors[i];
-    bool mirrored = entry_is_valid (e) && (e & ENTRY_MIRROR);
-    if (mirrored != (x != 0)
-        || (x != 0 && (entry_flags (x) != ENTRY_VALID
-                       || entry_container (x) == 0))) {
-      sm_error ("%s: mirror %" PRIu32 " (0x%016" PRIx64 ") does not go with "
-                "entry 0x%016" PRIx64, name, i, x, e);
-      return -1;
-    }
-  }
-  return 0;
-}
-
 /* All the rules for M, in the order a reader would look for them. */
 static int
 validate (const struct msg *m)
@@ -626,8 +595,6 @@ check_retry (const struct msg *m)
               "(must be the count)", m->n_entries, m->count);
     return -1;
   }
-  if (check_mirrors (m, "retry") == -1)
-    return -1;
   if (m->arg > MSG_MAX_SEGMENTS - m->first - m->count) {
     sm_error ("retry: %" PRIu64 " zero segments after %" PRIu64 "+%" PRIu32
               " end past segment %" PRIu64, m->arg, m->first, m->count,
@@ -764,7 +731,7 @@ check_set_entry (const struct msg *m)
               "(must be 1 or the count)", m->n_entries, m->count);
     return -1;
   }
-  return check_mirrors (m, "set_entry");
+  return 0;
 }
 
 static int
@@ -1238,6 +1205,5 @@ msg_clear (struct msg *m)
   free (m->counters);
   free (m->path);
   free (m->extents);
-  free (m->mirrors);
   memset (m, 0, sizeof *m);
 }

@@ -146,7 +146,7 @@
 #include "proto/entry.h"
 
 #define MSG_MAGIC 0x53474d50u   /* "SGMP" */
-#define MSG_VERSION 8
+#define MSG_VERSION 7
 #define MSG_HEADER_SIZE 12
 #define MSG_MAX_BODY (16u << 20)     /* a frame body is at most 16 MiB */
 #define MSG_MAX_ENTRIES (1u << 20)   /* entries in one message */
@@ -201,10 +201,8 @@ enum report_op {
   REPORT_IO_FAILED = 3,         /* container arg2 failed an I/O, status */
   REPORT_UNSYNCED = 4,          /* vdisk's writes to the failed container
                                  * arg2 were never synced */
-  REPORT_MIRROR_UNSYNCED = 5,   /* the same, for mirrored writes: their
-                                 * other copies have them */
 };
-#define REPORT_OP_MAX REPORT_MIRROR_UNSYNCED
+#define REPORT_OP_MAX REPORT_UNSYNCED
 
 /* The counters of a REPLY to GET_STATS, by index (a peer may send
  * fewer or more; a missing one reads as 0). */
@@ -289,9 +287,6 @@ struct msg {
   char *path;               /* CONTAINER_ATTACH: file or device */
   uint32_t n_extents;       /* words in extents: twice the ranges */
   uint64_t *extents;        /* DIFF: (offset, length) byte ranges */
-  uint32_t n_mirrors;       /* 0, or n_entries */
-  sm_entry *mirrors;        /* RETRY, SET_ENTRY: the second copy of each
-                               ENTRY_MIRROR entry (0 for the others) */
 };
 
 /* Encode M into a newly allocated frame (*FRAME, *LEN).  Returns 0, or -1

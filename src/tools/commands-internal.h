@@ -98,10 +98,6 @@ int check_pool (const struct command *cmd, const char *list);
 int check_placement (const struct command *cmd, const char *placement);
 int run_container_evacuate (struct session *s, const struct command *cmd,
                             int argc, char **argv);
-int run_vdisk_mirror (struct session *s, const struct command *cmd,
-                      int argc, char **argv);
-int run_vdisk_unmirror (struct session *s, const struct command *cmd,
-                        int argc, char **argv);
 int run_migrate (struct session *s, const struct command *cmd, int argc,
                  char **argv);
 int run_clone_flatten (struct session *s, const struct command *cmd,

@@ -1,12 +1,10 @@
 /* segmapctl: migrate VDISK CONTAINER[,CONTAINER...] [--placement
- * fill|spread] [--rate SIZE], container evacuate NAME [--to CONTAINER],
- * vdisk mirror VDISK CONTAINER and vdisk unmirror VDISK.
+ * fill|spread] [--rate SIZE] and container evacuate NAME [--to
+ * CONTAINER].
  *
  * Requests: migrate {vdisk, container, placement, rate} (placement and
- * rate optional; rate in bytes per second); container.evacuate {name,
- * to} (to optional); vdisk.mirror {name, container}; vdisk.unmirror
- * {name}.  The answer of the first three is the job's row, as in `job
- * list' (vdisk.mirror of a vdisk with nothing mapped: {vdisk, mirror}).
+ * rate optional; rate in bytes per second); container.evacuate {name, to} (to optional).  The answer is
+ * the job's row, as in `job list'.
  */
 #include <config.h>
 
@@ -77,52 +75,5 @@ run_container_evacuate (struct session *s, const struct command *cmd,
     printf ("job %s: evacuating container %s (%s segments to move); "
             "follow it with 'segmapctl job wait %s'\n",
             jnum (r, "id", b[0]), argv[0], jnum (r, "total", b[1]), b[0]);
-  return 0;
-}
-
-int
-run_vdisk_mirror (struct session *s, const struct command *cmd, int argc,
-                  char **argv)
-{
-  CTL_CLEANUP_PUT json_object *r = NULL;
-  json_object *args, *id;
-  char b[2][FMT_SIZE_LEN];
-  int rc;
-
-  if (check_name (cmd, "vdisk", argv[0]) != 0
-      || check_name (cmd, "container", argv[1]) != 0)
-    return EXIT_USAGE;
-  args = name_args (argv[0]);
-  json_object_object_add (args, "container",
-                          json_object_new_string (argv[1]));
-  if ((rc = call (s, "vdisk.mirror", args, &r)) != 0)
-    return rc;
-  if (s->json)
-    print_json (r);
-  else if (!json_object_object_get_ex (r, "id", &id))
-    printf ("vdisk %s is mirrored on container %s (nothing to copy)\n",
-            argv[0], argv[1]);
-  else
-    printf ("job %s: copying vdisk %s to container %s (%s blocks); follow "
-            "it with 'segmapctl job wait %s'\n", jnum (r, "id", b[0]),
-            argv[0], argv[1], jnum (r, "total", b[1]), b[0]);
-  return 0;
-}
-
-int
-run_vdisk_unmirror (struct session *s, const struct command *cmd, int argc,
-                    char **argv)
-{
-  CTL_CLEANUP_PUT json_object *r = NULL;
-  int rc = check_name (cmd, "vdisk", argv[0]);
-
-  if (rc == 0)
-    rc = call (s, "vdisk.unmirror", name_args (argv[0]), &r);
-  if (rc != 0)
-    return rc;
-  if (s->json)
-    print_json (r);
-  else
-    printf ("vdisk %s is not mirrored any more\n", argv[0]);
   return 0;
 }

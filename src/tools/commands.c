@@ -295,8 +295,6 @@ print_status (json_object *r)
   kv ("Vdisks:", "%s", jnum (r, "vdisks", b[0]));
   kv ("Containers:", "%s (%s failed)", jnum (r, "containers", b[0]),
       jnum (r, "failed_containers", b[1]));
-  kv ("Resyncs:", "%s (mirror resync jobs running or paused)",
-      jnum (r, "resyncs", b[0]));
   kv ("Agent:", "%s entries, %s memory of %s limit, %s faults, %s forgotten, "
       "%s granted writes",
       jnum (agent, "entries", b[0]), jsize (agent, "memory", b[1]),
@@ -673,15 +671,6 @@ print_vdisk_info (json_object *r)
   kv ("Read-only:", "%s", jyesno (r, "read_only"));
   if (jstr (r, "clone_of"))
     kv ("Clone of:", "%s", jstr (r, "clone_of"));
-  if (jstr (r, "mirror")) {
-    int64_t stale = 0;
-    jint (r, "mirror_stale_blocks", &stale);
-    if (stale == 0)
-      kv ("Mirror:", "%s (in sync)", jstr (r, "mirror"));
-    else
-      kv ("Mirror:", "%s (%s blocks behind)", jstr (r, "mirror"),
-          jnum (r, "mirror_stale_blocks", b[0]));
-  }
   kv ("Created:", "%s", jtime (r, "created", when, sizeof when));
 }
 
@@ -1001,29 +990,6 @@ const struct command commands[] = {
     "(VDISK@FROM.. for the vdisk now).\n",
     .min_args = 2, .max_args = 3,
     .run = run_vdisk_diff,
-  },
-  {
-    .group = "vdisk", .name = "mirror", .args = "VDISK CONTAINER",
-    .summary = "keep a second copy of every segment of a vdisk",
-    .details =
-    "From now on every write to VDISK goes to its segment and to a copy\n"
-    "on CONTAINER before it is acknowledged; a background job (kind\n"
-    "resync) copies what is already written.  If either container fails,\n"
-    "the other copy serves with no error to the host, and the blocks\n"
-    "written meanwhile are tracked; 'container online' then starts a\n"
-    "resync that copies only those blocks.  CONTAINER must not be in the\n"
-    "vdisk's pool.  Snapshots, clones and migration of a mirrored vdisk\n"
-    "are not supported.  Prints the job number.\n",
-    .min_args = 2, .max_args = 2,
-    .run = run_vdisk_mirror,
-  },
-  {
-    .group = "vdisk", .name = "unmirror", .args = "VDISK",
-    .summary = "drop the second copies of a vdisk",
-    .details =
-    "Writes go to one copy again, and the copies' space is freed.\n",
-    .min_args = 1, .max_args = 1,
-    .run = run_vdisk_unmirror,
   },
   {
     .group = "snapshot", .name = "create", .args = "VDISK SNAP",

@@ -107,8 +107,6 @@ enum { V_TYPICAL, V_EDGE, N_SMALL_VARIANTS, V_HUGE = N_SMALL_VARIANTS,
        N_VARIANTS };
 
 static sm_entry sample_entries[4];
-/* A RETRY of mirrored entries: the first has a copy (sql/013). */
-static sm_entry mirrored_entries[4], sample_mirrors[4];
 static uint8_t sample_blocks[32];
 static uint32_t sample_vdisks[3] = { 1, 2, 0xffffffff };
 static char long_name[MSG_MAX_NAME + 1];
@@ -133,9 +131,6 @@ init_samples (void)
   sample_entries[2] = entry_make (0xffff, ENTRY_MAX_UNIT,
                                   ENTRY_VALID | ENTRY_NOWRITE | ENTRY_ALT);
   sample_entries[3] = ENTRY_INVALID;
-  memcpy (mirrored_entries, sample_entries, sizeof mirrored_entries);
-  mirrored_entries[0] |= ENTRY_MIRROR;
-  sample_mirrors[0] = entry_make (4, 2000, ENTRY_VALID);
   for (i = 0; i < sizeof sample_blocks; i++)
     sample_blocks[i] = i * 37 + 1;
   grant_entries[0] = entry_make (1, 16, ENTRY_VALID);
@@ -217,11 +212,6 @@ sample_body (struct msg *m, unsigned variant)
     m->flags = edge ? MSG_F_MARKED : 0;
     m->n_entries = m->count;
     m->entries = huge ? huge_entries : sample_entries;
-    if (!edge && !huge) {
-      m->entries = mirrored_entries;
-      m->mirrors = sample_mirrors;
-      m->n_mirrors = 4;
-    }
     break;
   case MSG_GRANT:
     m->vdisk = edge ? UINT32_MAX : 7;
@@ -438,7 +428,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_HEARTBEAT] = "ia",
   [MSG_MAP_FAULT] = "iovFcabB",
   [MSG_FLUSH] = "iv",
-  [MSG_RETRY] = "ifvFcaEM",
+  [MSG_RETRY] = "ifvFcaE",
   [MSG_FAIL] = "is",
   [MSG_DO_WRITE] = "iAEB",
   [MSG_DO_SPLIT_READ] = "iAEB",
@@ -447,7 +437,7 @@ static const char *const wire_fields[MSG_TYPE_MAX + 1] = {
   [MSG_DELETE_TABLE] = "iv",
   [MSG_GET_ENTRY] = "ivFc",
   [MSG_GET_STATUS] = "ivFc",
-  [MSG_SET_ENTRY] = "ifvFcEM",
+  [MSG_SET_ENTRY] = "ifvFcE",
   [MSG_SET_STATUS] = "ifvFca",
   [MSG_QUIESCE] = "iaV",
   [MSG_ACTIVATE] = "iV",
@@ -539,11 +529,6 @@ tb_field (struct tbuf *b, const struct msg *m, char code)
     tb_put (b, m->n_counters, 4);
     for (i = 0; i < m->n_counters; i++)
       tb_put (b, m->counters[i], 8);
-    break;
-  case 'M':
-    tb_put (b, m->n_mirrors, 4);
-    for (i = 0; i < m->n_mirrors; i++)
-      tb_put (b, m->mirrors[i], 8);
     break;
   case 'X':
     tb_put (b, m->n_extents, 4);
@@ -1080,27 +1065,13 @@ static void get_diff_self (struct msg *m) { m->arg = m->vdisk; }
 static void mark_no_blocks (struct msg *m) { m->n_blocks = 0; m->blocks = NULL; }
 
 static void
-mirrors_short (struct msg *m)
+bad_flag_entry (struct msg *m)
 {
-  m->mirrors = sample_mirrors;
-  m->n_mirrors = 2;
-}
-static void
-mirror_unpaired (struct msg *m)
-{
-  m->entries = sample_entries;          /* none is ENTRY_MIRROR */
-  m->mirrors = sample_mirrors;
-  m->n_mirrors = 4;
-}
-static void
-mirror_flagged (struct msg *m)
-{
-  bad_entries[0] = entry_make (4, 2000, ENTRY_VALID | ENTRY_NOWRITE);
-  m->mirrors = bad_entries;
-  m->n_mirrors = 1;
-  m->entries = mirrored_entries;
-  m->n_entries = 1;
-  m->count = 1;
+  bad_entries[0] = ENTRY_VALID;
+  bad_entries[1] = ENTRY_VALID | 0x80;
+  m->entries = bad_entries;
+  m->n_entries = 2;
+  m->count = 2;
 }
 static void
 zero_with_location (struct msg *m)
@@ -1195,12 +1166,7 @@ static const struct bad_case bad_cases[] = {
   { "set_status 0x10", MSG_SET_STATUS, flag_16, "unknown flag", false },
   { "set_status read-only", MSG_SET_STATUS, flag_ro, "does not take flags",
     false },
-  { "set_entry 2 mirrors for 4", MSG_SET_ENTRY, mirrors_short,
-    "2 mirrors for 4", false },
-  { "retry unpaired mirror", MSG_RETRY, mirror_unpaired, "does not go with",
-    false },
-  { "set_entry flagged mirror", MSG_SET_ENTRY, mirror_flagged,
-    "does not go with", false },
+  { "entry flag 0x80", MSG_SET_ENTRY, bad_flag_entry, "not well formed", false },
   { "diff odd words", MSG_DIFF, diff_odd, "not pairs", false },
   { "diff unordered", MSG_DIFF, diff_unordered, "out of order", false },
   { "get_diff from itself", MSG_GET_DIFF, get_diff_self, "not another", false },
@@ -1309,7 +1275,7 @@ static const struct bad_case bad_cases[] = {
   { "set_degraded blocking", MSG_SET_DEGRADED, flag_blocking,
     "does not take flags", false },
   { "report op 0", MSG_REPORT, op_0, "op 0", false },
-  { "report op 6", MSG_REPORT, report_op_big, "op 6", false },
+  { "report op 5", MSG_REPORT, report_op_big, "op 5", false },
   { "report status 0", MSG_REPORT, status_0, "status 0", false },
   { "report sync container 0", MSG_REPORT, cid_0, "container id 0", false },
   { "reply error+counters", MSG_REPLY, error_with_counters,

@@ -70,7 +70,7 @@ static const char status_json[] =
   "{\"version\":\"0.1.0\",\"uptime\":3661,\"state_dir\":\"/srv/sm\","
   "\"database\":\"/srv/sm/segmap.db\",\"socket\":\"/srv/sm/segmap.sock\","
   "\"read_only\":false,\"needs_check\":true,\"vdisks\":2,\"containers\":2,"
-  "\"failed_containers\":1,\"resyncs\":1,\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
+  "\"failed_containers\":1,\"agent\":{\"entries\":1024,\"memory\":1572864,\"memory_limit\":268435456,"
   "\"faults\":17,\"forgotten\":192,\"granted_writes\":5},"
   "\"controller\":{\"commits\":5,\"allocations\":12,\"pending\":1}}";
 
@@ -200,12 +200,8 @@ fake_dispatch (void *opaque, const char *cmd, json_object *args, char **error)
   if (strcmp (cmd, "vdisk.create") == 0 || strcmp (cmd, "vdisk.resize") == 0)
     return vdisk_row (args);
   if (strcmp (cmd, "vdisk.delete") == 0 ||
-      strcmp (cmd, "container.remove") == 0 ||
-      strcmp (cmd, "vdisk.unmirror") == 0)
+      strcmp (cmd, "container.remove") == 0)
     return json_object_new_object ();
-  if (strcmp (cmd, "vdisk.mirror") == 0)
-    return json_tokener_parse ("{\"id\":7,\"kind\":\"resync\","
-                               "\"vdisk\":\"disk0\",\"total\":2048}");
   if (strcmp (cmd, "check") == 0)
     return json_tokener_parse (check_ok ? check_good_json : check_bad_json);
   *error = strdup ("unknown command");
@@ -384,7 +380,6 @@ START_TEST (test_status)
              "Needs check:  yes (run 'segmapctl check')\n"
              "Vdisks:       2\n"
              "Containers:   2 (1 failed)\n"
-             "Resyncs:      1 (mirror resync jobs running or paused)\n"
              "Agent:        1024 entries, 1.5M memory of 256M limit, "
              "17 faults, 192 forgotten, 5 granted writes\n"
              "Controller:   5 commits, 12 allocations, 1 pending\n", "");
@@ -537,15 +532,6 @@ START_TEST (test_containers)
   RUN (&r, "container", "remove", "c1");
   check_run (&r, 0, "container c1 removed\n", "");
   check_request ("container.remove", "{\"name\":\"c1\"}");
-  RUN (&r, "vdisk", "mirror", "disk0", "c1");
-  check_run (&r, 0, "job 7: copying vdisk disk0 to container c1 (2048 "
-             "blocks); follow it with 'segmapctl job wait 7'\n", "");
-  check_request ("vdisk.mirror", "{\"name\":\"disk0\",\"container\":\"c1\"}");
-  RUN (&r, "vdisk", "unmirror", "disk0");
-  check_run (&r, 0, "vdisk disk0 is not mirrored any more\n", "");
-  check_request ("vdisk.unmirror", "{\"name\":\"disk0\"}");
-  RUN (&r, "vdisk", "mirror", "disk0");
-  ck_assert_int_eq (r.status, 2);
   RUN (&r, "container", "online", "c1");
   check_run (&r, 0, "container c1 is online\n", "");
   check_request ("container.online", "{\"name\":\"c1\"}");

@@ -1046,8 +1046,8 @@ static const struct corruption {
 } corruptions[] = {
   { "wrong refcount",
     "UPDATE segment SET refcount = 3 WHERE unit = 16", 1,
-    "segment 1:16 has reference count 3 but 1 map entries, 0 movements and "
-    "0 mirrors reference it" },
+    "segment 1:16 has reference count 3 but 1 map entries and 0 movements "
+    "reference it" },
   { "dangling map row",
     "INSERT INTO map VALUES (1, 7, 1, 512, 1)", 1,
     "vdisk 'v1' segment 7 maps container 1 unit 512, which is not an "
@@ -1059,18 +1059,10 @@ static const struct corruption {
     "INSERT INTO segment VALUES (1, 40, 16, 1);"
     "INSERT INTO map VALUES (1, 9, 1, 40, 1)", 1,
     "segment 1:40 (16 units) overlaps an earlier segment of container 1" },
-  { "mirror copy without its segment row",
-    "INSERT INTO segment VALUES (1, 320, 16, 1);"
-    "INSERT INTO mirror VALUES (1, 1, 1, 320, NULL)", 1,
-    "both copies are on container 1" },
-  { "mirror of an unmapped segment",
-    "INSERT INTO segment VALUES (1, 320, 16, 1);"
-    "INSERT INTO mirror VALUES (1, 9, 1, 320, NULL)", 1,
-    "segment 9 has a mirror copy but no map entry" },
   { "leaked segment",
     "INSERT INTO segment VALUES (1, 320, 16, 1)", 1,
-    "segment 1:320 (16 units) is referenced by no map entry, movement or "
-    "mirror (leaked)" },
+    "segment 1:320 (16 units) is referenced by no map entry or movement "
+    "(leaked)" },
   { "segment past its container",
     "UPDATE container SET size = 40 * 65536", 1,
     "segment 1:32 (16 units) extends past the end of container 'c' "
@@ -1129,8 +1121,8 @@ static const struct corruption {
   { "movement not counted by its alt segment",
     "INSERT INTO segment VALUES (1, 64, 16, 2);"
     "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32))", 1,
-    "segment 1:64 has reference count 2 but 0 map entries, 1 movements and "
-    "0 mirrors reference it" },
+    "segment 1:64 has reference count 2 but 0 map entries and 1 movements "
+    "reference it" },
   { "two movements to one segment",
     "INSERT INTO segment VALUES (1, 64, 16, 2);"
     "INSERT INTO movement VALUES (1, 1, 1, 16, 1, 64, 1, zeroblob (32));"
