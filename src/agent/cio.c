@@ -12,9 +12,11 @@
  *
  *   failure   an I/O whose errno says the storage is failing
  *             (container_error_is_failure) has failed the handle
- *             (store/container.h); the agent REPORTs it (io_failed, or
- *             sync_failed), and the controller fails the container for
- *             every agent (controller/failure.c).
+ *             (store/container.h); the agent REPORTs it once
+ *             (container_failure_news, asked only after a failed call:
+ *             the I/O path checks nothing beforehand), and the
+ *             controller fails the container for every agent
+ *             (controller/failure.c).
  *
  * Lost writes.  Writes a table made to a container that then failed
  * before a sync covered them may be gone (after a failed fsync the
@@ -49,14 +51,13 @@ note_written (struct table *t, uint32_t id)
     atomic_fetch_or (w, bit);
 }
 
-/* An I/O on C failed: report a failure of the handle (once per handle,
- * near enough: the controller ignores a second report). */
+/* An I/O on C failed: report the failure of the handle, once. */
 static int
-io_failed (struct agent *a, struct container *c, bool was_failed)
+io_failed (struct agent *a, struct container *c)
 {
   int err = errno;
 
-  if (!was_failed && container_failed (c))
+  if (container_failure_news (c))
     agent_report (a, REPORT_IO_FAILED, 0, c->id, err);
   errno = err;
   return -1;
@@ -66,10 +67,8 @@ int
 agent_cio_pread (struct agent *a, struct container *c, void *buf,
                  size_t len, uint64_t offset)
 {
-  bool was = container_failed (c);
-
   if (container_pread (c, buf, len, offset) == -1)
-    return io_failed (a, c, was);
+    return io_failed (a, c);
   return 0;
 }
 
@@ -77,10 +76,8 @@ int
 agent_cio_pwrite (struct agent *a, struct table *t, struct container *c,
                   const void *buf, size_t len, uint64_t offset)
 {
-  bool was = container_failed (c);
-
   if (container_pwrite (c, buf, len, offset) == -1)
-    return io_failed (a, c, was);
+    return io_failed (a, c);
   note_written (t, c->id);
   return 0;
 }
@@ -89,10 +86,8 @@ int
 agent_cio_zero (struct agent *a, struct table *t, struct container *c,
                 uint64_t offset, uint64_t len)
 {
-  bool was = container_failed (c);
-
   if (container_zero (c, offset, len) == -1)
-    return io_failed (a, c, was);
+    return io_failed (a, c);
   note_written (t, c->id);
   return 0;
 }
@@ -115,16 +110,14 @@ static int
 sync_one (struct agent *a, struct table *t, uint32_t id)
 {
   struct container *c = agent_container (a, id);
-  bool was;
 
   if (c == NULL) {
     lose (a, t, id, ENXIO);
     return -1;
   }
-  was = container_failed (c);
   if (container_sync (c) == -1) {
     int err = errno;
-    if (!was)
+    if (container_failure_news (c))
       agent_report (a, REPORT_SYNC_FAILED, 0, id, err);
     lose (a, t, id, err);
     return -1;

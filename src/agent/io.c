@@ -479,7 +479,6 @@ int
 agent_pread (struct agent *a, struct table *t, void *buf,
              uint32_t count, uint64_t offset)
 {
-  failed_offset = UINT64_MAX;
   if (check_range (t, count, offset) == -1)
     return -1;
   return for_each_piece (a, t, PIECE_READ, buf, count, offset);
@@ -489,7 +488,6 @@ int
 agent_pwrite (struct agent *a, struct table *t, const void *buf,
               uint32_t count, uint64_t offset, bool fua)
 {
-  failed_offset = UINT64_MAX;
   if (check_range (t, count, offset) == -1 || check_writable (a, t) == -1)
     return -1;
   if (for_each_piece (a, t, PIECE_WRITE, (void *) buf, count, offset) == -1)

@@ -297,6 +297,9 @@ int ctrl_container_online (struct controller *c, struct ctrl_container *cc,
 int ctrl_startup (struct controller *c);
 int ctrl_reload_vdisks (struct controller *c);
 int ctrl_open_container (struct controller *c, const struct sm_container_info *ci);
+/* Zero every free range of CC through handle H (CC's own, or a new one
+ * about to replace it).  0, or non-zero on failure. */
+int ctrl_zero_free (struct ctrl_container *cc, struct container *h);
 void ctrl_close_containers (struct controller *c);
 struct sm_vdisk_info *ctrl_find_vdisk (struct controller *c, uint32_t id);
 struct sm_vdisk_info *ctrl_find_vdisk_by_name (struct controller *c,

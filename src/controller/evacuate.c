@@ -120,11 +120,13 @@ copy_segment (struct controller *c, sm_entry from, uint32_t units,
   dst = c->containers[entry_container (*to)];
   for (uint64_t off = 0; off < len; off += COPY_CHUNK) {
     uint64_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
-    struct container *failed = src->c;
-    if (container_pread (src->c, buf, n, entry_offset (from) + off) == -1
-        || (failed = dst->c,
-            container_pwrite (dst->c, buf, n,
-                              entry_offset (*to) + off) == -1)) {
+    struct container *failed = NULL;
+    if (container_pread (src->c, buf, n, entry_offset (from) + off) == -1)
+      failed = src->c;
+    else if (container_pwrite (dst->c, buf, n,
+                               entry_offset (*to) + off) == -1)
+      failed = dst->c;
+    if (failed) {
       err = errno;
       fail (error, "copying a segment from container '%s' to '%s' "
             "failed: %m", src->c->name, dst->c->name);

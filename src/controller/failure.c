@@ -52,6 +52,7 @@
 #include "common/cleanup.h"
 #include "common/errors.h"
 #include "common/limits.h"
+#include "controller/admin-internal.h"
 #include "controller/controller-internal.h"
 #include "store/container.h"
 
@@ -74,7 +75,7 @@ forget_all_entries (struct controller *c)
     sm_entry invalid = ENTRY_INVALID;
     struct msg forget = {
       .type = MSG_SET_ENTRY, .vdisk = v->id, .first = 0,
-      .count = (v->size + (UINT64_C(1) << v->seg_shift) - 1) >> v->seg_shift,
+      .count = ctrl_vdisk_segments (v),
       .flags = MSG_F_BLOCKING, .entries = &invalid, .n_entries = 1,
     };
     if (forget.count > 0
@@ -211,20 +212,13 @@ ctrl_failed_fault (struct controller *c, struct msg *req)
 
 /* Online ---------------------------------------------------------------- */
 
-static int
-zero_free_run (void *opaque, uint64_t unit, uint64_t units)
-{
-  return container_zero (opaque, unit * SM_UNIT_SIZE, units * SM_UNIT_SIZE);
-}
-
-/* Set *ERROR to "container 'NAME' still fails: STEP: errno". */
+/* *ERROR = "container 'NAME' still fails: STEP: errno". */
 static void
 still_fails (char **error, const struct ctrl_container *cc, const char *step,
              int err)
 {
-  if (asprintf (error, "container '%s' still fails: %s: %s", cc->c->name,
-                step, strerror (err)) == -1)
-    *error = NULL;
+  fail (error, "container '%s' still fails: %s: %s", cc->c->name, step,
+        strerror (err));
 }
 
 /* A new handle of CC's container that reads, zeroes its free space and
@@ -242,10 +236,9 @@ probe (struct ctrl_container *cc, char **error)
     return NULL;
   }
   if (h->size < cc->c->size) {
-    if (asprintf (error, "container '%s': %s is %" PRIu64 " bytes now, "
-                  "smaller than its recorded %" PRIu64, cc->c->name,
-                  cc->c->path, h->size, cc->c->size) == -1)
-      *error = NULL;
+    fail (error, "container '%s': %s is %" PRIu64 " bytes now, smaller "
+          "than its recorded %" PRIu64, cc->c->name, cc->c->path, h->size,
+          cc->c->size);
     container_close (h);
     return NULL;
   }
@@ -256,7 +249,7 @@ probe (struct ctrl_container *cc, char **error)
   else if (container_pread (h, buf, SM_UNIT_SIZE,
                             cc->c->size - SM_UNIT_SIZE) == -1)
     step = "reading its last unit";
-  else if (alloc_foreach_free (cc->alloc, zero_free_run, h) != 0)
+  else if (ctrl_zero_free (cc, h) != 0)
     step = "zeroing its free space";
   else if (container_sync (h) == -1)
     step = "syncing it";
@@ -276,15 +269,13 @@ ctrl_container_online (struct controller *c, struct ctrl_container *cc,
   struct container *h;
 
   if (!cc->failed) {
-    if (asprintf (error, "container '%s' has not failed", cc->c->name) == -1)
-      *error = NULL;
+    fail (error, "container '%s' has not failed", cc->c->name);
     return -1;
   }
   if ((h = probe (cc, error)) == NULL)
     return -1;
   if (cc->unlocked && container_lock_exclusive (h) == -1) {
-    if (asprintf (error, "%s", sm_last_error ()) == -1)
-      *error = NULL;
+    fail (error, "%s", sm_last_error ());
     container_close (h);
     return -1;
   }
@@ -294,10 +285,8 @@ ctrl_container_online (struct controller *c, struct ctrl_container *cc,
   cc->c = h;
   if (ctrl_broadcast_except (c, &detach, ENOENT) != 0
       || ctrl_attach_container (c, NULL, cc) != 0) {
-    if (asprintf (error, "container '%s': not every agent could attach it "
-                  "again (see the server log); it stays failed",
-                  cc->c->name) == -1)
-      *error = NULL;
+    fail (error, "container '%s': not every agent could attach it again "
+          "(see the server log); it stays failed", cc->c->name);
     return -1;
   }
   cc->failed = false;

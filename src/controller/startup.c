@@ -344,9 +344,13 @@ ctrl_announce_vdisk (struct controller *c, struct ctrl_agent *ag,
 static int
 zero_free_run (void *opaque, uint64_t unit, uint64_t units)
 {
-  struct ctrl_container *cc = opaque;
+  return container_zero (opaque, unit * SM_UNIT_SIZE, units * SM_UNIT_SIZE);
+}
 
-  return container_zero (cc->c, unit * SM_UNIT_SIZE, units * SM_UNIT_SIZE);
+int
+ctrl_zero_free (struct ctrl_container *cc, struct container *h)
+{
+  return alloc_foreach_free (cc->alloc, zero_free_run, h);
 }
 
 static int
@@ -358,7 +362,7 @@ zero_free_space (struct controller *c)
     struct ctrl_container *cc = c->containers[id];
     if (cc == NULL || cc->failed)
       continue;                 /* (zeroed when it comes online) */
-    if (alloc_foreach_free (cc->alloc, zero_free_run, cc) != 0)
+    if (ctrl_zero_free (cc, cc->c) != 0)
       return -1;
     n++;
   }

@@ -351,6 +351,12 @@ container_failed (const struct container *c)
   return atomic_load (&((struct container *) c)->failed);
 }
 
+bool
+container_failure_news (struct container *c)
+{
+  return atomic_load (&c->failed) && !atomic_exchange (&c->failure_told, true);
+}
+
 /* An I/O failed with errno: fail the handle if the errno says so.
  * Returns -1 with errno kept. */
 static int

@@ -50,6 +50,7 @@ struct container {
                                  failed an I/O: no more I/O, never
                                  report success again */
   _Atomic unsigned no_zero;   /* CONTAINER_NO_* methods found unsupported */
+  _Atomic bool failure_told;  /* container_failure_news answered true */
 };
 
 /* Bits of no_zero: set by container_zero when a method is refused as
@@ -119,6 +120,11 @@ bool container_error_is_failure (int err);
 
 /* Has C failed (a sync, or an I/O with a failure errno)? */
 bool container_failed (const struct container *c);
+
+/* Is C failed, and is this the first call to say so?  For the one who
+ * reports the failure: asked after a call failed, true once per handle,
+ * so no I/O pays for a check beforehand. */
+bool container_failure_news (struct container *c);
 
 /* Make every completed write durable (fdatasync).  On failure, and
  * always after any earlier failure, -1 with errno + sm_error. */
